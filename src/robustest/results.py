@@ -1,0 +1,175 @@
+"""Frozen result types: one vocabulary for attacks, certifiers, the plugin and the CLI.
+
+A sample is ``certified`` (a sound bound proves no input of the ball changes the label), ``falsified``
+(a counterexample was found and re-checked by a forward pass), ``unknown`` (the budget ran out or every
+step was inconclusive) or ``misclassified`` (wrong on the clean input, so robustness is moot).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple
+
+import torch
+
+from .spec import LpBall
+
+Verdict = Literal["certified", "falsified", "unknown", "misclassified"]
+VERDICTS: Tuple[str, ...] = ("certified", "falsified", "unknown", "misclassified")
+Require = Literal["certified", "not_falsified"]
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """The outcome for one input.
+
+    ``figure`` is the number behind the verdict: the certified lower bound of the smallest margin
+    (certified), or the adversarial margin (falsified, negative). ``distance`` is ``||x' - x||`` of the
+    counterexample. ``predicted`` is the label the model gives the counterexample.
+    """
+
+    index: int
+    verdict: Verdict
+    method: str
+    label: int
+    seconds: float
+    counterexample: Optional[torch.Tensor] = None
+    predicted: Optional[int] = None
+    distance: Optional[float] = None
+    figure: Optional[float] = None
+    reason: str = ""
+
+    def passed(self, require: Require = "not_falsified") -> bool:
+        """Whether this sample counts as passing under ``require``."""
+        if require == "certified":
+            return self.verdict == "certified"
+        return self.verdict in ("certified", "unknown")
+
+    def message(self, ball: LpBall) -> str:
+        """One line that says it all, e.g. ``falsified: eps=0.05 linf |d|=0.049 label 3 -> 5 by apgd``."""
+        head = f"{self.verdict}: {ball.describe()}"
+        if self.verdict == "falsified":
+            return (f"{head} |d|={self.distance:.3g} label {self.label} -> {self.predicted} by {self.method}")
+        if self.verdict == "certified":
+            fig = f": margin >= {self.figure:.3g}" if self.figure is not None else ""
+            return f"{head} label {self.label} certified by {self.method}{fig}"
+        if self.verdict == "misclassified":
+            return f"{head} label {self.label} misclassified on the clean input (predicted {self.predicted})"
+        why = f" ({self.reason})" if self.reason else ""
+        return f"{head} label {self.label} unknown after {self.method}{why}"
+
+
+@dataclass(frozen=True)
+class Report:
+    """The result of :func:`robustest.check` for a batch of inputs."""
+
+    samples: Tuple[SampleResult, ...]
+    ball: LpBall
+    escalate: str
+    seed: int
+    seconds: float
+    warnings: Tuple[str, ...] = ()
+
+    @property
+    def verdicts(self) -> List[str]:
+        return [s.verdict for s in self.samples]
+
+    def counts(self) -> Dict[str, int]:
+        out = {v: 0 for v in VERDICTS}
+        for s in self.samples:
+            out[s.verdict] += 1
+        return out
+
+    def pass_fraction(self, require: Require = "not_falsified") -> float:
+        """Share of samples that pass; misclassified samples fail (they are not robust)."""
+        if not self.samples:
+            return 1.0
+        return sum(s.passed(require) for s in self.samples) / len(self.samples)
+
+    def passed(self, *, min_pass: float = 1.0, require: Require = "not_falsified") -> bool:
+        return self.pass_fraction(require) >= min_pass - 1e-12
+
+    def summary(self, *, min_pass: float = 1.0, require: Require = "not_falsified") -> str:
+        c = self.counts()
+        frac = self.pass_fraction(require)
+        status = "passed" if self.passed(min_pass=min_pass, require=require) else "FAILED"
+        return (f"robustness {status}: {frac:.1%} of {len(self.samples)} samples pass "
+                f"(require={require}, min_pass={min_pass:g}) at {self.ball.describe()}; "
+                f"certified {c['certified']}, falsified {c['falsified']}, unknown {c['unknown']}, "
+                f"misclassified {c['misclassified']}")
+
+    def failures(self, require: Require = "not_falsified") -> List[SampleResult]:
+        return [s for s in self.samples if not s.passed(require)]
+
+    def to_junit(self, path: str, *, name: str = "robustest", unknown: str = "skipped",
+                 include: str = "all") -> None:
+        """Write one JUnit testcase per sample to ``path`` (atomically)."""
+        from .reporting.junit import write_junit
+
+        write_junit(path, [(name, self)], unknown=unknown, include=include)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A JSON-ready summary (counterexamples are left out)."""
+        return {
+            "ball": {"eps": self.ball.eps, "norm": self.ball.norm},
+            "escalate": self.escalate, "seed": self.seed, "seconds": self.seconds,
+            "samples": [
+                {"index": s.index, "verdict": s.verdict, "method": s.method, "label": s.label,
+                 "predicted": s.predicted, "distance": _num(s.distance), "figure": _num(s.figure),
+                 "seconds": s.seconds, "reason": s.reason}
+                for s in self.samples
+            ],
+        }
+
+
+def _num(v: Optional[float]) -> Optional[float]:
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+@dataclass(frozen=True)
+class AttackResult:
+    """The outcome of :func:`robustest.attack` on a batch.
+
+    ``adversarial`` holds, per sample, the re-checked counterexample where ``success`` is true and the
+    clean input elsewhere. ``method`` names the attack that found each success ("" where none did).
+    """
+
+    adversarial: torch.Tensor
+    success: torch.Tensor
+    predicted: torch.Tensor
+    distance: torch.Tensor
+    method: Tuple[str, ...]
+    seconds: float
+    queries: int = 0
+
+    @property
+    def success_rate(self) -> float:
+        return float(self.success.float().mean()) if self.success.numel() else 0.0
+
+    def robust_accuracy(self, clean_correct: Optional[torch.Tensor] = None) -> float:
+        ok = ~self.success if clean_correct is None else (~self.success & clean_correct)
+        return float(ok.float().mean()) if ok.numel() else 0.0
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Sound elementwise bounds ``lower <= f(x') <= upper`` for every ``x'`` in the ball.
+
+    ``margins_lower``/``margins_upper`` bound ``C @ f(x')`` when labels or a spec matrix were given.
+    """
+
+    lower: torch.Tensor
+    upper: torch.Tensor
+    method: str
+    margins_lower: Optional[torch.Tensor] = None
+    margins_upper: Optional[torch.Tensor] = None
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+
+def merge_counts(reports: Sequence[Report]) -> Dict[str, int]:
+    total = {v: 0 for v in VERDICTS}
+    for r in reports:
+        for k, v in r.counts().items():
+            total[k] += v
+    return total
