@@ -1,0 +1,1 @@
+"""Subcommands of the ``robustest`` CLI, one module each (see robustest.cli)."""
