@@ -1,0 +1,132 @@
+"""Model files: ONNX, TorchScript, ``torch.export`` archives and state dicts with a named class.
+
+    >>> from robustest.io import load_model                                   # doctest: +SKIP
+    >>> net = load_model("mnist-net_256x2.onnx")                               # doctest: +SKIP
+    >>> net = load_model("weights.pt", model_class="digits:mlp")               # doctest: +SKIP
+    >>> net = load_model("weights.pt", model_class="mypkg.nets:Net", model_kwargs={"width": 64})  # doctest: +SKIP
+
+The kind is chosen by suffix and content: ``.onnx`` is imported into ordinary torch layers (so attacks
+and certifiers see the same modules as for a torch model); ``.pt2`` is a ``torch.export`` archive; a
+``.pt``/``.pth``/``.ts`` zip holding TorchScript code is loaded with ``torch.jit.load``; anything else is
+a state dict read with ``torch.load(weights_only=True)`` into ``model_class(**model_kwargs)``. Pickled
+code from the file is never executed; only the class the caller names is imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+import torch
+from torch import nn
+
+from ..errors import InvalidArgument, ModelError, invalid_argument
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def load_model(path: PathLike, *, model_class: Optional[str] = None,
+               model_kwargs: Optional[Dict[str, Any]] = None,
+               device: Union[str, torch.device] = "cpu") -> nn.Module:
+    """Load ``path`` as a torch module in eval mode on ``device``.
+
+    ``model_class`` (``"package.module:Name"``, a class or a factory function) is needed only for state
+    dicts. Raises :class:`~robustest.errors.InvalidArgument` for a missing or unreadable file and
+    :class:`~robustest.errors.ModelError` when the content is not a model.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise invalid_argument("model", str(path), "an existing model file (.onnx, .pt2, .pt, .pth)",
+                               "check the path")
+    suffix = p.suffix.lower()
+    if suffix == ".onnx":
+        from .onnx_import import import_onnx
+
+        model = import_onnx(p)
+    elif suffix == ".pt2":
+        # An exported program is traced in inference mode already; its module refuses .eval().
+        return _load_export(p).to(device)
+    elif _is_torchscript(p):
+        with warnings.catch_warnings():  # the caller chose the format; the deprecation is not news
+            warnings.simplefilter("ignore", DeprecationWarning)
+            model = torch.jit.load(str(p), map_location="cpu")
+    elif model_class is not None:
+        model = _load_state_dict(p, model_class, model_kwargs or {})
+    else:
+        raise invalid_argument(
+            "model", str(p), "an ONNX file, a TorchScript or torch.export archive, or a state dict "
+            "together with its module class", "pass --model-class package.module:ClassName (or "
+            "model_class=...) for a state dict, or save the model with torch.jit.save / torch.export.save")
+    return model.to(device).eval()
+
+
+def _is_torchscript(p: Path) -> bool:
+    if not zipfile.is_zipfile(p):
+        return False
+    with zipfile.ZipFile(p) as z:
+        names = z.namelist()
+    return any("/code/" in n or n.startswith("code/") for n in names) and any(
+        n.endswith("constants.pkl") for n in names)
+
+
+def _load_export(p: Path) -> nn.Module:
+    try:
+        program = torch.export.load(str(p))
+    except Exception as exc:  # noqa: BLE001 - any failure means "not an export archive"
+        raise ModelError(
+            f"model={str(p)!r} is not valid: expected a torch.export archive ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200] if str(exc) else ''}). Fix: write it with "
+            "torch.export.save(torch.export.export(model, (example,)), path)") from None
+    return program.module()
+
+
+def _resolve_class(spec: str) -> Any:
+    if ":" not in spec:
+        raise invalid_argument("model_class", spec, "'package.module:Name'",
+                               "name the module and the class, e.g. --model-class mypkg.nets:Net")
+    mod_name, _, attr = spec.partition(":")
+    try:
+        obj: Any = importlib.import_module(mod_name)
+    except ImportError as exc:
+        raise invalid_argument("model_class", spec, f"an importable module ({exc})",
+                               "install the package or put its directory on PYTHONPATH") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise invalid_argument("model_class", spec, f"a name defined in module {mod_name!r}",
+                                   f"check the spelling of {attr!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _load_state_dict(p: Path, model_class: Any, kwargs: Dict[str, Any]) -> nn.Module:
+    factory = _resolve_class(model_class) if isinstance(model_class, str) else model_class
+    if not callable(factory):
+        raise invalid_argument("model_class", model_class, "a class or a function returning a module",
+                               "name an nn.Module subclass")
+    model = factory(**kwargs)
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"model_class={model_class!r} is not valid: expected it to build a torch "
+                         f"nn.Module, got {type(model).__name__}. Fix: name an nn.Module subclass")
+    try:
+        state = torch.load(p, weights_only=True, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - unpickling refused or corrupt file
+        raise InvalidArgument(
+            f"model={str(p)!r} is not valid: expected a state dict loadable with "
+            f"torch.load(weights_only=True) ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
+            "Fix: save model.state_dict(), not the pickled model object") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"model={str(p)!r} is not valid: expected a state dict (name -> tensor), got "
+                         f"{type(state).__name__}. Fix: torch.save(model.state_dict(), path)")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelError(f"model={str(p)!r} does not fit model_class={model_class!r}: "
+                         f"{str(exc).splitlines()[0][:300]}. Fix: pass the class (and model_kwargs) "
+                         "the weights were trained with") from None
+    return model
