@@ -40,6 +40,9 @@ class StepOutcome:
     counterexample: Optional[torch.Tensor] = None
     method: Optional[str] = None  # a finer name than the rung's (e.g. "apgd-dlr" inside "attack")
     reason: str = ""
+    #: filled in by the central re-check of a counterexample (rungs need not set them)
+    predicted: Optional[int] = None
+    distance: Optional[float] = None
 
 
 @dataclass

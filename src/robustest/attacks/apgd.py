@@ -1,0 +1,165 @@
+"""Auto-PGD (Croce & Hein 2020, the core of AutoAttack): a step-size-free PGD with momentum.
+
+The step starts at ``2 * eps``; momentum is 0.75. At checkpoints (first after 22% of the iterations,
+then at shrinking intervals with a floor of 6%) a sample's step is halved, and it restarts from its best
+point, when fewer than 75% of its steps since the last checkpoint raised the loss, or when its step was
+not halved last time and its best loss has not improved since. Losses: "ce" or the shift- and
+scale-invariant "dlr". :class:`APGDT` is the targeted version over the most likely wrong classes.
+
+    >>> import torch
+    >>> from robustest.spec import LpBall
+    >>> model = torch.nn.Linear(4, 3).eval()
+    >>> out = APGD(steps=20, loss="dlr")(model, torch.rand(5, 4), torch.zeros(5, dtype=torch.long),
+    ...                                   LpBall(0.1, "linf"))
+    >>> out.adversarial.shape
+    torch.Size([5, 4])
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+
+from ..errors import invalid_argument
+from ..spec import LpBall
+from .base import Attack, Deadline, Found, check_steps, compact, input_gradient
+from .losses import LOSSES, is_success
+
+MOMENTUM = 0.75
+RHO = 0.75
+
+
+def checkpoints(steps: int) -> set[int]:
+    """Iterations after which the step-size rule is evaluated (the paper's w_j)."""
+    points, p_prev, p = [0.0], 0.0, 0.22
+    while p < 1.0:
+        points.append(p)
+        p_prev, p = p, p + max(p - p_prev - 0.03, 0.06)
+    return {int(round(q * steps)) for q in points[1:] if int(round(q * steps)) > 0}
+
+
+class APGD(Attack):
+    """APGD with ``steps`` iterations, ``restarts`` random starts and loss "ce" or "dlr"."""
+
+    name = "apgd"
+
+    def __init__(self, *, steps: int = 100, restarts: int = 1, loss: str = "ce",
+                 early_stop: bool = True) -> None:
+        self.steps = check_steps("steps", steps)
+        self.restarts = check_steps("restarts", restarts)
+        if loss not in LOSSES:
+            raise invalid_argument("loss", loss, f"one of {sorted(LOSSES)}", "pass loss='ce' or loss='dlr'")
+        self.loss, self.early_stop = loss, early_stop
+
+    def describe(self) -> str:
+        return f"apgd-{self.loss}"
+
+    def search(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall,
+               targets: Optional[torch.Tensor], generator: Optional[torch.Generator],
+               deadline: Deadline) -> torch.Tensor:
+        return self._search(model, x0, y, ball, targets, targets, generator, deadline)
+
+    def _search(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall,
+                loss_targets: Optional[torch.Tensor], success_targets: Optional[torch.Tensor],
+                generator: Optional[torch.Generator], deadline: Deadline) -> torch.Tensor:
+        """``loss_targets`` steer the loss; success means reaching ``success_targets`` (or any wrong
+        label when None)."""
+        found = Found(x0)
+        for _ in range(self.restarts):
+            idx = found.remaining()
+            if idx.numel() == 0 or deadline.passed():
+                break
+            self._run(model, x0, y, ball, loss_targets, success_targets, generator, deadline, found, idx)
+        return found.best
+
+    def _run(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall,
+             loss_targets: Optional[torch.Tensor], success_targets: Optional[torch.Tensor],
+             generator: Optional[torch.Generator], deadline: Deadline, found: Found,
+             idx: torch.Tensor) -> None:
+        loss_fn = LOSSES[self.loss]
+        marks = checkpoints(self.steps)
+        xs0, ys, ts, ss = compact(idx, x0, y, loss_targets, success_targets)
+        assert xs0 is not None and ys is not None
+        x = ball.random_start(xs0, generator)
+        z, loss, g = input_gradient(model, x, loss_fn, ys, ts)
+        keep = found.record(idx, x, is_success(z, ys, ss))
+        n = x.shape[0]
+        eta = torch.full((n,), 2 * ball.eps, device=x.device, dtype=x.dtype)
+        x_prev = x.clone()
+        x_best, g_best, loss_best = x.clone(), g.clone(), loss.clone()
+        loss_last = loss.clone()
+        increases = torch.zeros(n, device=x.device)
+        best_at_check = loss_best.clone()
+        halved_at_check = torch.zeros(n, dtype=torch.bool, device=x.device)
+        since_check = 0
+        shape = (-1,) + (1,) * (x.dim() - 1)
+        for it in range(self.steps):
+            if deadline.passed():
+                return
+            if self.early_stop and not bool(keep.all()):
+                if not bool(keep.any()):
+                    return
+                (idx, xs0, ys, ts, ss, x, x_prev, g, x_best, g_best, loss_best, loss_last, eta, increases,
+                 best_at_check, halved_at_check) = compact(  # type: ignore[assignment]
+                    keep, idx, xs0, ys, ts, ss, x, x_prev, g, x_best, g_best, loss_best, loss_last, eta,
+                    increases, best_at_check, halved_at_check)
+            assert x is not None and xs0 is not None and eta is not None
+            a = MOMENTUM if it > 0 else 1.0
+            step = eta.view(shape)
+            z1 = ball.project(x + step * ball.steepest_direction(g), xs0)
+            x_new = ball.project(x + a * (z1 - x) + (1 - a) * (x - x_prev), xs0)
+            x_prev, x = x, x_new
+            z, loss, g = input_gradient(model, x, loss_fn, ys, ts)
+            keep = found.record(idx, x, is_success(z, ys, ss))
+            increases += (loss > loss_last).to(increases.dtype)
+            loss_last = loss
+            better = loss > loss_best
+            x_best = torch.where(better.view(shape), x, x_best)
+            g_best = torch.where(better.view(shape), g, g_best)
+            loss_best = torch.where(better, loss, loss_best)
+            since_check += 1
+            if it + 1 in marks:
+                oscillating = increases < RHO * since_check
+                stalled = ~halved_at_check & (loss_best <= best_at_check)
+                halve = oscillating | stalled
+                eta = torch.where(halve, eta / 2, eta)
+                x = torch.where(halve.view(shape), x_best, x)
+                g = torch.where(halve.view(shape), g_best, g)
+                halved_at_check, best_at_check = halve, loss_best.clone()
+                increases.zero_()
+                since_check = 0
+
+
+class APGDT(APGD):
+    """Targeted APGD with the targeted DLR loss, run against the ``targets`` most likely wrong classes
+    (by clean logits) in turn, each on the samples still unbroken (AutoAttack's APGD-T)."""
+
+    name = "apgd-t"
+
+    def __init__(self, *, steps: int = 100, restarts: int = 1, targets: int = 3,
+                 early_stop: bool = True) -> None:
+        super().__init__(steps=steps, restarts=restarts, loss="dlr", early_stop=early_stop)
+        self.n_targets = check_steps("targets", targets)
+
+    def describe(self) -> str:
+        return "apgd-t"
+
+    def search(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall,
+               targets: Optional[torch.Tensor], generator: Optional[torch.Generator],
+               deadline: Deadline) -> torch.Tensor:
+        if targets is not None:
+            return super().search(model, x0, y, ball, targets, generator, deadline)
+        with torch.no_grad():
+            z = model(x0)
+        ranked = z.scatter(1, y[:, None], float("-inf")).argsort(1, descending=True)
+        found = Found(x0)
+        for k in range(min(self.n_targets, z.shape[1] - 1)):
+            idx = found.remaining()
+            if idx.numel() == 0 or deadline.passed():
+                break
+            sub = self._search(model, x0[idx], y[idx], ball, ranked[idx, k], None, generator, deadline)
+            with torch.no_grad():
+                hit = model(sub).argmax(1) != y[idx]
+            found.record(idx, sub, hit)
+        return found.best

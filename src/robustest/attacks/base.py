@@ -1,0 +1,135 @@
+"""The attack base class: it owns the call (search, then re-check), a subclass writes only its search.
+
+    >>> import torch
+    >>> from robustest.spec import LpBall
+    >>> from robustest.attacks import get_attack
+    >>> model = torch.nn.Linear(2, 2).eval()
+    >>> x, y = torch.rand(4, 2), torch.tensor([0, 1, 0, 1])
+    >>> out = get_attack("pgd", steps=10)(model, x, y, LpBall(0.1, "linf", (0.0, 1.0)))
+    >>> bool(LpBall(0.1, "linf", (0.0, 1.0)).contains(out.adversarial, x).all())
+    True
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar, Dict, List, Optional, Tuple
+
+import torch
+
+from ..errors import invalid_argument
+from ..spec import LpBall
+from .losses import is_success
+
+ATTACKS: Dict[str, type] = {}
+
+
+@dataclass(frozen=True)
+class AttackOutcome:
+    """Per-sample outcome of one attack: ``adversarial`` is the re-checked counterexample where
+    ``success`` holds and the clean input elsewhere."""
+
+    adversarial: torch.Tensor
+    success: torch.Tensor
+    predicted: torch.Tensor
+
+
+def recheck(model: Any, x_adv: torch.Tensor, x0: torch.Tensor, y: torch.Tensor, ball: LpBall,
+            targets: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Plain forward pass on candidates: (really adversarial and inside ball ∩ domain, predicted label)."""
+    with torch.no_grad():
+        z = model(x_adv)
+    pred = z.argmax(1)
+    return is_success(z, y, targets) & ball.contains(x_adv, x0), pred
+
+
+class Deadline:
+    """A wall-clock deadline (``None`` = no limit)."""
+
+    def __init__(self, at: Optional[float]) -> None:
+        self.at = at
+
+    def passed(self) -> bool:
+        return self.at is not None and time.perf_counter() >= self.at
+
+
+class Attack:
+    """Base class. Subclasses set ``name`` (registering them) and implement :meth:`search`.
+
+    ``__call__`` validates, runs the search, and re-checks every candidate by a forward pass: the
+    outcome never claims a success that the model and the ball do not confirm.
+    """
+
+    name: ClassVar[str] = ""
+    #: whether ``targets`` change the search (all gradient attacks here support them)
+    supports_targets: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            ATTACKS[cls.name] = cls
+
+    def __call__(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall, *,
+                 targets: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None,
+                 deadline: Optional[float] = None) -> AttackOutcome:
+        if x0.shape[0] == 0:
+            return AttackOutcome(x0.clone(), torch.zeros(0, dtype=torch.bool, device=x0.device),
+                                 y.clone())
+        cand = self.search(model, x0, y, ball, targets, generator, Deadline(deadline))
+        ok, pred = recheck(model, cand, x0, y, ball, targets)
+        adv = torch.where(ok.view(-1, *[1] * (x0.dim() - 1)), cand, x0)
+        return AttackOutcome(adv, ok, pred)
+
+    def search(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall,
+               targets: Optional[torch.Tensor], generator: Optional[torch.Generator],
+               deadline: Deadline) -> torch.Tensor:
+        """Return candidate adversarial inputs (same shape as ``x0``), inside ball ∩ domain."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.name
+
+
+def input_gradient(model: Any, x: torch.Tensor, loss_fn: Any, y: torch.Tensor,
+                   t: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(logits, per-sample loss, d loss / d x) at ``x`` in one forward and one backward pass."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        z = model(x)
+        loss = loss_fn(z, y, t)
+        (g,) = torch.autograd.grad(loss.sum(), x)
+    return z.detach(), loss.detach(), g
+
+
+class Found:
+    """Collects per-sample successes of an iterative search with early stop.
+
+    The search works on a compact batch of the still-unbroken samples; ``record`` writes successes back
+    to full-batch positions and returns the mask of the samples to keep iterating.
+    """
+
+    def __init__(self, x0: torch.Tensor) -> None:
+        self.best = x0.detach().clone()
+        self.found = torch.zeros(x0.shape[0], dtype=torch.bool, device=x0.device)
+
+    def record(self, idx: torch.Tensor, x: torch.Tensor, success: torch.Tensor) -> torch.Tensor:
+        if bool(success.any()):
+            hit = idx[success]
+            self.best[hit] = x.detach()[success]
+            self.found[hit] = True
+        return ~success
+
+    def remaining(self) -> torch.Tensor:
+        return (~self.found).nonzero()[:, 0]
+
+
+def check_steps(name: str, value: int, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise invalid_argument(name, value, f"an integer >= {minimum}", f"pass {name}={max(minimum, 10)}")
+    return value
+
+
+def compact(keep: torch.Tensor, *tensors: Optional[torch.Tensor]) -> List[Optional[torch.Tensor]]:
+    """Keep rows ``keep`` of every tensor (None passes through)."""
+    return [None if t is None else t[keep] for t in tensors]

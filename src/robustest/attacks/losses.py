@@ -1,0 +1,62 @@
+"""Per-sample attack losses (higher is better for the attacker).
+
+All take logits (N, K), labels (N,) and optional targets (N,) and return a loss per sample (N,).
+
+    >>> import torch
+    >>> z = torch.tensor([[3.0, 1.0, 0.0]])
+    >>> float(margin_loss(z, torch.tensor([0])))  # best other logit minus true logit
+    -2.0
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional
+
+import torch
+import torch.nn.functional as F
+
+Loss = Callable[[torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.Tensor]
+
+
+def _other_max(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return z.masked_fill(F.one_hot(y, z.shape[1]).bool(), float("-inf")).amax(1)
+
+
+def ce_loss(z: torch.Tensor, y: torch.Tensor, t: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Cross-entropy of the true label; targeted: minus cross-entropy of the target."""
+    if t is not None:
+        return -F.cross_entropy(z, t, reduction="none")
+    return F.cross_entropy(z, y, reduction="none")
+
+
+def margin_loss(z: torch.Tensor, y: torch.Tensor, t: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Carlini-Wagner margin: (best other or target logit) minus true logit; > 0 means misclassified."""
+    true = z.gather(1, y[:, None])[:, 0]
+    other = z.gather(1, t[:, None])[:, 0] if t is not None else _other_max(z, y)
+    return other - true
+
+
+def dlr_loss(z: torch.Tensor, y: torch.Tensor, t: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Difference of logits ratio (Croce & Hein 2020), invariant to shifting and scaling the logits.
+
+    Untargeted: -(z_y - max_{i!=y} z_i) / (z_pi1 - z_pi3). Targeted: -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2).
+    Needs K >= 3 (K >= 4 targeted); fewer classes fall back to the plain margin.
+    """
+    k = z.shape[1]
+    if k < (4 if t is not None else 3):
+        return margin_loss(z, y, t)
+    zs, _ = z.sort(dim=1, descending=True)
+    true = z.gather(1, y[:, None])[:, 0]
+    if t is not None:
+        denom = zs[:, 0] - 0.5 * (zs[:, 2] + zs[:, 3]) + 1e-12
+        return -(true - z.gather(1, t[:, None])[:, 0]) / denom
+    return -(true - _other_max(z, y)) / (zs[:, 0] - zs[:, 2] + 1e-12)
+
+
+LOSSES: Dict[str, Loss] = {"ce": ce_loss, "margin": margin_loss, "dlr": dlr_loss}
+
+
+def is_success(z: torch.Tensor, y: torch.Tensor, t: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Attack success per sample: the prediction is the target (targeted) or not the label."""
+    pred = z.argmax(1)
+    return pred == t if t is not None else pred != y

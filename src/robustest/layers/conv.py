@@ -1,0 +1,45 @@
+"""``nn.Conv2d`` with stride, padding (zeros), dilation and groups. BatchNorm2d after it is folded in."""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+
+from .base import AffineLayer
+
+
+class Conv2d(AffineLayer):
+    kind = "Conv2d"
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, *, stride: Tuple[int, int],
+                 padding: Tuple[int, int], dilation: Tuple[int, int] = (1, 1), groups: int = 1) -> None:
+        self.weight = weight.detach().clone()
+        self.bias = bias.detach().clone() if bias is not None else weight.new_zeros(weight.shape[0])
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+
+    def _conv(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, self.groups)
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return self._conv(xs[0], self.weight, self.bias)
+
+    def linear(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv(x, self.weight, None)
+
+    def abs_linear(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv(x, self.weight.abs(), None)
+
+    def bias_out(self, in_shape: Tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        out = self.forward(like.new_zeros((1,) + tuple(in_shape)))[0]
+        return out
+
+    def scaled(self, scale: torch.Tensor, shift: torch.Tensor) -> "Conv2d":
+        """This convolution followed by ``y * scale + shift`` per output channel, as one Conv2d."""
+        return Conv2d(self.weight * scale[:, None, None, None], self.bias * scale + shift, stride=self.stride,
+                      padding=self.padding, dilation=self.dilation, groups=self.groups)
+
+    def __repr__(self) -> str:
+        o, i = self.weight.shape[:2]
+        return f"Conv2d({i}->{o}, k={tuple(self.weight.shape[2:])}, s={self.stride}, p={self.padding})"

@@ -1,0 +1,121 @@
+"""``@robust(...)``: declare that a pytest test's model is robust on the test's samples.
+
+How a test hands over its model and samples: it asks for them as fixtures, as any pytest test does.
+
+- the **model** is the fixture named ``model`` (or the one named by ``@robust(model="net")``);
+- the **samples** are the one other argument whose value is an ``(inputs, labels)`` pair or a dict with
+  ``"inputs"`` and ``"labels"`` (or the one named by ``@robust(data="digits")``). When several arguments
+  look like samples, the test errors and asks you to name one.
+
+The test body runs first (ordinary asserts); if it passes, the plugin runs :func:`robustest.check` on
+the model and samples and fails the test, with one line per failing sample, when the pass criterion is
+not met. A marker argument left out is taken from the settings (``--robust-...`` options, the config
+file's profile), and ``eps``/``norm`` from a test argument of that name, so a parametrized ``eps`` works::
+
+    from robustest import robust
+
+    @robust(eps=0.05, norm="linf", min_pass=0.9)
+    def test_mlp_is_robust(model, digits):
+        assert model.training is False
+
+    @pytest.mark.parametrize("eps", [0.01, 0.03])
+    @robust(escalate="attack", data="digits")
+    def test_mlp_over_eps(model, digits, eps):
+        pass
+
+``@robust(...)`` is exactly ``@pytest.mark.robust(...)``; markers on a class or module give defaults that
+a closer marker overrides key by key. Arguments: ``eps`` (radius, >= 0), ``norm`` ("linf", "l2", "l1"),
+``escalate`` (highest rung: "attack", "ibp", "crown", "lp", "milp"), ``timeout`` (seconds per sample),
+``domain`` ((lo, hi) or None), ``min_pass`` (fraction of samples that must pass, default 1.0),
+``require`` ("not_falsified": unknown counts as passing; "certified": only certified samples pass),
+``model``/``data`` (fixture names), ``seed`` (default: derived from the run's seed and the test id);
+any other keyword is passed on to :func:`robustest.check` (e.g. ``solver="highs"``). Misuse raises
+``pytest.UsageError`` naming the argument, its value and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+
+import pytest
+
+from .settings import REQUIRE_MODES
+
+__all__ = ["robust", "MARKER_ARGS", "validate_marker_args"]
+
+#: The marker's own arguments; other keywords go to robustest.check.
+MARKER_ARGS: Tuple[str, ...] = ("eps", "norm", "escalate", "timeout", "domain", "min_pass", "require",
+                                "model", "data", "seed")
+
+_UNIT: Tuple[float, float] = (0.0, 1.0)
+_NORMS = ("linf", "l2", "l1", "inf", "l_inf", "Linf", "L2", "L1", "2", "1")
+
+
+def robust(eps: Optional[float] = None, *, norm: Optional[str] = None, escalate: Optional[str] = None,
+           timeout: Optional[float] = None, domain: Any = _UNIT, min_pass: Optional[float] = None,
+           require: Optional[str] = None, model: Optional[str] = None, data: Optional[str] = None,
+           seed: Optional[int] = None, **more: Any) -> pytest.MarkDecorator:
+    """The ``robust`` marker with its arguments checked now (a typo fails at import, not at run time).
+
+    Only the arguments you pass are stored, so options and config-file settings still apply to the
+    rest (``norm`` defaults to "linf", ``domain`` to (0, 1), ``min_pass`` to 1.0, ``require`` to
+    "not_falsified", ``escalate``/``timeout``/``seed`` to the run's settings).
+
+        >>> @robust(eps=0.05, norm="l2", min_pass=0.9)           # doctest: +SKIP
+        ... def test_digits(model, digits): ...
+    """
+    given: Dict[str, Any] = {k: v for k, v in dict(
+        eps=eps, norm=norm, escalate=escalate, timeout=timeout, min_pass=min_pass, require=require,
+        model=model, data=data, seed=seed).items() if v is not None}
+    if domain is not _UNIT:
+        given["domain"] = domain
+    given.update(more)
+    validate_marker_args(given, where="@robust(...)")
+    return pytest.mark.robust(**given)
+
+
+def _usage(where: str, name: str, value: Any, expected: str, fix: str) -> pytest.UsageError:
+    return pytest.UsageError(f"{where}: {name}={value!r} is not valid: expected {expected}. Fix: {fix}")
+
+
+def _number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def validate_marker_args(args: Mapping[str, Any], *, where: str,
+                         extra: Optional[Sequence[str]] = None) -> None:
+    """Raise ``pytest.UsageError`` for a bad marker argument.
+
+    ``extra`` lists the keywords robustest.check accepts besides the marker's own; None skips the
+    unknown-argument check (it needs robustest.api, which imports torch).
+    """
+    if extra is not None:
+        for name in args:
+            if name not in MARKER_ARGS and name not in extra:
+                valid = ", ".join(MARKER_ARGS + tuple(n for n in extra if n not in MARKER_ARGS))
+                raise pytest.UsageError(f"{where}: unknown argument {name!r}: valid arguments are {valid}. "
+                                        f"Fix: remove {name!r} or correct its spelling")
+    if "eps" in args and not (_number(args["eps"]) and args["eps"] >= 0):
+        raise _usage(where, "eps", args["eps"], "a finite number >= 0", "pass eps=0.05")
+    if "norm" in args and str(args["norm"]) not in _NORMS:
+        raise _usage(where, "norm", args["norm"], "one of 'linf', 'l2', 'l1'", "pass norm='linf'")
+    if "require" in args and args["require"] not in REQUIRE_MODES:
+        raise _usage(where, "require", args["require"], "'not_falsified' or 'certified'",
+                     "pass require='not_falsified' (unknown passes) or require='certified'")
+    if "min_pass" in args and not (_number(args["min_pass"]) and 0 <= args["min_pass"] <= 1):
+        raise _usage(where, "min_pass", args["min_pass"], "a fraction between 0 and 1",
+                     "pass min_pass=0.9 for 90% of the samples")
+    if "timeout" in args and not (_number(args["timeout"]) and args["timeout"] > 0):
+        raise _usage(where, "timeout", args["timeout"], "a number of seconds > 0", "pass timeout=10.0")
+    if "seed" in args and (isinstance(args["seed"], bool) or not isinstance(args["seed"], int)):
+        raise _usage(where, "seed", args["seed"], "an integer", "pass seed=0 or leave it out")
+    for name in ("model", "data", "escalate"):
+        if name in args and not (isinstance(args[name], str) and args[name]):
+            expected = "a rung name" if name == "escalate" else "the name of a fixture the test requests"
+            fix = "pass escalate='attack'" if name == "escalate" else f"pass {name}='<fixture name>'"
+            raise _usage(where, name, args[name], expected, fix)
+    if "domain" in args and args["domain"] is not None:
+        dom = args["domain"]
+        if not isinstance(dom, (tuple, list)) or len(dom) != 2:
+            raise _usage(where, "domain", dom, "a pair (lo, hi) or None", "pass domain=(0.0, 1.0)")

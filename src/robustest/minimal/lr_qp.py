@@ -1,0 +1,197 @@
+"""rLR-QP (Algorithm 1 of seeds/003, Croce & Hein 2018): minimal adversarial perturbations of ReLU nets
+by solving the exact problem on sampled linear regions.
+
+On one linear region the network is affine, so the smallest perturbation into another class inside it is a
+convex QP (l2) or LP (linf, l1) (:mod:`.region_problem`). rLR-QP checks the region of ``x`` first, takes
+the better of it and the warm start (DeepFool + boundary search), then alternates
+
+* an exploration step: around each of ``n1`` kept perturbations (up to ``alpha`` times the best), sample
+  ``n2`` random points in a ball of radius ``u / a1`` and solve on each point's region, ``n3`` times;
+* a local search step: ``n2`` random points around the best perturbation,
+
+for ``a1 = 1..n4`` with shrinking radii, never solving on a region twice (activation patterns are hashed).
+Random offsets are uniform in direction and in radius (not uniform in the ball) to favour small radii.
+Every perturbation kept as the answer has been re-checked by a forward pass through the original model.
+
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    >>> _ = torch.manual_seed(0)
+    >>> x = torch.tensor([[0.5, 0.5]]); y = net(x).argmax(1)
+    >>> out = lr_qp(net, x, y, norm="l2", domain=None)
+    >>> bool(out.success[0]) == bool(torch.isfinite(out.distance[0]))
+    True
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import List, Optional, Set, Tuple
+
+import numpy as np
+import torch
+
+from ..spec import LpBall, lp_norm
+from .deepfool import deepfool
+from .region_problem import solve_region
+from .regions import PiecewiseAffine
+
+_ORD = {"l2": 2, "linf": np.inf, "l1": 1}
+#: factors tried, in order, to push a solver point past the boundary when float32 rounding leaves it on it
+_PUSH = (1.0, 1 + 1e-6, 1 + 1e-5, 1 + 1e-4, 1 + 1e-3)
+
+
+@dataclass(frozen=True)
+class LrQpSettings:
+    """Hyperparameters of Algorithm 1 (the seed uses n1 = n2 = 10, n3 = 5, n4 = 3, alpha = 1.5), the
+    target classes ("all" or "warm": only the class of the warm start, as the seed does for deep nets),
+    and the per-sample time budget in seconds."""
+
+    n1: int = 10
+    n2: int = 10
+    n3: int = 5
+    n4: int = 3
+    alpha: float = 1.5
+    targets: str = "all"
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class LrQpResult:
+    """Per sample: the adversarial input (the clean input where none was found), success, the norm of
+    the perturbation (``inf`` where none was found), regions checked and QPs/LPs solved."""
+
+    adversarial: torch.Tensor
+    success: torch.Tensor
+    distance: torch.Tensor
+    regions: Tuple[int, ...]
+    solves: Tuple[int, ...]
+
+
+class _Search:
+    """The state of Algorithm 1 for one sample."""
+
+    def __init__(self, pw: PiecewiseAffine, model: torch.nn.Module, x: torch.Tensor, label: int,
+                 norm: str, ball: LpBall, settings: LrQpSettings, gen: torch.Generator) -> None:
+        self.pw, self.model, self.x, self.label, self.norm = pw, model, x, label, norm
+        self.ball, self.s, self.gen = ball, settings, gen
+        self.xn = x.reshape(-1).double().cpu().numpy()
+        flat = x.reshape(-1).double().cpu()
+        if ball.domain is None:
+            self.lo, self.hi = np.full(flat.shape, -np.inf), np.full(flat.shape, np.inf)
+        else:
+            lo, hi = ball.domain
+            self.lo = torch.broadcast_to(torch.as_tensor(lo, dtype=torch.float64), x.shape).reshape(-1).numpy()
+            self.hi = torch.broadcast_to(torch.as_tensor(hi, dtype=torch.float64), x.shape).reshape(-1).numpy()
+        self.seen: Set[bytes] = set()
+        self.best: Optional[torch.Tensor] = None  # verified adversarial input
+        self.u = float("inf")
+        self.kept: List[Tuple[float, np.ndarray]] = []
+        self.targets: Optional[np.ndarray] = None
+        self.solves = 0
+        self.deadline = time.monotonic() + settings.timeout
+
+    def verify(self, delta: np.ndarray) -> Optional[Tuple[torch.Tensor, float]]:
+        """The forward-pass-checked adversarial input for a solver ``delta`` and its norm, or None."""
+        d = torch.as_tensor(delta, dtype=self.x.dtype, device=self.x.device).view_as(self.x)
+        cands = torch.stack([self.ball.clip_domain(self.x + f * d) for f in _PUSH])
+        with torch.no_grad():
+            flips = self.model(cands).argmax(1) != self.label
+        if not bool(flips.any()):
+            return None
+        adv = cands[int(flips.nonzero()[0])]
+        return adv, float(lp_norm((adv - self.x).reshape(1, -1), self.norm)[0])
+
+    def offer(self, adv: torch.Tensor, size: float, delta: np.ndarray) -> None:
+        if size < self.u:
+            self.best, self.u = adv, size
+        if self.kept:
+            m = max(range(len(self.kept)), key=lambda i: self.kept[i][0])
+            if size < self.s.alpha * self.u and size < self.kept[m][0]:
+                self.kept[m] = (size, delta)
+
+    def check_points(self, points: torch.Tensor) -> None:
+        """Solve problem (2) on the regions of ``points`` that were not checked before."""
+        masks, _ = self.pw.patterns(points)
+        for i in range(points.shape[0]):
+            if time.monotonic() > self.deadline:
+                return
+            key = self.pw.key(masks, i)
+            if key in self.seen:
+                continue
+            self.seen.add(key)
+            region = self.pw.region_of(masks, i)
+            worst = max((k[0] for k in self.kept), default=float("inf"))
+            threshold = min(self.s.alpha * self.u, worst) if self.kept else self.u
+            delta, n = solve_region(region, self.xn, self.label, norm=self.norm, lo=self.lo, hi=self.hi,
+                                    threshold=threshold, targets=self.targets)
+            self.solves += n
+            if delta is not None:
+                checked = self.verify(delta)
+                if checked is not None:
+                    self.offer(checked[0], checked[1], delta)
+
+    def around(self, centre: np.ndarray, radius: float, count: int) -> torch.Tensor:
+        """``count`` points ``x + centre + eps`` with eps uniform in direction and radius."""
+        d = self.xn.shape[0]
+        g = torch.randn(count, d, generator=self.gen, dtype=torch.float64)
+        g = g / lp_norm(g, self.norm).clamp_min(1e-12)[:, None]
+        r = torch.rand(count, 1, generator=self.gen, dtype=torch.float64) * radius
+        pts = torch.as_tensor(self.xn + centre, dtype=torch.float64)[None] + g * r
+        pts = torch.minimum(torch.maximum(pts, torch.as_tensor(self.lo)), torch.as_tensor(self.hi)) \
+            if self.ball.domain is not None else pts
+        return pts.to(self.x.device)
+
+    def run(self, warm: Optional[torch.Tensor]) -> None:
+        s = self.s
+        if warm is not None:
+            size = float(lp_norm((warm - self.x).reshape(1, -1), self.norm)[0])
+            self.best, self.u = warm, size
+            if s.targets == "warm":
+                with torch.no_grad():
+                    self.targets = self.model(warm[None]).argmax(1).cpu().numpy()
+        self.check_points(self.x.reshape(1, -1).double())
+        if self.best is None:
+            return  # no adversarial input anywhere yet: nothing to search around
+        start = (self.best - self.x).reshape(-1).double().cpu().numpy()
+        self.kept = [(self.u, start)] * s.n1
+        for a1 in range(1, s.n4 + 1):
+            for _ in range(s.n3):
+                radius = self.u / a1
+                pts = torch.cat([self.around(k[1], radius, s.n2) for k in self.kept])
+                self.check_points(pts)
+            best = (self.best - self.x).reshape(-1).double().cpu().numpy()  # type: ignore[operator]
+            self.check_points(self.around(best, self.u / a1, s.n2))
+            if time.monotonic() > self.deadline:
+                return
+
+
+def lr_qp(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, norm: str = "l2",
+          domain: Optional[Tuple[float, float]] = (0.0, 1.0), warm_start: Optional[torch.Tensor] = None,
+          settings: LrQpSettings = LrQpSettings(), seed: int = 0) -> LrQpResult:
+    """Run rLR-QP on every sample; ``warm_start`` defaults to DeepFool plus the boundary search.
+
+    ``warm_start`` entries that do not flip the label are ignored (they are re-checked here).
+    """
+    ball = LpBall(eps=0.0, norm=norm, domain=domain)
+    pw = PiecewiseAffine(model, input_shape=inputs.shape[1:])
+    if warm_start is None and norm in ("l2", "linf"):
+        warm_start, _ = deepfool(model, inputs, labels, norm=norm, domain=domain)
+    warm_ok = torch.zeros(inputs.shape[0], dtype=torch.bool, device=inputs.device)
+    if warm_start is not None:
+        with torch.no_grad():
+            warm_ok = (model(warm_start).argmax(1) != labels) & ball.contains(warm_start, warm_start)
+    gen = torch.Generator().manual_seed(seed)
+    advs, dists, regions, solves = [], [], [], []
+    for i in range(inputs.shape[0]):
+        search = _Search(pw, model, inputs[i], int(labels[i]), ball.norm, ball, settings, gen)
+        search.run(warm_start[i] if warm_start is not None and bool(warm_ok[i]) else None)
+        advs.append(search.best if search.best is not None else inputs[i])
+        dists.append(search.u)
+        regions.append(len(search.seen))
+        solves.append(search.solves)
+    dist = torch.tensor(dists, dtype=inputs.dtype, device=inputs.device)
+    return LrQpResult(torch.stack(advs), torch.isfinite(dist), dist, tuple(regions), tuple(solves))
+
+
+__all__ = ["lr_qp", "LrQpSettings", "LrQpResult"]

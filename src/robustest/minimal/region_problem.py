@@ -1,0 +1,134 @@
+"""Problem (3) of seeds/003: the smallest perturbation that reaches a target class inside one region.
+
+On a linear region ``Q = {z : A z <= b}`` where the logits are ``W z + c``, the smallest ``delta`` with
+``x + delta`` in ``Q``, in the input domain, and with the target logit above the true one is
+
+    min ||delta||_p  s.t.  A (x + delta) <= b,  lo <= x + delta <= hi,
+                           (W_y - W_t)(x + delta) + c_y - c_t <= -kappa
+
+a convex QP for l2 and an LP for linf and l1, solved here with HiGHS. ``kappa`` is a tiny margin so the
+solution lies strictly past the decision boundary (the caller re-checks it with a forward pass anyway).
+
+Before solving, the distance from ``x`` to the target's half-space alone (a closed form in the dual norm)
+is a lower bound on the answer; targets whose bound cannot beat ``threshold`` are skipped unsolved, which
+is exact: dropping constraints can only shrink the minimum.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from ..errors import SolverUnavailable
+from .regions import LinearRegion
+
+_DUAL = {"l2": 2, "linf": 1, "l1": np.inf}
+
+
+def halfspace_bounds(W: np.ndarray, c: np.ndarray, x: np.ndarray, label: int, norm: str,
+                     kappa: float) -> np.ndarray:
+    """Per class ``t``: ``||delta||_p`` needed to reach ``(W_y - W_t)(x+delta) + c_y - c_t <= -kappa``
+    ignoring every other constraint (``inf`` for the label itself and for parallel logits)."""
+    G = W[label][None, :] - W
+    m = G @ x + c[label] - c + kappa
+    scale = np.linalg.norm(G, ord=_DUAL[norm], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lb = np.where(scale > 0, np.maximum(m, 0.0) / scale, np.where(m <= 0, 0.0, np.inf))
+    lb[label] = np.inf
+    return lb
+
+
+def _highs():  # type: ignore[no-untyped-def]
+    try:
+        import highspy
+    except ImportError as exc:  # pragma: no cover - highspy is a hard dependency
+        raise SolverUnavailable("highspy is not installed, so the region QPs/LPs cannot be solved. "
+                                "Fix: pip install highspy") from exc
+    return highspy
+
+
+def solve_target(region: LinearRegion, x: np.ndarray, label: int, target: int, *, norm: str,
+                 lo: np.ndarray, hi: np.ndarray, kappa: float) -> Optional[np.ndarray]:
+    """The minimal ``delta`` reaching ``target`` inside ``region`` (None when infeasible)."""
+    highspy = _highs()
+    A = region.A.cpu().numpy()
+    b = region.b.cpu().numpy()
+    W = region.W.cpu().numpy()
+    c = region.c.cpu().numpy()
+    d = x.shape[0]
+    g = W[label] - W[target]
+    rows = np.vstack([A, g[None, :]])
+    upper = np.concatenate([b - A @ x, [-kappa - (g @ x + c[label] - c[target])]])
+    n_aux = 0 if norm == "l2" else (1 if norm == "linf" else d)
+    n = d + n_aux
+    if n_aux:
+        # |delta_i| <= t (linf) or |delta_i| <= s_i (l1): delta - aux <= 0 and -delta - aux <= 0
+        eye = np.eye(d)
+        aux = -np.ones((d, 1)) if norm == "linf" else -eye
+        rows = np.vstack([np.hstack([rows, np.zeros((rows.shape[0], n_aux))]),
+                          np.hstack([eye, aux]), np.hstack([-eye, aux])])
+        upper = np.concatenate([upper, np.zeros(2 * d)])
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, rows.shape[0]
+    cost = np.zeros(n)
+    cost[d:] = 1.0
+    lp.col_cost_ = cost
+    lp.col_lower_ = np.concatenate([lo - x, np.zeros(n_aux)])
+    lp.col_upper_ = np.concatenate([hi - x, np.full(n_aux, highspy.kHighsInf)])
+    lp.row_lower_ = np.full(rows.shape[0], -highspy.kHighsInf)
+    lp.row_upper_ = upper
+    nz = rows != 0
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = np.concatenate([[0], np.cumsum(nz.sum(1))]).astype(np.int32)
+    lp.a_matrix_.index_ = np.nonzero(nz)[1].astype(np.int32)
+    lp.a_matrix_.value_ = rows[nz]
+    model = highspy.HighsModel()
+    model.lp_ = lp
+    if norm == "l2":
+        model.hessian_.dim_ = d
+        model.hessian_.format_ = highspy.HessianFormat.kTriangular
+        model.hessian_.start_ = np.arange(d + 1, dtype=np.int32)
+        model.hessian_.index_ = np.arange(d, dtype=np.int32)
+        model.hessian_.value_ = np.ones(d)
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.passModel(model)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    return np.asarray(h.getSolution().col_value[:d], dtype=np.float64)
+
+
+def solve_region(region: LinearRegion, x: np.ndarray, label: int, *, norm: str, lo: np.ndarray,
+                 hi: np.ndarray, threshold: float, targets: Optional[np.ndarray] = None,
+                 kappa: float = 1e-6) -> Tuple[Optional[np.ndarray], int]:
+    """Problem (2): the smallest ``delta`` over the targets whose norm is below ``threshold``.
+
+    Returns ``(delta or None, number of QPs/LPs solved)``. Targets are visited in order of their
+    half-space bound, and the threshold tightens with every solution found.
+    """
+    W = region.W.cpu().numpy()
+    c = region.c.cpu().numpy()
+    lb = halfspace_bounds(W, c, x, label, norm, kappa)
+    if targets is not None:
+        mask = np.full(lb.shape, np.inf)
+        mask[targets] = 0.0
+        lb = lb + mask
+    best, solved = None, 0
+    for t in np.argsort(lb):
+        if not lb[t] < threshold:
+            break
+        delta = solve_target(region, x, label, int(t), norm=norm, lo=lo, hi=hi, kappa=kappa)
+        solved += 1
+        if delta is not None:
+            size = float(np.linalg.norm(delta, ord=_ORD[norm]))
+            if size < threshold:
+                best, threshold = delta, size
+    return best, solved
+
+
+_ORD = {"l2": 2, "linf": np.inf, "l1": 1}
+
+__all__ = ["halfspace_bounds", "solve_target", "solve_region"]

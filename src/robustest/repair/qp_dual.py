@@ -1,0 +1,173 @@
+"""The fast repair QP: an active-set method on the dual, for few cuts and many parameters.
+
+The primal ``min 1/2||d||^2 + C sum(s)  s.t. A d + s >= r, s >= 0`` has the dual
+
+    minimise_mu  1/2 mu^T G mu - r^T mu   subject to   0 <= mu <= C,   with G = A A^T,  d = A^T mu,
+
+a box QP in one multiplier per cut. There are a few thousand cuts at most while ``n`` (the parameter
+count) is 10^4-10^6, so the dual is tiny. Only a few cuts are active at the optimum (the violated
+margins and the loss cut), so a primal active-set method on the dual that frees one multiplier at a
+time needs only the columns of G of those cuts: each costs one product ``A a_i`` and is cached, and
+the free subproblem is a small dense solve. :class:`DualQP` keeps the rows, the cache and the
+multipliers between calls, so when the repair adds the cuts of a new iterate the next solve starts from
+the previous active set (the warm start the paper suggests).
+
+    >>> import torch, numpy as np
+    >>> qp = DualQP(penalty=1e6)
+    >>> qp.add_rows(torch.tensor([[1.0, 1.0]], dtype=torch.float64), np.array([2.0]))
+    >>> qp.solve().d.tolist()
+    [1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import numpy as np
+import scipy.linalg
+import torch
+
+from .qp import QPSolution, check_problem, finish
+
+_PREFETCH = 16  # columns of G computed together (one matrix product instead of many)
+
+
+class DualQP:
+    """Incremental dual active-set solver (rows are appended; multipliers and G columns are kept).
+
+    ``penalty`` is the elastic weight C (the box ``mu <= C``); ``tol`` the KKT tolerance relative to
+    ``1 + max|r|``.
+    """
+
+    def __init__(self, *, penalty: float = 1e6, tol: float = 1e-10, max_iter: Optional[int] = None):
+        self.penalty = float(penalty)
+        self.tol = tol
+        self.max_iter = max_iter
+        self.A: Optional[torch.Tensor] = None
+        self.r = np.zeros(0)
+        self.mu = np.zeros(0)
+        self._pos: Dict[int, int] = {}
+        self._cols = np.zeros((0, 0))  # (rows, cached) float64 columns of G
+
+    @property
+    def rows(self) -> int:
+        return int(self.r.shape[0])
+
+    def add_rows(self, A_new: torch.Tensor, r_new: np.ndarray) -> None:
+        """Append cuts ``A_new d >= r_new``; cached G columns grow by the new rows' inner products."""
+        r_new = check_problem(A_new, r_new, self.penalty)
+        if self.A is None:
+            self.A = A_new
+        else:
+            if A_new.shape[1] != self.A.shape[1]:
+                raise ValueError(f"new rows have {A_new.shape[1]} columns, the QP has {self.A.shape[1]}")
+            if self._pos:
+                cached = torch.as_tensor(list(self._pos), device=self.A.device)
+                extra = (A_new @ self.A[cached].T).double().cpu().numpy()
+                self._cols = np.vstack([self._cols, extra])
+            self.A = torch.cat([self.A, A_new.to(self.A.dtype)])
+        self.r = np.concatenate([self.r, r_new])
+        self.mu = np.concatenate([self.mu, np.zeros(r_new.shape[0])])
+        if not self._pos:
+            self._cols = np.zeros((self.rows, 0))
+
+    # ------------------------------------------------------------------ the G cache
+    def _ensure(self, idx: np.ndarray) -> None:
+        missing = [int(i) for i in idx if int(i) not in self._pos]
+        if not missing:
+            return
+        assert self.A is not None
+        cols = (self.A @ self.A[torch.as_tensor(missing, device=self.A.device)].T).double().cpu().numpy()
+        start = self._cols.shape[1]
+        self._cols = np.hstack([self._cols, cols])
+        for k, i in enumerate(missing):
+            self._pos[i] = start + k
+
+    def _g(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return self._cols[np.ix_(rows, [self._pos[int(c)] for c in cols])]
+
+    # ------------------------------------------------------------------ the solve
+    def solve(self) -> QPSolution:
+        """Solve the current QP from the last multipliers; returns d = A^T mu and the remaining slack."""
+        if self.A is None or self.rows == 0:
+            raise ValueError("the QP has no rows: call add_rows first")
+        p, C, r = self.rows, self.penalty, self.r
+        tol = self.tol * (1.0 + float(np.abs(r).max()))
+        mu = np.clip(self.mu, 0.0, C)
+        state = np.zeros(p, dtype=np.int8)  # 0: mu = 0, 1: free, 2: mu = C
+        state[(mu > 0) & (mu < C)] = 1
+        state[mu >= C] = 2
+        mu[state == 0] = 0.0
+        max_iter = self.max_iter or 20 * p + 1000
+        status = "iteration_limit"
+        it = 0
+        for it in range(1, max_iter + 1):
+            F = np.flatnonzero(state == 1)
+            U = np.flatnonzero(state == 2)
+            if F.size:
+                self._ensure(np.concatenate([F, U]))
+                G_FF = self._g(F, F)
+                G_FF = 0.5 * (G_FF + G_FF.T)
+                rhs = r[F] - (self._g(F, U) @ mu[U] if U.size else 0.0)
+                target = _spd_solve(G_FF, rhs)
+                low, high = target < 0.0, target > C
+                if low.any() or high.any():  # step to the first bound on the way, then drop it
+                    cur = mu[F]
+                    alpha = np.full(F.size, np.inf)
+                    alpha[low] = cur[low] / (cur[low] - target[low])
+                    alpha[high] = (C - cur[high]) / (target[high] - cur[high])
+                    a = float(np.clip(alpha.min(), 0.0, 1.0))
+                    mu[F] = cur + a * (target - cur)
+                    hit = alpha <= a * (1 + 1e-12) + 1e-300
+                    to_low, to_high = F[hit & low], F[hit & high]
+                    state[to_low], mu[to_low] = 0, 0.0
+                    state[to_high], mu[to_high] = 2, C
+                    continue
+                mu[F] = target
+            act = np.flatnonzero(state != 0)
+            if act.size:
+                self._ensure(act)
+                g = self._cols[:, [self._pos[int(i)] for i in act]] @ mu[act] - r
+            else:
+                g = -r
+            viol = np.where(state == 0, -g, np.where(state == 2, g, 0.0))
+            i = int(np.argmax(viol))
+            if viol[i] <= tol:
+                status = "elastic" if (state == 2).any() else "optimal"
+                break
+            order = np.argsort(-viol)[:_PREFETCH]
+            self._ensure(order[viol[order] > tol])
+            state[i] = 1
+        self.mu = mu
+        act = np.flatnonzero(mu > 0)
+        assert self.A is not None
+        if act.size:
+            idx = torch.as_tensor(act, device=self.A.device)
+            d = self.A[idx].T @ torch.as_tensor(mu[act], dtype=self.A.dtype, device=self.A.device)
+        else:
+            d = torch.zeros(self.A.shape[1], dtype=self.A.dtype, device=self.A.device)
+        sol = finish(self.A, r, d, mu, status=status, iterations=it)
+        return sol
+
+
+def _spd_solve(G: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve ``G x = rhs`` for a (numerically) positive semi-definite G with a tiny ridge."""
+    ridge = 1e-12 * max(1.0, float(np.abs(np.diag(G)).max()))
+    try:
+        factor = scipy.linalg.cho_factor(G + ridge * np.eye(G.shape[0]), check_finite=False)
+        return scipy.linalg.cho_solve(factor, rhs, check_finite=False)  # type: ignore[no-any-return]
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(G, rhs, rcond=None)[0]  # type: ignore[no-any-return]
+
+
+def solve(A: torch.Tensor, r: np.ndarray, *, penalty: float = 1e6, warm: Optional[np.ndarray] = None,
+          tol: float = 1e-10) -> QPSolution:
+    """One-shot dual solve of ``min 1/2||d||^2 + penalty*sum(s) s.t. A d + s >= r`` (see module doc)."""
+    qp = DualQP(penalty=penalty, tol=tol)
+    qp.add_rows(A, r)
+    if warm is not None:
+        qp.mu = np.asarray(warm, dtype=np.float64).copy()
+    return qp.solve()
+
+
+__all__: List[str] = ["DualQP", "solve"]

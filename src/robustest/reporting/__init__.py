@@ -1,0 +1,127 @@
+"""Reporting: per-sample JUnit XML (:mod:`.junit`) and the terminal summary (:mod:`.terminal`).
+
+Both work on :class:`TestRecord`, a torch-free, plain-data copy of one test's :class:`~robustest.Report`
+(plus its pass criterion). Records travel from pytest-xdist workers to the controller as dicts
+(:meth:`TestRecord.to_dict` / :meth:`TestRecord.from_dict`), so the controller alone writes the files.
+
+    >>> from robustest.reporting import record_from_report        # doctest: +SKIP
+    >>> rec = record_from_report("test_digits", report, classname="tests.test_digits")  # doctest: +SKIP
+    >>> rec.counts()["falsified"]                                  # doctest: +SKIP
+    3
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..results import Report
+
+__all__ = ["SampleRecord", "TestRecord", "record_from_report", "VERDICTS"]
+
+VERDICTS: Tuple[str, ...] = ("certified", "falsified", "unknown", "misclassified")
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One sample's outcome, with its one-line ``message`` already rendered."""
+
+    index: int
+    verdict: str
+    method: str
+    label: int
+    seconds: float
+    message: str
+    predicted: Optional[int] = None
+    distance: Optional[float] = None
+    figure: Optional[float] = None
+    reason: str = ""
+
+    def properties(self) -> Tuple[Tuple[str, str], ...]:
+        """(name, value) pairs for the JUnit ``<properties>`` of this sample's testcase."""
+        out = [("verdict", self.verdict), ("method", self.method), ("label", str(self.label))]
+        for name in ("predicted", "distance", "figure"):
+            value = getattr(self, name)
+            if value is not None:
+                out.append((name, f"{value:.6g}" if isinstance(value, float) else str(value)))
+        if self.reason:
+            out.append(("reason", self.reason))
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class TestRecord:
+    """One robustness check made by one test: what JUnit and the terminal summary need.
+
+    ``name`` is the testcase stem (``test_digits[linf-0.05]``), ``nodeid`` the full pytest id (plus a
+    suffix when a test makes several checks), ``classname`` the dotted module/class path.
+    """
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    name: str
+    nodeid: str
+    classname: str
+    threat: str
+    escalate: str
+    seed: int
+    seconds: float
+    min_pass: float
+    require: str
+    passed: bool
+    summary: str
+    samples: Tuple[SampleRecord, ...]
+    properties: Tuple[Tuple[str, str], ...] = ()
+    notes: Tuple[str, ...] = ()
+
+    def counts(self) -> Dict[str, int]:
+        out = {v: 0 for v in VERDICTS}
+        for s in self.samples:
+            out[s.verdict] = out.get(s.verdict, 0) + 1
+        return out
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain data (str/float/int/None/lists) that execnet and json can carry."""
+        data = asdict(self)
+        data["samples"] = [asdict(s) for s in self.samples]
+        data["properties"] = [list(p) for p in self.properties]
+        data["notes"] = list(self.notes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "TestRecord":
+        values = dict(data)
+        values["samples"] = tuple(SampleRecord(**s) for s in data["samples"])
+        values["properties"] = tuple((str(k), str(v)) for k, v in data.get("properties", ()))
+        values["notes"] = tuple(data.get("notes", ()))
+        return cls(**values)
+
+
+def _finite(value: Optional[float]) -> Optional[float]:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def record_from_report(name: str, report: "Report", *, nodeid: Optional[str] = None, classname: str = "",
+                       min_pass: float = 1.0, require: str = "not_falsified",
+                       properties: Sequence[Tuple[str, str]] = (), notes: Sequence[str] = ()) -> TestRecord:
+    """Copy ``report`` into a :class:`TestRecord` judged by ``min_pass``/``require``."""
+    samples = tuple(
+        SampleRecord(index=int(s.index), verdict=str(s.verdict), method=str(s.method), label=int(s.label),
+                     seconds=float(s.seconds), message=s.message(report.ball),
+                     predicted=None if s.predicted is None else int(s.predicted),
+                     distance=_finite(s.distance), figure=_finite(s.figure), reason=str(s.reason or ""))
+        for s in report.samples
+    )
+    return TestRecord(
+        name=name, nodeid=nodeid or name, classname=classname, threat=report.ball.describe(),
+        escalate=str(report.escalate), seed=int(report.seed), seconds=float(report.seconds),
+        min_pass=float(min_pass), require=str(require),
+        passed=bool(report.passed(min_pass=min_pass, require=require)),  # type: ignore[arg-type]
+        summary=report.summary(min_pass=min_pass, require=require),  # type: ignore[arg-type]
+        samples=samples, properties=tuple((str(k), str(v)) for k, v in properties), notes=tuple(notes),
+    )

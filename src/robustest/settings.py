@@ -1,0 +1,233 @@
+"""Settings for the pytest plugin and the CLI, read from the project's config files.
+
+Where settings come from, weakest first (each later source overrides the keys it sets):
+
+1. built-in defaults (the fields of :class:`Settings`);
+2. the config file: ``[tool.robustest]`` in ``pyproject.toml`` and/or ``robustest.yaml`` beside it
+   (when both exist, ``robustest.yaml`` wins key by key);
+3. the selected profile: ``--robust-profile NAME`` (or ``profile = "NAME"`` in the file). The built-in
+   profiles ``ci`` and ``nightly`` can be extended or overridden by the file's own profiles;
+4. the command line (``--robust-seed``, ``--robust-timeout``, ...);
+5. the arguments of a test's ``@robust(...)`` marker (applied by the plugin, not here).
+
+A file looks like::
+
+    [tool.robustest]            # pyproject.toml
+    seed = 1
+    timeout = 5.0
+    [tool.robustest.profiles.nightly]
+    escalate = "crown"
+    timeout = 60.0
+
+    # robustest.yaml
+    seed: 1
+    profiles:
+      ci: {junit: robustness.xml, junit_include: failures}
+
+Keys may be written with ``-`` or ``_``. Unknown keys or profiles raise :class:`ConfigError` naming the
+key, the file and the valid choices. This module imports no torch (the plugin loads it at start-up).
+
+    >>> from robustest.settings import load_settings
+    >>> load_settings(".", profile="ci").timeout            # doctest: +SKIP
+    5.0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
+
+from .errors import ConfigError
+
+UNKNOWN_MODES: Tuple[str, ...] = ("skipped", "failure", "pass")
+INCLUDE_MODES: Tuple[str, ...] = ("all", "failures", "none")
+REQUIRE_MODES: Tuple[str, ...] = ("not_falsified", "certified")
+
+PYPROJECT = "pyproject.toml"
+YAML_FILE = "robustest.yaml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Run-wide defaults for robustness checks and their reporting.
+
+    ``seed`` is the base seed (each test derives its own from it and its node id); ``timeout`` is the
+    per-sample budget in seconds; ``escalate`` the highest rung of the ladder; ``require`` and
+    ``min_pass`` the default pass criterion of a test; ``unknown`` how unknown samples appear in the
+    per-sample JUnit file; ``junit`` its path (None: not written); ``junit_include`` which samples it
+    lists; ``repair`` a directory where failing marker tests get a repaired model (None: off).
+    """
+
+    seed: int = 0
+    timeout: float = 10.0
+    escalate: str = "attack"
+    require: str = "not_falsified"
+    min_pass: float = 1.0
+    unknown: str = "skipped"
+    junit: Optional[str] = None
+    junit_include: str = "all"
+    repair: Optional[str] = None
+    profile: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        _check_values(self, source="settings")
+
+    def replace(self, source: str = "settings", **changes: Any) -> "Settings":
+        """A copy with ``changes`` applied (validated; ``source`` names where they came from)."""
+        unknown = sorted(set(changes) - set(FIELD_NAMES))
+        if unknown:
+            raise _unknown_key(unknown[0], source)
+        try:
+            return dataclasses.replace(self, **changes)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace("in settings", f"in {source}")) from None
+
+
+FIELD_NAMES: Tuple[str, ...] = tuple(f.name for f in fields(Settings))
+
+#: Profiles every project has; a file's profile of the same name overrides them key by key.
+BUILTIN_PROFILES: Dict[str, Dict[str, Any]] = {
+    # fast and deterministic, failures only in the JUnit file to stay inside CI artefact limits
+    "ci": {"timeout": 5.0, "escalate": "attack", "junit_include": "failures"},
+    # time to certify: the full ladder with a generous budget
+    "nightly": {"timeout": 60.0, "escalate": "milp", "junit_include": "all"},
+}
+
+
+def _unknown_key(key: str, source: str) -> ConfigError:
+    valid = ", ".join(n for n in FIELD_NAMES) + ", profiles"
+    return ConfigError(f"unknown option {key!r} in {source}: valid options are {valid}. "
+                       f"Fix: remove or rename {key!r}")
+
+
+def _bad(field_name: str, value: Any, expected: str, source: str) -> ConfigError:
+    return ConfigError(f"{field_name}={value!r} in {source} is not valid: expected {expected}. "
+                       f"Fix: set {field_name} to {expected}")
+
+
+def _check_values(s: Settings, *, source: str) -> None:
+    if isinstance(s.seed, bool) or not isinstance(s.seed, int):
+        raise _bad("seed", s.seed, "an integer", source)
+    if (isinstance(s.timeout, bool) or not isinstance(s.timeout, (int, float)) or not math.isfinite(s.timeout)
+            or s.timeout <= 0):
+        raise _bad("timeout", s.timeout, "a number of seconds > 0", source)
+    object.__setattr__(s, "timeout", float(s.timeout))
+    if not isinstance(s.escalate, str) or not s.escalate:
+        raise _bad("escalate", s.escalate, "a rung name such as 'attack', 'ibp', 'crown', 'lp', 'milp'", source)
+    if s.require not in REQUIRE_MODES:
+        raise _bad("require", s.require, "one of " + ", ".join(REQUIRE_MODES), source)
+    if (isinstance(s.min_pass, bool) or not isinstance(s.min_pass, (int, float))
+            or not 0.0 <= float(s.min_pass) <= 1.0):
+        raise _bad("min_pass", s.min_pass, "a fraction between 0 and 1", source)
+    object.__setattr__(s, "min_pass", float(s.min_pass))
+    if s.unknown not in UNKNOWN_MODES:
+        raise _bad("unknown", s.unknown, "one of " + ", ".join(UNKNOWN_MODES), source)
+    if s.junit_include not in INCLUDE_MODES:
+        raise _bad("junit_include", s.junit_include, "one of " + ", ".join(INCLUDE_MODES), source)
+    for name in ("junit", "repair", "profile"):
+        value = getattr(s, name)
+        if value is not None and not isinstance(value, str):
+            raise _bad(name, value, "a string (a path or a name)", source)
+
+
+# ---------------------------------------------------------------------------------------- files
+def _normalise(table: Mapping[str, Any], source: str) -> Dict[str, Any]:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"the robustest settings in {source} must be a table/mapping, got "
+                          f"{type(table).__name__}. Fix: write key = value pairs under [tool.robustest]")
+    out: Dict[str, Any] = {}
+    for key, value in table.items():
+        name = str(key).replace("-", "_")
+        if name != "profiles" and name not in FIELD_NAMES:
+            raise _unknown_key(str(key), source)
+        out[name] = value
+    return out
+
+
+def _load_toml(path: Path) -> Dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise ConfigError(f"reading {path} on Python < 3.11 needs the 'tomli' package. "
+                              "Fix: pip install tomli (or move the settings to robustest.yaml)") from None
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}. Fix: correct the file") from None
+    section = data.get("tool", {}).get("robustest")
+    return {} if section is None else _normalise(section, f"{path} [tool.robustest]")
+
+
+def _load_yaml(path: Path) -> Dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}. Fix: correct the file") from None
+    return {} if data is None else _normalise(data, str(path))
+
+
+def read_config(directory: Union[str, Path]) -> Tuple[Dict[str, Any], Dict[str, Dict[str, Any]], str]:
+    """The file settings found in ``directory``: (top-level keys, profiles, description of the source).
+
+    ``robustest.yaml`` overrides ``pyproject.toml`` key by key (profiles too).
+    """
+    directory = Path(directory)
+    top: Dict[str, Any] = {}
+    profiles: Dict[str, Dict[str, Any]] = {}
+    sources = []
+    for path, loader in ((directory / PYPROJECT, _load_toml), (directory / YAML_FILE, _load_yaml)):
+        if not path.is_file():
+            continue
+        table = loader(path)
+        if not table:
+            continue
+        sources.append(str(path))
+        file_profiles = table.pop("profiles", {}) or {}
+        if not isinstance(file_profiles, Mapping):
+            raise ConfigError(f"'profiles' in {path} must map profile names to settings, got "
+                              f"{file_profiles!r}. Fix: write [tool.robustest.profiles.NAME] tables")
+        for name, values in file_profiles.items():
+            norm = _normalise(values, f"{path} profile {name!r}")
+            if "profiles" in norm or "profile" in norm:
+                raise ConfigError(f"profile {name!r} in {path} may not contain 'profile' or 'profiles'. "
+                                  "Fix: move them to the top level")
+            profiles.setdefault(str(name), {}).update(norm)
+        top.update(table)
+    return top, profiles, " and ".join(sources) or "defaults"
+
+
+def load_settings(directory: Union[str, Path, None] = None, *, profile: Optional[str] = None,
+                  overrides: Optional[Mapping[str, Any]] = None) -> Settings:
+    """Settings from the config files in ``directory`` (default: the current one).
+
+    ``profile`` (e.g. from ``--robust-profile``) beats a ``profile`` key in the file; ``overrides``
+    (the command line; ``None`` values are ignored) beat everything in the file.
+
+        >>> load_settings("/nonexistent", overrides={"seed": 3}).seed
+        3
+    """
+    top, file_profiles, source = read_config(Path.cwd() if directory is None else directory)
+    settings = Settings().replace(source=source, **{k: v for k, v in top.items()})
+    chosen = profile if profile is not None else settings.profile
+    if chosen is not None:
+        known = dict(BUILTIN_PROFILES)
+        for name, values in file_profiles.items():
+            known[name] = {**known.get(name, {}), **values}
+        if chosen not in known:
+            raise ConfigError(f"unknown profile {chosen!r} (from {'the command line' if profile else source}):"
+                              f" valid profiles are {', '.join(sorted(known))}. "
+                              f"Fix: pick one of them or add [tool.robustest.profiles.{chosen}]")
+        settings = settings.replace(source=f"profile {chosen!r}", **known[chosen])
+        settings = settings.replace(source=f"profile {chosen!r}", profile=chosen)
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    return settings.replace(source="the command line", **given)

@@ -1,0 +1,107 @@
+"""Gurobi backend (``gurobipy``, optional: ``pip install robustest[gurobi]``).
+
+The pip wheel ships a size-limited licence (2000 variables and 2000 constraints); a larger problem
+raises :class:`SolverUnavailable` saying so and how to go on (HiGHS, or a full licence).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Mapping, Optional
+
+import numpy as np
+
+from ..errors import SolverError, SolverUnavailable
+from .base import Problem, SolveResult, Solver
+
+#: The limit of the licence that comes with ``pip install gurobipy``.
+PIP_LICENCE_LIMIT = 2000
+
+_FIX = ("Fix: use solver='highs' (installed with robustest), or install a full Gurobi licence "
+        "(free for academics: https://www.gurobi.com/academia/) and set GRB_LICENSE_FILE.")
+
+
+class GurobiSolver(Solver):
+    name = "gurobi"
+
+    def __init__(self, problem: Problem, *, threads: int = 1) -> None:
+        super().__init__(problem, threads=threads)
+        try:
+            import gurobipy as gp
+            from gurobipy import GRB
+        except ImportError as err:
+            raise SolverUnavailable(f"solver='gurobi' needs gurobipy, which is not installed. "
+                                    f"Fix: pip install gurobipy, or use solver='highs'.") from err
+        self._gp, self._GRB = gp, GRB
+        lb, ub, integer, (indptr, idx, val), rlo, rhi = problem.arrays()
+        try:
+            env = gp.Env(empty=True)
+            env.setParam("OutputFlag", 0)
+            env.start()
+            m = gp.Model(env=env)
+            m.Params.Threads = int(threads)
+            vtype = np.where(integer, GRB.INTEGER, GRB.CONTINUOUS)
+            x = m.addMVar(lb.size, lb=lb, ub=ub, vtype=vtype)
+            rows = np.repeat(np.arange(rlo.size), np.diff(indptr))
+            import scipy.sparse as sp
+
+            A = sp.csr_matrix((val, (rows, idx)), shape=(rlo.size, lb.size))
+            eq = rlo == rhi
+            if eq.any():
+                m.addMConstr(A[eq], x, "=", rhi[eq])
+            up = ~eq & np.isfinite(rhi)
+            if up.any():
+                m.addMConstr(A[up], x, "<", rhi[up])
+            down = ~eq & np.isfinite(rlo)
+            if down.any():
+                m.addMConstr(A[down], x, ">", rlo[down])
+            m.update()
+        except gp.GurobiError as err:
+            raise self._translate(err, problem) from err
+        self._m, self._x, self._n = m, x, int(lb.size)
+        self._integer = bool(integer.any())
+
+    @staticmethod
+    def _translate(err: Exception, problem: Problem) -> Exception:
+        text = str(err)
+        if "size-limited" in text or "too large" in text.lower() or getattr(err, "errno", None) == 10010:
+            return SolverUnavailable(
+                f"the Gurobi licence does not cover this model ({problem.num_vars} variables, "
+                f"{problem.num_rows} constraints; the pip licence allows {PIP_LICENCE_LIMIT} of each). {_FIX}")
+        return SolverError(f"Gurobi failed: {text}")
+
+    def minimize(self, cost: Mapping[int, float], *, offset: float = 0.0, time_limit: float = float("inf"),
+                 stop_below: Optional[float] = None, stop_above: Optional[float] = None) -> SolveResult:
+        gp, GRB, m = self._gp, self._GRB, self._m
+        c = np.zeros(self._n)
+        for j, v in cost.items():
+            c[int(j)] += float(v)
+        m.setObjective(c @ self._x + float(offset), GRB.MINIMIZE)
+        m.Params.TimeLimit = float(max(time_limit, 1e-3)) if np.isfinite(time_limit) else GRB.INFINITY
+
+        def callback(model: object, where: int) -> None:
+            if where == GRB.Callback.MIP:
+                best, bnd = model.cbGet(GRB.Callback.MIP_OBJBST), model.cbGet(GRB.Callback.MIP_OBJBND)
+                if (stop_below is not None and best < stop_below) or (stop_above is not None and bnd > stop_above):
+                    model.terminate()
+
+        t0 = time.perf_counter()
+        try:
+            m.optimize(callback if self._integer else None)
+        except gp.GurobiError as err:
+            raise self._translate(err, self.problem) from err
+        seconds = time.perf_counter() - t0
+        st = m.Status
+        has_x = m.SolCount > 0
+        x = np.asarray(self._x.X, dtype=np.float64) if has_x else None
+        obj = float(m.ObjVal) if has_x else float("inf")
+        bound = float(m.ObjBound) if self._integer else (obj if st == GRB.OPTIMAL else -float("inf"))
+        if st == GRB.OPTIMAL:
+            return SolveResult("optimal", obj, bound, x, seconds)
+        if st in (GRB.INFEASIBLE, GRB.INF_OR_UNBD):
+            return SolveResult("infeasible", float("inf"), float("inf"), None, seconds)
+        if st == GRB.TIME_LIMIT:
+            return SolveResult("time_limit", obj, bound, x, seconds)
+        if st == GRB.INTERRUPTED:
+            return SolveResult("interrupted", obj, bound, x, seconds)
+        return SolveResult("error", obj, -float("inf"), x, seconds, f"Gurobi status {st}")

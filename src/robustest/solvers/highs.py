@@ -1,0 +1,103 @@
+"""HiGHS backend (``highspy``, installed with robustest): the default LP/MILP solver.
+
+The time limit is HiGHS's own ``time_limit`` option; early stops use the MIP interrupt callback, which
+HiGHS calls with the current primal and dual bounds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Mapping, Optional
+
+import numpy as np
+
+from ..errors import SolverError, SolverUnavailable
+from .base import Problem, SolveResult, Solver
+
+try:
+    import highspy
+except ImportError:  # pragma: no cover - highspy is a dependency
+    highspy = None
+
+
+class HighsSolver(Solver):
+    name = "highs"
+
+    def __init__(self, problem: Problem, *, threads: int = 1) -> None:
+        super().__init__(problem, threads=threads)
+        if highspy is None:  # pragma: no cover
+            raise SolverUnavailable("solver='highs' needs highspy, which is not installed. "
+                                    "Fix: pip install highspy")
+        lb, ub, integer, (indptr, idx, val), rlo, rhi = problem.arrays()
+        self._integer = bool(integer.any())
+        h = highspy.Highs()
+        h.silent()
+        h.setOptionValue("threads", int(threads))
+        lp = highspy.HighsLp()
+        lp.num_col_ = int(lb.size)
+        lp.num_row_ = int(rlo.size)
+        lp.col_cost_ = np.zeros(lb.size)
+        lp.col_lower_ = lb
+        lp.col_upper_ = ub
+        lp.row_lower_ = rlo
+        lp.row_upper_ = rhi
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+        lp.a_matrix_.start_ = indptr.astype(np.int32)
+        lp.a_matrix_.index_ = idx.astype(np.int32)
+        lp.a_matrix_.value_ = val
+        lp.a_matrix_.num_col_ = int(lb.size)
+        lp.a_matrix_.num_row_ = int(rlo.size)
+        if self._integer:
+            lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
+                               for b in integer]
+        status = h.passModel(lp)
+        if status == highspy.HighsStatus.kError:
+            raise SolverError(f"HiGHS rejected the model ({lp.num_col_} columns, {lp.num_row_} rows)")
+        self._h = h
+        self._n = int(lb.size)
+        self._stop: tuple = (None, None)
+        if self._integer:
+            h.cbMipInterrupt.subscribe(self._on_mip)
+
+    def _on_mip(self, event: object) -> None:
+        below, above = self._stop
+        out = event.data_out  # type: ignore[attr-defined]
+        if (below is not None and out.mip_primal_bound < below) or \
+                (above is not None and out.mip_dual_bound > above):
+            event.data_in.user_interrupt = True  # type: ignore[attr-defined]
+
+    def minimize(self, cost: Mapping[int, float], *, offset: float = 0.0, time_limit: float = float("inf"),
+                 stop_below: Optional[float] = None, stop_above: Optional[float] = None) -> SolveResult:
+        h = self._h
+        c = np.zeros(self._n)
+        for j, v in cost.items():
+            c[int(j)] += float(v)
+        h.changeColsCost(self._n, np.arange(self._n, dtype=np.int32), c)
+        h.changeObjectiveOffset(float(offset))
+        h.setOptionValue("time_limit", float(max(time_limit, 1e-3)) if np.isfinite(time_limit) else float("inf"))
+        self._stop = (stop_below, stop_above)
+        t0 = time.perf_counter()
+        try:
+            h.run()
+        except Exception as err:  # noqa: BLE001 - any backend failure becomes a solver error result
+            return SolveResult("error", float("inf"), -float("inf"), None, time.perf_counter() - t0, str(err))
+        seconds = time.perf_counter() - t0
+        ms = h.getModelStatus()
+        info = h.getInfo()
+        M = highspy.HighsModelStatus
+        has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        x = np.asarray(h.getSolution().col_value, dtype=np.float64) if has_x else None
+        obj = float(info.objective_function_value) if has_x else float("inf")
+        if self._integer:
+            bound = float(info.mip_dual_bound)
+        else:
+            bound = obj if ms == M.kOptimal else -float("inf")
+        if ms == M.kOptimal:
+            return SolveResult("optimal", obj, bound if self._integer else obj, x, seconds)
+        if ms == M.kInfeasible:
+            return SolveResult("infeasible", float("inf"), float("inf"), None, seconds)
+        if ms == M.kTimeLimit:
+            return SolveResult("time_limit", obj, bound, x, seconds)
+        if ms in (M.kInterrupt, M.kHighsInterrupt):
+            return SolveResult("interrupted", obj, bound, x, seconds)
+        return SolveResult("error", obj, -float("inf"), x, seconds, f"HiGHS status {h.modelStatusToString(ms)}")
