@@ -1,0 +1,29 @@
+"""The terminal summary table."""
+
+from __future__ import annotations
+
+from robustest.reporting import record_from_report
+from robustest.reporting.terminal import summary_lines
+
+
+
+def test_table_rows_counts_and_totals(make_report):
+    a = record_from_report("a", make_report(["certified", "falsified", "unknown"]), nodeid="t.py::a")
+    b = record_from_report("b", make_report(["unknown", "misclassified"]), nodeid="t.py::b", min_pass=0.5)
+    lines = summary_lines([a, b])
+    assert lines[0].split() == ["test", "certified", "falsified", "unknown", "miscls", "time", "result"]
+    assert lines[1].split() == ["t.py::a", "1", "1", "1", "0", "1.5s", "FAILED"]
+    assert lines[2].split() == ["t.py::b", "0", "0", "1", "1", "1.5s", "passed"]
+    assert lines[3].split() == ["total", "1", "1", "2", "1", "3.0s", "1", "of", "2", "passed"]
+    assert len({len(line.rstrip()) for line in lines[:3]}) <= 2  # aligned columns
+
+
+def test_long_names_are_shortened_from_the_left(make_report):
+    rec = record_from_report("x", make_report(["certified"]), nodeid="a/" * 80 + "test_end")
+    lines = summary_lines([rec], width=80)
+    assert all(len(line) <= 80 for line in lines)
+    assert lines[1].startswith("...") and lines[1].split()[0].endswith("/a/test_end")
+
+
+def test_no_records_no_table():
+    assert summary_lines([]) == []
