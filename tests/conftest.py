@@ -34,3 +34,15 @@ def shared_dir() -> Path:
     if not SHARED.exists():
         pytest.skip("../shared is not beside the clone")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def digits_mlp():
+    """The examples' trained digits MLP and 100 correctly classified test samples."""
+    from digits import load_model, test_data
+
+    model = load_model("mlp")
+    x, y = test_data("mlp", 120)
+    with torch.no_grad():
+        ok = model(x).argmax(1) == y
+    return model, x[ok][:100], y[ok][:100]
