@@ -9,8 +9,8 @@ point: by continuity that segment crosses the boundary, and the crossing is a cl
     >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2))
     >>> with torch.no_grad():
     ...     _ = net[0].weight.copy_(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))
-    ...     _ = net[0].bias.zero_()
-    >>> adv, ok = deepfool(net, torch.tensor([[0.6, 0.5]]), torch.tensor([0]), norm="l2")
+    ...     _ = net[0].bias.copy_(torch.tensor([-0.5, 0.5]))
+    >>> adv, ok = deepfool(net, torch.tensor([[0.8, 0.5]]), torch.tensor([0]), norm="l2")
     >>> bool(ok[0]), round(float(adv[0, 0]), 3)
     (True, 0.5)
 """

@@ -112,7 +112,7 @@ class _Search:
 
     def check_points(self, points: torch.Tensor) -> None:
         """Solve problem (2) on the regions of ``points`` that were not checked before."""
-        masks, _ = self.pw.patterns(points)
+        masks, logits = self.pw.patterns(points)
         for i in range(points.shape[0]):
             if time.monotonic() > self.deadline:
                 return
@@ -120,7 +120,7 @@ class _Search:
             if key in self.seen:
                 continue
             self.seen.add(key)
-            region = self.pw.region_of(masks, i)
+            region = self.pw.region_of(masks, i, y=points[i], logits=logits[i])
             worst = max((k[0] for k in self.kept), default=float("inf"))
             threshold = min(self.s.alpha * self.u, worst) if self.kept else self.u
             delta, n = solve_region(region, self.xn, self.label, norm=self.norm, lo=self.lo, hi=self.hi,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -87,11 +87,8 @@ class PiecewiseAffine:
         net = copy.deepcopy(model).eval().double()
         self.relus: List[_MaskedReLU] = []
         self._swap_relus(net)
-        if not self.relus:
-            raise UnsupportedLayer("the model has no torch.nn.ReLU module, so its linear regions cannot "
-                                   "be read (functional F.relu calls are invisible). Fix: use nn.ReLU "
-                                   "modules, or use a gradient attack such as DeepFool")
         self.net = net
+        self.device = next(iter(net.parameters()), torch.zeros(0)).device
         self.input_shape = tuple(int(s) for s in input_shape)
         self.dim = int(np.prod(self.input_shape))
 
@@ -122,19 +119,27 @@ class PiecewiseAffine:
     @staticmethod
     def key(masks: Sequence[torch.Tensor], i: int) -> bytes:
         """A hashable key of point ``i``'s activation pattern."""
+        if not masks:
+            return b""
         bits = torch.cat([m[i] for m in masks]).cpu().numpy()
         return np.packbits(bits).tobytes()
 
     @torch.no_grad()
     def regions(self, y: torch.Tensor) -> List[LinearRegion]:
         """The linear region of every point of the batch ``y`` (shape (B, *input_shape) or (B, d))."""
-        masks, _ = self.patterns(y)
-        return [self.region_of(masks, i) for i in range(y.shape[0])]
+        masks, logits = self.patterns(y)
+        return [self.region_of(masks, i, y=y[i], logits=logits[i]) for i in range(y.shape[0])]
 
     @torch.no_grad()
-    def region_of(self, masks: Sequence[torch.Tensor], i: int) -> LinearRegion:
-        """The region of the ``i``-th pattern of ``masks`` (as returned by :meth:`patterns`)."""
-        device = masks[0].device
+    def region_of(self, masks: Sequence[torch.Tensor], i: int, *, y: Optional[torch.Tensor] = None,
+                  logits: Optional[torch.Tensor] = None) -> LinearRegion:
+        """The region of the ``i``-th pattern of ``masks`` (as returned by :meth:`patterns`).
+
+        Given the point ``y`` and its float64 ``logits``, checks that the affine map reproduces them:
+        a mismatch means a non-linearity the copy cannot see (e.g. ``F.relu`` or ``torch.tanh`` called in
+        ``forward``), reported as :class:`~robustest.errors.UnsupportedLayer`.
+        """
+        device = masks[0].device if masks else self.device
         basis = torch.cat([torch.zeros(1, self.dim, dtype=torch.float64, device=device),
                            torch.eye(self.dim, dtype=torch.float64, device=device)])
         for r, m in zip(self.relus, masks):
@@ -144,12 +149,20 @@ class PiecewiseAffine:
         finally:
             for r in self.relus:
                 r.record, r.mask = True, None
-        pre = torch.cat([r.pre.flatten(1) for r in self.relus], dim=1)  # type: ignore[union-attr]
+        pre = torch.cat([out[:, :0]] + [r.pre.flatten(1) for r in self.relus], dim=1)  # type: ignore[union-attr]
         a, V = pre[0], (pre[1:] - pre[0]).T  # (N,), (N, d)
-        sign = torch.cat([m[i] for m in masks]).double() * 2 - 1
+        sign = torch.cat([out.new_zeros(0)] + [m[i].double() for m in masks]) * 2 - 1
         A, b = -sign[:, None] * V, sign * a
         keep = A.abs().amax(1) > 1e-12  # neurons constant on the whole space give no constraint
         c, W = out[0], (out[1:] - out[0]).T
+        if y is not None and logits is not None:
+            z = y.reshape(-1).to(W)
+            err = float((W @ z + c - logits.reshape(-1)).abs().max())
+            if err > 1e-6 * (1.0 + float(logits.abs().max())):
+                raise UnsupportedLayer(
+                    f"the model is not piecewise affine in its nn.ReLU modules (the region's affine map "
+                    f"is off by {err:.3g} at the point): its forward calls a non-linearity that is not an "
+                    "nn.ReLU module. Fix: use nn.ReLU modules, or method='deepfool'/'pgd'")
         return LinearRegion(self.key(masks, i), A[keep], b[keep], W, c)
 
 
