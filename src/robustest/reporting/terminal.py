@@ -1,8 +1,8 @@
 """The terminal summary: one row per robustness check, printed at the end of a pytest run.
 
-    test                                  cert  fals  unkn  misc    time  result
-    tests/test_digits.py::test_mlp[0.05]     0     3    44     3    1.9s  FAILED
-    total                                    0     3    44     3    1.9s  0 of 1 passed
+    test                                  certified  falsified  unknown  miscls  time  result
+    tests/test_digits.py::test_mlp[0.05]          0          3       44       3  1.9s  FAILED
+    total                                         0          3       44       3  1.9s  0 of 1 passed
 
     >>> from robustest.reporting.terminal import summary_lines
     >>> summary_lines([])
@@ -21,21 +21,26 @@ _HEAD = ("certified", "falsified", "unknown", "miscls")
 
 
 def summary_lines(records: Sequence[TestRecord], *, width: int = 120) -> List[str]:
-    """The table as lines (empty when no test made a robustness check)."""
+    """The table as lines (empty when no test made a robustness check).
+
+    ``result`` is "passed"/"FAILED" for enforced criteria (marker, ``robustness.require``) and "not met"
+    for a ``robustness.check`` whose criterion failed without failing its test. Names longer than the
+    width allows are shortened from the left (the end of a node id is the informative part).
+    """
     if not records:
         return []
     rows = []
     for r in records:
         c = r.counts()
-        rows.append((r.nodeid, *(str(c[v]) for v in VERDICTS), f"{r.seconds:.1f}s",
-                     "passed" if r.passed else "FAILED"))
+        result = "passed" if r.passed else ("FAILED" if r.enforced else "not met")
+        rows.append((r.nodeid, *(str(c[v]) for v in VERDICTS), f"{r.seconds:.1f}s", result))
     totals = {v: sum(r.counts()[v] for r in records) for v in VERDICTS}
-    n_passed = sum(r.passed for r in records)
+    n_passed = sum(r.passed or not r.enforced for r in records)
     rows.append(("total", *(str(totals[v]) for v in VERDICTS), f"{sum(r.seconds for r in records):.1f}s",
                  f"{n_passed} of {len(records)} passed"))
     numeric = [max(len(h), *(len(row[i + 1]) for row in rows)) for i, h in enumerate(_HEAD + ("time",))]
     fixed = sum(w + 2 for w in numeric) + 2 + max(len("result"), *(len(row[-1]) for row in rows))
-    name_w = max(len("test"), min(max(len(row[0]) for row in rows), max(20, width - fixed)))
+    name_w = max(len("test"), min(max(len(row[0]) for row in rows), max(40, width - fixed)))
 
     def fmt(row: Sequence[str]) -> str:
         name = row[0] if len(row[0]) <= name_w else "..." + row[0][-(name_w - 3):]

@@ -1,0 +1,398 @@
+"""The robustest pytest plugin (registered through the ``pytest11`` entry point): thin by design.
+
+It adds the ``@robust`` marker (see :mod:`robustest.marker` for how a test hands over its model and
+samples), the ``robustness`` fixture, the ``--robust-...`` options, the per-sample JUnit file and the
+terminal summary. All the work is :func:`robustest.check`; loading this module imports no torch.
+
+Options (command line beats the config file, see :mod:`robustest.settings`; marker arguments beat both):
+
+- ``--robust-junit=PATH``: per-sample JUnit XML (one testcase per test and sample);
+- ``--robust-junit-include=all|failures|none`` and ``--robust-unknown=skipped|failure|pass``;
+- ``--robust-seed=N``: the base seed; each test uses a seed derived from it and its node id, so
+  verdicts do not depend on test order or on pytest-xdist's scheduling;
+- ``--robust-timeout=SECONDS`` (per sample), ``--robust-escalate=RUNG``, ``--robust-profile=NAME``;
+- ``--robust-repair=DIR``: repair the model of a marker test that fails with counterexamples.
+
+The imperative form, inside a test body::
+
+    def test_cnn(robustness, cnn, digits):
+        x, y = digits
+        report = robustness.check(cnn, x, y, eps=0.03)        # recorded, never fails the test
+        assert report.counts()["misclassified"] <= 2
+        robustness.require(cnn, x, y, eps=0.01, min_pass=0.9)  # fails the test if not met
+"""
+
+from __future__ import annotations
+
+import inspect
+import zlib
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+import pytest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .reporting import TestRecord
+    from .results import Report
+    from .settings import Settings
+
+_STATE = pytest.StashKey["_State"]()
+_ITEM_RECORDS = pytest.StashKey[List["TestRecord"]]()
+_WORKER_KEY = "robustest_records"
+_SHOWN_FAILURES = 5
+
+
+class _State:
+    """Per-run state: the settings and the records of every check made in this process."""
+
+    def __init__(self, settings: "Settings") -> None:
+        self.settings = settings
+        self.records: List["TestRecord"] = []
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("robustest", "robustness checks (robustest)")
+    group.addoption("--robust-junit", metavar="PATH", help="write per-sample JUnit XML to PATH")
+    group.addoption("--robust-junit-include", choices=("all", "failures", "none"),
+                    help="samples listed in the per-sample JUnit file (default: all)")
+    group.addoption("--robust-unknown", choices=("skipped", "failure", "pass"),
+                    help="how unknown samples appear in the per-sample JUnit file (default: skipped)")
+    group.addoption("--robust-seed", type=int, metavar="N", help="base seed; per-test seeds derive from it")
+    group.addoption("--robust-timeout", type=float, metavar="SECONDS", help="time budget per sample")
+    group.addoption("--robust-escalate", metavar="RUNG",
+                    help="highest rung of the ladder: attack, ibp, crown, lp or milp")
+    group.addoption("--robust-profile", metavar="NAME",
+                    help="settings profile from [tool.robustest.profiles] / robustest.yaml (built in: ci, nightly)")
+    group.addoption("--robust-repair", metavar="DIR",
+                    help="repair the model of a failing @robust test and save it under DIR")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "robust(eps, norm='linf', escalate=..., min_pass=1.0, require='not_falsified', model=None, "
+                   "data=None, ...): check the test's model on its samples with robustest.check")
+    from .errors import ConfigError
+    from .settings import load_settings
+
+    opt = config.option
+    overrides = {"junit": opt.robust_junit, "junit_include": opt.robust_junit_include,
+                 "unknown": opt.robust_unknown, "seed": opt.robust_seed, "timeout": opt.robust_timeout,
+                 "escalate": opt.robust_escalate, "repair": opt.robust_repair}
+    directory = config.rootpath
+    if config.inipath is None and not _has_config(directory):
+        directory = config.invocation_params.dir
+    try:
+        settings = load_settings(directory, profile=opt.robust_profile, overrides=overrides)
+    except ConfigError as exc:
+        raise _usage_error(f"robustest: {exc}") from None
+    if settings.junit is not None:
+        settings = settings.replace(junit=str((config.invocation_params.dir / settings.junit).resolve()))
+    config.stash[_STATE] = _State(settings)
+
+
+def _has_config(directory: Any) -> bool:
+    return (directory / "pyproject.toml").is_file() or (directory / "robustest.yaml").is_file()
+
+
+def derive_seed(base: int, nodeid: str) -> int:
+    """A test's seed: a function of the run's base seed and the test id only (never of test order)."""
+    return (base * 1_000_003 + zlib.crc32(nodeid.encode("utf-8"))) % (2**31 - 1)
+
+
+def _classname(nodeid: str) -> str:
+    parts = nodeid.split("::")
+    path = parts[0][:-3] if parts[0].endswith(".py") else parts[0]
+    return ".".join([path.replace("/", ".")] + parts[1:-1])
+
+
+# ------------------------------------------------------------------------------------- marker tests
+def _usage_error(message: str) -> pytest.UsageError:
+    from .marker import MarkerUsageError
+
+    return MarkerUsageError(message)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Show a misused marker as its one-paragraph message, not as a traceback into the plugin."""
+    outcome = yield
+    from .marker import MarkerUsageError
+
+    if call.excinfo is not None and call.excinfo.errisinstance(MarkerUsageError):
+        outcome.get_result().longrepr = f"UsageError: {call.excinfo.value}"
+
+
+def _marker_args(item: pytest.Item) -> Optional[Dict[str, Any]]:
+    """The merged arguments of the item's robust markers (closest first), or None without one.
+
+    On the item itself, marks of a ``pytest.param(..., marks=...)`` come after the function's own, so
+    they are read in reverse to let the parameter's marker win over the function's.
+    """
+    pairs = list(item.iter_markers_with_node("robust"))
+    own = [m for node, m in pairs if node is item]
+    markers = own[::-1] + [m for node, m in pairs if node is not item]
+    if not markers:
+        return None
+    merged: Dict[str, Any] = {}
+    for mark in markers:
+        if len(mark.args) > 1:
+            raise _usage_error(f"@robust on {item.nodeid}: @robust takes at most one positional argument (eps), "
+                                    f"got {mark.args!r}. Fix: write @robust(eps=0.05, norm='linf')")
+        values = dict(mark.kwargs)
+        if mark.args:
+            values.setdefault("eps", mark.args[0])
+        for key, value in values.items():
+            merged.setdefault(key, value)
+    return merged
+
+
+def _check_parameters() -> Tuple[str, ...]:
+    import robustest
+
+    params = inspect.signature(robustest.check).parameters
+    return tuple(n for n, p in params.items() if p.kind is p.KEYWORD_ONLY)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    args = _marker_args(item)
+    if args is None:
+        return
+    from .marker import validate_marker_args
+
+    validate_marker_args(args, where=f"@robust on {item.nodeid}", extra=_check_parameters())
+
+
+def _test_arguments(item: pytest.Item) -> Dict[str, Any]:
+    """The values of the test function's own arguments (fixtures and parameters)."""
+    funcargs = getattr(item, "funcargs", {})
+    try:
+        names = inspect.signature(item.obj).parameters  # type: ignore[attr-defined]
+    except (TypeError, ValueError, AttributeError):
+        names = funcargs
+    return {n: funcargs[n] for n in names if n in funcargs}
+
+
+def _as_samples(value: Any) -> Optional[Tuple[Any, Any]]:
+    """(inputs, labels) if ``value`` is a pair of arrays or a dict with "inputs"/"labels", else None."""
+    if isinstance(value, dict) and "inputs" in value and "labels" in value:
+        return value["inputs"], value["labels"]
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(hasattr(v, "shape") for v in value):
+        return value[0], value[1]
+    return None
+
+
+def _model_and_samples(item: pytest.Item, args: Dict[str, Any]) -> Tuple[Any, Any, Any]:
+    values = _test_arguments(item)
+    model_name = args.get("model", "model")
+    if model_name not in values:
+        raise _usage_error(
+            f"@robust on {item.nodeid}: the test does not request the model fixture {model_name!r} "
+            f"(its arguments: {', '.join(values) or 'none'}). Fix: add a '{model_name}' argument or name the "
+            f"model's fixture with @robust(model='<fixture>')")
+    model = values[model_name]
+    if not callable(model):
+        raise _usage_error(f"@robust on {item.nodeid}: model fixture {model_name!r} gave "
+                                f"{type(model).__name__}, not a callable model. Fix: return the nn.Module")
+    data_name = args.get("data")
+    if data_name is not None:
+        if data_name not in values:
+            raise _usage_error(f"@robust on {item.nodeid}: the test does not request the data fixture "
+                                    f"{data_name!r}. Fix: add a '{data_name}' argument to the test")
+        samples = _as_samples(values[data_name])
+        if samples is None:
+            raise _usage_error(f"@robust on {item.nodeid}: fixture {data_name!r} gave "
+                                    f"{type(values[data_name]).__name__}; expected an (inputs, labels) pair or "
+                                    "a dict with 'inputs' and 'labels'. Fix: return (x, y) from the fixture")
+        return model, *samples
+    found = {n: s for n, v in values.items() if n != model_name and (s := _as_samples(v)) is not None}
+    if len(found) != 1:
+        what = "no argument" if not found else f"several arguments ({', '.join(found)})"
+        raise _usage_error(
+            f"@robust on {item.nodeid}: {what} of the test looks like samples, i.e. an (inputs, labels) "
+            "pair or a dict with 'inputs' and 'labels'. Fix: name the samples' fixture with "
+            "@robust(data='<fixture>')")
+    return model, *next(iter(found.values()))
+
+
+def _failure_text(report: "Report", record: "TestRecord", require: str, extra: List[str]) -> str:
+    lines = [record.summary]
+    failing = report.failures(require)  # type: ignore[arg-type]
+    for s in failing[:_SHOWN_FAILURES]:
+        lines.append(f"  sample {s.index}: {s.message(report.ball)}")
+    if len(failing) > _SHOWN_FAILURES:
+        lines.append(f"  ... and {len(failing) - _SHOWN_FAILURES} more (all of them: --robust-junit=PATH)")
+    lines += [f"  {w}" for w in report.warnings] + extra
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """After the test body passed: run the marker's check and fail the test if the criterion fails."""
+    args = _marker_args(item)
+    if args is None:
+        return
+    import robustest
+    from .errors import RobustestError
+
+    state: _State = item.config.stash[_STATE]
+    settings = state.settings
+    values = _test_arguments(item)
+    for name in ("eps", "norm"):  # e.g. a parametrized eps
+        if name not in args and name in values:
+            args[name] = values[name]
+    from .marker import validate_marker_args
+
+    validate_marker_args(args, where=f"@robust on {item.nodeid}")
+    if "eps" not in args:
+        raise _usage_error(f"@robust on {item.nodeid}: no eps. Fix: pass @robust(eps=0.05) or give the "
+                                "test an 'eps' argument (e.g. @pytest.mark.parametrize('eps', [0.01, 0.05]))")
+    model, inputs, labels = _model_and_samples(item, args)
+    min_pass = float(args.pop("min_pass", settings.min_pass))
+    require = str(args.pop("require", settings.require))
+    for key in ("model", "data"):
+        args.pop(key, None)
+    kwargs = {"norm": "linf", "escalate": settings.escalate, "timeout": settings.timeout,
+              "seed": derive_seed(settings.seed, item.nodeid), **args}
+    try:
+        report = robustest.check(model, inputs, labels, **kwargs)
+    except RobustestError as exc:
+        pytest.fail(f"robustest: {exc}", pytrace=False)
+    passed = report.passed(min_pass=min_pass, require=require)  # type: ignore[arg-type]
+    properties: List[Tuple[str, str]] = []
+    notes: List[str] = []
+    if not passed and settings.repair and report.counts()["falsified"]:
+        properties, notes = _repair(item, model, inputs, labels, report, kwargs, settings.repair)
+    record = _record(item, report, min_pass=min_pass, require=require, properties=properties, notes=notes)
+    if not passed:
+        pytest.fail(_failure_text(report, record, require, notes), pytrace=False)
+
+
+def _repair(item: pytest.Item, model: Any, inputs: Any, labels: Any, report: "Report", kwargs: Dict[str, Any],
+            out_dir: str) -> Tuple[List[Tuple[str, str]], List[str]]:
+    try:
+        from .repair.pytest_support import repair_after_check
+    except ImportError:
+        return [], ["  --robust-repair: robustest.repair.pytest_support is not available in this install"]
+    summary = repair_after_check(model, inputs, labels, report, check_kwargs=dict(kwargs), out_dir=out_dir,
+                                 test_name=item.nodeid)
+    return list(summary.properties()), [f"  {line}" for line in summary.lines()]
+
+
+def _record(item: pytest.Item, report: "Report", *, min_pass: float, require: str, label: Optional[str] = None,
+            properties: Any = (), notes: Any = (), enforced: bool = True) -> "TestRecord":
+    from .reporting import record_from_report
+
+    records = item.stash.setdefault(_ITEM_RECORDS, [])
+    suffix = "" if label is None and not records else f" {label or f'#{len(records) + 1}'}"
+    record = record_from_report(item.name + suffix, report, nodeid=item.nodeid + suffix,
+                                classname=_classname(item.nodeid), min_pass=min_pass, require=require,
+                                properties=properties, notes=notes, enforced=enforced)
+    records.append(record)
+    item.config.stash[_STATE].records.append(record)
+    return record
+
+
+# ------------------------------------------------------------------------------------------ fixture
+class Robustness:
+    """The ``robustness`` fixture: run checks inside a test body and have them reported.
+
+    Options left out come from the run's settings; the seed derives from the run's seed, the test id and
+    the call's position in the test, so reruns and xdist give the same verdicts.
+    """
+
+    def __init__(self, item: pytest.Item) -> None:
+        self._item = item
+        self._calls = 0
+
+    @property
+    def settings(self) -> "Settings":
+        """The run's settings (after config file, profile and command line)."""
+        return self._item.config.stash[_STATE].settings
+
+    def check(self, model: Any, inputs: Any, labels: Any, *, eps: float, name: Optional[str] = None,
+              min_pass: Optional[float] = None, require: Optional[str] = None, **kwargs: Any) -> "Report":
+        """Run :func:`robustest.check`, record the report (JUnit, summary) and return it. Never fails.
+
+        ``name`` labels the check in the reports (default: ``#2``, ``#3``... after the first);
+        ``min_pass``/``require`` only decide how the reports show it.
+
+            >>> report = robustness.check(model, x, y, eps=0.05, norm="l2")     # doctest: +SKIP
+        """
+        return self._run(model, inputs, labels, eps=eps, name=name, min_pass=min_pass, require=require,
+                         enforced=False, **kwargs)
+
+    def _run(self, model: Any, inputs: Any, labels: Any, *, eps: float, name: Optional[str],
+             min_pass: Optional[float], require: Optional[str], enforced: bool, **kwargs: Any) -> "Report":
+        import robustest
+
+        from .marker import validate_marker_args
+
+        given = {k: v for k, v in (("min_pass", min_pass), ("require", require)) if v is not None}
+        validate_marker_args(given, where="robustness")
+        s = self.settings
+        self._calls += 1
+        salt = self._item.nodeid if self._calls == 1 else f"{self._item.nodeid}#{self._calls}"
+        options = {"escalate": s.escalate, "timeout": s.timeout, "seed": derive_seed(s.seed, salt), **kwargs}
+        report = robustest.check(model, inputs, labels, eps=eps, **options)
+        _record(self._item, report, min_pass=s.min_pass if min_pass is None else min_pass,
+                require=s.require if require is None else require, label=name, enforced=enforced)
+        return report
+
+    def require(self, model: Any, inputs: Any, labels: Any, *, eps: float, min_pass: Optional[float] = None,
+                require: Optional[str] = None, name: Optional[str] = None, **kwargs: Any) -> "Report":
+        """Like :meth:`check`, then fail the test when fewer than ``min_pass`` of the samples pass.
+
+            >>> robustness.require(model, x, y, eps=0.05, min_pass=0.9, require="certified")  # doctest: +SKIP
+        """
+        report = self._run(model, inputs, labels, eps=eps, name=name, min_pass=min_pass, require=require,
+                           enforced=True, **kwargs)
+        record = self._item.stash[_ITEM_RECORDS][-1]
+        if not record.passed:
+            pytest.fail(_failure_text(report, record, record.require, []), pytrace=False)
+        return report
+
+
+@pytest.fixture
+def robustness(request: pytest.FixtureRequest) -> Robustness:
+    """Run robustness checks inside a test: ``robustness.check(...)`` and ``robustness.require(...)``."""
+    return Robustness(request.node)
+
+
+# ------------------------------------------------------------------------------ reporting, xdist
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist controller: collect the records a worker sent through ``workeroutput``."""
+    from .reporting import TestRecord
+
+    state: _State = node.config.stash[_STATE]
+    for data in getattr(node, "workeroutput", {}).get(_WORKER_KEY, []):
+        state.records.append(TestRecord.from_dict(data))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    state = config.stash.get(_STATE, None)
+    if state is None:
+        return
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: hand the records to the controller
+        workeroutput[_WORKER_KEY] = [r.to_dict() for r in state.records]
+        return
+    state.records.sort(key=lambda r: r.nodeid)
+    if state.settings.junit:
+        from .reporting.junit import write_records
+
+        write_records(state.settings.junit, state.records, unknown=state.settings.unknown,
+                      include=state.settings.junit_include)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is None or not state.records:
+        return
+    from .reporting.terminal import summary_lines
+
+    terminalreporter.write_sep("=", "robustest summary")
+    for line in summary_lines(state.records, width=config.get_terminal_writer().fullwidth):
+        terminalreporter.write_line(line)
+    if state.settings.junit:
+        terminalreporter.write_line(f"per-sample JUnit: {state.settings.junit}")
