@@ -39,6 +39,53 @@ def halfspace_bounds(W: np.ndarray, c: np.ndarray, x: np.ndarray, label: int, no
     return lb
 
 
+def relaxed_target(g: np.ndarray, r: float, lo: np.ndarray, hi: np.ndarray,
+                   norm: str) -> Optional[np.ndarray]:
+    """The exact minimiser of ``||delta||_p`` s.t. ``g . delta <= r`` and ``lo <= delta <= hi`` (with
+    ``lo <= 0 <= hi``): problem (3) without the region's rows. None when infeasible.
+
+    Its norm is a lower bound for the region problem, and when the minimiser also satisfies the region's
+    rows it *is* the region problem's minimiser (optimal for a relaxation and feasible for the original),
+    so no QP/LP is needed. l2: ``delta = clip(-lam g)``; linf: ``delta = clip(-t sign g)``; in both
+    ``g . delta`` decreases monotonically in the parameter, found by bisection. l1: greedy on ``|g_i|``.
+    """
+    if r >= 0:
+        return np.zeros_like(g)
+    reach = np.where(g > 0, lo, hi)  # the coordinates' extreme values in the helpful direction
+    if float(g @ reach) > r:
+        return None
+    if norm == "l1":
+        delta = np.zeros_like(g)
+        need = r
+        for i in np.argsort(-np.abs(g)):
+            if g[i] == 0 or need >= 0:
+                break
+            step = max(need / g[i], reach[i]) if g[i] > 0 else min(need / g[i], reach[i])
+            delta[i] = step
+            need -= g[i] * step
+        return delta
+
+    def at(p: float) -> np.ndarray:
+        d = -p * g if norm == "l2" else -p * np.sign(g)
+        return np.clip(d, lo, hi)
+
+    top = 1.0
+    while float(g @ at(top)) > r:
+        top *= 2.0
+        if top > 1e30:
+            return None
+    bot = 0.0
+    for _ in range(200):
+        mid = (bot + top) / 2
+        if float(g @ at(mid)) > r:
+            bot = mid
+        else:
+            top = mid
+        if top - bot <= 1e-15 * top:
+            break
+    return at(top)
+
+
 def _highs():  # type: ignore[no-untyped-def]
     try:
         import highspy
@@ -107,7 +154,8 @@ def solve_region(region: LinearRegion, x: np.ndarray, label: int, *, norm: str, 
     """Problem (2): the smallest ``delta`` over the targets whose norm is below ``threshold``.
 
     Returns ``(delta or None, number of QPs/LPs solved)``. Targets are visited in order of their
-    half-space bound, and the threshold tightens with every solution found.
+    half-space bound, and the threshold tightens with every solution found. The solver only runs when
+    the box-constrained relaxation (:func:`relaxed_target`) can beat the threshold but leaves the region.
     """
     W = region.W.cpu().numpy()
     c = region.c.cpu().numpy()
@@ -120,8 +168,17 @@ def solve_region(region: LinearRegion, x: np.ndarray, label: int, *, norm: str, 
     for t in np.argsort(lb):
         if not lb[t] < threshold:
             break
-        delta = solve_target(region, x, label, int(t), norm=norm, lo=lo, hi=hi, kappa=kappa)
-        solved += 1
+        g = W[label] - W[t]
+        r = -kappa - float(g @ x + c[label] - c[t])
+        relaxed = relaxed_target(g, r, lo - x, hi - x, norm)
+        if relaxed is None or not float(np.linalg.norm(relaxed, ord=_ORD[norm])) < threshold:
+            continue  # infeasible even without the region's rows, or cannot beat the threshold
+        A, b = region.A.cpu().numpy(), region.b.cpu().numpy()
+        if A.shape[0] == 0 or bool((A @ (x + relaxed) <= b + 1e-10).all()):
+            delta = relaxed  # feasible for the region: the relaxation's optimum is the exact optimum
+        else:
+            delta = solve_target(region, x, label, int(t), norm=norm, lo=lo, hi=hi, kappa=kappa)
+            solved += 1
         if delta is not None:
             size = float(np.linalg.norm(delta, ord=_ORD[norm]))
             if size < threshold:
@@ -131,4 +188,4 @@ def solve_region(region: LinearRegion, x: np.ndarray, label: int, *, norm: str, 
 
 _ORD = {"l2": 2, "linf": np.inf, "l1": 1}
 
-__all__ = ["halfspace_bounds", "solve_target", "solve_region"]
+__all__ = ["halfspace_bounds", "relaxed_target", "solve_target", "solve_region"]
