@@ -84,6 +84,10 @@ class PiecewiseAffine:
         if not isinstance(model, nn.Module):
             raise ModelError(f"model={type(model).__name__} is not valid: expected a torch.nn.Module "
                              "built from Linear/Conv/ReLU layers. Fix: pass the network itself")
+        if isinstance(model, torch.jit.ScriptModule):
+            raise UnsupportedLayer("a TorchScript model's ReLUs cannot be swapped, so its linear regions "
+                                   "cannot be read. Fix: load it as a state dict with its module class "
+                                   "(or from ONNX), or use method='deepfool'/'pgd'")
         net = copy.deepcopy(model).eval().double()
         self.relus: List[_MaskedReLU] = []
         self._swap_relus(net)
