@@ -17,6 +17,8 @@ PROJECT_CONFTEST = '''
 import pytest
 import torch
 
+torch.set_num_threads(1)  # xdist workers and a loaded 2-core machine: one thread each
+
 def linear():
     m = torch.nn.Linear(4, 2)
     with torch.no_grad():

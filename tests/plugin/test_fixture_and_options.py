@@ -1,0 +1,162 @@
+"""The robustness fixture, the --robust-* options, config files and pytest's own --junitxml."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from robustest.pytest_plugin import derive_seed
+
+HEADER = '''
+import pytest
+from robustest import robust
+pytestmark = pytest.mark.robust(attacks="fgsm")
+'''
+
+FIXTURE_TESTS = '''
+def test_imperative(robustness, model, data):
+    x, y = data
+    report = robustness.check(model, x, y, eps=0.1, attacks="fgsm")
+    assert report.verdicts == ["unknown", "falsified", "unknown", "falsified"]
+    robustness.require(model, x, y, eps=0.1, min_pass=0.5, name="half", attacks="fgsm")
+
+def test_require_fails(robustness, model, data):
+    robustness.require(model, *data, eps=0.1, require="certified", attacks="fgsm")
+    raise AssertionError("not reached")
+'''
+
+
+def test_fixture_checks_records_and_requires(project):
+    project.test_file(FIXTURE_TESTS)
+    result = project.run("--robust-junit=out.xml")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*robustness FAILED: 0.0% of 4 samples pass (require=certified, min_pass=1) at eps=0.1 linf*",
+        "  sample 0: unknown: eps=0.1 linf label 0 unknown after *",
+    ])
+    assert "not reached" not in result.stdout.str()
+    cases = project.cases(project.path / "out.xml")
+    assert sorted(cases) == sorted([f"test_imperative sample {i:04d}" for i in range(4)]
+                                   + [f"test_imperative half sample {i:04d}" for i in range(4)]
+                                   + [f"test_require_fails sample {i:04d}" for i in range(4)])
+    # the terminal table: check() records without enforcing, require() enforces
+    result.stdout.fnmatch_lines(["*robustest summary*", "test * certified * falsified * unknown * miscls*",
+                                 "test_it.py::test_imperative * 0 * 2 * 2 * 0 * not met",
+                                 "test_it.py::test_imperative half * 0 * 2 * 2 * 0 * passed",
+                                 "test_it.py::test_require_fails * 0 * 2 * 2 * 0 * FAILED",
+                                 "total * 0 * 6 * 6 * 0 * 2 of 3 passed"])
+
+
+def test_seed_is_derived_from_the_run_seed_and_the_test_id(project):
+    project.test_file(HEADER + '''
+@robust(eps=0.01)
+def test_derived(model, data):
+    pass
+
+@robust(eps=0.01, seed=11)
+def test_fixed(model, data):
+    pass
+''')
+    project.run("--robust-junit=out.xml", "--robust-seed=5").assert_outcomes(passed=2)
+    props = project.suite_properties(project.path / "out.xml")
+    assert props["test_it.py::test_derived"]["seed"] == str(derive_seed(5, "test_it.py::test_derived"))
+    assert props["test_it.py::test_fixed"]["seed"] == "11"
+    assert derive_seed(5, "a") != derive_seed(6, "a") and derive_seed(5, "a") != derive_seed(5, "b")
+
+
+def test_unknown_and_include_options(project):
+    project.test_file(HEADER + '''
+@robust(eps=0.1, min_pass=0.5)
+def test_half(model, data):
+    pass
+''')
+    project.run("--robust-junit=all.xml", "--robust-unknown=failure").assert_outcomes(passed=1)
+    cases = project.cases(project.path / "all.xml")
+    assert [cases[f"test_half sample {i:04d}"][0] for i in range(4)] == ["failure"] * 4
+    project.run("--robust-junit=few.xml", "--robust-junit-include=failures").assert_outcomes(passed=1)
+    assert sorted(project.cases(project.path / "few.xml")) == [  # unknowns are skipped, so they stay listed
+        f"test_half sample {i:04d}" for i in range(4)]
+    project.run("--robust-junit=none.xml", "--robust-junit-include=none").assert_outcomes(passed=1)
+    assert project.cases(project.path / "none.xml") == {"test_half": ("passed", None)}
+    project.run("--robust-junit=pass.xml", "--robust-unknown=pass",
+                "--robust-junit-include=failures").assert_outcomes(passed=1)
+    assert sorted(project.cases(project.path / "pass.xml")) == ["test_half sample 0001", "test_half sample 0003"]
+
+
+def test_escalate_and_timeout_reach_robustest_check(project):
+    project.test_file(HEADER + '''
+@robust(eps=0.1)
+def test_it(model, data):
+    pass
+''')
+    result = project.run("--robust-escalate=bogus")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*robustest: escalate='bogus' is not valid*"])
+    result = project.run("--robust-timeout=0")
+    assert result.ret == 4  # a usage error: the run does not start
+    result.stderr.fnmatch_lines(["*timeout=0.0 in the command line is not valid: expected a number of seconds > 0*"])
+
+
+def test_config_files_profiles_and_precedence(project):
+    project.test_file(HEADER + '''
+@robust(eps=0.01)
+def test_a(model, data):
+    pass
+
+@robust(eps=0.01, escalate="attack")
+def test_b(model, data):
+    pass
+''')
+    project.pytester.makepyprojecttoml('''
+[tool.robustest]
+seed = 3
+escalate = "bogus"
+junit = "file.xml"
+[tool.robustest.profiles.mine]
+seed = 4
+''')
+    # the file's escalate reaches test_a (and robustest.check rejects it); test_b's marker wins
+    result = project.run()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*test_a*", "robustest: escalate='bogus' is not valid*"])
+    props = project.suite_properties(project.path / "file.xml")
+    assert props["test_it.py::test_b"]["escalate"] == "attack"
+    assert props["test_it.py::test_b"]["seed"] == str(derive_seed(3, "test_it.py::test_b"))
+    # profile beats file, command line beats profile
+    project.run("--robust-profile=mine", "--robust-junit=cli.xml")
+    assert project.suite_properties(project.path / "cli.xml")["test_it.py::test_b"]["seed"] == str(
+        derive_seed(4, "test_it.py::test_b"))
+    project.run("--robust-profile=mine", "--robust-junit=cli.xml", "--robust-seed=9")
+    assert project.suite_properties(project.path / "cli.xml")["test_it.py::test_b"]["seed"] == str(
+        derive_seed(9, "test_it.py::test_b"))
+
+
+def test_yaml_config_and_config_errors(project):
+    project.test_file(HEADER + '''
+@robust(eps=0.01)
+def test_a(model, data):
+    pass
+''')
+    (project.path / "robustest.yaml").write_text("seed: 12\njunit: y.xml\n")
+    project.run().assert_outcomes(passed=1)
+    assert project.suite_properties(project.path / "y.xml")["test_it.py::test_a"]["seed"] == str(
+        derive_seed(12, "test_it.py::test_a"))
+    (project.path / "robustest.yaml").write_text("sed: 12\n")
+    result = project.run()
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*robustest: unknown option 'sed' in *robustest.yaml: valid options are seed,*"])
+    (project.path / "robustest.yaml").write_text("seed: 12\n")
+    result = project.run("--robust-profile=nope")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*unknown profile 'nope' (from the command line): valid profiles are ci, nightly*"])
+
+
+def test_pytest_junitxml_keeps_one_testcase_per_test_with_the_summary(project):
+    project.test_file(HEADER + '''
+@robust(eps=0.1)
+def test_loose(model, data):
+    pass
+''')
+    project.run("--junitxml=pytest.xml").assert_outcomes(failed=1)
+    cases = list(ET.parse(project.path / "pytest.xml").getroot().iter("testcase"))
+    assert len(cases) == 1
+    assert cases[0].find("failure").get("message").startswith("Failed: robustness FAILED: 50.0% of 4 samples")
