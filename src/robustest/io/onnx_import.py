@@ -19,7 +19,6 @@ from __future__ import annotations
 import operator
 import os
 import re
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np

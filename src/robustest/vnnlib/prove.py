@@ -1,0 +1,83 @@
+"""Proof steps for VNN-LIB regions, on top of the certifiers in :mod:`robustest.certify`.
+
+A region (input box, output polytopes ``A_p y <= b_p``) is proved (``unsat``) when, for every polytope,
+some row has a sound lower bound ``min (A_p y)_k > (b_p)_k`` over the box: no output can satisfy all
+of that polytope's rows. Each prover takes ``(model, region, shape, deadline)`` and returns the name of
+the method that proved the whole region, or ``None``.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from ..spec import LpBall
+from .parser import Region
+
+
+def region_ball(region: Region, shape: Tuple[int, ...], device: torch.device
+                ) -> Tuple[torch.Tensor, LpBall]:
+    """``(x0, ball)`` whose ``ball.box(x0)`` is the region's box (float64, batch of one).
+
+    A coordinate fixed by the property (lower == upper) gets a box 1e-12 wide: a superset of the
+    region, so bounds stay sound.
+    """
+    lo = region.lower.to(device, torch.float64)
+    hi = torch.maximum(region.upper.to(device, torch.float64), lo + 1e-12)
+    x0 = ((lo + hi) / 2).reshape((1,) + shape)
+    eps = float((hi - lo).max()) / 2 * (1 + 1e-9) + 1e-15
+    return x0, LpBall(eps=eps, norm="linf", domain=(lo.reshape(shape), hi.reshape(shape)))
+
+
+def spec_rows(region: Region, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor, List[int]]:
+    """All polytope rows stacked: ``C`` (1, M, K), ``b`` (M,), and which polytope each row belongs to."""
+    rows = [a for a, _ in region.polytopes]
+    owner = [p for p, (a, _) in enumerate(region.polytopes) for _ in range(a.shape[0])]
+    C = torch.cat(rows).to(device, torch.float64).unsqueeze(0)
+    b = torch.cat([b for _, b in region.polytopes]).to(device, torch.float64)
+    return C, b, owner
+
+
+def polytopes_refuted(lower: torch.Tensor, b: torch.Tensor, owner: List[int], n_poly: int) -> torch.Tensor:
+    """Per polytope: whether some row's lower bound exceeds its right-hand side."""
+    out = torch.zeros(n_poly, dtype=torch.bool)
+    for k, p in enumerate(owner):
+        out[p] |= bool(lower[k] > b[k])
+    return out
+
+
+def _graph(model: nn.Module, shape: Tuple[int, ...], device: torch.device):  # type: ignore[no-untyped-def]
+    from ..graph import read_model
+
+    return read_model(model, torch.zeros((1,) + shape, device=device))
+
+
+def crown_prover(alpha_steps: int = 0):  # type: ignore[no-untyped-def]
+    """CROWN (``alpha_steps=0``) or alpha-CROWN over the whole box, all polytope rows in one pass."""
+    name = "crown" if alpha_steps == 0 else "alpha-crown"
+
+    def prove(model: nn.Module, region: Region, shape: Tuple[int, ...], deadline: float) -> Optional[str]:
+        from ..certify.crown import crown
+
+        if any(a.shape[0] == 0 for a, _ in region.polytopes):
+            return None  # an unconstrained output polytope cannot be refuted
+        device = region_device(model)
+        graph = _graph(model, shape, device)
+        x0, ball = region_ball(region, shape, device)
+        C, b, owner = spec_rows(region, device)
+        res = crown(graph, x0, ball, C, alpha_steps=alpha_steps)
+        done = polytopes_refuted(res.lower[0].cpu(), b.cpu(), owner, len(region.polytopes))
+        return name if bool(done.all()) else None
+
+    prove.__name__ = name.replace("-", "_")
+    return prove
+
+
+def region_device(model: nn.Module) -> torch.device:
+    p = next(iter(model.parameters()), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+PROVERS = [crown_prover(0), crown_prover(20)]

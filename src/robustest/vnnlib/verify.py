@@ -1,0 +1,219 @@
+"""Decide a VNN-LIB property on a network: ``sat`` (a re-checked counterexample), ``unsat`` or ``timeout``.
+
+    >>> from robustest.io import load_model                                     # doctest: +SKIP
+    >>> from robustest.vnnlib import load_vnnlib, verify                          # doctest: +SKIP
+    >>> res = verify(load_model("net.onnx"), load_vnnlib("prop.vnnlib"),          # doctest: +SKIP
+    ...              input_shape=(1, 784, 1), timeout=60)
+    >>> res.status, res.method                                                    # doctest: +SKIP
+    ('sat', 'pgd')
+
+The pipeline per region of the property: a few random points, then gradient attacks (the library's own
+attacks, run on a wrapper whose two "logits" are ``[violation margin, 0]`` so that "misclassified"
+means "inside the output polytope"), then proofs with the certifiers (CROWN bounds on ``A y - b``,
+then branch and bound). A counterexample is reported only after a plain forward pass confirms it; a
+region is proved only by a sound bound. Whatever is left when the time is up is ``timeout``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from ..errors import ShapeError, UnsupportedLayer, invalid_argument
+from .parser import Region, VnnlibSpec
+
+Status = str  # "sat" | "unsat" | "timeout" | "unknown"
+
+#: an attack's counterexample must be inside its polytope by this much (absolute, on the outputs), so
+#: that float rounding in another runtime (onnxruntime) does not undo it.
+SAT_MARGIN = 1e-4
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """``status`` with, for ``sat``, the flat input ``x`` (float32, in the box) and the output ``y``."""
+
+    status: Status
+    seconds: float
+    method: str = ""
+    x: Optional[torch.Tensor] = None
+    y: Optional[torch.Tensor] = None
+    reason: str = ""
+
+    def format(self) -> str:
+        """The VNN-COMP result file: the status line, and for ``sat`` ``((X_0 v) ... (Y_0 v) ...)``."""
+        if self.status != "sat" or self.x is None or self.y is None:
+            return self.status + "\n"
+        xs = [f"(X_{i} {float(v)!r})" for i, v in enumerate(self.x.reshape(-1).tolist())]
+        ys = [f"(Y_{j} {float(v)!r})" for j, v in enumerate(self.y.reshape(-1).tolist())]
+        return "sat\n(" + "\n ".join(xs + ys) + ")\n"
+
+
+def check_input_shape(spec: VnnlibSpec, input_shape: Sequence[int]) -> Tuple[int, ...]:
+    """The network's per-sample input shape; raises :class:`ShapeError` when it does not hold X_0..X_{n-1}."""
+    shape = tuple(int(s) for s in input_shape)
+    per_sample = shape[1:] if shape and shape[0] == 1 and len(shape) > 1 else shape
+    if math.prod(per_sample) != spec.num_inputs:
+        raise invalid_argument("spec", f"{spec.num_inputs} inputs X_0..X_{spec.num_inputs - 1}",
+                               f"as many inputs as the network takes: {math.prod(per_sample)} (input shape "
+                               f"{list(shape)})", "pair the property with the network it was written for",
+                               cls=ShapeError)
+    return per_sample
+
+
+class SpecMargin(nn.Module):
+    """Network + property as a 2-class "classifier" on ``u`` in ``[-1, 1]^n``: ``x = center + half * u``,
+    logits ``[v(y) + margin, 0]`` where ``v(y) = min_p max_k (A_p y - b_p)_k``. Label 0 is "safe"; an
+    attack that flips it has found ``A_p y < b_p - margin`` for some polytope ``p``."""
+
+    def __init__(self, model: nn.Module, region: Region, shape: Tuple[int, ...], *, margin: float,
+                 device: torch.device, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.model, self.shape, self.margin = model, shape, margin
+        lo, hi = f32_box(region)
+        self.center = ((lo + hi) / 2).to(device, dtype)
+        self.half = ((hi - lo) / 2).to(device, dtype)
+        self.polys = [(a.to(device, dtype), b.to(device, dtype)) for a, b in region.polytopes]
+
+    def point(self, u: torch.Tensor) -> torch.Tensor:
+        return self.center + self.half * u.clamp(-1, 1)
+
+    def violation(self, y: torch.Tensor) -> torch.Tensor:
+        vals = [(y @ a.T - b).amax(1) if a.shape[0] else torch.full_like(y[:, 0], -math.inf)
+                for a, b in self.polys]
+        return torch.stack(vals, 1).amin(1)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        y = self.model(self.point(u).reshape((u.shape[0],) + self.shape)).reshape(u.shape[0], -1)
+        v = self.violation(y) + self.margin
+        return torch.stack([v, torch.zeros_like(v)], 1)
+
+
+def f32_box(region: Region) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The box in float32, rounded inwards, so every float32 point in it is in the float64 box."""
+    lo, hi = region.lower.float(), region.upper.float()
+    lo = torch.where(lo.double() < region.lower, torch.nextafter(lo, torch.full_like(lo, math.inf)), lo)
+    hi = torch.where(hi.double() > region.upper, torch.nextafter(hi, torch.full_like(hi, -math.inf)), hi)
+    return lo, torch.maximum(hi, lo)
+
+
+Prover = Callable[[nn.Module, Region, Tuple[int, ...], float], Optional[str]]
+
+
+def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], timeout: float,
+           seed: int = 0, provers: Optional[Sequence[Prover]] = None) -> VerifyResult:
+    """Decide ``spec`` on ``model`` within ``timeout`` seconds (wall clock).
+
+    ``provers`` are called per region with ``(model, region, shape, deadline)`` and return the name of
+    the method that proved the region, or ``None``; by default :func:`default_provers`.
+    """
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 \
+            or not math.isfinite(timeout):
+        raise invalid_argument("timeout", timeout, "a number of seconds > 0", "pass --timeout 60")
+    start = time.perf_counter()
+    deadline = start + float(timeout)
+    shape = check_input_shape(spec, input_shape)
+    param = next(iter(model.parameters()), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    provers = list(default_provers() if provers is None else provers)
+    if not spec.regions:
+        return VerifyResult("unsat", time.perf_counter() - start, "empty input region")
+    open_regions: List[Region] = list(spec.regions)
+    methods: List[str] = []
+    notes: List[str] = []
+    # Attack every region briefly first (sat is cheap to find when it exists), then prove, then attack
+    # harder with what time is left.
+    for budget_share, hard in ((0.15, False), (1.0, True)):
+        for region in list(open_regions):
+            found = falsify(model, spec, region, shape, device=device, dtype=dtype, seed=seed, hard=hard,
+                            deadline=min(deadline, time.perf_counter() + budget_share * max(
+                                0.0, deadline - time.perf_counter())))
+            if found is not None:
+                x, y, how = found
+                return VerifyResult("sat", time.perf_counter() - start, how, x, y)
+        if hard:
+            break
+        for region in list(open_regions):
+            for prove in list(provers):
+                if time.perf_counter() >= deadline:
+                    break
+                try:
+                    how = prove(model, region, shape, deadline)
+                except (ImportError, UnsupportedLayer) as exc:  # no rule for a layer: attacks only
+                    notes.append(f"{getattr(prove, '__name__', 'prover')} unavailable: {exc}")
+                    provers = [p for p in provers if p is not prove]
+                    continue
+                if how:
+                    methods.append(how)
+                    open_regions.remove(region)
+                    break
+        if not open_regions:
+            return VerifyResult("unsat", time.perf_counter() - start, "+".join(sorted(set(methods))))
+    elapsed = time.perf_counter() - start
+    return VerifyResult("timeout", elapsed, reason="; ".join(
+        [f"{len(open_regions)} of {len(spec.regions)} regions neither falsified nor proved"] + notes))
+
+
+def falsify(model: nn.Module, spec: VnnlibSpec, region: Region, shape: Tuple[int, ...], *,
+            device: torch.device, dtype: torch.dtype, seed: int, hard: bool, deadline: float
+            ) -> Optional[Tuple[torch.Tensor, torch.Tensor, str]]:
+    """A re-checked counterexample in ``region``: (x float32 flat, y flat, method) or ``None``."""
+    from ..api import attack
+
+    wrapped = SpecMargin(model, region, shape, margin=SAT_MARGIN, device=device, dtype=dtype).eval()
+    n = spec.num_inputs
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    # 1. the centre, the corners the gradient sign points to, and random points
+    probes = torch.cat([torch.zeros(1, n), torch.rand(63, n, generator=g) * 2 - 1]).to(device, dtype)
+    hit = _confirm(model, spec, wrapped, probes, shape)
+    if hit is not None:
+        return hit + ("random",)
+    # 2. gradient attacks on the margin, several restarts in one batch
+    batch = 8 if hard else 4
+    u0 = torch.zeros(batch, n, device=device, dtype=dtype)
+    y0 = torch.zeros(batch, dtype=torch.long, device=device)
+    methods = [("pgd", dict(steps=100, restarts=2 if hard else 1, loss="margin"))]
+    if hard:
+        methods += [("apgd", dict(steps=200, restarts=3, loss="ce"))]
+    for round_ in range(1000 if hard else 1):
+        for name, opts in methods:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0.05:
+                return None
+            out = attack(wrapped, u0, y0, eps=1.0, norm="linf", domain=(-1.0, 1.0), method=name,
+                         seed=seed + 7919 * round_ + len(name), timeout=remaining, **opts)
+            cand = out.adversarial[out.success]
+            if cand.shape[0]:
+                hit = _confirm(model, spec, wrapped, cand, shape)
+                if hit is not None:
+                    return hit + (name,)
+    return None
+
+
+def _confirm(model: nn.Module, spec: VnnlibSpec, wrapped: SpecMargin, u: torch.Tensor,
+             shape: Tuple[int, ...]) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+    """The first candidate whose float32 input, run through ``model`` alone, violates the property."""
+    with torch.no_grad():
+        x = wrapped.point(u).float()
+        y = model(x.to(wrapped.center.dtype).reshape((x.shape[0],) + shape)).reshape(x.shape[0], -1)
+        good = wrapped.violation(y) <= -SAT_MARGIN / 2
+    for i in good.nonzero().flatten().tolist():
+        if spec.violated_by(x[i], y[i]):
+            return x[i].cpu(), y[i].cpu()
+    return None
+
+
+def default_provers() -> List[Prover]:
+    """The proof methods available in this installation, cheapest first."""
+    out: List[Prover] = []
+    try:
+        from . import prove
+    except ImportError:  # the proof step needs robustest.certify
+        return out
+    return prove.PROVERS

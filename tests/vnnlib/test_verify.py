@@ -1,0 +1,107 @@
+"""verify: sat answers carry a counterexample that really violates the property; unsat answers survive
+sampling; bad input is refused clearly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from robustest.errors import InvalidArgument, ShapeError
+from robustest.vnnlib import parse_vnnlib, verify
+from robustest.vnnlib.verify import VerifyResult
+
+MNIST = "benchmarks/vnncomp2022_mnist_fc"
+
+
+def _spec_text(lo, hi, n_out, label):
+    decl = [f"(declare-const X_{i} Real)" for i in range(len(lo))]
+    decl += [f"(declare-const Y_{j} Real)" for j in range(n_out)]
+    box = [f"(assert (>= X_{i} {a!r}))\n(assert (<= X_{i} {b!r}))" for i, (a, b) in enumerate(zip(lo, hi))]
+    out = " ".join(f"(and (>= Y_{j} Y_{label}))" for j in range(n_out) if j != label)
+    return "\n".join(decl + box + [f"(assert (or {out}))"])
+
+
+def _parse_result(text):
+    lines = text.strip().splitlines()
+    values = {}
+    for tok in " ".join(lines[1:]).replace("(", " ").replace(")", " ").split():
+        values.setdefault("_", []).append(tok)
+    toks = values.get("_", [])
+    return lines[0], {toks[i]: float(toks[i + 1]) for i in range(0, len(toks), 2)}
+
+
+def test_mnist_fc_sat_counterexample_checked_by_onnxruntime(shared_dir):
+    ort = pytest.importorskip("onnxruntime")
+    from robustest.io import load_model
+    from robustest.io.onnx_import import onnx_input_shape
+    from robustest.vnnlib import load_vnnlib
+
+    net_path = shared_dir / MNIST / "onnx/mnist-net_256x2.onnx"
+    spec = load_vnnlib(shared_dir / MNIST / "vnnlib/prop_1_0.05.vnnlib")
+    res = verify(load_model(net_path), spec, input_shape=onnx_input_shape(net_path), timeout=30)
+    assert res.status == "sat"
+    status, values = _parse_result(res.format())
+    assert status == "sat"
+    x = np.array([values[f"X_{i}"] for i in range(784)], dtype=np.float32)
+    region = spec.regions[0]
+    assert (x >= region.lower.numpy()).all() and (x <= region.upper.numpy()).all()
+    sess = ort.InferenceSession(str(net_path), providers=["CPUExecutionProvider"])
+    y = sess.run(None, {sess.get_inputs()[0].name: x.reshape(1, 784, 1)})[0].reshape(-1)
+    assert spec.violated_by(torch.from_numpy(x), torch.from_numpy(y))
+    np.testing.assert_allclose(y, [values[f"Y_{j}"] for j in range(10)], rtol=1e-4, atol=1e-4)
+
+
+def test_mnist_fc_unsat_by_crown(shared_dir):
+    pytest.importorskip("robustest.certify.crown")
+    from robustest.io import load_model
+    from robustest.vnnlib import load_vnnlib
+
+    spec = load_vnnlib(shared_dir / MNIST / "vnnlib/prop_0_0.03.vnnlib")
+    res = verify(load_model(shared_dir / MNIST / "onnx/mnist-net_256x2.onnx"), spec, input_shape=(1, 784, 1),
+                 timeout=60)
+    assert res.status == "unsat" and "crown" in res.method
+    assert res.format() == "unsat\n"
+
+
+@settings(max_examples=12)
+@given(seed=st.integers(0, 10_000), width=st.floats(0.01, 0.5), label=st.integers(0, 2))
+def test_answers_are_right_on_small_random_networks(seed, width, label):
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
+    center = torch.rand(3)
+    lo, hi = (center - width).tolist(), (center + width).tolist()
+    spec = parse_vnnlib(_spec_text(lo, hi, 3, label))
+    res = verify(net, spec, input_shape=(1, 3), timeout=5, seed=seed)
+    assert res.status in ("sat", "unsat", "timeout")
+    if res.status == "sat":
+        assert spec.violated_by(res.x, net(res.x.unsqueeze(0))[0])
+    else:
+        # No sampled point may violate a property that was proved (or merely not falsified).
+        g = torch.Generator().manual_seed(seed)
+        u = torch.rand(20_000, 3, generator=g)
+        x = torch.tensor(lo) + u * (torch.tensor(hi) - torch.tensor(lo))
+        with torch.no_grad():
+            y = net(x)
+        others = torch.cat([y[:, :label], y[:, label + 1:]], 1)
+        violated = (others.amax(1) >= y[:, label]).any()
+        assert not (res.status == "unsat" and bool(violated))
+
+
+def test_bad_timeout_and_shape():
+    net = nn.Sequential(nn.Linear(2, 2)).eval()
+    spec = parse_vnnlib(_spec_text([0.0, 0.0], [1.0, 1.0], 2, 0))
+    for bad in (0, -1.0, float("nan"), True):
+        with pytest.raises(InvalidArgument, match="timeout"):
+            verify(net, spec, input_shape=(1, 2), timeout=bad)
+    with pytest.raises(ShapeError, match="as many inputs as the network takes: 3"):
+        verify(net, spec, input_shape=(1, 3), timeout=1)
+
+
+def test_result_file_format():
+    res = VerifyResult("sat", 0.1, "pgd", torch.tensor([0.5, 0.25]), torch.tensor([1.0, -2.0]))
+    assert res.format() == "sat\n((X_0 0.5)\n (X_1 0.25)\n (Y_0 1.0)\n (Y_1 -2.0))\n"
+    assert VerifyResult("timeout", 1.0).format() == "timeout\n"
