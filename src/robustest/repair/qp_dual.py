@@ -8,7 +8,8 @@ a box QP in one multiplier per cut. There are a few thousand cuts at most while 
 count) is 10^4-10^6, so the dual is tiny. Only a few cuts are active at the optimum (the violated
 margins and the loss cut), so a primal active-set method on the dual that frees one multiplier at a
 time needs only the columns of G of those cuts: each costs one product ``A a_i`` and is cached, and
-the free subproblem is a small dense solve. :class:`DualQP` keeps the rows, the cache and the
+the free subproblem is a small dense solve. Rows are kept in float64 (float32 products make G
+indefinite at the level of near-duplicate cuts, and the active set then cycles). :class:`DualQP` keeps the rows, the cache and the
 multipliers between calls, so when the repair adds the cuts of a new iterate the next solve starts from
 the previous active set (the warm start the paper suggests).
 
@@ -21,6 +22,7 @@ the previous active set (the warm start the paper suggests).
 
 from __future__ import annotations
 
+import math
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -47,6 +49,7 @@ class DualQP:
         self.r = np.zeros(0)
         self.mu = np.zeros(0)
         self._pos: Dict[int, int] = {}
+        self._diag = np.zeros(0)  # squared row norms, for scale-aware tolerances
         self._cols = np.zeros((0, 0))  # (rows, cached) float64 columns of G
 
     @property
@@ -56,6 +59,7 @@ class DualQP:
     def add_rows(self, A_new: torch.Tensor, r_new: np.ndarray) -> None:
         """Append cuts ``A_new d >= r_new``; cached G columns grow by the new rows' inner products."""
         r_new = check_problem(A_new, r_new, self.penalty)
+        A_new = A_new.detach().to(torch.float64)  # G in float64: exactly PSD for the rounded rows
         if self.A is None:
             self.A = A_new
         else:
@@ -65,8 +69,9 @@ class DualQP:
                 cached = torch.as_tensor(list(self._pos), device=self.A.device)
                 extra = (A_new @ self.A[cached].T).double().cpu().numpy()
                 self._cols = np.vstack([self._cols, extra])
-            self.A = torch.cat([self.A, A_new.to(self.A.dtype)])
+            self.A = torch.cat([self.A, A_new])
         self.r = np.concatenate([self.r, r_new])
+        self._diag = np.concatenate([self._diag, A_new.double().pow(2).sum(1).cpu().numpy()])
         self.mu = np.concatenate([self.mu, np.zeros(r_new.shape[0])])
         if not self._pos:
             self._cols = np.zeros((self.rows, 0))
@@ -92,13 +97,14 @@ class DualQP:
         if self.A is None or self.rows == 0:
             raise ValueError("the QP has no rows: call add_rows first")
         p, C, r = self.rows, self.penalty, self.r
-        tol = self.tol * (1.0 + float(np.abs(r).max()))
+        precision = self.tol
+        row_scale = np.sqrt(self._diag)
         mu = np.clip(self.mu, 0.0, C)
         state = np.zeros(p, dtype=np.int8)  # 0: mu = 0, 1: free, 2: mu = C
         state[(mu > 0) & (mu < C)] = 1
         state[mu >= C] = 2
         mu[state == 0] = 0.0
-        max_iter = self.max_iter or 20 * p + 1000
+        max_iter = self.max_iter or 4 * p + 200
         status = "iteration_limit"
         it = 0
         for it in range(1, max_iter + 1):
@@ -109,7 +115,7 @@ class DualQP:
                 G_FF = self._g(F, F)
                 G_FF = 0.5 * (G_FF + G_FF.T)
                 rhs = r[F] - (self._g(F, U) @ mu[U] if U.size else 0.0)
-                target = _spd_solve(G_FF, rhs)
+                target = _spd_solve(G_FF, rhs, precision)
                 low, high = target < 0.0, target > C
                 if low.any() or high.any():  # step to the first bound on the way, then drop it
                     cur = mu[F]
@@ -130,13 +136,15 @@ class DualQP:
                 g = self._cols[:, [self._pos[int(i)] for i in act]] @ mu[act] - r
             else:
                 g = -r
-            viol = np.where(state == 0, -g, np.where(state == 2, g, 0.0))
+            d_norm = math.sqrt(max(float(mu[act] @ (g[act] + r[act])), 0.0)) if act.size else 0.0
+            tol = precision * (1.0 + np.abs(r) + row_scale * d_norm)
+            viol = np.where(state == 0, -g - tol, np.where(state == 2, g - tol, -1.0))
             i = int(np.argmax(viol))
-            if viol[i] <= tol:
+            if viol[i] <= 0.0:
                 status = "elastic" if (state == 2).any() else "optimal"
                 break
             order = np.argsort(-viol)[:_PREFETCH]
-            self._ensure(order[viol[order] > tol])
+            self._ensure(order[viol[order] > 0.0])
             state[i] = 1
         self.mu = mu
         act = np.flatnonzero(mu > 0)
@@ -150,14 +158,17 @@ class DualQP:
         return sol
 
 
-def _spd_solve(G: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve ``G x = rhs`` for a (numerically) positive semi-definite G with a tiny ridge."""
-    ridge = 1e-12 * max(1.0, float(np.abs(np.diag(G)).max()))
+def _spd_solve(G: np.ndarray, rhs: np.ndarray, precision: float) -> np.ndarray:
+    """Solve ``G x = rhs`` for a (numerically) positive semi-definite G with a ridge at G's precision."""
+    ridge = precision * max(1e-12, float(np.abs(np.diag(G)).max()))
     try:
         factor = scipy.linalg.cho_factor(G + ridge * np.eye(G.shape[0]), check_finite=False)
-        return scipy.linalg.cho_solve(factor, rhs, check_finite=False)  # type: ignore[no-any-return]
     except np.linalg.LinAlgError:
         return np.linalg.lstsq(G, rhs, rcond=None)[0]  # type: ignore[no-any-return]
+    x = scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+    for _ in range(2):  # iterative refinement removes the ridge's bias where G is well conditioned
+        x = x + scipy.linalg.cho_solve(factor, rhs - G @ x, check_finite=False)
+    return x  # type: ignore[no-any-return]
 
 
 def solve(A: torch.Tensor, r: np.ndarray, *, penalty: float = 1e6, warm: Optional[np.ndarray] = None,
