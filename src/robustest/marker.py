@@ -42,11 +42,21 @@ import pytest
 
 from .settings import REQUIRE_MODES
 
-__all__ = ["robust", "MARKER_ARGS", "MarkerUsageError", "validate_marker_args"]
+__all__ = ["robust", "MARKER_ARGS", "usage_error", "is_marker_usage_error", "validate_marker_args"]
+
+_TAG = "_robustest_usage"
 
 
-class MarkerUsageError(pytest.UsageError):
-    """A misused ``@robust`` marker or ``robustness`` call; the plugin reports just its message."""
+def usage_error(message: str) -> pytest.UsageError:
+    """A ``pytest.UsageError`` for a misused ``@robust`` marker or ``robustness`` call, tagged so that
+    the plugin reports just its message instead of a traceback into the plugin."""
+    exc = pytest.UsageError(message)
+    setattr(exc, _TAG, True)
+    return exc
+
+
+def is_marker_usage_error(exc: BaseException) -> bool:
+    return isinstance(exc, pytest.UsageError) and getattr(exc, _TAG, False)
 
 #: The marker's own arguments; other keywords go to robustest.check.
 MARKER_ARGS: Tuple[str, ...] = ("eps", "norm", "escalate", "timeout", "domain", "min_pass", "require",
@@ -80,7 +90,7 @@ def robust(eps: Optional[float] = None, *, norm: Optional[str] = None, escalate:
 
 
 def _usage(where: str, name: str, value: Any, expected: str, fix: str) -> pytest.UsageError:
-    return MarkerUsageError(f"{where}: {name}={value!r} is not valid: expected {expected}. Fix: {fix}")
+    return usage_error(f"{where}: {name}={value!r} is not valid: expected {expected}. Fix: {fix}")
 
 
 def _number(value: Any) -> bool:
@@ -89,7 +99,7 @@ def _number(value: Any) -> bool:
 
 def validate_marker_args(args: Mapping[str, Any], *, where: str,
                          extra: Optional[Sequence[str]] = None) -> None:
-    """Raise :class:`MarkerUsageError` (a ``pytest.UsageError``) for a bad marker argument.
+    """Raise a (tagged) ``pytest.UsageError`` for a bad marker argument.
 
     ``extra`` lists the keywords robustest.check accepts besides the marker's own; None skips the
     unknown-argument check (it needs robustest.api, which imports torch).
@@ -98,7 +108,7 @@ def validate_marker_args(args: Mapping[str, Any], *, where: str,
         for name in args:
             if name not in MARKER_ARGS and name not in extra:
                 valid = ", ".join(MARKER_ARGS + tuple(n for n in extra if n not in MARKER_ARGS))
-                raise MarkerUsageError(f"{where}: unknown argument {name!r}: valid arguments are {valid}. "
+                raise usage_error(f"{where}: unknown argument {name!r}: valid arguments are {valid}. "
                                         f"Fix: remove {name!r} or correct its spelling")
     if "eps" in args and not (_number(args["eps"]) and args["eps"] >= 0):
         raise _usage(where, "eps", args["eps"], "a finite number >= 0", "pass eps=0.05")

@@ -61,15 +61,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--robust-escalate", metavar="RUNG",
                     help="highest rung of the ladder: attack, ibp, crown, lp or milp")
     group.addoption("--robust-profile", metavar="NAME",
-                    help="settings profile from [tool.robustest.profiles] / robustest.yaml (built in: ci, nightly)")
+                    help="settings profile from [tool.robustest.profiles] or robustest.yaml "
+                         "(built in: ci, nightly)")
     group.addoption("--robust-repair", metavar="DIR",
                     help="repair the model of a failing @robust test and save it under DIR")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "robust(eps, norm='linf', escalate=..., min_pass=1.0, require='not_falsified', model=None, "
-                   "data=None, ...): check the test's model on its samples with robustest.check")
+        "markers", "robust(eps, norm='linf', escalate=..., min_pass=1.0, require='not_falsified', "
+                   "model=None, data=None, ...): check the test's model on its samples with robustest.check")
     from .errors import ConfigError
     from .settings import load_settings
 
@@ -106,18 +107,18 @@ def _classname(nodeid: str) -> str:
 
 # ------------------------------------------------------------------------------------- marker tests
 def _usage_error(message: str) -> pytest.UsageError:
-    from .marker import MarkerUsageError
+    from .marker import usage_error
 
-    return MarkerUsageError(message)
+    return usage_error(message)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """Show a misused marker as its one-paragraph message, not as a traceback into the plugin."""
     outcome = yield
-    from .marker import MarkerUsageError
+    from .marker import is_marker_usage_error
 
-    if call.excinfo is not None and call.excinfo.errisinstance(MarkerUsageError):
+    if call.excinfo is not None and is_marker_usage_error(call.excinfo.value):
         outcome.get_result().longrepr = f"UsageError: {call.excinfo.value}"
 
 
@@ -135,8 +136,8 @@ def _marker_args(item: pytest.Item) -> Optional[Dict[str, Any]]:
     merged: Dict[str, Any] = {}
     for mark in markers:
         if len(mark.args) > 1:
-            raise _usage_error(f"@robust on {item.nodeid}: @robust takes at most one positional argument (eps), "
-                                    f"got {mark.args!r}. Fix: write @robust(eps=0.05, norm='linf')")
+            raise _usage_error(f"@robust on {item.nodeid}: @robust takes at most one positional argument "
+                               f"(eps), got {mark.args!r}. Fix: write @robust(eps=0.05, norm='linf')")
         values = dict(mark.kwargs)
         if mark.args:
             values.setdefault("eps", mark.args[0])
@@ -163,9 +164,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 def _test_arguments(item: pytest.Item) -> Dict[str, Any]:
     """The values of the test function's own arguments (fixtures and parameters)."""
-    funcargs = getattr(item, "funcargs", {})
+    funcargs: Dict[str, Any] = getattr(item, "funcargs", {})
     try:
-        names = inspect.signature(item.obj).parameters  # type: ignore[attr-defined]
+        names: Any = inspect.signature(item.obj).parameters  # type: ignore[attr-defined]
     except (TypeError, ValueError, AttributeError):
         names = funcargs
     return {n: funcargs[n] for n in names if n in funcargs}
@@ -200,8 +201,8 @@ def _model_and_samples(item: pytest.Item, args: Dict[str, Any]) -> Tuple[Any, An
         samples = _as_samples(values[data_name])
         if samples is None:
             raise _usage_error(f"@robust on {item.nodeid}: fixture {data_name!r} gave "
-                                    f"{type(values[data_name]).__name__}; expected an (inputs, labels) pair or "
-                                    "a dict with 'inputs' and 'labels'. Fix: return (x, y) from the fixture")
+                               f"{type(values[data_name]).__name__}; expected an (inputs, labels) pair or a "
+                               "dict with 'inputs' and 'labels'. Fix: return (x, y) from the fixture")
         return model, *samples
     found = {n: s for n, v in values.items() if n != model_name and (s := _as_samples(v)) is not None}
     if len(found) != 1:
@@ -231,6 +232,7 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     if args is None:
         return
     import robustest
+
     from .errors import RobustestError
 
     state: _State = item.config.stash[_STATE]
@@ -277,8 +279,9 @@ def _repair(item: pytest.Item, model: Any, inputs: Any, labels: Any, report: "Re
     return list(summary.properties()), [f"  {line}" for line in summary.lines()]
 
 
-def _record(item: pytest.Item, report: "Report", *, min_pass: float, require: str, label: Optional[str] = None,
-            properties: Any = (), notes: Any = (), enforced: bool = True) -> "TestRecord":
+def _record(item: pytest.Item, report: "Report", *, min_pass: float, require: str,
+            label: Optional[str] = None, properties: Any = (), notes: Any = (),
+            enforced: bool = True) -> "TestRecord":
     from .reporting import record_from_report
 
     records = item.stash.setdefault(_ITEM_RECORDS, [])

@@ -117,7 +117,8 @@ def _check_values(s: Settings, *, source: str) -> None:
         raise _bad("timeout", s.timeout, "a number of seconds > 0", source)
     object.__setattr__(s, "timeout", float(s.timeout))
     if not isinstance(s.escalate, str) or not s.escalate:
-        raise _bad("escalate", s.escalate, "a rung name such as 'attack', 'ibp', 'crown', 'lp', 'milp'", source)
+        raise _bad("escalate", s.escalate, "a rung name such as 'attack', 'ibp', 'crown', 'lp', 'milp'",
+                   source)
     if s.require not in REQUIRE_MODES:
         raise _bad("require", s.require, "one of " + ", ".join(REQUIRE_MODES), source)
     if (isinstance(s.min_pass, bool) or not isinstance(s.min_pass, (int, float))
@@ -224,7 +225,8 @@ def load_settings(directory: Union[str, Path, None] = None, *, profile: Optional
         for name, values in file_profiles.items():
             known[name] = {**known.get(name, {}), **values}
         if chosen not in known:
-            raise ConfigError(f"unknown profile {chosen!r} (from {'the command line' if profile else source}):"
+            origin = "the command line" if profile else source
+            raise ConfigError(f"unknown profile {chosen!r} (from {origin}):"
                               f" valid profiles are {', '.join(sorted(known))}. "
                               f"Fix: pick one of them or add [tool.robustest.profiles.{chosen}]")
         settings = settings.replace(source=f"profile {chosen!r}", **known[chosen])

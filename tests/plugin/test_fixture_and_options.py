@@ -79,7 +79,8 @@ def test_half(model, data):
     assert project.cases(project.path / "none.xml") == {"test_half": ("passed", None)}
     project.run("--robust-junit=pass.xml", "--robust-unknown=pass",
                 "--robust-junit-include=failures").assert_outcomes(passed=1)
-    assert sorted(project.cases(project.path / "pass.xml")) == ["test_half sample 0001", "test_half sample 0003"]
+    assert sorted(project.cases(project.path / "pass.xml")) == [
+        "test_half sample 0001", "test_half sample 0003"]
 
 
 def test_escalate_and_timeout_reach_robustest_check(project):
@@ -93,7 +94,8 @@ def test_it(model, data):
     result.stdout.fnmatch_lines(["*robustest: escalate='bogus' is not valid*"])
     result = project.run("--robust-timeout=0")
     assert result.ret == 4  # a usage error: the run does not start
-    result.stderr.fnmatch_lines(["*timeout=0.0 in the command line is not valid: expected a number of seconds > 0*"])
+    result.stderr.fnmatch_lines(
+        ["*timeout=0.0 in the command line is not valid: expected a number of seconds > 0*"])
 
 
 def test_config_files_profiles_and_precedence(project):
@@ -143,11 +145,13 @@ def test_a(model, data):
     (project.path / "robustest.yaml").write_text("sed: 12\n")
     result = project.run()
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["*robustest: unknown option 'sed' in *robustest.yaml: valid options are seed,*"])
+    result.stderr.fnmatch_lines(
+        ["*robustest: unknown option 'sed' in *robustest.yaml: valid options are seed,*"])
     (project.path / "robustest.yaml").write_text("seed: 12\n")
     result = project.run("--robust-profile=nope")
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["*unknown profile 'nope' (from the command line): valid profiles are ci, nightly*"])
+    result.stderr.fnmatch_lines(
+        ["*unknown profile 'nope' (from the command line): valid profiles are ci, nightly*"])
 
 
 def test_pytest_junitxml_keeps_one_testcase_per_test_with_the_summary(project):

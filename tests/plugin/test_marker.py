@@ -37,7 +37,8 @@ def test_half(model, data):
     ])
     assert "Traceback" not in result.stdout.str()  # pytrace=False: the summary is the whole story
     cases = project.cases(project.path / "out.xml")
-    assert cases["test_loose sample 0001"] == ("failure", "falsified: eps=0.1 linf |d|=0.1 label 0 -> 1 by fgsm")
+    assert cases["test_loose sample 0001"] == (
+        "failure", "falsified: eps=0.1 linf |d|=0.1 label 0 -> 1 by fgsm")
     assert cases["test_loose sample 0000"][0] == "skipped"
     assert {v[0] for k, v in cases.items() if k.startswith("test_tight")} == {"skipped"}
 
@@ -167,3 +168,16 @@ def test_known_weak(model, data):
 ''')
     result = project.run("--strict-markers")
     result.assert_outcomes(xfailed=1)
+
+
+def test_loading_the_plugin_imports_no_torch(pytester):
+    pytester.makepyfile(test_plain='''
+import sys
+
+def test_no_torch_yet():
+    assert "robustest.pytest_plugin" in sys.modules
+    assert "torch" not in sys.modules
+''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--robust-junit=out.xml")
+    result.assert_outcomes(passed=1)
+    assert (pytester.path / "out.xml").exists()  # an empty report is still written

@@ -6,7 +6,6 @@ from robustest.reporting import record_from_report
 from robustest.reporting.terminal import summary_lines
 
 
-
 def test_table_rows_counts_and_totals(make_report):
     a = record_from_report("a", make_report(["certified", "falsified", "unknown"]), nodeid="t.py::a")
     b = record_from_report("b", make_report(["unknown", "misclassified"]), nodeid="t.py::b", min_pass=0.5)
