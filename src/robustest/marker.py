@@ -31,6 +31,11 @@ a closer marker overrides key by key. Arguments: ``eps`` (radius, >= 0), ``norm`
 ``model``/``data`` (fixture names), ``seed`` (default: derived from the run's seed and the test id);
 any other keyword is passed on to :func:`robustest.check` (e.g. ``solver="highs"``). Misuse raises
 ``pytest.UsageError`` naming the argument, its value and the fix.
+
+``min_radius=r`` (instead of ``eps``) runs :func:`robustest.radius` and judges it at ``r``: a sample is
+falsified when its smallest (re-checked) adversarial input is within ``r``, certified when the
+certifier named by ``escalate`` proved a radius >= ``r``, unknown otherwise. Other keywords then go to
+:func:`robustest.radius` (e.g. ``method="deepfool"``).
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ def is_marker_usage_error(exc: BaseException) -> bool:
 
 #: The marker's own arguments; other keywords go to robustest.check.
 MARKER_ARGS: Tuple[str, ...] = ("eps", "norm", "escalate", "timeout", "domain", "min_pass", "require",
-                                "model", "data", "seed")
+                                "model", "data", "seed", "min_radius")
 
 _UNIT: Tuple[float, float] = (0.0, 1.0)
 _NORMS = ("linf", "l2", "l1", "inf", "l_inf", "Linf", "L2", "L1", "2", "1")
@@ -69,7 +74,8 @@ _NORMS = ("linf", "l2", "l1", "inf", "l_inf", "Linf", "L2", "L1", "2", "1")
 def robust(eps: Optional[float] = None, *, norm: Optional[str] = None, escalate: Optional[str] = None,
            timeout: Optional[float] = None, domain: Any = _UNIT, min_pass: Optional[float] = None,
            require: Optional[str] = None, model: Optional[str] = None, data: Optional[str] = None,
-           seed: Optional[int] = None, **more: Any) -> pytest.MarkDecorator:
+           seed: Optional[int] = None, min_radius: Optional[float] = None,
+           **more: Any) -> pytest.MarkDecorator:
     """The ``robust`` marker with its arguments checked now (a typo fails at import, not at run time).
 
     Only the arguments you pass are stored, so options and config-file settings still apply to the
@@ -81,7 +87,7 @@ def robust(eps: Optional[float] = None, *, norm: Optional[str] = None, escalate:
     """
     given: Dict[str, Any] = {k: v for k, v in dict(
         eps=eps, norm=norm, escalate=escalate, timeout=timeout, min_pass=min_pass, require=require,
-        model=model, data=data, seed=seed).items() if v is not None}
+        model=model, data=data, seed=seed, min_radius=min_radius).items() if v is not None}
     if domain is not _UNIT:
         given["domain"] = domain
     given.update(more)
@@ -104,6 +110,9 @@ def validate_marker_args(args: Mapping[str, Any], *, where: str,
     ``extra`` lists the keywords robustest.check accepts besides the marker's own; None skips the
     unknown-argument check (it needs robustest.api, which imports torch).
     """
+    if "min_radius" in args and "eps" in args:
+        raise _usage(where, "eps", args["eps"], "no eps together with min_radius (min_radius is the radius)",
+                     "keep one of eps (one threat radius) or min_radius (robustest.radius)")
     if extra is not None:
         for name in args:
             if name not in MARKER_ARGS and name not in extra:
@@ -120,6 +129,8 @@ def validate_marker_args(args: Mapping[str, Any], *, where: str,
     if "min_pass" in args and not (_number(args["min_pass"]) and 0 <= args["min_pass"] <= 1):
         raise _usage(where, "min_pass", args["min_pass"], "a fraction between 0 and 1",
                      "pass min_pass=0.9 for 90% of the samples")
+    if "min_radius" in args and not (_number(args["min_radius"]) and args["min_radius"] > 0):
+        raise _usage(where, "min_radius", args["min_radius"], "a finite number > 0", "pass min_radius=0.1")
     if "timeout" in args and not (_number(args["timeout"]) and args["timeout"] > 0):
         raise _usage(where, "timeout", args["timeout"], "a number of seconds > 0", "pass timeout=10.0")
     if "seed" in args and (isinstance(args["seed"], bool) or not isinstance(args["seed"], int)):
@@ -133,3 +144,39 @@ def validate_marker_args(args: Mapping[str, Any], *, where: str,
         dom = args["domain"]
         if not isinstance(dom, (tuple, list)) or len(dom) != 2:
             raise _usage(where, "domain", dom, "a pair (lo, hi) or None", "pass domain=(0.0, 1.0)")
+
+
+def radius_report(model: Any, inputs: Any, labels: Any, *, min_radius: float, norm: str = "linf",
+                  escalate: str = "attack", timeout: float = 10.0, seed: int = 0, **more: Any) -> Any:
+    """:func:`robustest.radius` judged at ``min_radius``, as a :class:`~robustest.Report` on the ball of
+    that radius, so that the pass criterion, JUnit and the summary treat it like any check.
+
+    The adversarial inputs come from robustest.radius, which re-checks each by a forward pass; the lower
+    radius comes from its bisection over the certifier ``escalate`` ("attack": no certifier).
+    """
+    import robustest
+
+    from .results import Report, SampleResult
+    from .spec import LpBall
+
+    certifier = None if escalate == "attack" else escalate
+    rr = robustest.radius(model, inputs, labels, norm=norm, timeout=timeout, seed=seed, certifier=certifier,
+                          **more)
+    ball = LpBall(min_radius, norm, more.get("domain", (0.0, 1.0)))
+    samples = []
+    for s in rr.samples:
+        common = dict(index=s.index, label=s.label, seconds=s.seconds)
+        if s.misclassified:
+            samples.append(SampleResult(verdict="misclassified", method="clean", predicted=s.predicted,
+                                        **common))
+        elif s.adversarial is not None and s.upper <= min_radius:
+            samples.append(SampleResult(verdict="falsified", method=s.method, counterexample=s.adversarial,
+                                        predicted=s.predicted, distance=s.upper, **common))
+        elif s.lower >= min_radius:
+            samples.append(SampleResult(verdict="certified", method=s.lower_method, **common))
+        else:
+            found = f"smallest adversarial found at {s.upper:.3g}" if math.isfinite(s.upper) else "none found"
+            samples.append(SampleResult(verdict="unknown", method=s.method, figure=None,
+                                        reason=f"{found}, certified radius {s.lower:.3g}", **common))
+    return Report(samples=tuple(samples), ball=ball, escalate=f"radius/{certifier or 'none'}", seed=seed,
+                  seconds=rr.seconds, warnings=rr.warnings)

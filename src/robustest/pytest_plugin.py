@@ -146,10 +146,11 @@ def _marker_args(item: pytest.Item) -> Optional[Dict[str, Any]]:
     return merged
 
 
-def _check_parameters() -> Tuple[str, ...]:
+def _check_parameters(radius: bool = False) -> Tuple[str, ...]:
+    """Keyword options of robustest.check (or robustest.radius with ``min_radius``) a marker may pass on."""
     import robustest
 
-    params = inspect.signature(robustest.check).parameters
+    params = inspect.signature(robustest.radius if radius else robustest.check).parameters
     return tuple(n for n, p in params.items() if p.kind is p.KEYWORD_ONLY)
 
 
@@ -159,7 +160,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     from .marker import validate_marker_args
 
-    validate_marker_args(args, where=f"@robust on {item.nodeid}", extra=_check_parameters())
+    extra = _check_parameters(radius="min_radius" in args)
+    validate_marker_args(args, where=f"@robust on {item.nodeid}", extra=extra)
 
 
 def _test_arguments(item: pytest.Item) -> Dict[str, Any]:
@@ -238,13 +240,13 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     state: _State = item.config.stash[_STATE]
     settings = state.settings
     values = _test_arguments(item)
-    for name in ("eps", "norm"):  # e.g. a parametrized eps
+    for name in ("norm",) if "min_radius" in args else ("eps", "norm"):  # e.g. a parametrized eps
         if name not in args and name in values:
             args[name] = values[name]
     from .marker import validate_marker_args
 
     validate_marker_args(args, where=f"@robust on {item.nodeid}")
-    if "eps" not in args:
+    if "eps" not in args and "min_radius" not in args:
         raise _usage_error(f"@robust on {item.nodeid}: no eps. Fix: pass @robust(eps=0.05) or give the "
                                 "test an 'eps' argument (e.g. @pytest.mark.parametrize('eps', [0.01, 0.05]))")
     model, inputs, labels = _model_and_samples(item, args)
@@ -255,7 +257,12 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     kwargs = {"norm": "linf", "escalate": settings.escalate, "timeout": settings.timeout,
               "seed": derive_seed(settings.seed, item.nodeid), **args}
     try:
-        report = robustest.check(model, inputs, labels, **kwargs)
+        if "min_radius" in kwargs:
+            from .marker import radius_report
+
+            report = radius_report(model, inputs, labels, **kwargs)
+        else:
+            report = robustest.check(model, inputs, labels, **kwargs)
     except RobustestError as exc:
         pytest.fail(f"robustest: {exc}", pytrace=False)
     passed = report.passed(min_pass=min_pass, require=require)  # type: ignore[arg-type]

@@ -1,7 +1,8 @@
 """A tiny project for pytester runs: a hand-set linear model whose verdicts are known in closed form.
 
 ``model`` is nn.Linear(4, 2) with logits (x0 - x1, x1 - x0), so a sample with d = x0 - x1 has margin
-2|d| and an linf attack of radius eps flips it iff |d| <= eps (the domain [0, 1] leaves room here).
+2|d|; an linf perturbation of radius eps moves d by up to 2 eps, so it flips the label iff |d| <= 2 eps
+(the domain [0, 1] leaves room here).
 ``data`` has d = 0.8, 0.1, -0.6, -0.04: at eps=0.1 samples 1 and 3 are falsified and 0 and 2 survive
 (unknown under attacks only); at eps=0.01 every sample survives.
 """

@@ -114,6 +114,8 @@ class TestNamed:
     ("@pytest.mark.robust(eps=0.1, require='all')", "require='all' is not valid*"),
     ("@pytest.mark.robust(eps=0.1, min_pass=1.5)", "min_pass=1.5 is not valid: expected a fraction*"),
     ("@pytest.mark.robust(0.1, 0.2)", "*at most one positional argument*"),
+    ("@pytest.mark.robust(eps=0.1, min_radius=0.2)", "eps=0.1 is not valid: expected no eps together with*"),
+    ("@pytest.mark.robust(min_radius=0.2, solver='highs')", "unknown argument 'solver'*"),
 ])
 def test_marker_misuse_is_a_usage_error_at_setup(project, decorator, message):
     project.test_file(HEADER + f'''
@@ -181,3 +183,29 @@ def test_no_torch_yet():
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--robust-junit=out.xml")
     result.assert_outcomes(passed=1)
     assert (pytester.path / "out.xml").exists()  # an empty report is still written
+
+
+def test_min_radius_judges_robustest_radius(project):
+    # linf distances to the decision boundary are |x0 - x1| / 2: 0.4, 0.05, 0.3, 0.02
+    project.test_file('''
+from robustest import robust
+
+@robust(min_radius=0.1, min_pass=0.5)
+def test_half(model, data):
+    pass
+
+@robust(min_radius=0.01)
+def test_all(model, data):
+    pass
+
+@robust(min_radius=0.1)
+def test_fails(model, data):
+    pass
+''')
+    result = project.run("--robust-junit=out.xml")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*robustness FAILED: 50.0% of 4 samples pass*at eps=0.1 linf*falsified 2*",
+                                 "  sample 1: falsified: eps=0.1 linf |d|=0.05 label 0 -> 1 by *",
+                                 "  sample 3: falsified: eps=0.1 linf |d|=0.02 label 1 -> 0 by *"])
+    props = project.suite_properties(project.path / "out.xml")
+    assert props["test_it.py::test_all"]["escalate"] == "radius/none"
