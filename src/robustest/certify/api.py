@@ -1,0 +1,123 @@
+"""``robustest.bounds``: sound bounds on a model's logits (and margins) over an Lp ball."""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple, Union
+
+import torch
+from torch import nn
+
+from ..errors import ShapeError, invalid_argument
+from ..graph import Graph, read_model
+from ..results import Bounds
+from ..spec import Bound, LpBall, as_ball, margin_matrix
+
+METHODS = ("ibp", "crown", "alpha-crown", "lp")
+
+
+def bounds(model: nn.Module, inputs: torch.Tensor, *, eps: Union[float, LpBall], norm: str = "linf",
+           method: str = "crown", domain: Optional[Tuple[Bound, Bound]] = (0.0, 1.0),
+           labels: Optional[torch.Tensor] = None, spec: Optional[torch.Tensor] = None,
+           solver: str = "highs") -> Bounds:
+    """Sound elementwise bounds on ``model(x')`` for every ``x'`` with ``||x' - x||_norm <= eps`` inside
+    ``domain``, for each row ``x`` of ``inputs``.
+
+    With ``labels`` (N,), the margins "true logit minus each other logit" (N, K-1) are bounded too; with
+    ``spec`` (N, M, K) (or (M, K) for all samples), ``spec @ logits`` is. ``method`` is "ibp", "crown",
+    "alpha-crown" (optimised slopes) or "lp" (triangle relaxation, one LP per bound: slow, small models).
+    An eps larger than the domain is fine: the ball is clipped to the domain. l2/l1 balls: IBP and LP use
+    the ball's outer box (sound, looser); CROWN also uses the dual norm and keeps the better bound.
+    Bounds are computed in float64.
+
+        >>> import torch
+        >>> from torch import nn
+        >>> import robustest
+        >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2)).eval()
+        >>> b = robustest.bounds(model, torch.rand(4, 2), eps=0.1, labels=torch.zeros(4, dtype=torch.long))
+        >>> bool((b.lower <= b.upper).all()), tuple(b.margins_lower.shape)
+        (True, (4, 1))
+    """
+    ball = as_ball(eps, norm, domain)
+    if method not in METHODS:
+        raise invalid_argument("method", method, f"one of {', '.join(map(repr, METHODS))}",
+                               "use method='crown' (tight and fast) or method='ibp' (fastest)")
+    x = _check_inputs(inputs)
+    graph = read_model(model, x)
+    x64 = x.to(torch.float64)
+    K = graph.nodes[-1].shape
+    if len(K) != 1:
+        raise ShapeError(f"the model's output has shape {tuple(K)} per sample: expected logits (K,). "
+                         f"Fix: flatten the output to (N, K)")
+    C = _spec(labels, spec, x.shape[0], K[0], x.device)
+    lower, upper, ml, mu, extra = compute(graph, x64, ball, C, method=method, solver=solver)
+    return Bounds(lower=lower, upper=upper, method=method, margins_lower=ml, margins_upper=mu, extra=extra)
+
+
+def compute(graph: Graph, x: torch.Tensor, ball: LpBall, C: Optional[torch.Tensor], *, method: str,
+            solver: str = "highs") -> tuple:
+    """Logit bounds and (when ``C`` is given) bounds on ``C @ logits`` with one method, batched."""
+    from .crown import crown, intermediate_bounds
+    from .ibp import interval_bounds
+
+    N = x.shape[0]
+    K = graph.nodes[-1].shape[0]
+    eye = torch.eye(K, dtype=x.dtype, device=x.device).expand(N, K, K)
+    full = eye if C is None else torch.cat([eye, C.to(x.dtype)], dim=1)
+    if method == "ibp":
+        lo, hi = interval_bounds(graph, *ball.box(x))[-1]
+        ml = mu = None
+        if C is not None:
+            c = C.to(x.dtype)
+            ml = (c.clamp(min=0) @ lo.unsqueeze(2) + c.clamp(max=0) @ hi.unsqueeze(2)).squeeze(2)
+            mu = (c.clamp(min=0) @ hi.unsqueeze(2) + c.clamp(max=0) @ lo.unsqueeze(2)).squeeze(2)
+        return lo, hi, ml, mu, {}
+    if method in ("crown", "alpha-crown"):
+        res = crown(graph, x, ball, full, alpha_steps=20 if method == "alpha-crown" else 0)
+        ibp_lo, ibp_hi = res.boxes[-1]
+        lo, hi = torch.maximum(res.lower[:, :K], ibp_lo), torch.minimum(res.upper[:, :K], ibp_hi)
+        ml = res.lower[:, K:] if C is not None else None
+        mu = res.upper[:, K:] if C is not None else None
+        return lo, hi, ml, mu, {"boxes": res.boxes}
+    from .lp import lp_bounds
+
+    boxes = intermediate_bounds(graph, x, ball)
+    low, up = lp_bounds(graph, x, ball, full, boxes, solver=solver)
+    return (low[:, :K], up[:, :K], low[:, K:] if C is not None else None,
+            up[:, K:] if C is not None else None, {"boxes": boxes})
+
+
+def _check_inputs(inputs: torch.Tensor) -> torch.Tensor:
+    if not isinstance(inputs, torch.Tensor) or not inputs.is_floating_point():
+        raise invalid_argument("inputs", type(inputs).__name__, "a floating-point torch.Tensor (N, ...)",
+                               "pass torch.as_tensor(x, dtype=torch.float32)")
+    if inputs.dim() < 2:
+        raise invalid_argument("inputs", tuple(inputs.shape), "a batch of shape (N, ...)",
+                               "add a batch dimension with inputs.unsqueeze(0)", cls=ShapeError)
+    if not bool(torch.isfinite(inputs).all()):
+        raise invalid_argument("inputs", "a tensor with NaN/inf", "finite values", "clean the inputs")
+    return inputs.detach()
+
+
+def _spec(labels: Optional[torch.Tensor], spec: Optional[torch.Tensor], N: int, K: int,
+          device: torch.device) -> Optional[torch.Tensor]:
+    if labels is not None and spec is not None:
+        raise invalid_argument("spec", "given with labels", "labels or spec, not both",
+                               "pass labels for the usual margins, or spec for your own rows")
+    if labels is not None:
+        labels = torch.as_tensor(labels, device=device).long().reshape(-1)
+        if labels.shape[0] != N:
+            raise invalid_argument("labels", tuple(labels.shape), f"shape ({N},), one label per input",
+                                   "pass one label per input row", cls=ShapeError)
+        if bool((labels < 0).any() | (labels >= K).any()):
+            raise invalid_argument("labels", labels.tolist()[:8], f"integers in [0, {K})",
+                                   "pass class indices of the model's output")
+        return margin_matrix(labels, K).to(torch.float64)
+    if spec is None:
+        return None
+    spec = torch.as_tensor(spec, device=device, dtype=torch.float64)
+    if spec.dim() == 2:
+        spec = spec.unsqueeze(0).expand(N, *spec.shape)
+    if spec.dim() != 3 or spec.shape[0] != N or spec.shape[2] != K:
+        raise invalid_argument("spec", tuple(spec.shape), f"a matrix of shape ({N}, M, {K}) or (M, {K})",
+                               "pass one row per property, one column per logit", cls=ShapeError)
+    return spec

@@ -1,0 +1,167 @@
+"""CROWN: backward linear bound propagation (Zhang et al. 2018), with optional optimised slopes
+(alpha-CROWN, Xu et al. 2021).
+
+To bound ``c . f(x)`` from below, a linear function of the output is carried backwards through the graph;
+each layer replaces it by a linear function of its input that is no larger on the current bounds (affine
+layers exactly, ReLU/MaxPool through their linear relaxations). At the input, the linear function is
+minimised over the ball in closed form: over the box ``lo <= x <= hi`` (ball ∩ domain; exact for linf) and,
+for l2/l1, also over the ball itself with the dual norm (``a.x0 - eps ||a||_2`` resp. ``||a||_inf``); the
+larger of the two lower bounds is kept (both are sound).
+
+Intermediate bounds: the input of every ReLU/MaxPool is bounded the same way, layer by layer, and
+intersected with its interval bound. Upper bounds are lower bounds of ``-c``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import torch
+
+from ..graph import Graph
+from ..layers.base import Box
+from ..spec import LpBall
+from .ibp import interval_bounds
+
+#: Largest number of elements in one batch of coefficient tensors (batches are split to stay below).
+CHUNK_ELEMENTS = 1 << 24
+
+
+@dataclass(frozen=True)
+class CrownResult:
+    """``lower``/``upper`` bound ``spec @ f(x)`` (B, M); ``boxes`` are the bounds used for every node."""
+
+    lower: torch.Tensor
+    upper: torch.Tensor
+    boxes: List[Box]
+
+
+def backward(graph: Graph, start: int, A: torch.Tensor, boxes: List[Box],
+             alphas: Optional[Dict[int, torch.Tensor]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Coefficients on the input and constant (B, M) with ``sum(A * node[start]) >= A_in . x + const``."""
+    pending: Dict[int, torch.Tensor] = {start: A}
+    const = A.new_zeros(A.shape[:2])
+    for k in range(start, 0, -1):
+        if k not in pending:
+            continue
+        node = graph.nodes[k]
+        assert node.layer is not None
+        relax = {"alpha": alphas[k]} if alphas is not None and k in alphas else None
+        ins, c = node.layer.backward(pending.pop(k), [boxes[j] for j in node.inputs], relax)
+        const = const + c
+        for j, a in zip(node.inputs, ins):
+            pending[j] = pending[j] + a if j in pending else a
+    A_in = pending.get(0, A.new_zeros(A.shape[:2] + boxes[0][0].shape[1:]))
+    return A_in, const
+
+
+def concretize(A_in: torch.Tensor, const: torch.Tensor, x0: torch.Tensor, ball: LpBall, box: Box) -> torch.Tensor:
+    """Minimum of ``A_in . x + const`` over the ball ∩ domain (a sound lower bound, shape (B, M))."""
+    a = A_in.flatten(2)
+    lo, hi = box[0].flatten(1).unsqueeze(2), box[1].flatten(1).unsqueeze(2)
+    best = const + (a.clamp(min=0) @ lo + a.clamp(max=0) @ hi).squeeze(2)
+    if ball.norm != "linf":
+        centre = (a @ x0.flatten(1).unsqueeze(2)).squeeze(2)
+        dual = a.norm(dim=2) if ball.norm == "l2" else a.abs().amax(dim=2)
+        best = torch.maximum(best, const + centre - ball.eps * dual)
+    return best
+
+
+def _lower(graph: Graph, start: int, A: torch.Tensor, boxes: List[Box], x0: torch.Tensor, ball: LpBall,
+           alphas: Optional[Dict[int, torch.Tensor]] = None) -> torch.Tensor:
+    A_in, const = backward(graph, start, A, boxes, alphas)
+    return concretize(A_in, const, x0, ball, boxes[0])
+
+
+def _identity_spec(shape: Tuple[int, ...], batch: int, like: torch.Tensor) -> torch.Tensor:
+    n = 1
+    for s in shape:
+        n *= s
+    eye = torch.eye(n, dtype=like.dtype, device=like.device).reshape((n,) + tuple(shape))
+    return torch.cat([eye, -eye]).unsqueeze(0).expand((batch, 2 * n) + tuple(shape))
+
+
+def intermediate_bounds(graph: Graph, x0: torch.Tensor, ball: LpBall) -> List[Box]:
+    """Bounds of every node: CROWN on each input of a ReLU/MaxPool (intersected with IBP), IBP elsewhere."""
+    lo, hi = ball.box(x0)
+    boxes = interval_bounds(graph, lo, hi)
+    needs = sorted({j for n in graph.nodes[1:] if n.layer is not None and n.layer.nonlinear for j in n.inputs})
+    tighter: List[Optional[Box]] = [None] * len(graph.nodes)
+    for k in needs:
+        if k == 0:
+            continue
+        shape = graph.nodes[k].shape
+        n = boxes[k][0][0].numel()
+        low = _lower(graph, k, _identity_spec(shape, x0.shape[0], x0), boxes, x0, ball)
+        l, u = low[:, :n].reshape(boxes[k][0].shape), -low[:, n:].reshape(boxes[k][0].shape)
+        tighter[k] = (l, u)
+        boxes = interval_bounds(graph, lo, hi, tighter=tighter)
+    return boxes
+
+
+def crown(graph: Graph, x0: torch.Tensor, ball: LpBall, spec: torch.Tensor, *, alpha_steps: int = 0,
+          boxes: Optional[List[Box]] = None) -> CrownResult:
+    """Bounds on ``spec @ f(x)`` for ``x`` in the ball around each row of ``x0``; ``spec`` is (B, M, K).
+
+    ``alpha_steps > 0`` optimises the lower ReLU slopes of the last backward pass with Adam (alpha-CROWN;
+    intermediate bounds stay those of plain CROWN). Every iterate is sound; the best one is kept.
+    Work is split into batches of samples so memory stays bounded.
+    """
+    B = x0.shape[0]
+    widest = max(max(n.shape and _numel(n.shape) or 1 for n in graph.nodes), spec.shape[1])
+    step = max(1, CHUNK_ELEMENTS // (2 * widest * widest))
+    if B > step:
+        parts = [crown(graph, x0[i:i + step], ball, spec[i:i + step], alpha_steps=alpha_steps,
+                       boxes=None if boxes is None else [(l[i:i + step], u[i:i + step]) for l, u in boxes])
+                 for i in range(0, B, step)]
+        merged = [(torch.cat([p.boxes[k][0] for p in parts]), torch.cat([p.boxes[k][1] for p in parts]))
+                  for k in range(len(graph.nodes))]
+        return CrownResult(torch.cat([p.lower for p in parts]), torch.cat([p.upper for p in parts]), merged)
+    if boxes is None:
+        boxes = intermediate_bounds(graph, x0, ball)
+    out = graph.output
+    out_shape = graph.nodes[out].shape
+    full = torch.cat([spec, -spec], dim=1).reshape((B, 2 * spec.shape[1]) + tuple(out_shape))
+    low = _lower(graph, out, full, boxes, x0, ball)
+    if alpha_steps > 0:
+        low = torch.maximum(low, _optimise(graph, out, full, boxes, x0, ball, alpha_steps))
+    M = spec.shape[1]
+    return CrownResult(low[:, :M], -low[:, M:], boxes)
+
+
+def _numel(shape: Tuple[int, ...]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _optimise(graph: Graph, out: int, A: torch.Tensor, boxes: List[Box], x0: torch.Tensor, ball: LpBall,
+              steps: int) -> torch.Tensor:
+    """alpha-CROWN: gradient ascent on per-(sample, spec row, neuron) lower slopes of unstable ReLUs."""
+    from ..layers.relu import ReLU
+
+    alphas: Dict[int, torch.Tensor] = {}
+    for k, node in enumerate(graph.nodes):
+        if isinstance(node.layer, ReLU):
+            lo, hi = boxes[node.inputs[0]]
+            init = (hi > -lo).to(lo.dtype).unsqueeze(1).expand((lo.shape[0], A.shape[1]) + tuple(lo.shape[1:]))
+            alphas[k] = init.clone().requires_grad_(True)
+    if not alphas:
+        return _lower(graph, out, A, boxes, x0, ball)
+    opt = torch.optim.Adam(list(alphas.values()), lr=0.1)
+    best = None
+    with torch.enable_grad():
+        for _ in range(steps):
+            low = _lower(graph, out, A, boxes, x0, ball, alphas)
+            best = low.detach() if best is None else torch.maximum(best, low.detach())
+            opt.zero_grad()
+            (-low.sum()).backward()
+            opt.step()
+            with torch.no_grad():
+                for a in alphas.values():
+                    a.clamp_(0.0, 1.0)
+        with torch.no_grad():
+            best = torch.maximum(best, _lower(graph, out, A, boxes, x0, ball, alphas))  # type: ignore[arg-type]
+    return best

@@ -1,0 +1,73 @@
+"""The reusable LP/MILP encoder of a whole network for one sample (stable API: other modules build on it).
+
+``encode_network(graph, input_lo, input_hi, pre_bounds, exact=True)`` adds one variable per input
+coordinate (bounded by ``input_lo``/``input_hi``), one per node value, and each layer's rows (big-M ReLU
+and MaxPool when ``exact``, triangle/convex relaxation otherwise). Callers add their own rows and objective
+on top (e.g. an exact minimum-distance MILP adds ``|x - x0|`` variables and minimises them), then load
+``encoding.problem`` with :func:`robustest.solvers.open_solver`.
+
+    >>> import numpy as np, torch
+    >>> from torch import nn
+    >>> from robustest.graph import read_model
+    >>> from robustest.certify.ibp import interval_bounds
+    >>> from robustest.certify.encode import encode_network, numpy_boxes
+    >>> from robustest.solvers import open_solver
+    >>> g = read_model(nn.Sequential(nn.Linear(1, 2), nn.ReLU(), nn.Linear(2, 1)).eval(), torch.zeros(1, 1))
+    >>> lo, hi = torch.zeros(1, 1, dtype=torch.float64), torch.ones(1, 1, dtype=torch.float64)
+    >>> enc = encode_network(g, np.zeros(1), np.ones(1), numpy_boxes(interval_bounds(g, lo, hi), 0))
+    >>> res = open_solver(enc.problem).minimize({int(enc.outputs[0]): 1.0})
+    >>> res.status
+    'optimal'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..graph import Graph
+from ..layers.base import Box, NpBox
+from ..solvers.base import Problem
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """``problem`` plus the variable indices of the flattened input, of the flattened output (logits), and
+    of every node (``nodes[k]``; ``nodes[0] is inputs``)."""
+
+    problem: Problem
+    inputs: np.ndarray
+    outputs: np.ndarray
+    nodes: Tuple[np.ndarray, ...]
+
+
+def numpy_boxes(boxes: Sequence[Box], i: int) -> List[NpBox]:
+    """Sample ``i`` of batched per-node bounds, as flat float64 numpy arrays (what the encoder takes)."""
+    return [(lo[i].detach().reshape(-1).double().cpu().numpy(), hi[i].detach().reshape(-1).double().cpu().numpy())
+            for lo, hi in boxes]
+
+
+def encode_network(graph: Graph, input_lo: np.ndarray, input_hi: np.ndarray, pre_bounds: Sequence[NpBox], *,
+                   exact: bool = True, problem: Problem | None = None) -> Encoding:
+    """Encode ``graph`` on the box ``input_lo <= x <= input_hi`` (flat, one sample).
+
+    ``pre_bounds[k]`` are sound bounds (flat lo, hi) of node ``k``'s value over that box (IBP, CROWN...);
+    the tighter they are, the smaller the big-M constants and the faster the MILP. ``exact=False`` gives
+    the LP relaxation. A ``problem`` can be passed to add the network to an existing one.
+    """
+    if len(pre_bounds) != len(graph.nodes):
+        raise ShapeError(f"pre_bounds has {len(pre_bounds)} entries: expected one (lo, hi) per graph node "
+                         f"({len(graph.nodes)}). Fix: pass the list from intermediate_bounds/interval_bounds")
+    p = problem if problem is not None else Problem()
+    lo, hi = np.asarray(input_lo, dtype=np.float64).ravel(), np.asarray(input_hi, dtype=np.float64).ravel()
+    x = p.add_vars(lo, hi)
+    vars_: List[np.ndarray] = [x]
+    for node in graph.nodes[1:]:
+        assert node.layer is not None
+        ins = [vars_[j] for j in node.inputs]
+        vars_.append(node.layer.encode(p, ins, [pre_bounds[j] for j in node.inputs], pre_bounds[len(vars_)],
+                                       in_shapes=[graph.nodes[j].shape for j in node.inputs], exact=exact))
+    return Encoding(p, x, vars_[-1], tuple(vars_))

@@ -1,0 +1,283 @@
+"""Read a torch model into a :class:`Graph`: ``nn.Sequential`` directly, anything else through torch.fx.
+
+BatchNorm (eval) directly after a Linear/Conv2d is folded into it; Identity/Dropout vanish; constant
+``+ - * /`` (e.g. input normalisation ``(x - mean) / std``) become :class:`~robustest.layers.Scale`. The
+graph is checked against the model on the example input, so a misread model fails loudly, never silently.
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from robustest.graph import read_model
+    >>> g = read_model(nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3), nn.ReLU()).eval(), torch.zeros(1, 2))
+    >>> [n.layer.kind for n in g.nodes[1:]]
+    ['Linear', 'ReLU']
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from ..errors import HealthCheckError, ModelError, UnsupportedLayer
+from ..layers import Add, Conv2d, Layer, Linear, ReLU, Reshape, Scale
+from .modules import KNOWN, convert_module, unsupported
+from .nodes import Graph, Node
+
+Entry = Dict[str, Any]  # name, layer, inputs (indices), shape
+
+
+def read_model(model: nn.Module, example: torch.Tensor) -> Graph:
+    """The graph of ``model`` for inputs shaped like ``example`` (a batch), in float64 on ``example``'s device.
+
+    Raises :class:`HealthCheckError` for a model in train mode, :class:`UnsupportedLayer` naming a layer
+    without rules, :class:`ModelError` when torch.fx cannot trace the model.
+    """
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"model={type(model).__name__} is not valid: expected a torch.nn.Module. "
+                         f"Fix: wrap the function in an nn.Module whose forward calls it")
+    training = [name or "<model>" for name, m in model.named_modules() if m.training]
+    if training:
+        raise HealthCheckError(f"the model is in train mode (modules {', '.join(training[:3])}"
+                               f"{'...' if len(training) > 3 else ''}): BatchNorm and Dropout then behave "
+                               f"differently from deployment and certificates would be meaningless. "
+                               f"Fix: call model.eval() first")
+    shape = tuple(example.shape[1:])
+    if _plain_sequential(model):
+        entries = _from_sequential(model, shape)
+    else:
+        entries = _from_fx(model, example)
+    graph = _compact(_fold(entries))
+    graph = graph.to(example.device, torch.float64)
+    _verify(model, graph, example)
+    return graph
+
+
+def _leaves(model: nn.Module, prefix: str = "") -> List[Tuple[str, nn.Module]]:
+    out = []
+    for name, child in model.named_children():
+        path = f"{prefix}{name}"
+        out += _leaves(child, path + ".") if isinstance(child, nn.Sequential) else [(path, child)]
+    return out
+
+
+def _plain_sequential(model: nn.Module) -> bool:
+    return isinstance(model, nn.Sequential) and all(isinstance(m, KNOWN) for _, m in _leaves(model))
+
+
+def _apply(layer: Optional[Layer], shapes: List[Tuple[int, ...]]) -> Tuple[int, ...]:
+    if layer is None:
+        return shapes[0]
+    xs = [torch.zeros((1,) + s, dtype=torch.float64) for s in shapes]
+    return tuple(layer.to(torch.device("cpu"), torch.float64).forward(*xs).shape[1:])
+
+
+def _from_sequential(model: nn.Module, shape: Tuple[int, ...]) -> List[Entry]:
+    entries: List[Entry] = [dict(name="input", layer=None, inputs=(), shape=shape)]
+    for path, mod in _leaves(model):
+        prev = len(entries) - 1
+        layer = convert_module(mod, path, [entries[prev]["shape"]])
+        entries.append(dict(name=path, layer=layer, inputs=(prev,), shape=_apply(layer, [entries[prev]["shape"]])))
+    return entries
+
+
+_RELU = {torch.relu, torch.nn.functional.relu, "relu"}
+_ADD = {operator.add, torch.add, "add", operator.iadd}
+_SUB = {operator.sub, torch.sub, "sub", operator.isub}
+_MUL = {operator.mul, torch.mul, "mul", operator.imul}
+_DIV = {operator.truediv, torch.div, "div", operator.itruediv}
+_RESHAPE = {torch.flatten, torch.reshape, "flatten", "view", "reshape"}
+_SKIP = {"size", operator.getitem}  # feed shapes to reshape calls, never a tensor the graph needs
+
+
+def _from_fx(model: nn.Module, example: torch.Tensor) -> List[Entry]:
+    import torch.fx
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    try:
+        gm = torch.fx.symbolic_trace(model)
+    except Exception as err:  # noqa: BLE001 - fx raises many kinds; all mean "not traceable"
+        raise ModelError(
+            f"torch.fx cannot trace {type(model).__name__}.forward ({type(err).__name__}: {err}). Certifiers "
+            f"need a forward without Python control flow that depends on tensor values. Fix: write the model "
+            f"as nn.Sequential, or make forward traceable (no if/for on tensor values, no .item())") from err
+    try:
+        ShapeProp(gm).propagate(example[:1].to(torch.float32) if example.is_floating_point() else example[:1])
+    except Exception as err:  # noqa: BLE001
+        raise ModelError(f"running the traced model on the example input failed: {err}") from err
+    entries: List[Entry] = []
+    index: Dict[str, int] = {}
+    consts: Dict[str, torch.Tensor] = {}
+
+    def shape_of(node: Any) -> Tuple[int, ...]:
+        meta = node.meta.get("tensor_meta")
+        return tuple(meta.shape[1:]) if meta is not None and hasattr(meta, "shape") else ()
+
+    def add(node: Any, layer: Optional[Layer], inputs: Tuple[int, ...]) -> None:
+        if layer is None:
+            index[node.name] = inputs[0]
+            return
+        entries.append(dict(name=str(node.target) if node.op == "call_module" else node.name, layer=layer,
+                            inputs=inputs, shape=shape_of(node)))
+        index[node.name] = len(entries) - 1
+
+    def const(arg: Any, full_rank: int) -> Optional[torch.Tensor]:
+        if isinstance(arg, (int, float)) and not isinstance(arg, bool):
+            return torch.tensor(float(arg), dtype=torch.float64)
+        if isinstance(arg, torch.fx.Node) and arg.name in consts:
+            c = consts[arg.name].detach().to(torch.float64)
+            if c.dim() == full_rank:
+                if c.shape[0] != 1:
+                    return None
+                c = c[0]
+            return c
+        return None
+
+    output_name = None
+    for node in gm.graph.nodes:
+        if node.op == "placeholder":
+            if entries:
+                raise ModelError("the model's forward takes more than one tensor input. Fix: certify a module "
+                                 "whose forward takes the input batch only")
+            entries.append(dict(name="input", layer=None, inputs=(), shape=tuple(example.shape[1:])))
+            index[node.name] = 0
+        elif node.op == "get_attr":
+            obj: Any = gm
+            for part in str(node.target).split("."):
+                obj = getattr(obj, part)
+            consts[node.name] = torch.as_tensor(obj)
+        elif node.op == "call_module":
+            mod = gm.get_submodule(str(node.target))
+            ins = tuple(index[a.name] for a in node.args if isinstance(a, torch.fx.Node))
+            add(node, convert_module(mod, str(node.target), [entries[i]["shape"] for i in ins]), ins)
+        elif node.op in ("call_function", "call_method"):
+            _function(node, entries, index, consts, const, add, shape_of)
+        elif node.op == "output":
+            arg = node.args[0]
+            if not isinstance(arg, torch.fx.Node) or arg.name not in index:
+                raise ModelError("the model's output is not a single tensor computed from the input. Fix: "
+                                 "return the logits tensor only")
+            output_name = arg.name
+    assert output_name is not None
+    return _ancestors(entries, index[output_name])
+
+
+def _function(node: Any, entries: List[Entry], index: Dict[str, int], consts: Dict[str, torch.Tensor],
+              const: Any, add: Any, shape_of: Any) -> None:
+    import torch.fx
+
+    target = node.target
+    name = target if isinstance(target, str) else getattr(target, "__name__", str(target))
+    if target in _SKIP:
+        return
+    tensors = [a for a in node.args if isinstance(a, torch.fx.Node) and a.name in index]
+    if not tensors:  # arithmetic on constants only: fold it
+        try:
+            args = [consts[a.name] if isinstance(a, torch.fx.Node) else a for a in node.args]
+            consts[node.name] = (getattr(args[0], target)(*args[1:]) if isinstance(target, str)
+                                 else target(*args))
+            return
+        except Exception:  # noqa: BLE001
+            raise unsupported(f"function {name}", node.name) from None
+    ins = (index[tensors[0].name],)
+    rank = len(entries[ins[0]]["shape"]) + 1
+    if target in _RELU:
+        add(node, ReLU(), ins)
+    elif target in _RESHAPE:
+        out = shape_of(node)
+        meta = node.meta.get("tensor_meta")
+        if meta is None or meta.shape[0] != 1 and meta.shape[0] != node.args[0].meta["tensor_meta"].shape[0]:
+            raise unsupported(f"function {name}", node.name, "it mixes the batch dimension")
+        add(node, Reshape(out), ins)
+    elif name in ("dropout", "identity", "contiguous", "clone", "detach"):
+        add(node, None, ins)
+    elif target in _ADD and len(tensors) == 2:
+        add(node, Add(), (index[tensors[0].name], index[tensors[1].name]))
+    elif target in _ADD | _SUB | _MUL | _DIV and len(tensors) == 1 and len(node.args) == 2:
+        first = node.args[0] is tensors[0]
+        c = const(node.args[1] if first else node.args[0], rank)
+        if c is None:
+            raise unsupported(f"function {name}", node.name, "the other operand is not a constant")
+        one, zero = torch.ones((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
+        if target in _ADD:
+            layer = Scale(one, c)
+        elif target in _SUB:
+            layer = Scale(one, -c) if first else Scale(-one, c)
+        elif target in _MUL:
+            layer = Scale(c, zero)
+        elif first:
+            layer = Scale(1.0 / c, zero, source="normalize")
+        else:
+            raise unsupported(f"function {name}", node.name, "division by a tensor")
+        add(node, layer, ins)
+    else:
+        raise unsupported(f"function {name}", node.name)
+
+
+def _ancestors(entries: List[Entry], out: int) -> List[Entry]:
+    keep = {out}
+    for k in range(out, -1, -1):
+        if k in keep:
+            keep.update(entries[k]["inputs"])
+    keep.add(0)
+    remap = {old: new for new, old in enumerate(sorted(keep))}
+    return [dict(e, inputs=tuple(remap[i] for i in e["inputs"])) for k, e in enumerate(entries) if k in keep]
+
+
+def _fold(entries: List[Entry]) -> List[Entry]:
+    """Fold a Scale (BatchNorm, constant affine) into the Linear/Conv2d right before it, when it is that
+    layer's only consumer and its scale is per channel. Folded Scales become identities (layer None)."""
+    entries = [dict(e) for e in entries]
+    for k, e in enumerate(entries):
+        if not isinstance(e["layer"], Scale):
+            continue
+        (p,) = e["inputs"]
+        prev = entries[p]["layer"]
+        users = sum(p in f["inputs"] for f in entries)
+        if not isinstance(prev, (Linear, Conv2d)) or users != 1:
+            continue
+        vec = e["layer"].to(torch.device("cpu"), torch.float64).channel_vectors(prev.weight.shape[0])
+        if vec is None:
+            continue
+        w = prev.to(torch.device("cpu"), torch.float64)
+        entries[p]["layer"] = w.scaled(*vec)
+        e["layer"] = None
+    return entries
+
+
+def _compact(entries: List[Entry]) -> Graph:
+    """Drop identity entries (layer None after the input), rewiring their consumers."""
+    alias: Dict[int, int] = {}
+    nodes: List[Node] = []
+    for k, e in enumerate(entries):
+        ins = tuple(alias[i] for i in e["inputs"])
+        if k > 0 and e["layer"] is None:
+            alias[k] = ins[0]
+            continue
+        alias[k] = len(nodes)
+        nodes.append(Node(e["name"], e["layer"], ins, tuple(e["shape"])))
+    if len(nodes) == 1:
+        raise ModelError("the model computes nothing the certifiers can bound (it is the identity). "
+                         "Fix: pass a classifier")
+    if alias[len(entries) - 1] != len(nodes) - 1:
+        raise ModelError("the model's output is its input. Fix: pass a classifier")
+    return Graph(tuple(nodes))
+
+
+def _verify(model: nn.Module, graph: Graph, example: torch.Tensor) -> None:
+    with torch.no_grad():
+        want = model(example).double()
+        got = graph(example.to(torch.float64))
+    if want.shape != got.shape:
+        raise ModelError(f"reading the model gave outputs of shape {tuple(got.shape)}, the model gives "
+                         f"{tuple(want.shape)}. Fix: write the model as nn.Sequential of supported layers")
+    err = float((want - got).abs().max()) if want.numel() else 0.0
+    tol = 1e-3 * (1.0 + float(want.abs().max())) if want.numel() else 0.0
+    if not err <= tol:
+        raise ModelError(f"reading the model into a graph changed its outputs (max difference {err:.3g}); "
+                         f"its forward does something the reader missed. Fix: write the model as "
+                         f"nn.Sequential of supported layers")
+
+
+__all__ = ["read_model", "UnsupportedLayer"]

@@ -1,0 +1,89 @@
+"""``nn.ReLU`` / ``F.relu`` / ``torch.relu``.
+
+* IBP: monotone, so ``[relu(l), relu(u)]``.
+* CROWN: on an unstable neuron (``l < 0 < u``) the upper line is the chord ``u (x - l) / (u - l)``; the
+  lower line is ``alpha * x`` with ``alpha`` in [0, 1] — adaptive (1 when ``u > -l``, else 0) unless
+  optimised slopes are passed in ``relax["alpha"]`` (alpha-CROWN). Any alpha in [0, 1] is sound.
+* LP: the triangle relaxation. MILP: the big-M encoding with one binary per unstable neuron, using the
+  neuron's own bounds as the big-M constants; stable neurons get no binary.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from ..solvers.base import Problem
+from .base import Box, Layer, NpBox, widen
+
+
+def relaxation(lo: torch.Tensor, hi: torch.Tensor, alpha: Optional[torch.Tensor] = None
+               ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Slopes and intercept of the linear bounds ``lower_slope * x <= relu(x) <= upper_slope * x + upper_icpt``."""
+    active = lo >= 0
+    unstable = (lo < 0) & (hi > 0)
+    denom = (hi - lo).clamp_min(1e-12)
+    up = torch.where(unstable, hi / denom, active.to(lo.dtype))
+    icpt = torch.where(unstable, -lo * up, torch.zeros_like(lo))
+    if alpha is None:
+        low_unstable = (hi > -lo).to(lo.dtype)
+    else:
+        low_unstable = alpha.clamp(0.0, 1.0)
+    low = torch.where(unstable, low_unstable, active.to(lo.dtype))
+    return low, up, icpt
+
+
+class ReLU(Layer):
+    kind = "ReLU"
+    nonlinear = True
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.relu(xs[0])
+
+    def interval(self, *boxes: Box) -> Box:
+        return torch.relu(boxes[0][0]), torch.relu(boxes[0][1])
+
+    def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: Optional[Dict[str, Any]] = None
+                 ) -> Tuple[List[torch.Tensor], torch.Tensor]:
+        lo, hi = boxes[0]
+        alpha = (relax or {}).get("alpha")  # None, or (B, M, *shape): one slope per spec row
+        low, up, icpt = relaxation(lo.unsqueeze(1), hi.unsqueeze(1), alpha)
+        pos, neg = A.clamp(min=0), A.clamp(max=0)
+        return [pos * low + neg * up], (neg * icpt).flatten(2).sum(-1)
+
+    def encode(self, problem: Problem, ins: Sequence[np.ndarray], boxes: Sequence[NpBox], out_box: NpBox,
+               *, in_shapes: Sequence[Tuple[int, ...]], exact: bool) -> np.ndarray:
+        x = ins[0]
+        lo, hi = widen(*boxes[0])
+        out = np.empty(x.size, dtype=np.int64)
+        active, dead = lo >= 0, hi <= 0
+        out[active] = x[active]
+        if dead.any():
+            out[dead] = problem.add_vars(np.zeros(int(dead.sum())), np.zeros(int(dead.sum())))
+        uns = ~(active | dead)
+        k = int(uns.sum())
+        if k == 0:
+            return out
+        l, u, xu = lo[uns], hi[uns], x[uns]
+        y = problem.add_vars(np.zeros(k), u)
+        out[uns] = y
+        r = np.arange(k)
+        # y >= x
+        problem.add_rows(np.r_[r, r], np.r_[y, xu], np.r_[np.ones(k), -np.ones(k)], lo=np.zeros(k),
+                         hi=np.full(k, np.inf))
+        if exact:
+            d = problem.add_vars(np.zeros(k), np.ones(k), integer=True)
+            # y <= u d
+            problem.add_rows(np.r_[r, r], np.r_[y, d], np.r_[np.ones(k), -u], lo=np.full(k, -np.inf),
+                             hi=np.zeros(k))
+            # y <= x - l (1 - d)
+            problem.add_rows(np.r_[r, r, r], np.r_[y, xu, d], np.r_[np.ones(k), -np.ones(k), -l],
+                             lo=np.full(k, -np.inf), hi=-l)
+        else:
+            s = u / (u - l)
+            # y <= s (x - l)
+            problem.add_rows(np.r_[r, r], np.r_[y, xu], np.r_[np.ones(k), -s], lo=np.full(k, -np.inf),
+                             hi=-s * l)
+        return out
