@@ -47,6 +47,7 @@ class _State:
     def __init__(self, settings: "Settings") -> None:
         self.settings = settings
         self.records: List["TestRecord"] = []
+        self.junit_error: Optional[str] = None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -391,18 +392,28 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state.settings.junit:
         from .reporting.junit import write_records
 
-        write_records(state.settings.junit, state.records, unknown=state.settings.unknown,
-                      include=state.settings.junit_include)
+        try:
+            write_records(state.settings.junit, state.records, unknown=state.settings.unknown,
+                          include=state.settings.junit_include)
+        except OSError as exc:  # CI must notice a missing report: a usage error, not a silent pass
+            state.junit_error = (f"robustest: could not write the per-sample JUnit file "
+                                 f"{state.settings.junit}: {exc}. "
+                                 "Fix: point --robust-junit at a writable path")
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
-    if state is None or not state.records:
+    if state is None:
+        return
+    if state.junit_error:
+        terminalreporter.write_line(state.junit_error, red=True)
+    if not state.records:
         return
     from .reporting.terminal import summary_lines
 
     terminalreporter.write_sep("=", "robustest summary")
     for line in summary_lines(state.records, width=config.get_terminal_writer().fullwidth):
         terminalreporter.write_line(line)
-    if state.settings.junit:
+    if state.settings.junit and not state.junit_error:
         terminalreporter.write_line(f"per-sample JUnit: {state.settings.junit}")

@@ -164,3 +164,16 @@ def test_loose(model, data):
     cases = list(ET.parse(project.path / "pytest.xml").getroot().iter("testcase"))
     assert len(cases) == 1
     assert cases[0].find("failure").get("message").startswith("Failed: robustness FAILED: 50.0% of 4 samples")
+
+
+def test_unwritable_junit_path_fails_the_run_with_a_clear_message(project):
+    project.test_file(HEADER + '''
+@robust(eps=0.01)
+def test_a(model, data):
+    pass
+''')
+    (project.path / "afile").write_text("not a directory")
+    result = project.run("--robust-junit=afile/out.xml")
+    assert result.ret == 4
+    result.stdout.fnmatch_lines(["robustest: could not write the per-sample JUnit file *afile?out.xml: *"
+                                 "Fix: point --robust-junit at a writable path"])
