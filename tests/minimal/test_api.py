@@ -76,6 +76,23 @@ def test_lower_bound_by_certifier_bisection_stays_below_upper() -> None:
             assert not bool(adv.success[0])
 
 
+@pytest.mark.parametrize("norm", ["linf", "l1", "l2"])
+def test_exact_minimum_sits_between_lower_and_upper(norm: str) -> None:
+    pytest.importorskip("robustest.certify.encode")
+    if norm == "l2":
+        pytest.importorskip("gurobipy")
+    model = _net(4)
+    x = torch.rand(3, 3, generator=torch.Generator().manual_seed(4))
+    y = model(x).argmax(1)
+    report = robustest.radius(model, x, y, norm=norm, exact=True, certifier=None, lr_qp_settings=FAST)
+    _check_report(model, x, y, report, norm)
+    for s in report.samples:
+        assert s.exact is not None and s.lower_method == "exact"
+        if math.isfinite(s.upper):
+            # rLR-QP on a 12-neuron net should reach the proven minimum
+            assert s.upper == pytest.approx(s.exact, rel=1e-3, abs=1e-5)
+
+
 def test_non_relu_models_fall_back_to_pgd_search() -> None:
     pytest.importorskip("robustest.api")
     torch.manual_seed(0)

@@ -100,8 +100,8 @@ def radius(model: Any, inputs: Any, labels: Any, *, norm: str = "l2", exact: boo
                                         timeout, warnings, offer)
     exact_vals: List[Optional[float]] = [None] * n
     if exact:
-        warnings.append("exact=True: exact minima need the network MILP encoding "
-                        "(robustest.certify.milp), which is not available in this build")
+        _exact_minima(model, x, y, ok, dist, lower, exact_vals, ball, timeout, warnings)
+        lower_how = "exact" if lower_how == "none" else f"{lower_how}+exact"
     with torch.no_grad():
         adv_pred = model(best).argmax(1)
     samples = []
@@ -152,6 +152,30 @@ def _certified_lower(model: Any, x: torch.Tensor, y: torch.Tensor, ok: torch.Ten
                     offer(cands, f"{s.method}")
         lower[i] = min(lo, float(dist[i]))
     return lower, certifier
+
+
+def _exact_minima(model: Any, x: torch.Tensor, y: torch.Tensor, ok: torch.Tensor, dist: torch.Tensor,
+                  lower: torch.Tensor, exact_vals: List[Optional[float]], ball: LpBall, timeout: float,
+                  warnings: List[str]) -> None:
+    """Fill ``exact_vals`` with proven minima (MILP/MIQP, :mod:`.exact`) and raise ``lower`` to their
+    proven bounds. Time-outs keep only the bound; an unavailable solver leaves them None with a warning."""
+    from ..errors import SolverUnavailable
+    from .exact import exact_minimum
+
+    for i in ok.nonzero()[:, 0].tolist():
+        try:
+            res = exact_minimum(model, x[i:i + 1], y[i:i + 1], norm=ball.norm, domain=ball.domain,
+                                upper=float(dist[i]), time_limit=timeout)
+        except (SolverUnavailable, UnsupportedLayer, ImportError) as exc:
+            warnings.append(f"exact minima skipped: {exc}")
+            return
+        up = float(dist[i])
+        lower[i] = min(max(float(lower[i]), res.bound), up)
+        if res.status == "optimal":
+            # the solver's optimum is within its gap of the true minimum, which is <= the found upper
+            exact_vals[i] = min(res.value, up)
+        elif res.status == "infeasible" and not bool(torch.isfinite(dist[i])):
+            exact_vals[i] = float("inf")
 
 
 def _domain_diameter(x: torch.Tensor, ball: LpBall) -> float:
