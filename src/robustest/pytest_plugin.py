@@ -86,8 +86,12 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = load_settings(directory, profile=opt.robust_profile, overrides=overrides)
     except ConfigError as exc:
         raise _usage_error(f"robustest: {exc}") from None
-    if settings.junit is not None:
-        settings = settings.replace(junit=str((config.invocation_params.dir / settings.junit).resolve()))
+    # a path from the command line is relative to where pytest runs, one from the config file to the file
+    for name, given in (("junit", opt.robust_junit), ("repair", opt.robust_repair)):
+        value = getattr(settings, name)
+        if value is not None:
+            base = config.invocation_params.dir if given is not None else directory
+            settings = settings.replace(**{name: str((base / value).resolve())})
     config.stash[_STATE] = _State(settings)
 
 

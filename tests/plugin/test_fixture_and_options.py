@@ -132,7 +132,7 @@ seed = 4
         derive_seed(9, "test_it.py::test_b"))
 
 
-def test_yaml_config_and_config_errors(project):
+def test_yaml_config_and_config_errors(project, monkeypatch):
     project.test_file(HEADER + '''
 @robust(eps=0.01)
 def test_a(model, data):
@@ -142,6 +142,14 @@ def test_a(model, data):
     project.run().assert_outcomes(passed=1)
     assert project.suite_properties(project.path / "y.xml")["test_it.py::test_a"]["seed"] == str(
         derive_seed(12, "test_it.py::test_a"))
+    # a path in the file is relative to the file, even when pytest runs from a subdirectory
+    sub = project.path / "sub"
+    sub.mkdir()
+    (project.path / "y.xml").unlink()
+    monkeypatch.chdir(sub)
+    project.run(str(project.path)).assert_outcomes(passed=1)
+    assert (project.path / "y.xml").exists() and not (sub / "y.xml").exists()
+    monkeypatch.chdir(project.path)
     (project.path / "robustest.yaml").write_text("sed: 12\n")
     result = project.run()
     assert result.ret == 4
