@@ -81,8 +81,11 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
             method, reason = last.get(i, ("none", ""))
             if ctx.remaining(i) <= 0:
                 reason = f"time budget of {timeout:g} s per sample used up" + (f"; {reason}" if reason else "")
+            if not reason:
+                reason = ("survived every attack; escalate past 'attack' to try to certify it"
+                          if method == "attack" else f"not decided by {method}")
             decided[i] = SampleResult(index=i, verdict="unknown", method=method, label=int(y[i]),
-                                      seconds=ctx.spent[i], reason=reason or "no rung decided it")
+                                      seconds=ctx.spent[i], reason=reason)
     samples = tuple(_with_seconds(decided[i], ctx.spent[i]) for i in range(n))
     return Report(samples=samples, ball=ball, escalate=escalate, seed=seed,
                   seconds=time.perf_counter() - start, warnings=tuple(warned))
