@@ -1,0 +1,119 @@
+"""``robustest check MODEL DATA --eps E``: the robustness check as a CI gate, without pytest.
+
+    $ robustest check net.onnx test.npz --eps 0.03 --eps 0.05 --escalate crown --min-pass 0.9 \\
+          --junit robustness.xml --html robustness.html --json robustness.json
+
+Each ``--eps`` is one check of every sample (attacks, then certifiers up to ``--escalate``). The exit
+status is 0 when every check meets the criterion (``--min-pass`` share of samples passing, where passing
+means ``--require``: not falsified (default) or certified), 1 when one does not, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, List, Tuple
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"--min-pass={text} is not valid: expected a fraction in [0, 1]. "
+                                         "Fix: pass --min-pass 0.9")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    from ..io.args import add_data_arguments, add_model_arguments
+
+    p = subparsers.add_parser("check", help="check robustness of a model on a data file (CI gate)",
+                              description=__doc__.splitlines()[0])
+    add_model_arguments(p)
+    add_data_arguments(p)
+    p.add_argument("--eps", type=float, action="append", required=True,
+                   help="radius of the threat model; repeat for several (gives a robust accuracy curve)")
+    p.add_argument("--norm", default="linf", help="linf (default), l2 or l1")
+    p.add_argument("--escalate", default="attack", help="last rung: attack (default), ibp, crown, lp, milp")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per sample for the whole ladder")
+    p.add_argument("--domain", nargs=2, type=float, default=(0.0, 1.0), metavar=("LO", "HI"),
+                   help="valid input range (default 0 1)")
+    p.add_argument("--no-domain", action="store_true", help="inputs are unbounded (no clipping)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-pass", type=_fraction, default=1.0, help="share of samples that must pass (default 1)")
+    p.add_argument("--require", choices=("not_falsified", "certified"), default="not_falsified",
+                   help="what passing means for a sample (default not_falsified)")
+    p.add_argument("--batch", type=int, default=32, help="samples per progress step (default 32)")
+    p.add_argument("--junit", default=None, help="write per-sample JUnit XML here")
+    p.add_argument("--html", default=None, help="write the HTML report here")
+    p.add_argument("--json", dest="json_path", default=None,
+                   help="write the results as JSON here (`robustest report` turns it into HTML/JUnit)")
+    p.add_argument("--name", default=None, help="test name in the reports (default: the model file name)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from ..api import check
+    from ..errors import invalid_argument
+    from ..io.args import data_from_args, model_from_args
+    from ..reporting import record_from_report
+    from ..reporting.html import tests_from_reports
+    from ..results import Report
+    from .progress import progress
+
+    if args.batch < 1:
+        raise invalid_argument("--batch", args.batch, "a number of samples >= 1", "pass --batch 32")
+    model = model_from_args(args)
+    inputs, labels = data_from_args(args)
+    domain = None if args.no_domain else tuple(args.domain)
+    name = args.name or Path(args.model).name
+    results: List[Tuple[str, Report]] = []
+    chunks = [(e, i) for e in args.eps for i in range(0, len(labels), args.batch)]
+    parts: dict = {}
+    with progress(total=len(labels) * len(args.eps), desc="robustest check", unit="sample") as bar:
+        for eps, start in chunks:
+            x, y = inputs[start:start + args.batch], labels[start:start + args.batch]
+            rep = check(model, x, y, eps=eps, norm=args.norm, escalate=args.escalate, timeout=args.timeout,
+                        domain=domain, seed=args.seed)
+            parts.setdefault(eps, []).append((start, rep))
+            bar.update(len(y))
+    for eps in args.eps:
+        reps = parts[eps]
+        samples = tuple(replace(s, index=s.index + start) for start, r in reps for s in r.samples)
+        first = reps[0][1]
+        warnings = tuple(dict.fromkeys(w for _, r in reps for w in r.warnings))
+        merged = Report(samples=samples, ball=first.ball, escalate=first.escalate, seed=first.seed,
+                        seconds=sum(r.seconds for _, r in reps), warnings=warnings)
+        results.append((f"{name}[eps={eps:g}]", merged))
+    records = [record_from_report(n, r, min_pass=args.min_pass, require=args.require,
+                                  properties=[("group", name), ("model", str(args.model)),
+                                              ("data", str(args.data))], notes=r.warnings)
+               for n, r in results]
+    for (n, r), rec in zip(results, records):
+        for w in r.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        print(f"{n}: {rec.summary}")
+    if args.junit:
+        from ..reporting.junit import write_records
+
+        write_records(args.junit, records)
+    if args.html or args.json_path:
+        tests = tests_from_reports(results, [inputs] * len(results), min_pass=args.min_pass,
+                                   require=args.require)
+        tests = [replace(t, record=rec) for t, rec in zip(tests, records)]
+        if args.html:
+            from ..reporting.html import write_html_tests
+
+            write_html_tests(args.html, tests, title=f"robustest check: {name}")
+        if args.json_path:
+            from ..io.args import atomic_write_text
+            from .report import results_document
+
+            atomic_write_text(args.json_path, json.dumps(results_document(tests)))
+    return 0 if all(rec.passed for rec in records) else 1
