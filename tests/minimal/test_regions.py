@@ -14,7 +14,7 @@ from robustest.minimal.regions import PiecewiseAffine
 def _mlp(seed: int, widths: list[int]) -> torch.nn.Sequential:
     torch.manual_seed(seed)
     layers: list[torch.nn.Module] = []
-    for a, b in zip(widths[:-2], widths[1:-1]):
+    for a, b in zip(widths[:-2], widths[1:-1], strict=True):
         layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
     layers.append(torch.nn.Linear(widths[-2], widths[-1]))
     return torch.nn.Sequential(*layers).eval()

@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     for s in report.samples:
         exact = "" if s.exact is None else f" exact={s.exact:.6g}"
         upper = "none found" if math.isinf(s.upper) else f"{s.upper:.6g} ({s.method})"
-        print(f"sample {s.index}: label {s.label} lower={s.lower:.6g} ({s.lower_method}) upper={upper}{exact}")
+        print(f"sample {s.index}: label {s.label} lower={s.lower:.6g} ({s.lower_method}) "
+              f"upper={upper}{exact}")
     for w in report.warnings:
         print(f"warning: {w}")
     print(report.summary())

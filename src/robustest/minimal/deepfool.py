@@ -21,7 +21,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from ..spec import LpBall, lp_norm
+from ..spec import Bound, LpBall, lp_norm
 
 
 def _dual_step(w: torch.Tensor, norm: str) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -39,7 +39,7 @@ def _dual_step(w: torch.Tensor, norm: str) -> Tuple[torch.Tensor, torch.Tensor]:
 
 
 def deepfool(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, norm: str = "l2",
-             domain: Optional[Tuple[float, float]] = (0.0, 1.0), max_iter: int = 50,
+             domain: Optional[Tuple[Bound, Bound]] = (0.0, 1.0), max_iter: int = 50,
              overshoot: float = 0.02, search_steps: int = 20) -> Tuple[torch.Tensor, torch.Tensor]:
     """DeepFool plus the boundary binary search, batched.
 

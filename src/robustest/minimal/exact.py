@@ -35,9 +35,8 @@ import numpy as np
 import torch
 
 from ..errors import SolverUnavailable, invalid_argument
-from ..spec import Bound, LpBall
+from ..spec import Bound, LpBall, lp_norm
 
-#: HiGHS' default relative MIP gap (1e-4) is looser than the ratios we report; ask for this instead
 _FIX_L2 = ("Fix: pip install gurobipy (its pip licence covers models up to 2000 variables and "
            "constraints), or use norm='linf'/'l1', which HiGHS solves")
 
@@ -80,18 +79,15 @@ def exact_minimum(model: torch.nn.Module, x: torch.Tensor, label: torch.Tensor, 
     graph = read_model(model, x)
     x64 = x.detach().double()
     y = int(label.reshape(-1)[0])
-    if math.isfinite(upper):
-        search = LpBall(eps=float(upper) * (1 + 1e-6) + 1e-9, norm=ball.norm, domain=domain)
-    else:
-        lo, hi = _domain_arrays(x64, ball)
-        search = LpBall(eps=float(np.max(np.maximum(x64.reshape(-1).numpy() - lo, hi - x64.reshape(-1).numpy())))
-                        * (1 if ball.norm == "linf" else x64.numel()) + 1e-9, norm=ball.norm, domain=domain)
+    if not math.isfinite(upper):
+        upper = _farthest(x64, ball)  # no radius known: the whole domain
+    search = LpBall(eps=float(upper) * (1 + 1e-6) + 1e-9, norm=ball.norm, domain=domain)
     graph64 = graph.to(x64.device, torch.float64)
     boxes = numpy_boxes(intermediate_bounds(graph64, x64, search), 0)
     box_lo, box_hi = (t.reshape(-1).numpy() for t in search.box(x64))
     x0 = x64.reshape(-1).cpu().numpy()
     logits = boxes[-1]
-    best = ExactResult(math.inf, math.inf, "infeasible", None, 0.0)
+    best_value, best_point, timed_out = math.inf, None, False
     bounds = []
     # most promising targets first: the largest upper bound of logit_t - logit_y
     order = sorted((t for t in range(logits[0].size) if t != y), key=lambda t: -(logits[1][t] - logits[0][y]))
@@ -99,37 +95,34 @@ def exact_minimum(model: torch.nn.Module, x: torch.Tensor, label: torch.Tensor, 
         if logits[1][t] < logits[0][y]:
             bounds.append(math.inf)  # target t can never reach y inside the box: no solve needed
             continue
-        enc = encode_network(graph64, box_lo, box_hi, boxes, exact=True)
-        p = enc.problem
-        out = enc.outputs
-        p.add_rows([0, 0], [int(out[t]), int(out[y])], [1.0, -1.0], lo=[0.0], hi=[np.inf])
         remaining = time_limit - (time.perf_counter() - start)
         if remaining <= 0:
             bounds.append(0.0)
-            best = ExactResult(best.value, best.bound, "time_limit", best.point, 0.0)
+            timed_out = True
             break
-        value, bound, status, point = _solve(p, enc.inputs, x0, ball.norm, solver, remaining, best.value)
+        enc = encode_network(graph64, box_lo, box_hi, boxes, exact=True)
+        out = enc.outputs
+        enc.problem.add_rows([0, 0], [int(out[t]), int(out[y])], [1.0, -1.0], lo=[0.0], hi=[np.inf])
+        value, bound, status, point = _solve(enc.problem, enc.inputs, x0, ball.norm, solver, remaining,
+                                             best_value)
         bounds.append(bound)
-        if status == "time_limit":
-            best = ExactResult(min(best.value, value), best.bound, "time_limit",
-                               best.point if value >= best.value else point, 0.0)
-        elif value < best.value:
-            best = ExactResult(value, best.bound, best.status if best.status == "time_limit" else "optimal",
-                               point, 0.0)
-    bound = min(bounds) if bounds else math.inf
-    status = best.status if math.isfinite(best.value) or best.status == "time_limit" else "infeasible"
-    pt = None if best.point is None else torch.as_tensor(best.point, dtype=x.dtype).view_as(x[0])
-    return ExactResult(best.value, min(bound, best.value), status, pt, time.perf_counter() - start)
+        timed_out |= status == "time_limit"
+        if value < best_value:
+            best_value, best_point = value, point
+    bound = min([best_value] + bounds)
+    status = "time_limit" if timed_out else ("optimal" if math.isfinite(best_value) else "infeasible")
+    pt = None if best_point is None else torch.as_tensor(best_point, dtype=x.dtype).view_as(x[0])
+    return ExactResult(best_value, bound, status, pt, time.perf_counter() - start)
 
 
-def _domain_arrays(x: torch.Tensor, ball: LpBall) -> Tuple[np.ndarray, np.ndarray]:
+def _farthest(x: torch.Tensor, ball: LpBall) -> float:
+    """The largest distance from ``x`` to a point of the (bounded) domain."""
     if ball.domain is None:
         raise invalid_argument("domain", None, "a bounded domain (lo, hi) or a finite upper",
                                "pass upper= (e.g. from robustest.radius) or domain=(0.0, 1.0)")
     lo, hi = ball._domain_on(x)
-    flat = x.reshape(-1)
-    return (torch.broadcast_to(lo, x.shape).reshape(-1).cpu().numpy(),
-            torch.broadcast_to(hi, x.shape).reshape(-1).cpu().numpy()) if flat.numel() else (np.zeros(0), np.zeros(0))
+    far = torch.maximum(x - lo, hi - x).reshape(1, -1)
+    return float(lp_norm(far, ball.norm)[0])
 
 
 def _solve(p, inputs: np.ndarray, x0: np.ndarray, norm: str, solver: str, time_limit: float,
@@ -189,15 +182,15 @@ def _solve_miqp(p, inputs: np.ndarray, x0: np.ndarray, time_limit: float,
                                  (~eq & np.isfinite(rlo), ">", rlo)):
             if mask.any():
                 m.addMConstr(A[mask], x, sense, rhs[mask])
-        diff = x[inputs] - x0
+        diff = x[inputs.tolist()] - x0
         m.setObjective(diff @ diff, GRB.MINIMIZE)
         m.optimize()
     except gp.GurobiError as err:
         if "size-limited" in str(err) or getattr(err, "errno", None) == 10010:
             raise SolverUnavailable(
-                f"the exact l2 MIQP has {lb.size} variables and {rlo.size} constraints, beyond the Gurobi pip "
-                f"licence (2000 each). Fix: a full Gurobi licence, a smaller network, or norm='linf'/'l1' "
-                "(HiGHS)") from err
+                f"the exact l2 MIQP has {lb.size} variables and {rlo.size} constraints, beyond the Gurobi "
+                "pip licence (2000 each). Fix: a full Gurobi licence, a smaller network, or "
+                "norm='linf'/'l1' (HiGHS)") from err
         raise
     if m.Status in (GRB.INFEASIBLE, GRB.CUTOFF, GRB.INF_OR_UNBD):
         # nothing below the cutoff: this target cannot beat the best so far

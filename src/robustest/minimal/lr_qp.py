@@ -31,7 +31,7 @@ from typing import List, Optional, Set, Tuple
 import numpy as np
 import torch
 
-from ..spec import LpBall, lp_norm
+from ..spec import Bound, LpBall, lp_norm
 from .deepfool import deepfool
 from .region_problem import solve_region
 from .regions import PiecewiseAffine
@@ -80,9 +80,9 @@ class _Search:
         if ball.domain is None:
             self.lo, self.hi = np.full(flat.shape, -np.inf), np.full(flat.shape, np.inf)
         else:
-            lo, hi = ball.domain
-            self.lo = torch.broadcast_to(torch.as_tensor(lo, dtype=torch.float64), x.shape).reshape(-1).numpy()
-            self.hi = torch.broadcast_to(torch.as_tensor(hi, dtype=torch.float64), x.shape).reshape(-1).numpy()
+            lo, hi = (torch.broadcast_to(torch.as_tensor(b, dtype=torch.float64).cpu(), x.shape).reshape(-1)
+                      for b in ball.domain)
+            self.lo, self.hi = lo.numpy(), hi.numpy()
         self.seen: Set[bytes] = set()
         self.best: Optional[torch.Tensor] = None  # verified adversarial input
         self.u = float("inf")
@@ -167,7 +167,7 @@ class _Search:
 
 
 def lr_qp(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, norm: str = "l2",
-          domain: Optional[Tuple[float, float]] = (0.0, 1.0), warm_start: Optional[torch.Tensor] = None,
+          domain: Optional[Tuple[Bound, Bound]] = (0.0, 1.0), warm_start: Optional[torch.Tensor] = None,
           settings: LrQpSettings = LrQpSettings(), seed: int = 0) -> LrQpResult:
     """Run rLR-QP on every sample; ``warm_start`` defaults to DeepFool plus the boundary search.
 

@@ -18,11 +18,11 @@ from typing import Any, Optional, Tuple, Union
 
 import torch
 
-from ..spec import lp_norm
+from ..spec import Bound, lp_norm
 
 
 def pgd_search(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, norm: str = "l2",
-               domain: Optional[Tuple[float, float]] = (0.0, 1.0), hi: Union[float, torch.Tensor] = 1.0,
+               domain: Optional[Tuple[Bound, Bound]] = (0.0, 1.0), hi: Union[float, torch.Tensor] = 1.0,
                steps: int = 10, method: str = "pgd", seed: int = 0,
                **attack_options: Any) -> Tuple[torch.Tensor, torch.Tensor]:
     """Bisect eps in ``[0, hi]`` per sample; returns ``(adversarial, success)``.
@@ -41,7 +41,7 @@ def pgd_search(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tenso
         x, y = inputs[i:i + 1], labels[i:i + 1]
         lo, top = 0.0, float(upper[i])
 
-        def run(eps: float) -> Optional[torch.Tensor]:
+        def run(eps: float, x: torch.Tensor = x, y: torch.Tensor = y) -> Optional[torch.Tensor]:
             out = attack(model, x, y, eps=eps, norm=norm, method=method, domain=domain, seed=seed,
                          **attack_options)
             return out.adversarial[0] if bool(out.success[0]) else None

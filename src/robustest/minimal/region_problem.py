@@ -174,9 +174,9 @@ def solve_region(region: LinearRegion, x: np.ndarray, label: int, *, norm: str, 
         if relaxed is None or not float(np.linalg.norm(relaxed, ord=_ORD[norm])) < threshold:
             continue  # infeasible even without the region's rows, or cannot beat the threshold
         A, b = region.A.cpu().numpy(), region.b.cpu().numpy()
-        if A.shape[0] == 0 or bool((A @ (x + relaxed) <= b + 1e-10).all()):
-            delta = relaxed  # feasible for the region: the relaxation's optimum is the exact optimum
-        else:
+        delta: Optional[np.ndarray] = relaxed
+        if A.shape[0] and not bool((A @ (x + relaxed) <= b + 1e-10).all()):
+            # the relaxation's optimum leaves the region; when it stays inside, it is the region's optimum
             delta = solve_target(region, x, label, int(t), norm=norm, lo=lo, hi=hi, kappa=kappa)
             solved += 1
         if delta is not None:

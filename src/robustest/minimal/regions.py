@@ -146,7 +146,7 @@ class PiecewiseAffine:
         device = masks[0].device if masks else self.device
         basis = torch.cat([torch.zeros(1, self.dim, dtype=torch.float64, device=device),
                            torch.eye(self.dim, dtype=torch.float64, device=device)])
-        for r, m in zip(self.relus, masks):
+        for r, m in zip(self.relus, masks, strict=True):
             r.record, r.mask = False, m[i]
         try:
             out = self.net(basis.view((-1,) + self.input_shape)).flatten(1)
