@@ -268,8 +268,11 @@ def pytest_runtest_call(item: pytest.Item) -> None:
             report = radius_report(model, inputs, labels, **kwargs)
         else:
             report = robustest.check(model, inputs, labels, **kwargs)
-    except RobustestError as exc:
-        pytest.fail(f"robustest: {exc}", pytrace=False)
+        error = None
+    except RobustestError as exc:  # bad input or an unsupported model: its message says it all
+        error = f"robustest: {exc}"
+    if error is not None:  # outside the except block, so no "during handling" chain is printed
+        pytest.fail(error, pytrace=False)
     passed = report.passed(min_pass=min_pass, require=require)  # type: ignore[arg-type]
     properties: List[Tuple[str, str]] = []
     notes: List[str] = []

@@ -25,7 +25,7 @@ def linear():
     with torch.no_grad():
         m.weight.copy_(torch.tensor([[1.0, -1.0, 0.0, 0.0], [-1.0, 1.0, 0.0, 0.0]]))
         m.bias.zero_()
-    return m.eval()
+    return torch.nn.Sequential(m).eval()
 
 @pytest.fixture
 def model():

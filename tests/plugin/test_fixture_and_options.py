@@ -185,3 +185,25 @@ def test_a(model, data):
     assert result.ret == 4
     result.stdout.fnmatch_lines(["robustest: could not write the per-sample JUnit file *afile?out.xml: *"
                                  "Fix: point --robust-junit at a writable path"])
+
+
+def test_escalate_to_a_certifier_certifies_and_require_certified(project):
+    # IBP on the linear model proves samples 0 and 2 (margin lower bound 2|d| - 4 eps = 1.2 > 0 at eps=0.1)
+    project.test_file(HEADER + '''
+@robust(eps=0.1, require="certified", min_pass=0.5)
+def test_half_certified(model, data):
+    pass
+
+@robust(eps=0.1, require="certified", min_pass=0.75)
+def test_too_strict(model, data):
+    pass
+''')
+    # a fresh process: pytester's in-process runs restore sys.modules after each run, which drops the
+    # ladder's rung registrations made by an earlier run
+    result = project.run("--robust-junit=out.xml", "--robust-escalate=ibp", subprocess=True)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*robustness FAILED: 50.0% of 4 samples pass (require=certified, "
+                                 "min_pass=0.75)*certified 2, falsified 2, unknown 0*"])
+    cases = project.cases(project.path / "out.xml")
+    assert [cases[f"test_half_certified sample {i:04d}"][0] for i in range(4)] == [
+        "passed", "failure", "passed", "failure"]
