@@ -13,10 +13,13 @@ Options (command line beats the config file, see :mod:`robustest.settings`; mark
 - ``--robust-timeout=SECONDS`` (per sample), ``--robust-escalate=RUNG``, ``--robust-profile=NAME``;
 - ``--robust-repair=DIR``: repair the model of a marker test that fails with counterexamples.
 
+Under pytest-xdist each worker sends its records to the controller (``workeroutput``), which alone
+writes the JUnit file and prints the summary.
+
 The imperative form, inside a test body::
 
-    def test_cnn(robustness, cnn, digits):
-        x, y = digits
+    def test_cnn(robustness, cnn, digit_images):
+        x, y = digit_images
         report = robustness.check(cnn, x, y, eps=0.03)        # recorded, never fails the test
         assert report.counts()["misclassified"] <= 2
         robustness.require(cnn, x, y, eps=0.01, min_pass=0.9)  # fails the test if not met
@@ -253,7 +256,7 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     validate_marker_args(args, where=f"@robust on {item.nodeid}")
     if "eps" not in args and "min_radius" not in args:
         raise _usage_error(f"@robust on {item.nodeid}: no eps. Fix: pass @robust(eps=0.05) or give the "
-                                "test an 'eps' argument (e.g. @pytest.mark.parametrize('eps', [0.01, 0.05]))")
+                           "test an 'eps' argument (e.g. @pytest.mark.parametrize('eps', [0.01, 0.05]))")
     model, inputs, labels = _model_and_samples(item, args)
     min_pass = float(args.pop("min_pass", settings.min_pass))
     require = str(args.pop("require", settings.require))
