@@ -38,6 +38,10 @@ SCRIPT = """
     var n=document.getElementById('shown'); if(n) n.textContent=shown;
   }
   document.querySelectorAll('.filters input').forEach(function(c){c.addEventListener('change',apply);});
+  // A link ending in #only=falsified,unknown opens the page with just those verdicts shown.
+  var m=/only=([a-z,]+)/.exec(location.hash);
+  if(m){var keep=m[1].split(',');
+    document.querySelectorAll('.filters input').forEach(function(c){c.checked=keep.indexOf(c.value)>=0;});}
   Array.prototype.forEach.call(table.tHead.rows[0].cells,function(th,col){
     th.addEventListener('click',function(){
       var dir=th.getAttribute('data-dir')==='asc'?'desc':'asc';
@@ -53,5 +57,6 @@ SCRIPT = """
     });
   });
   apply();
+  document.body.setAttribute('data-ready','1');
 })();
 """
