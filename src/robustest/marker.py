@@ -40,6 +40,7 @@ certifier named by ``escalate`` proved a radius >= ``r``, unknown otherwise. Oth
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
@@ -47,7 +48,8 @@ import pytest
 
 from .settings import REQUIRE_MODES
 
-__all__ = ["robust", "MARKER_ARGS", "usage_error", "is_marker_usage_error", "validate_marker_args"]
+__all__ = ["robust", "MARKER_ARGS", "usage_error", "is_marker_usage_error", "validate_marker_args",
+           "marker_args", "model_and_samples", "as_samples", "radius_report"]
 
 _TAG = "_robustest_usage"
 
@@ -145,6 +147,82 @@ def validate_marker_args(args: Mapping[str, Any], *, where: str,
         if not isinstance(dom, (tuple, list)) or len(dom) != 2:
             raise _usage(where, "domain", dom, "a pair (lo, hi) or None", "pass domain=(0.0, 1.0)")
 
+
+# ---------------------------------------------------- how a test hands over its model and samples
+def marker_args(item: pytest.Item) -> Optional[Dict[str, Any]]:
+    """The merged arguments of the item's robust markers (closest first), or None without one.
+
+    On the item itself, marks of a ``pytest.param(..., marks=...)`` come after the function's own, so
+    they are read in reverse to let the parameter's marker win over the function's.
+    """
+    pairs = list(item.iter_markers_with_node("robust"))
+    own = [m for node, m in pairs if node is item]
+    markers = own[::-1] + [m for node, m in pairs if node is not item]
+    if not markers:
+        return None
+    merged: Dict[str, Any] = {}
+    for mark in markers:
+        if len(mark.args) > 1:
+            raise usage_error(f"@robust on {item.nodeid}: @robust takes at most one positional argument "
+                               f"(eps), got {mark.args!r}. Fix: write @robust(eps=0.05, norm='linf')")
+        values = dict(mark.kwargs)
+        if mark.args:
+            values.setdefault("eps", mark.args[0])
+        for key, value in values.items():
+            merged.setdefault(key, value)
+    return merged
+
+
+def requested_values(item: pytest.Item) -> Dict[str, Any]:
+    """The values of the test function's own arguments (fixtures and parameters)."""
+    funcargs: Dict[str, Any] = getattr(item, "funcargs", {})
+    try:
+        names: Any = inspect.signature(item.obj).parameters  # type: ignore[attr-defined]
+    except (TypeError, ValueError, AttributeError):
+        names = funcargs
+    return {n: funcargs[n] for n in names if n in funcargs}
+
+
+def as_samples(value: Any) -> Optional[Tuple[Any, Any]]:
+    """(inputs, labels) if ``value`` is a pair of arrays or a dict with "inputs"/"labels", else None."""
+    if isinstance(value, dict) and "inputs" in value and "labels" in value:
+        return value["inputs"], value["labels"]
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(hasattr(v, "shape") for v in value):
+        return value[0], value[1]
+    return None
+
+
+def model_and_samples(item: pytest.Item, args: Dict[str, Any]) -> Tuple[Any, Any, Any]:
+    values = requested_values(item)
+    model_name = args.get("model", "model")
+    if model_name not in values:
+        raise usage_error(
+            f"@robust on {item.nodeid}: the test does not request the model fixture {model_name!r} "
+            f"(its arguments: {', '.join(values) or 'none'}). Fix: add a '{model_name}' argument or name the "
+            f"model's fixture with @robust(model='<fixture>')")
+    model = values[model_name]
+    if not callable(model):
+        raise usage_error(f"@robust on {item.nodeid}: model fixture {model_name!r} gave "
+                                f"{type(model).__name__}, not a callable model. Fix: return the nn.Module")
+    data_name = args.get("data")
+    if data_name is not None:
+        if data_name not in values:
+            raise usage_error(f"@robust on {item.nodeid}: the test does not request the data fixture "
+                                    f"{data_name!r}. Fix: add a '{data_name}' argument to the test")
+        samples = as_samples(values[data_name])
+        if samples is None:
+            raise usage_error(f"@robust on {item.nodeid}: fixture {data_name!r} gave "
+                               f"{type(values[data_name]).__name__}; expected an (inputs, labels) pair or a "
+                               "dict with 'inputs' and 'labels'. Fix: return (x, y) from the fixture")
+        return model, *samples
+    found = {n: s for n, v in values.items() if n != model_name and (s := as_samples(v)) is not None}
+    if len(found) != 1:
+        what = "no argument" if not found else f"several arguments ({', '.join(found)})"
+        raise usage_error(
+            f"@robust on {item.nodeid}: {what} of the test looks like samples, i.e. an (inputs, labels) "
+            "pair or a dict with 'inputs' and 'labels'. Fix: name the samples' fixture with "
+            "@robust(data='<fixture>')")
+    return model, *next(iter(found.values()))
 
 def radius_report(model: Any, inputs: Any, labels: Any, *, min_radius: float, norm: str = "linf",
                   escalate: str = "attack", timeout: float = 10.0, seed: int = 0, **more: Any) -> Any:

@@ -28,10 +28,21 @@ The imperative form, inside a test body::
 from __future__ import annotations
 
 import inspect
+import sys
 import zlib
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import pytest
+
+from .marker import (
+    is_marker_usage_error,
+    marker_args,
+    model_and_samples,
+    radius_report,
+    requested_values,
+    usage_error,
+    validate_marker_args,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .reporting import TestRecord
@@ -88,14 +99,28 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         settings = load_settings(directory, profile=opt.robust_profile, overrides=overrides)
     except ConfigError as exc:
-        raise _usage_error(f"robustest: {exc}") from None
+        raise usage_error(f"robustest: {exc}") from None
     # a path from the command line is relative to where pytest runs, one from the config file to the file
     for name, given in (("junit", opt.robust_junit), ("repair", opt.robust_repair)):
         value = getattr(settings, name)
         if value is not None:
             base = config.invocation_params.dir if given is not None else directory
             settings = settings.replace(**{name: str((base / value).resolve())})
+    if settings.repair is not None and not _repair_available():
+        raise usage_error("robustest: --robust-repair needs robustest.repair.pytest_support, which this "
+                           "install does not have. Fix: drop --robust-repair (or 'repair' in the config)")
     config.stash[_STATE] = _State(settings)
+
+
+def _repair_available() -> bool:
+    import importlib.util
+
+    if "robustest.repair.pytest_support" in sys.modules:  # e.g. a stand-in registered by a conftest
+        return True
+    try:
+        return importlib.util.find_spec("robustest.repair.pytest_support") is not None
+    except ImportError:
+        return False
 
 
 def _has_config(directory: Any) -> bool:
@@ -114,44 +139,12 @@ def _classname(nodeid: str) -> str:
 
 
 # ------------------------------------------------------------------------------------- marker tests
-def _usage_error(message: str) -> pytest.UsageError:
-    from .marker import usage_error
-
-    return usage_error(message)
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """Show a misused marker as its one-paragraph message, not as a traceback into the plugin."""
     outcome = yield
-    from .marker import is_marker_usage_error
-
     if call.excinfo is not None and is_marker_usage_error(call.excinfo.value):
         outcome.get_result().longrepr = f"UsageError: {call.excinfo.value}"
-
-
-def _marker_args(item: pytest.Item) -> Optional[Dict[str, Any]]:
-    """The merged arguments of the item's robust markers (closest first), or None without one.
-
-    On the item itself, marks of a ``pytest.param(..., marks=...)`` come after the function's own, so
-    they are read in reverse to let the parameter's marker win over the function's.
-    """
-    pairs = list(item.iter_markers_with_node("robust"))
-    own = [m for node, m in pairs if node is item]
-    markers = own[::-1] + [m for node, m in pairs if node is not item]
-    if not markers:
-        return None
-    merged: Dict[str, Any] = {}
-    for mark in markers:
-        if len(mark.args) > 1:
-            raise _usage_error(f"@robust on {item.nodeid}: @robust takes at most one positional argument "
-                               f"(eps), got {mark.args!r}. Fix: write @robust(eps=0.05, norm='linf')")
-        values = dict(mark.kwargs)
-        if mark.args:
-            values.setdefault("eps", mark.args[0])
-        for key, value in values.items():
-            merged.setdefault(key, value)
-    return merged
 
 
 def _check_parameters(radius: bool = False) -> Tuple[str, ...]:
@@ -163,65 +156,11 @@ def _check_parameters(radius: bool = False) -> Tuple[str, ...]:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    args = _marker_args(item)
+    args = marker_args(item)
     if args is None:
         return
-    from .marker import validate_marker_args
-
     extra = _check_parameters(radius="min_radius" in args)
     validate_marker_args(args, where=f"@robust on {item.nodeid}", extra=extra)
-
-
-def _test_arguments(item: pytest.Item) -> Dict[str, Any]:
-    """The values of the test function's own arguments (fixtures and parameters)."""
-    funcargs: Dict[str, Any] = getattr(item, "funcargs", {})
-    try:
-        names: Any = inspect.signature(item.obj).parameters  # type: ignore[attr-defined]
-    except (TypeError, ValueError, AttributeError):
-        names = funcargs
-    return {n: funcargs[n] for n in names if n in funcargs}
-
-
-def _as_samples(value: Any) -> Optional[Tuple[Any, Any]]:
-    """(inputs, labels) if ``value`` is a pair of arrays or a dict with "inputs"/"labels", else None."""
-    if isinstance(value, dict) and "inputs" in value and "labels" in value:
-        return value["inputs"], value["labels"]
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(hasattr(v, "shape") for v in value):
-        return value[0], value[1]
-    return None
-
-
-def _model_and_samples(item: pytest.Item, args: Dict[str, Any]) -> Tuple[Any, Any, Any]:
-    values = _test_arguments(item)
-    model_name = args.get("model", "model")
-    if model_name not in values:
-        raise _usage_error(
-            f"@robust on {item.nodeid}: the test does not request the model fixture {model_name!r} "
-            f"(its arguments: {', '.join(values) or 'none'}). Fix: add a '{model_name}' argument or name the "
-            f"model's fixture with @robust(model='<fixture>')")
-    model = values[model_name]
-    if not callable(model):
-        raise _usage_error(f"@robust on {item.nodeid}: model fixture {model_name!r} gave "
-                                f"{type(model).__name__}, not a callable model. Fix: return the nn.Module")
-    data_name = args.get("data")
-    if data_name is not None:
-        if data_name not in values:
-            raise _usage_error(f"@robust on {item.nodeid}: the test does not request the data fixture "
-                                    f"{data_name!r}. Fix: add a '{data_name}' argument to the test")
-        samples = _as_samples(values[data_name])
-        if samples is None:
-            raise _usage_error(f"@robust on {item.nodeid}: fixture {data_name!r} gave "
-                               f"{type(values[data_name]).__name__}; expected an (inputs, labels) pair or a "
-                               "dict with 'inputs' and 'labels'. Fix: return (x, y) from the fixture")
-        return model, *samples
-    found = {n: s for n, v in values.items() if n != model_name and (s := _as_samples(v)) is not None}
-    if len(found) != 1:
-        what = "no argument" if not found else f"several arguments ({', '.join(found)})"
-        raise _usage_error(
-            f"@robust on {item.nodeid}: {what} of the test looks like samples, i.e. an (inputs, labels) "
-            "pair or a dict with 'inputs' and 'labels'. Fix: name the samples' fixture with "
-            "@robust(data='<fixture>')")
-    return model, *next(iter(found.values()))
 
 
 def _failure_text(report: "Report", record: "TestRecord", require: str, extra: List[str]) -> str:
@@ -238,7 +177,7 @@ def _failure_text(report: "Report", record: "TestRecord", require: str, extra: L
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_call(item: pytest.Item) -> None:
     """After the test body passed: run the marker's check and fail the test if the criterion fails."""
-    args = _marker_args(item)
+    args = marker_args(item)
     if args is None:
         return
     import robustest
@@ -247,17 +186,15 @@ def pytest_runtest_call(item: pytest.Item) -> None:
 
     state: _State = item.config.stash[_STATE]
     settings = state.settings
-    values = _test_arguments(item)
+    values = requested_values(item)
     for name in ("norm",) if "min_radius" in args else ("eps", "norm"):  # e.g. a parametrized eps
         if name not in args and name in values:
             args[name] = values[name]
-    from .marker import validate_marker_args
-
     validate_marker_args(args, where=f"@robust on {item.nodeid}")
     if "eps" not in args and "min_radius" not in args:
-        raise _usage_error(f"@robust on {item.nodeid}: no eps. Fix: pass @robust(eps=0.05) or give the "
+        raise usage_error(f"@robust on {item.nodeid}: no eps. Fix: pass @robust(eps=0.05) or give the "
                            "test an 'eps' argument (e.g. @pytest.mark.parametrize('eps', [0.01, 0.05]))")
-    model, inputs, labels = _model_and_samples(item, args)
+    model, inputs, labels = model_and_samples(item, args)
     min_pass = float(args.pop("min_pass", settings.min_pass))
     require = str(args.pop("require", settings.require))
     for key in ("model", "data"):
@@ -266,8 +203,6 @@ def pytest_runtest_call(item: pytest.Item) -> None:
               "seed": derive_seed(settings.seed, item.nodeid), **args}
     try:
         if "min_radius" in kwargs:
-            from .marker import radius_report
-
             report = radius_report(model, inputs, labels, **kwargs)
         else:
             report = robustest.check(model, inputs, labels, **kwargs)
@@ -279,22 +214,25 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     passed = report.passed(min_pass=min_pass, require=require)  # type: ignore[arg-type]
     properties: List[Tuple[str, str]] = []
     notes: List[str] = []
+    after = None
     if not passed and settings.repair and report.counts()["falsified"]:
-        properties, notes = _repair(item, model, inputs, labels, report, kwargs, settings.repair)
+        properties, notes, after = _repair(item, model, inputs, labels, report, kwargs, settings.repair)
     record = _record(item, report, min_pass=min_pass, require=require, properties=properties, notes=notes)
+    if after is not None:  # the repaired model's re-check, reported beside the original (not enforced)
+        _record(item, after, min_pass=min_pass, require=require, label="repaired", enforced=False)
     if not passed:
         pytest.fail(_failure_text(report, record, require, notes), pytrace=False)
 
 
 def _repair(item: pytest.Item, model: Any, inputs: Any, labels: Any, report: "Report", kwargs: Dict[str, Any],
-            out_dir: str) -> Tuple[List[Tuple[str, str]], List[str]]:
-    try:
-        from .repair.pytest_support import repair_after_check
-    except ImportError:
-        return [], ["  --robust-repair: robustest.repair.pytest_support is not available in this install"]
+            out_dir: str) -> Tuple[List[Tuple[str, str]], List[str], Optional["Report"]]:
+    """Run the repair helper on a failed marker check: (JUnit properties, failure-text lines, re-check)."""
+    from .repair.pytest_support import repair_after_check
+
     summary = repair_after_check(model, inputs, labels, report, check_kwargs=dict(kwargs), out_dir=out_dir,
                                  test_name=item.nodeid)
-    return list(summary.properties()), [f"  {line}" for line in summary.lines()]
+    return (list(summary.properties()), [f"  {line}" for line in summary.lines()],
+            getattr(summary, "after_report", None))
 
 
 def _record(item: pytest.Item, report: "Report", *, min_pass: float, require: str,
@@ -344,8 +282,6 @@ class Robustness:
     def _run(self, model: Any, inputs: Any, labels: Any, *, eps: float, name: Optional[str],
              min_pass: Optional[float], require: Optional[str], enforced: bool, **kwargs: Any) -> "Report":
         import robustest
-
-        from .marker import validate_marker_args
 
         given = {k: v for k, v in (("min_pass", min_pass), ("require", require)) if v is not None}
         validate_marker_args(given, where="robustness")
