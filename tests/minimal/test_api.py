@@ -108,7 +108,7 @@ def test_digits_cnn_radius() -> None:
     from digits import load_model, test_data
 
     model = load_model("cnn")
-    x, y = test_data("cnn", 2)
+    x, y = test_data("cnn", 1)
     report = robustest.radius(model, x, y, norm="l2", certifier=None, lr_qp_settings=FAST)
     _check_report(model, x, y, report, "l2")
     assert all(s.method in ("deepfool", "lr_qp") for s in report.samples)
