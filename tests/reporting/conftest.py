@@ -26,6 +26,6 @@ def build_report(verdicts, eps=0.05, norm="linf"):
     return Report(samples=tuple(samples), ball=LpBall(eps, norm), escalate="attack", seed=7, seconds=1.5)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_report():
     return build_report

@@ -6,6 +6,8 @@ import os
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from robustest.errors import InvalidArgument
 from robustest.reporting import TestRecord, record_from_report
@@ -124,3 +126,24 @@ def test_report_to_junit(tmp_path, make_report):
     make_report(["falsified", "certified"]).to_junit(str(out), name="mytest")
     _, tcs = cases(out)
     assert [tc.get("name") for tc in tcs] == ["mytest sample 0000", "mytest sample 0001"]
+
+
+@settings(max_examples=40)
+@given(verdicts=st.lists(st.sampled_from(["certified", "falsified", "unknown", "misclassified"]),
+                         max_size=30),
+       unknown=st.sampled_from(["skipped", "failure", "pass"]), include=st.sampled_from(["all", "failures"]))
+def test_counts_match_verdicts_for_any_report(verdicts, unknown, include, make_report):
+    import xml.etree.ElementTree as ET
+
+    from robustest.reporting.junit import render_junit
+
+    rec = record_from_report("t", make_report(verdicts))
+    root = ET.fromstring(render_junit([rec], unknown=unknown, include=include))
+    failing = sum(v in ("falsified", "misclassified") for v in verdicts) + (
+        verdicts.count("unknown") if unknown == "failure" else 0)
+    skipped = verdicts.count("unknown") if unknown == "skipped" else 0
+    listed = len(verdicts) if include == "all" else failing + skipped
+    names = [tc.get("name") for tc in root.iter("testcase")]
+    assert (int(root.get("failures")), int(root.get("tests"))) == (failing, listed)
+    assert sum(tc.find("skipped") is not None for tc in root.iter("testcase")) == skipped
+    assert len(set(names)) == len(names) and names == sorted(names)
