@@ -18,7 +18,7 @@ import torch
 from ..errors import UnsupportedLayer, invalid_argument
 from ..spec import Bound, LpBall
 from ..validate import as_inputs, as_labels, as_seed, as_timeout, model_logits
-from .deepfool import deepfool
+from .deepfool import deepfool, flipped
 from .lr_qp import LrQpSettings, lr_qp
 from .pgd_search import pgd_search
 from .result import RadiusReport, RadiusSample
@@ -68,7 +68,9 @@ def radius(model: Any, inputs: Any, labels: Any, *, norm: str = "l2", exact: boo
     def offer(cands: torch.Tensor, name: str) -> None:
         """Keep re-checked candidates that beat the current best (forward pass, norm recomputed)."""
         with torch.no_grad():
-            flips = (model(cands).argmax(1) != y) & ball.contains(cands, cands) & ok
+            # flipped with a margin beyond rounding noise, finite and inside the domain (the ball of
+            # radius 0 around the candidate itself checks only the domain and finiteness)
+            flips = flipped(model(cands), y) & ball.contains(cands, cands) & ok
         d = ball.distance(cands, x).double().cpu()
         better = flips.cpu() & (d < dist)
         for i in better.nonzero()[:, 0].tolist():

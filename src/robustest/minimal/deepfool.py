@@ -24,6 +24,19 @@ import torch
 from ..spec import Bound, LpBall, lp_norm
 
 
+#: an input counts as adversarial only when another logit beats the true one by this much (relative to the
+#: logits' size): a tie broken by float32 rounding could flip back when the model is run in another batch
+FLIP_TOL = 1e-5
+
+
+def flipped(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per row: some other class's logit exceeds the label's by more than rounding noise."""
+    rows = torch.arange(logits.shape[0], device=logits.device)
+    true = logits[rows, labels]
+    other = logits.scatter(1, labels[:, None], float("-inf")).amax(1)
+    return other - true > FLIP_TOL * (1 + logits.detach().abs().amax(1))
+
+
 def _dual_step(w: torch.Tensor, norm: str) -> Tuple[torch.Tensor, torch.Tensor]:
     """For rows ``w``: the dual norm ``||w||_q`` and the unit-p-norm direction ``v`` with
     ``<w, v> = ||w||_q`` (the steepest way to move a linear function)."""
@@ -57,7 +70,7 @@ def deepfool(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
     for _ in range(max_iter):
         x = x.detach().requires_grad_(True)
         logits = model(x)
-        done = logits.argmax(1) != labels
+        done = flipped(logits.detach(), labels)
         if bool(done.all()):
             break
         k = logits.shape[1]
@@ -76,7 +89,7 @@ def deepfool(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
         x = ball.clip_domain(x0 + ((1 + overshoot) * total).view_as(x0))
     with torch.no_grad():
         x = x.detach()
-        success = model(x).argmax(1) != labels
+        success = flipped(model(x), labels)
         return boundary_search(model, x0, x, labels, success, steps=search_steps), success
 
 
@@ -94,7 +107,7 @@ def boundary_search(model: torch.nn.Module, x0: torch.Tensor, adv: torch.Tensor,
     shape = (-1,) + (1,) * (x0.dim() - 1)
     for _ in range(steps):
         mid = (lo + hi) / 2
-        flips = model(x0 + mid.view(shape) * diff).argmax(1) != labels
+        flips = flipped(model(x0 + mid.view(shape) * diff), labels)
         hi = torch.where(flips, mid, hi)
         lo = torch.where(flips, lo, mid)
     out = x0 + hi.view(shape) * diff
@@ -106,4 +119,4 @@ def distance(x: torch.Tensor, x0: torch.Tensor, norm: str) -> torch.Tensor:
     return lp_norm((x - x0).flatten(1), norm)
 
 
-__all__ = ["deepfool", "boundary_search"]
+__all__ = ["deepfool", "boundary_search", "flipped", "FLIP_TOL"]

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..spec import Bound, LpBall, lp_norm
-from .deepfool import deepfool
+from .deepfool import deepfool, flipped
 from .region_problem import solve_region
 from .regions import PiecewiseAffine
 
@@ -96,7 +96,7 @@ class _Search:
         d = torch.as_tensor(delta, dtype=self.x.dtype, device=self.x.device).view_as(self.x)
         cands = torch.stack([self.ball.clip_domain(self.x + f * d) for f in _PUSH])
         with torch.no_grad():
-            flips = self.model(cands).argmax(1) != self.label
+            flips = flipped(self.model(cands), torch.full((len(_PUSH),), self.label, device=cands.device))
         if not bool(flips.any()):
             return None
         adv = cands[int(flips.nonzero()[0])]
@@ -180,7 +180,7 @@ def lr_qp(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *,
     warm_ok = torch.zeros(inputs.shape[0], dtype=torch.bool, device=inputs.device)
     if warm_start is not None:
         with torch.no_grad():
-            warm_ok = (model(warm_start).argmax(1) != labels) & ball.contains(warm_start, warm_start)
+            warm_ok = flipped(model(warm_start), labels) & ball.contains(warm_start, warm_start)
     gen = torch.Generator().manual_seed(seed)
     advs, dists, regions, solves = [], [], [], []
     for i in range(inputs.shape[0]):

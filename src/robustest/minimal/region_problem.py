@@ -21,6 +21,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from ..errors import SolverUnavailable
+from .deepfool import FLIP_TOL
 from .regions import LinearRegion
 
 _DUAL = {"l2": 2, "linf": 1, "l1": np.inf}
@@ -150,15 +151,18 @@ def solve_target(region: LinearRegion, x: np.ndarray, label: int, target: int, *
 
 def solve_region(region: LinearRegion, x: np.ndarray, label: int, *, norm: str, lo: np.ndarray,
                  hi: np.ndarray, threshold: float, targets: Optional[np.ndarray] = None,
-                 kappa: float = 1e-6) -> Tuple[Optional[np.ndarray], int]:
+                 kappa: Optional[float] = None) -> Tuple[Optional[np.ndarray], int]:
     """Problem (2): the smallest ``delta`` over the targets whose norm is below ``threshold``.
 
     Returns ``(delta or None, number of QPs/LPs solved)``. Targets are visited in order of their
-    half-space bound, and the threshold tightens with every solution found. The solver only runs when
+    half-space bound, and the threshold tightens with every solution found. ``kappa`` (logit units)
+    defaults to three times the re-check's flip tolerance. The solver only runs when
     the box-constrained relaxation (:func:`relaxed_target`) can beat the threshold but leaves the region.
     """
     W = region.W.cpu().numpy()
     c = region.c.cpu().numpy()
+    if kappa is None:  # a margin well past the rounding noise the forward re-check tolerates
+        kappa = 3 * FLIP_TOL * (1 + float(np.abs(W @ x + c).max()))
     lb = halfspace_bounds(W, c, x, label, norm, kappa)
     if targets is not None:
         mask = np.full(lb.shape, np.inf)
