@@ -68,11 +68,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("robustest", "robustness checks (robustest)")
     group.addoption("--robust-junit", metavar="PATH", help="write per-sample JUnit XML to PATH")
     group.addoption("--robust-junit-include", choices=("all", "failures", "none"),
-                    help="samples listed in the per-sample JUnit file (default: all)")
+                    help="samples listed in the per-sample JUnit file (default: from the config, else all)")
     group.addoption("--robust-unknown", choices=("skipped", "failure", "pass"),
-                    help="how unknown samples appear in the per-sample JUnit file (default: skipped)")
+                    help="how unknown samples appear in the per-sample JUnit file (default: from the config, "
+                         "else skipped)")
     group.addoption("--robust-seed", type=int, metavar="N", help="base seed; per-test seeds derive from it")
-    group.addoption("--robust-timeout", type=float, metavar="SECONDS", help="time budget per sample")
+    group.addoption("--robust-timeout", type=float, metavar="SECONDS",
+                    help="time budget per sample (default: from the config, else 10)")
     group.addoption("--robust-escalate", metavar="RUNG",
                     help="highest rung of the ladder: attack, ibp, crown, lp or milp")
     group.addoption("--robust-profile", metavar="NAME",
