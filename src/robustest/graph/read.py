@@ -103,7 +103,7 @@ def _from_fx(model: nn.Module, example: torch.Tensor) -> List[Entry]:
             f"need a forward without Python control flow that depends on tensor values. Fix: write the model "
             f"as nn.Sequential, or make forward traceable (no if/for on tensor values, no .item())") from err
     try:
-        ShapeProp(gm).propagate(example[:1].to(torch.float32) if example.is_floating_point() else example[:1])
+        ShapeProp(gm).propagate(example[:1])
     except Exception as err:  # noqa: BLE001
         raise ModelError(f"running the traced model on the example input failed: {err}") from err
     entries: List[Entry] = []

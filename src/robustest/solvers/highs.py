@@ -30,9 +30,6 @@ class HighsSolver(Solver):
                                     "Fix: pip install highspy")
         lb, ub, integer, (indptr, idx, val), rlo, rhi = problem.arrays()
         self._integer = bool(integer.any())
-        h = highspy.Highs()
-        h.silent()
-        h.setOptionValue("threads", int(threads))
         lp = highspy.HighsLp()
         lp.num_col_ = int(lb.size)
         lp.num_row_ = int(rlo.size)
@@ -50,14 +47,23 @@ class HighsSolver(Solver):
         if self._integer:
             lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
                                for b in integer]
-        status = h.passModel(lp)
-        if status == highspy.HighsStatus.kError:
-            raise SolverError(f"HiGHS rejected the model ({lp.num_col_} columns, {lp.num_row_} rows)")
-        self._h = h
+        self._lp = lp
         self._n = int(lb.size)
         self._stop: tuple = (None, None)
+        self._used = False
+        self._h = self._load()
+
+    def _load(self) -> "highspy.Highs":
+        """A fresh HiGHS instance holding the model. MILPs get a new one per objective: after an
+        interrupted run HiGHS hands the next run's callback stale bounds, which would stop it at once."""
+        h = highspy.Highs()
+        h.silent()
+        h.setOptionValue("threads", int(self.threads))
+        if h.passModel(self._lp) == highspy.HighsStatus.kError:
+            raise SolverError(f"HiGHS rejected the model ({self._lp.num_col_} columns, {self._lp.num_row_} rows)")
         if self._integer:
             h.cbMipInterrupt.subscribe(self._on_mip)
+        return h
 
     def _on_mip(self, event: object) -> None:
         below, above = self._stop
@@ -68,6 +74,9 @@ class HighsSolver(Solver):
 
     def minimize(self, cost: Mapping[int, float], *, offset: float = 0.0, time_limit: float = float("inf"),
                  stop_below: Optional[float] = None, stop_above: Optional[float] = None) -> SolveResult:
+        if self._integer and self._used:
+            self._h = self._load()
+        self._used = True
         h = self._h
         c = np.zeros(self._n)
         for j, v in cost.items():
@@ -93,6 +102,10 @@ class HighsSolver(Solver):
         else:
             bound = obj if ms == M.kOptimal else -float("inf")
         if ms == M.kOptimal:
+            if self._integer and not (np.isfinite(bound) and bound <= obj):
+                # HiGHS sometimes reports no dual bound when presolve solved the MIP: use the gap it guarantees
+                gap = max(float(h.getOptionValue("mip_abs_gap")[1]), float(h.getOptionValue("mip_rel_gap")[1]) * abs(obj))
+                bound = obj - gap
             return SolveResult("optimal", obj, bound if self._integer else obj, x, seconds)
         if ms == M.kInfeasible:
             return SolveResult("infeasible", float("inf"), float("inf"), None, seconds)
