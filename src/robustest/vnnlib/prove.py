@@ -2,8 +2,9 @@
 
 A region (input box, output polytopes ``A_p y <= b_p``) is proved (``unsat``) when, for every polytope,
 some row has a sound lower bound ``min (A_p y)_k > (b_p)_k`` over the box: no output can satisfy all
-of that polytope's rows. Each prover takes ``(model, region, shape, deadline)`` and returns the name of
-the method that proved the whole region, or ``None``.
+of that polytope's rows. Each prover takes ``(model, region, shape, deadline)`` and returns a
+:class:`~robustest.vnnlib.verify.Proof` (the method that proved the whole region, or a candidate
+counterexample to re-check), or ``None``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from torch import nn
 
 from ..spec import LpBall
 from .parser import Region
+from .verify import Proof
 
 
 def region_ball(region: Region, shape: Tuple[int, ...], device: torch.device
@@ -58,7 +60,7 @@ def crown_prover(alpha_steps: int = 0):  # type: ignore[no-untyped-def]
     """CROWN (``alpha_steps=0``) or alpha-CROWN over the whole box, all polytope rows in one pass."""
     name = "crown" if alpha_steps == 0 else "alpha-crown"
 
-    def prove(model: nn.Module, region: Region, shape: Tuple[int, ...], deadline: float) -> Optional[str]:
+    def prove(model: nn.Module, region: Region, shape: Tuple[int, ...], deadline: float) -> Optional[Proof]:
         from ..certify.crown import crown
 
         if any(a.shape[0] == 0 for a, _ in region.polytopes):
@@ -69,7 +71,7 @@ def crown_prover(alpha_steps: int = 0):  # type: ignore[no-untyped-def]
         C, b, owner = spec_rows(region, device)
         res = crown(graph, x0, ball, C, alpha_steps=alpha_steps)
         done = polytopes_refuted(res.lower[0].cpu(), b.cpu(), owner, len(region.polytopes))
-        return name if bool(done.all()) else None
+        return Proof(name) if bool(done.all()) else None
 
     prove.__name__ = name.replace("-", "_")
     return prove
@@ -80,4 +82,64 @@ def region_device(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
-PROVERS = [crown_prover(0), crown_prover(20)]
+PROVERS = [crown_prover(0)]
+
+
+def milp_prover(model: nn.Module, region: Region, shape: Tuple[int, ...], deadline: float) -> Optional[Proof]:
+    """alpha-CROWN, then exact MILP (the certification rung's big-M encoding, HiGHS) on its bounds.
+
+    alpha-CROWN alone proves the region when every polytope has a row with a positive lower bound. MILP
+    then decides properties whose polytopes are single rows ``a y <= 0`` (robustness properties such as
+    VNN-COMP's mnist_fc): each unproved row's minimum ``a y`` is solved until one is <= 0 (a candidate
+    counterexample) or all are proved > 0. MILP leaves a tenth of the time to the attacks that follow.
+    """
+    import time
+
+    from ..certify.crown import crown
+    from ..certify.encode import numpy_boxes
+    from ..certify.milp import milp_verify
+
+    if any(a.shape[0] == 0 for a, _ in region.polytopes):
+        return None
+    device = region_device(model)
+    graph = _graph(model, shape, device)
+    x0, ball = region_ball(region, shape, device)
+    C, b, owner = spec_rows(region, device)
+    res = crown(graph, x0, ball, C, alpha_steps=20)
+    if bool(polytopes_refuted(res.lower[0].cpu(), b.cpu(), owner, len(region.polytopes)).all()):
+        return Proof("alpha-crown")
+    if any(a.shape[0] != 1 for a, _ in region.polytopes) or bool((b != 0).any()):
+        return None
+    left = 0.9 * (deadline - time.perf_counter())
+    if left <= 0:
+        return None
+    out = milp_verify(graph, x0[0], ball, C[0].cpu().numpy(), res.lower[0].cpu().numpy(),
+                      numpy_boxes(res.boxes, 0), time_limit=left)
+    if out.verdict == "certified":
+        return Proof("milp")
+    if out.verdict == "falsified" and out.counterexample is not None:
+        return Proof("milp", candidate=out.counterexample.reshape(-1))
+    return None
+
+
+def bab_prover(model: nn.Module, region: Region, shape: Tuple[int, ...], deadline: float) -> Optional[Proof]:
+    """ReLU-split branch and bound (:mod:`robustest.certify.bab`) on each polytope in turn."""
+    import time
+
+    from ..certify.bab import prove_rows
+
+    if any(a.shape[0] == 0 for a, _ in region.polytopes):
+        return None
+    device = region_device(model)
+    graph = _graph(model, shape, device)
+    x0, ball = region_ball(region, shape, device)
+    for a, b in region.polytopes:
+        if time.perf_counter() >= deadline:
+            return None
+        if not prove_rows(graph, x0, ball, a.to(device, torch.float64), b.to(device, torch.float64),
+                          deadline=deadline):
+            return None
+    return Proof("bab")
+
+
+PROVERS.append(milp_prover)

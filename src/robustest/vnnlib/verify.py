@@ -102,15 +102,24 @@ def f32_box(region: Region) -> Tuple[torch.Tensor, torch.Tensor]:
     return lo, torch.maximum(hi, lo)
 
 
-Prover = Callable[[nn.Module, Region, Tuple[int, ...], float], Optional[str]]
+@dataclass(frozen=True)
+class Proof:
+    """What a prover returns: ``method`` proved the region, or found ``candidate`` (a flat input that the
+    verifier re-checks by a forward pass before it answers ``sat``), or neither."""
+
+    method: str = ""
+    candidate: Optional[torch.Tensor] = None
+
+
+Prover = Callable[[nn.Module, Region, Tuple[int, ...], float], Optional[Proof]]
 
 
 def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], timeout: float,
            seed: int = 0, provers: Optional[Sequence[Prover]] = None) -> VerifyResult:
     """Decide ``spec`` on ``model`` within ``timeout`` seconds (wall clock).
 
-    ``provers`` are called per region with ``(model, region, shape, deadline)`` and return the name of
-    the method that proved the region, or ``None``; by default :func:`default_provers`.
+    ``provers`` are called per region with ``(model, region, shape, deadline)`` and return a
+    :class:`Proof` (or ``None``); by default :func:`default_provers`.
     """
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 \
             or not math.isfinite(timeout):
@@ -144,13 +153,22 @@ def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], ti
                 if time.perf_counter() >= deadline:
                     break
                 try:
-                    how = prove(model, region, shape, deadline)
+                    proof = prove(model, region, shape, deadline)
                 except (ImportError, UnsupportedLayer) as exc:  # no rule for a layer: attacks only
                     notes.append(f"{getattr(prove, '__name__', 'prover')} unavailable: {exc}")
                     provers = [p for p in provers if p is not prove]
                     continue
-                if how:
-                    methods.append(how)
+                if proof is not None and proof.candidate is not None:
+                    wrapped = SpecMargin(model, region, shape, margin=0.0, device=device, dtype=dtype)
+                    u = (proof.candidate.to(device, dtype).reshape(1, -1) - wrapped.center) / \
+                        wrapped.half.clamp_min(1e-30)
+                    hit = _confirm(model, spec, wrapped, u.clamp(-1, 1), shape)
+                    if hit is not None:
+                        return VerifyResult("sat", time.perf_counter() - start, proof.method, *hit)
+                    notes.append(f"{proof.method} found a point that the network does not confirm")
+                    break
+                if proof is not None and proof.method:
+                    methods.append(proof.method)
                     open_regions.remove(region)
                     break
         if not open_regions:
@@ -178,7 +196,7 @@ def falsify(model: nn.Module, spec: VnnlibSpec, region: Region, shape: Tuple[int
     batch = 8 if hard else 4
     u0 = torch.zeros(batch, n, device=device, dtype=dtype)
     y0 = torch.zeros(batch, dtype=torch.long, device=device)
-    methods = [("pgd", dict(steps=100, restarts=2 if hard else 1, loss="margin"))]
+    methods = [("pgd", dict(steps=100 if hard else 50, restarts=2 if hard else 1, loss="margin"))]
     if hard:
         methods += [("apgd", dict(steps=200, restarts=3, loss="ce"))]
     for round_ in range(1000 if hard else 1):

@@ -1,0 +1,125 @@
+"""VNN-COMP 2022 mnist_fc with the competition's timeouts: `robustest vnnlib` on each of the 90 instances.
+
+    python benchmarks/vnncomp_mnist_fc.py [--nets 256x2] [--csv results.csv] [--scale 1.0]
+
+Each instance runs as its own `robustest vnnlib` process (start-up counts against the timeout, as in the
+competition), killed 10 s after its timeout if it overstays. Every `sat` counterexample is checked with
+onnxruntime (inside the input box, output inside a disjunct of the property). Every `unsat` is
+cross-checked by onnxruntime on 256 random points and the box centre (none may violate the property).
+A wrong answer fails the run. The summary compares the solved count with the best tool of 2022 (84/90,
+the figure given in the benchmark's README), and prints sat/unsat/timeout per network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT.parent / "shared" / "benchmarks" / "vnncomp2022_mnist_fc"
+
+
+def check_sat(onnx_path: Path, spec, text: str) -> str:
+    """'' when the counterexample in ``text`` is real (checked with onnxruntime), else why not."""
+    import onnxruntime as ort
+    import torch
+
+    vals = {}
+    for tok in text.replace("(", " ").replace(")", " ").split()[1:]:
+        vals.setdefault("_", []).append(tok)
+    toks = vals.get("_", [])
+    pairs = dict(zip(toks[0::2], toks[1::2]))
+    x = np.array([float(pairs[f"X_{i}"]) for i in range(spec.num_inputs)], dtype=np.float32)
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    shape = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
+    y = sess.run(None, {inp.name: x.reshape(shape)})[0].reshape(-1)
+    if not spec.violated_by(torch.from_numpy(x), torch.from_numpy(y.astype(np.float64))):
+        return "counterexample does not violate the property under onnxruntime"
+    return ""
+
+
+def check_unsat(onnx_path: Path, spec, rng: np.random.Generator) -> str:
+    import onnxruntime as ort
+    import torch
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    for region in spec.regions:
+        lo, hi = region.lower.numpy(), region.upper.numpy()
+        pts = np.concatenate([((lo + hi) / 2)[None], lo + rng.random((256, lo.size)) * (hi - lo)]).astype(np.float32)
+        pts = np.clip(pts, lo.astype(np.float32), hi.astype(np.float32))
+        for x in pts:
+            y = sess.run(None, {inp.name: x.reshape([d if isinstance(d, int) and d > 0 else 1 for d in inp.shape])})[0]
+            if spec.violated_by(torch.from_numpy(x), torch.from_numpy(y.reshape(-1).astype(np.float64))):
+                return "a sampled point violates a property answered unsat"
+    return ""
+
+
+def main() -> int:
+    from robustest.vnnlib import load_vnnlib
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nets", nargs="*", default=["256x2", "256x4", "256x6"])
+    ap.add_argument("--csv", default=None, help="append one row per instance here")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply the competition timeouts")
+    args = ap.parse_args()
+    rows = [r for r in csv.reader(open(BENCH / "instances.csv")) if r and any(n in r[0] for n in args.nets)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    rng = np.random.default_rng(0)
+    counts: dict = {}
+    wrong = 0
+    out_csv = open(args.csv, "a", newline="") if args.csv else None
+    for net, prop, timeout in rows:
+        t = float(timeout) * args.scale
+        onnx_path, spec_path = BENCH / net, BENCH / prop
+        with tempfile.TemporaryDirectory() as tmp:
+            result = Path(tmp) / "result.txt"
+            start = time.perf_counter()
+            try:
+                proc = subprocess.run([sys.executable, "-m", "robustest.cli", "vnnlib", str(onnx_path), str(spec_path),
+                                       "--timeout", str(t), "--out", str(result)], capture_output=True, text=True,
+                                      timeout=t + 10, env=env)
+                detail = proc.stdout.strip() or proc.stderr.strip()[-300:]
+                status = result.read_text().split("\n", 1)[0] if result.exists() else "error"
+                text = result.read_text() if result.exists() else ""
+            except subprocess.TimeoutExpired:
+                status, text, detail = "timeout", "", "killed after timeout + 10 s"
+            wall = time.perf_counter() - start
+        spec = load_vnnlib(spec_path)
+        problem = ""
+        if status == "sat":
+            problem = check_sat(onnx_path, spec, text)
+        elif status == "unsat":
+            problem = check_unsat(onnx_path, spec, rng)
+        if status not in ("sat", "unsat") and wall > t + 1:
+            status = "timeout"
+        wrong += bool(problem)
+        key = Path(net).stem.replace("mnist-net_", "")
+        counts.setdefault(key, {"sat": 0, "unsat": 0, "timeout": 0, "error": 0, "wrong": 0})
+        counts[key][status if status in ("sat", "unsat", "timeout") else "error"] += 1
+        counts[key]["wrong"] += bool(problem)
+        line = [key, Path(prop).stem, f"{t:g}", status, f"{wall:.1f}", detail.replace("\n", " ")[:120], problem]
+        print(" | ".join(line), flush=True)
+        if out_csv:
+            csv.writer(out_csv).writerow(line)
+            out_csv.flush()
+    solved = sum(c["sat"] + c["unsat"] - c["wrong"] for c in counts.values())
+    for key, c in counts.items():
+        print(f"{key}: sat {c['sat']}, unsat {c['unsat']}, timeout {c['timeout']}, error {c['error']}, "
+              f"wrong {c['wrong']}")
+    print(f"solved {solved} of {len(rows)}; vs the best tool of 2022 (84 of 90): ratio {solved / 84:.2f}; "
+          f"wrong answers: {wrong}")
+    return 1 if wrong else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
