@@ -29,6 +29,11 @@ class FlatModel:
     """Evaluate ``model`` at any flat parameter vector ``w`` (frozen parameters and buffers stay fixed)."""
 
     def __init__(self, model: torch.nn.Module):
+        if isinstance(model, torch.jit.ScriptModule):
+            raise ModelError(
+                f"model={type(model).__name__} is not valid: expected a Python nn.Module; TorchScript modules "
+                "cannot be evaluated at other weights (torch.func refuses them). Fix: build the model from "
+                "its Python class and load the weights (CLI: a state dict with --model-class pkg.mod:Class)")
         self.model = model
         named = list(model.named_parameters())
         self.trainable = [(name, p) for name, p in named if p.requires_grad]
