@@ -238,6 +238,7 @@ def radius_report(model: Any, inputs: Any, labels: Any, *, min_radius: float, no
     from .spec import LpBall
 
     certifier = None if escalate == "attack" else escalate
+    more.pop("suppress_health_check", None)  # a config-wide check option; robustest.radius has none
     rr = robustest.radius(model, inputs, labels, norm=norm, timeout=timeout, seed=seed, certifier=certifier,
                           **more)
     ball = LpBall(min_radius, norm, more.get("domain", (0.0, 1.0)))

@@ -11,6 +11,7 @@ Options (command line beats the config file, see :mod:`robustest.settings`; mark
 - ``--robust-seed=N``: the base seed; each test uses a seed derived from it and its node id, so
   verdicts do not depend on test order or on pytest-xdist's scheduling;
 - ``--robust-timeout=SECONDS`` (per sample), ``--robust-escalate=RUNG``, ``--robust-profile=NAME``;
+- ``--robust-html=PATH``: the HTML report (per sample verdicts; images of counterexamples);
 - ``--robust-repair=DIR``: repair the model of a marker test that fails with counterexamples.
 
 Under pytest-xdist each worker sends its records to the controller (``workeroutput``), which alone
@@ -52,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
 _STATE = pytest.StashKey["_State"]()
 _ITEM_RECORDS = pytest.StashKey[List["TestRecord"]]()
 _WORKER_KEY = "robustest_records"
+_WORKER_HTML_KEY = "robustest_html"
 _SHOWN_FAILURES = 5
 
 
@@ -61,7 +63,8 @@ class _State:
     def __init__(self, settings: "Settings") -> None:
         self.settings = settings
         self.records: List["TestRecord"] = []
-        self.junit_error: Optional[str] = None
+        self.html_tests: List[Any] = []  # reporting.html.HtmlTest, when --robust-html is on
+        self.write_errors: List[str] = []
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -80,6 +83,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--robust-profile", metavar="NAME",
                     help="settings profile from [tool.robustest.profiles] or robustest.yaml "
                          "(built in: ci, nightly)")
+    group.addoption("--robust-html", metavar="PATH",
+                    help="write the HTML report (verdicts, images of counterexamples) to PATH")
     group.addoption("--robust-repair", metavar="DIR",
                     help="repair the model of a failing @robust test and save it under DIR")
 
@@ -94,7 +99,7 @@ def pytest_configure(config: pytest.Config) -> None:
     opt = config.option
     overrides = {"junit": opt.robust_junit, "junit_include": opt.robust_junit_include,
                  "unknown": opt.robust_unknown, "seed": opt.robust_seed, "timeout": opt.robust_timeout,
-                 "escalate": opt.robust_escalate, "repair": opt.robust_repair}
+                 "escalate": opt.robust_escalate, "repair": opt.robust_repair, "html": opt.robust_html}
     directory = config.rootpath
     if config.inipath is None and not _has_config(directory):
         directory = config.invocation_params.dir
@@ -103,7 +108,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise usage_error(f"robustest: {exc}") from None
     # a path from the command line is relative to where pytest runs, one from the config file to the file
-    for name, given in (("junit", opt.robust_junit), ("repair", opt.robust_repair)):
+    paths = (("junit", opt.robust_junit), ("html", opt.robust_html), ("repair", opt.robust_repair))
+    for name, given in paths:
         value = getattr(settings, name)
         if value is not None:
             base = config.invocation_params.dir if given is not None else directory
@@ -202,7 +208,7 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     for key in ("model", "data"):
         args.pop(key, None)
     kwargs = {"norm": "linf", "escalate": settings.escalate, "timeout": settings.timeout,
-              "seed": derive_seed(settings.seed, item.nodeid), **args}
+              "seed": derive_seed(settings.seed, item.nodeid), **_health(settings), **args}
     try:
         if "min_radius" in kwargs:
             report = radius_report(model, inputs, labels, **kwargs)
@@ -219,11 +225,19 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     after = None
     if not passed and settings.repair and report.counts()["falsified"]:
         properties, notes, after = _repair(item, model, inputs, labels, report, kwargs, settings.repair)
-    record = _record(item, report, min_pass=min_pass, require=require, properties=properties, notes=notes)
+    record = _record(item, report, min_pass=min_pass, require=require, properties=properties, notes=notes,
+                     inputs=inputs)
     if after is not None:  # the repaired model's re-check, reported beside the original (not enforced)
-        _record(item, after, min_pass=min_pass, require=require, label="repaired", enforced=False)
+        _record(item, after, min_pass=min_pass, require=require, label="repaired", enforced=False,
+                inputs=inputs)
     if not passed:
         pytest.fail(_failure_text(report, record, require, notes), pytrace=False)
+
+
+def _health(settings: "Settings") -> Dict[str, Any]:
+    """The config's suppress_health_check, when set (robustest.radius has no such option)."""
+    names = list(settings.suppress_health_check)
+    return {"suppress_health_check": names} if names else {}
 
 
 def _repair(item: pytest.Item, model: Any, inputs: Any, labels: Any, report: "Report", kwargs: Dict[str, Any],
@@ -239,7 +253,8 @@ def _repair(item: pytest.Item, model: Any, inputs: Any, labels: Any, report: "Re
 
 def _record(item: pytest.Item, report: "Report", *, min_pass: float, require: str,
             label: Optional[str] = None, properties: Any = (), notes: Any = (),
-            enforced: bool = True) -> "TestRecord":
+            enforced: bool = True, inputs: Any = None) -> "TestRecord":
+    """Keep the check's record for the reports (and its counterexample images for --robust-html)."""
     from .reporting import record_from_report
 
     records = item.stash.setdefault(_ITEM_RECORDS, [])
@@ -248,7 +263,13 @@ def _record(item: pytest.Item, report: "Report", *, min_pass: float, require: st
                                 classname=_classname(item.nodeid), min_pass=min_pass, require=require,
                                 properties=properties, notes=notes, enforced=enforced)
     records.append(record)
-    item.config.stash[_STATE].records.append(record)
+    state: _State = item.config.stash[_STATE]
+    state.records.append(record)
+    if state.settings.html:
+        from .reporting.html import HtmlTest, tests_from_reports
+
+        shown = tests_from_reports([(record.name, report)], None if inputs is None else [inputs])[0]
+        state.html_tests.append(HtmlTest(record, shown.images, shown.value_range))
     return record
 
 
@@ -290,10 +311,12 @@ class Robustness:
         s = self.settings
         self._calls += 1
         salt = self._item.nodeid if self._calls == 1 else f"{self._item.nodeid}#{self._calls}"
-        options = {"escalate": s.escalate, "timeout": s.timeout, "seed": derive_seed(s.seed, salt), **kwargs}
+        options = {"escalate": s.escalate, "timeout": s.timeout, "seed": derive_seed(s.seed, salt),
+                   **_health(s), **kwargs}
         report = robustest.check(model, inputs, labels, eps=eps, **options)
         _record(self._item, report, min_pass=s.min_pass if min_pass is None else min_pass,
-                require=s.require if require is None else require, label=name, enforced=enforced)
+                require=s.require if require is None else require, label=name, enforced=enforced,
+                inputs=inputs)
         return report
 
     def require(self, model: Any, inputs: Any, labels: Any, *, eps: float, min_pass: Optional[float] = None,
@@ -323,8 +346,13 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     from .reporting import TestRecord
 
     state: _State = node.config.stash[_STATE]
-    for data in getattr(node, "workeroutput", {}).get(_WORKER_KEY, []):
+    output = getattr(node, "workeroutput", {})
+    for data in output.get(_WORKER_KEY, []):
         state.records.append(TestRecord.from_dict(data))
+    if output.get(_WORKER_HTML_KEY):
+        from .reporting.html import HtmlTest
+
+        state.html_tests += [HtmlTest.from_dict(d) for d in output[_WORKER_HTML_KEY]]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -335,27 +363,38 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: hand the records to the controller
         workeroutput[_WORKER_KEY] = [r.to_dict() for r in state.records]
+        workeroutput[_WORKER_HTML_KEY] = [t.to_dict() for t in state.html_tests]
         return
     state.records.sort(key=lambda r: r.nodeid)
-    if state.settings.junit:
+    s = state.settings
+    if s.junit:
         from .reporting.junit import write_records
 
-        try:
-            write_records(state.settings.junit, state.records, unknown=state.settings.unknown,
-                          include=state.settings.junit_include)
-        except OSError as exc:  # CI must notice a missing report: a usage error, not a silent pass
-            state.junit_error = (f"robustest: could not write the per-sample JUnit file "
-                                 f"{state.settings.junit}: {exc}. "
-                                 "Fix: point --robust-junit at a writable path")
-            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        _write(session, state, "--robust-junit", "per-sample JUnit file", s.junit, lambda: write_records(
+            s.junit, state.records, unknown=s.unknown, include=s.junit_include))
+    if s.html:
+        from .reporting.html import write_html_tests
+
+        tests = sorted(state.html_tests, key=lambda t: t.record.nodeid)
+        _write(session, state, "--robust-html", "HTML report", s.html,
+               lambda: write_html_tests(s.html, tests))
+
+
+def _write(session: pytest.Session, state: _State, option: str, what: str, path: str, write: Any) -> None:
+    try:
+        write()
+    except OSError as exc:  # CI must notice a missing report: a usage error, not a silent pass
+        state.write_errors.append(f"robustest: could not write the {what} {path}: {exc}. "
+                                  f"Fix: point {option} at a writable path")
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
     if state is None:
         return
-    if state.junit_error:
-        terminalreporter.write_line(state.junit_error, red=True)
+    for error in state.write_errors:
+        terminalreporter.write_line(error, red=True)
     if not state.records:
         return
     from .reporting.terminal import summary_lines
@@ -363,5 +402,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.write_sep("=", "robustest summary")
     for line in summary_lines(state.records, width=config.get_terminal_writer().fullwidth):
         terminalreporter.write_line(line)
-    if state.settings.junit and not state.junit_error:
-        terminalreporter.write_line(f"per-sample JUnit: {state.settings.junit}")
+    for what, path in (("per-sample JUnit", state.settings.junit), ("HTML report", state.settings.html)):
+        if path and not any(path in e for e in state.write_errors):
+            terminalreporter.write_line(f"{what}: {path}")

@@ -59,7 +59,9 @@ class Settings:
     per-sample budget in seconds; ``escalate`` the highest rung of the ladder; ``require`` and
     ``min_pass`` the default pass criterion of a test; ``unknown`` how unknown samples appear in the
     per-sample JUnit file; ``junit`` its path (None: not written); ``junit_include`` which samples it
-    lists; ``repair`` a directory where failing marker tests get a repaired model (None: off).
+    lists; ``html`` the path of the HTML report (None: not written); ``repair`` a directory where failing
+    marker tests get a repaired model (None: off); ``suppress_health_check`` names of health checks to
+    silence (see :mod:`robustest.checks`).
     """
 
     seed: int = 0
@@ -70,7 +72,9 @@ class Settings:
     unknown: str = "skipped"
     junit: Optional[str] = None
     junit_include: str = "all"
+    html: Optional[str] = None
     repair: Optional[str] = None
+    suppress_health_check: Tuple[str, ...] = ()
     profile: Optional[str] = None
 
     def __post_init__(self) -> None:
@@ -129,7 +133,11 @@ def _check_values(s: Settings, *, source: str) -> None:
         raise _bad("unknown", s.unknown, "one of " + ", ".join(UNKNOWN_MODES), source)
     if s.junit_include not in INCLUDE_MODES:
         raise _bad("junit_include", s.junit_include, "one of " + ", ".join(INCLUDE_MODES), source)
-    for name in ("junit", "repair", "profile"):
+    shc = s.suppress_health_check
+    if isinstance(shc, str) or not isinstance(shc, (list, tuple)) or not all(isinstance(v, str) for v in shc):
+        raise _bad("suppress_health_check", shc, "a list of health check names", source)
+    object.__setattr__(s, "suppress_health_check", tuple(shc))
+    for name in ("junit", "html", "repair", "profile"):
         value = getattr(s, name)
         if value is not None and not isinstance(value, str):
             raise _bad(name, value, "a string (a path or a name)", source)

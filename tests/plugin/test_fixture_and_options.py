@@ -207,3 +207,57 @@ def test_too_strict(model, data):
     cases = project.cases(project.path / "out.xml")
     assert [cases[f"test_half_certified sample {i:04d}"][0] for i in range(4)] == [
         "passed", "failure", "passed", "failure"]
+
+
+def test_suppress_health_check_from_the_config_reaches_the_check(project):
+    project.test_file('''
+import torch
+from robustest import robust
+
+@robust(eps=0.01, attacks="fgsm")
+def test_softmax(model, data):
+    pass
+
+def test_softmax_fixture(robustness, model, data):
+    robustness.check(model, *data, eps=0.01, attacks="fgsm")
+''')
+    conftest = project.path / "conftest.py"
+    softmax = "return torch.nn.Sequential(m, torch.nn.Softmax(dim=1)).eval()"
+    conftest.write_text(conftest.read_text().replace("return torch.nn.Sequential(m).eval()", softmax))
+    result = project.run("-W", "always")
+    result.assert_outcomes(passed=2)
+    assert result.stdout.str().count("HealthCheckWarning") >= 2  # probabilities instead of logits
+    (project.path / "robustest.yaml").write_text("suppress_health_check: [probabilities]\n")
+    result = project.run("-W", "always")
+    result.assert_outcomes(passed=2)
+    assert "HealthCheckWarning" not in result.stdout.str()
+
+
+def test_html_report(project):
+    project.test_file(HEADER + '''
+@robust(eps=0.1, min_pass=0.5)
+def test_half(model, data):
+    pass
+''')
+    project.run("--robust-html=report.html").assert_outcomes(passed=1)
+    page = (project.path / "report.html").read_text()
+    assert "test_half" in page and page.count("falsified") >= 2
+    (project.path / "afile").write_text("x")
+    result = project.run("--robust-html=afile/report.html", "--robust-junit=ok.xml")
+    assert result.ret == 4
+    result.stdout.fnmatch_lines(["robustest: could not write the HTML report *afile?report.html*"])
+    assert (project.path / "ok.xml").exists()
+
+
+def test_junit_file_gets_the_usual_file_mode(project):
+    import os
+
+    project.test_file(HEADER + '''
+@robust(eps=0.01)
+def test_a(model, data):
+    pass
+''')
+    project.run("--robust-junit=out.xml").assert_outcomes(passed=1)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (project.path / "out.xml").stat().st_mode & 0o777 == 0o666 & ~mask

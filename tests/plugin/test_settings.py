@@ -129,3 +129,19 @@ def test_settings_and_plugin_import_without_torch():
     code = ("import sys, robustest.settings, robustest.pytest_plugin, robustest.marker; "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_suppress_health_check_and_html_settings(tmp_path):
+    write(tmp_path / "pyproject.toml", """
+        [tool.robustest]
+        suppress_health_check = ["probabilities"]
+        html = "report.html"
+    """)
+    s = load_settings(tmp_path)
+    assert s.suppress_health_check == ("probabilities",) and s.html == "report.html"
+    write(tmp_path / "pyproject.toml", """
+        [tool.robustest]
+        suppress_health_check = "probabilities"
+    """)
+    with pytest.raises(ConfigError, match="suppress_health_check='probabilities'.*expected a list"):
+        load_settings(tmp_path)

@@ -40,7 +40,7 @@ def test_xdist_gives_the_serial_verdicts(project):
     project.test_file(TESTS)
     serial = project.run("--robust-junit=serial.xml", "--robust-seed=3")
     serial.assert_outcomes(passed=6)
-    parallel = project.run("--robust-junit=xdist.xml", "--robust-seed=3", "-n", "2")
+    parallel = project.run("--robust-junit=xdist.xml", "--robust-seed=3", "-n", "2", "--robust-html=x.html")
     parallel.assert_outcomes(passed=6)
     parallel.stdout.fnmatch_lines(["*2 workers*"])
     a, b = project.cases(project.path / "serial.xml"), project.cases(project.path / "xdist.xml")
@@ -49,5 +49,7 @@ def test_xdist_gives_the_serial_verdicts(project):
     sa, sb = project.suite_properties(project.path / "serial.xml"), project.suite_properties(
         project.path / "xdist.xml")
     assert {k: v["seed"] for k, v in sa.items()} == {k: v["seed"] for k, v in sb.items()}
+    page = (project.path / "x.html").read_text()  # the HTML report also gets the workers' records
+    assert all(f"test_eps[{eps}]" in page for eps in (0.02, 0.05, 0.1, 0.2))
     # the controller prints the summary table with the workers' records
     parallel.stdout.fnmatch_lines(["*robustest summary*", "total * 6 of 6 passed"])

@@ -132,6 +132,9 @@ def write_records(path: Union[str, os.PathLike], records: Sequence[TestRecord], 
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        mask = os.umask(0)  # mkstemp makes the file 0600: give it the mode any new file would get
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, target)
     except BaseException:
         try:
