@@ -164,7 +164,7 @@ def marker_args(item: pytest.Item) -> Optional[Dict[str, Any]]:
     for mark in markers:
         if len(mark.args) > 1:
             raise usage_error(f"@robust on {item.nodeid}: @robust takes at most one positional argument "
-                               f"(eps), got {mark.args!r}. Fix: write @robust(eps=0.05, norm='linf')")
+                              f"(eps), got {mark.args!r}. Fix: write @robust(eps=0.05, norm='linf')")
         values = dict(mark.kwargs)
         if mark.args:
             values.setdefault("eps", mark.args[0])
@@ -193,6 +193,7 @@ def as_samples(value: Any) -> Optional[Tuple[Any, Any]]:
 
 
 def model_and_samples(item: pytest.Item, args: Dict[str, Any]) -> Tuple[Any, Any, Any]:
+    """(model, inputs, labels) from the test's arguments, by convention or by the marker's names."""
     values = requested_values(item)
     model_name = args.get("model", "model")
     if model_name not in values:
@@ -203,26 +204,28 @@ def model_and_samples(item: pytest.Item, args: Dict[str, Any]) -> Tuple[Any, Any
     model = values[model_name]
     if not callable(model):
         raise usage_error(f"@robust on {item.nodeid}: model fixture {model_name!r} gave "
-                                f"{type(model).__name__}, not a callable model. Fix: return the nn.Module")
+                          f"{type(model).__name__}, not a callable model. Fix: return the nn.Module")
     data_name = args.get("data")
     if data_name is not None:
         if data_name not in values:
             raise usage_error(f"@robust on {item.nodeid}: the test does not request the data fixture "
-                                    f"{data_name!r}. Fix: add a '{data_name}' argument to the test")
+                              f"{data_name!r}. Fix: add a '{data_name}' argument to the test")
         samples = as_samples(values[data_name])
         if samples is None:
             raise usage_error(f"@robust on {item.nodeid}: fixture {data_name!r} gave "
-                               f"{type(values[data_name]).__name__}; expected an (inputs, labels) pair or a "
-                               "dict with 'inputs' and 'labels'. Fix: return (x, y) from the fixture")
+                              f"{type(values[data_name]).__name__}; expected an (inputs, labels) pair or a "
+                              "dict with 'inputs' and 'labels'. Fix: return (x, y) from the fixture")
         return model, *samples
     found = {n: s for n, v in values.items() if n != model_name and (s := as_samples(v)) is not None}
     if len(found) != 1:
-        what = "no argument" if not found else f"several arguments ({', '.join(found)})"
+        what = ("no argument of the test looks" if not found
+                else f"several arguments of the test ({', '.join(found)}) look")
         raise usage_error(
-            f"@robust on {item.nodeid}: {what} of the test looks like samples, i.e. an (inputs, labels) "
+            f"@robust on {item.nodeid}: {what} like samples, i.e. an (inputs, labels) "
             "pair or a dict with 'inputs' and 'labels'. Fix: name the samples' fixture with "
             "@robust(data='<fixture>')")
     return model, *next(iter(found.values()))
+
 
 def radius_report(model: Any, inputs: Any, labels: Any, *, min_radius: float, norm: str = "linf",
                   escalate: str = "attack", timeout: float = 10.0, seed: int = 0, **more: Any) -> Any:

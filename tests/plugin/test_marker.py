@@ -142,7 +142,7 @@ def test_bad(model, data):
 @pytest.mark.parametrize("signature, marker, message", [
     ("data", "eps=0.1", "*does not request the model fixture 'model'*Fix: add a 'model' argument or name*"),
     ("model", "eps=0.1", "*no argument of the test looks like samples*Fix: name the samples' fixture*"),
-    ("model, data, twin", "eps=0.1", "*several arguments (data, twin) of the test look*"),
+    ("model, data, twin", "eps=0.1", "*several arguments of the test (data, twin) look like samples*"),
     ("model, data", "eps=0.1, data='missing'", "*does not request the data fixture 'missing'*"),
     ("model, data", "", "*no eps. Fix: pass @robust(eps=0.05) or give the test an 'eps' argument*"),
 ])
