@@ -140,8 +140,12 @@ def _solve(p, inputs: np.ndarray, x0: np.ndarray, norm: str, solver: str, time_l
     # x - s <= x0 and x + s >= x0
     p.add_rows(np.r_[r, r], np.r_[inputs, sv], np.r_[np.ones(d), -np.ones(d)], lo=np.full(d, -np.inf), hi=x0)
     p.add_rows(np.r_[r, r], np.r_[inputs, sv], np.r_[np.ones(d), np.ones(d)], lo=x0, hi=np.full(d, np.inf))
-    res = open_solver(p, solver).minimize({int(j): 1.0 for j in s}, time_limit=time_limit,
+    cost = {int(j): 1.0 for j in s}
+    res = open_solver(p, solver).minimize(cost, time_limit=time_limit,
                                           stop_above=cutoff if math.isfinite(cutoff) else None)
+    if res.status == "error" and math.isfinite(cutoff):
+        # seen with HiGHS ("status Not Set") when the early-stop callback fires at once: solve it fully
+        res = open_solver(p, solver).minimize(cost, time_limit=time_limit)
     if res.status == "infeasible" or (res.status == "error" and "infeasible" in res.message.lower()):
         return math.inf, math.inf, "optimal", None  # HiGHS may say "unbounded or infeasible": bounded here
     if res.status == "error":
