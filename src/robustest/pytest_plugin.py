@@ -149,10 +149,23 @@ def _classname(nodeid: str) -> str:
 # ------------------------------------------------------------------------------------- marker tests
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Show a misused marker as its one-paragraph message, not as a traceback into the plugin."""
+    """Show a misused marker as its one-paragraph message, not as a traceback into the plugin; mark the
+    records of an expected failure (xfail) so the per-sample JUnit does not report them as failures."""
     outcome = yield
     if call.excinfo is not None and is_marker_usage_error(call.excinfo.value):
         outcome.get_result().longrepr = f"UsageError: {call.excinfo.value}"
+    report = outcome.get_result()
+    reason = getattr(report, "wasxfail", None)
+    records = item.stash.get(_ITEM_RECORDS, [])
+    if call.when == "call" and report.skipped and reason is not None and records:
+        import dataclasses
+
+        state: _State = item.config.stash[_STATE]
+        for i, old in enumerate(records):
+            if not old.passed:
+                new = dataclasses.replace(old, xfail=reason or "expected to fail")
+                records[i] = new
+                state.records = [new if r is old else r for r in state.records]
 
 
 def _check_parameters(radius: bool = False) -> Tuple[str, ...]:

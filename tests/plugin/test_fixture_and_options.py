@@ -73,14 +73,13 @@ def test_half(model, data):
     cases = project.cases(project.path / "all.xml")
     assert [cases[f"test_half sample {i:04d}"][0] for i in range(4)] == ["failure"] * 4
     project.run("--robust-junit=few.xml", "--robust-junit-include=failures").assert_outcomes(passed=1)
-    assert sorted(project.cases(project.path / "few.xml")) == [  # unknowns are skipped, so they stay listed
-        f"test_half sample {i:04d}" for i in range(4)]
+    assert sorted(project.cases(project.path / "few.xml")) == [  # the unknowns (skipped) are left out
+        "test_half sample 0001", "test_half sample 0003"]
     project.run("--robust-junit=none.xml", "--robust-junit-include=none").assert_outcomes(passed=1)
     assert project.cases(project.path / "none.xml") == {"test_half": ("passed", None)}
-    project.run("--robust-junit=pass.xml", "--robust-unknown=pass",
+    project.run("--robust-junit=fail.xml", "--robust-unknown=failure",
                 "--robust-junit-include=failures").assert_outcomes(passed=1)
-    assert sorted(project.cases(project.path / "pass.xml")) == [
-        "test_half sample 0001", "test_half sample 0003"]
+    assert len(project.cases(project.path / "fail.xml")) == 4  # unknown counted as failures are kept
 
 
 def test_escalate_and_timeout_reach_robustest_check(project):

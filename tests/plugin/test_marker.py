@@ -209,3 +209,19 @@ def test_fails(model, data):
                                  "  sample 3: falsified: eps=0.1 linf |d|=0.02 label 1 -> 0 by *"])
     props = project.suite_properties(project.path / "out.xml")
     assert props["test_it.py::test_all"]["escalate"] == "radius/none"
+
+
+def test_expected_failures_are_skipped_not_failed_in_the_per_sample_junit(project):
+    project.test_file(HEADER + '''
+@pytest.mark.xfail(reason="known weak")
+@robust(eps=0.1)
+def test_known_weak(model, data):
+    pass
+''')
+    result = project.run("--robust-junit=out.xml")
+    result.assert_outcomes(xfailed=1)
+    result.stdout.fnmatch_lines(["test_it.py::test_known_weak * xfailed", "total * 1 of 1 passed"])
+    cases = project.cases(project.path / "out.xml")
+    assert cases["test_known_weak sample 0001"] == (
+        "skipped", "xfail (known weak): falsified: eps=0.1 linf |d|=0.1 label 0 -> 1 by fgsm")
+    assert not any(outcome == "failure" for outcome, _ in cases.values())

@@ -63,6 +63,9 @@ def test_include_failures_and_none(tmp_path, make_report):
     out = tmp_path / "r.xml"
     write_junit(out, [("t", rep)], include="failures")
     _, tcs = cases(out)
+    assert [tc.get("name") for tc in tcs] == ["t sample 0001"]
+    write_junit(out, [("t", rep)], include="failures", unknown="failure")
+    _, tcs = cases(out)
     assert [tc.get("name") for tc in tcs] == ["t sample 0001", "t sample 0002"]
     write_junit(out, [("t", rep)], include="none")
     _, tcs = cases(out)
@@ -142,8 +145,9 @@ def test_counts_match_verdicts_for_any_report(verdicts, unknown, include, make_r
     failing = sum(v in ("falsified", "misclassified") for v in verdicts) + (
         verdicts.count("unknown") if unknown == "failure" else 0)
     skipped = verdicts.count("unknown") if unknown == "skipped" else 0
-    listed = len(verdicts) if include == "all" else failing + skipped
+    listed = len(verdicts) if include == "all" else failing
     names = [tc.get("name") for tc in root.iter("testcase")]
     assert (int(root.get("failures")), int(root.get("tests"))) == (failing, listed)
-    assert sum(tc.find("skipped") is not None for tc in root.iter("testcase")) == skipped
+    assert sum(tc.find("skipped") is not None for tc in root.iter("testcase")) == (
+        skipped if include == "all" else 0)
     assert len(set(names)) == len(names) and names == sorted(names)

@@ -33,3 +33,11 @@ def test_unenforced_checks_say_not_met(make_report):
 
 def test_no_records_no_table():
     assert summary_lines([]) == []
+
+
+def test_expected_failures_say_xfailed(make_report):
+    import dataclasses
+
+    rec = record_from_report("x", make_report(["falsified"]), nodeid="t.py::x")
+    lines = summary_lines([dataclasses.replace(rec, xfail="known")])
+    assert lines[1].split()[-1] == "xfailed" and lines[2].split()[-4:] == ["1", "of", "1", "passed"]

@@ -77,6 +77,7 @@ class TestRecord:
     properties: Tuple[Tuple[str, str], ...] = ()
     notes: Tuple[str, ...] = ()
     enforced: bool = True  # False for robustness.check(): recorded, but the test does not fail on it
+    xfail: str = ""  # the reason, when the test was an expected failure (pytest.mark.xfail) and failed
 
     def counts(self) -> Dict[str, int]:
         out = {v: 0 for v in VERDICTS}

@@ -32,10 +32,10 @@ def summary_lines(records: Sequence[TestRecord], *, width: int = 120) -> List[st
     rows = []
     for r in records:
         c = r.counts()
-        result = "passed" if r.passed else ("FAILED" if r.enforced else "not met")
+        result = "passed" if r.passed else ("xfailed" if r.xfail else "FAILED" if r.enforced else "not met")
         rows.append((r.nodeid, *(str(c[v]) for v in VERDICTS), f"{r.seconds:.1f}s", result))
     totals = {v: sum(r.counts()[v] for r in records) for v in VERDICTS}
-    n_passed = sum(r.passed or not r.enforced for r in records)
+    n_passed = sum(r.passed or not r.enforced or bool(r.xfail) for r in records)
     rows.append(("total", *(str(totals[v]) for v in VERDICTS), f"{sum(r.seconds for r in records):.1f}s",
                  f"{n_passed} of {len(records)} passed"))
     numeric = [max(len(h), *(len(row[i + 1]) for row in rows)) for i, h in enumerate(_HEAD + ("time",))]
