@@ -40,7 +40,8 @@ def test_lr_qp_on_an_affine_model_is_the_closed_form_distance(seed: int, d: int,
     out = lr_qp(net, x, y, norm=norm, domain=None, settings=FAST, seed=seed)
     expected = _affine_distance(net, x[0], int(y[0]), norm)
     assert bool(out.success[0])
-    assert float(out.distance[0]) == pytest.approx(expected, rel=1e-3, abs=1e-5)
+    # never closer than the true minimum; farther only by the small margin aimed past the boundary
+    assert expected * (1 - 1e-7) <= float(out.distance[0]) <= expected * (1 + 1e-3) + 5e-4
     assert int(net(out.adversarial).argmax(1)[0]) != int(y[0])
 
 

@@ -97,17 +97,49 @@ def _highs():  # type: ignore[no-untyped-def]
 
 
 def solve_target(region: LinearRegion, x: np.ndarray, label: int, target: int, *, norm: str,
-                 lo: np.ndarray, hi: np.ndarray, kappa: float) -> Optional[np.ndarray]:
-    """The minimal ``delta`` reaching ``target`` inside ``region`` (None when infeasible)."""
-    highspy = _highs()
+                 lo: np.ndarray, hi: np.ndarray, kappa: float,
+                 start: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+    """The minimal ``delta`` reaching ``target`` inside ``region`` (None when infeasible).
+
+    Solved by constraint generation, which is exact: each round solves the problem with only the
+    target row and the region rows violated so far (a relaxation), and stops when the relaxation's
+    optimum satisfies every region row (then it is optimal for the full problem) or is infeasible
+    (then so is the full problem). Region polytopes have hundreds of rows of which few are active, so
+    the rounds are much smaller than the full problem. ``start`` is the relaxation's optimum without
+    region rows, if known.
+    """
     A = region.A.cpu().numpy()
-    b = region.b.cpu().numpy()
-    W = region.W.cpu().numpy()
-    c = region.c.cpu().numpy()
-    d = x.shape[0]
+    rhs = region.b.cpu().numpy() - A @ x
+    W, c = region.W.cpu().numpy(), region.c.cpu().numpy()
     g = W[label] - W[target]
-    rows = np.vstack([A, g[None, :]])
-    upper = np.concatenate([b - A @ x, [-kappa - (g @ x + c[label] - c[target])]])
+    r = -kappa - float(g @ x + c[label] - c[target])
+    delta = start
+    active = np.zeros(A.shape[0], dtype=bool)
+    for _ in range(_ROUNDS):
+        if delta is not None:
+            excess = A @ delta - rhs
+            excess[active] = -np.inf
+            if not bool((excess > 1e-9).any()):
+                return delta
+            new = np.argsort(-excess)[:_BATCH]
+            active[new[excess[new] > 1e-9]] = True
+        delta = _min_norm(np.vstack([A[active], g[None, :]]), np.concatenate([rhs[active], [r]]),
+                          lo - x, hi - x, norm)
+        if delta is None:
+            return None
+    return _min_norm(np.vstack([A, g[None, :]]), np.concatenate([rhs, [r]]), lo - x, hi - x, norm)
+
+
+#: constraint-generation rounds before solving with every row, and rows added per round
+_ROUNDS, _BATCH = 25, 10
+
+
+def _min_norm(rows: np.ndarray, upper: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+              norm: str) -> Optional[np.ndarray]:
+    """``argmin ||delta||_p`` s.t. ``rows @ delta <= upper`` and ``lo <= delta <= hi`` with HiGHS (a QP
+    for l2, an LP with auxiliary variables for linf and l1); None when infeasible."""
+    highspy = _highs()
+    d = lo.shape[0]
     n_aux = 0 if norm == "l2" else (1 if norm == "linf" else d)
     n = d + n_aux
     if n_aux:
@@ -122,8 +154,8 @@ def solve_target(region: LinearRegion, x: np.ndarray, label: int, target: int, *
     cost = np.zeros(n)
     cost[d:] = 1.0
     lp.col_cost_ = cost
-    lp.col_lower_ = np.concatenate([lo - x, np.zeros(n_aux)])
-    lp.col_upper_ = np.concatenate([hi - x, np.full(n_aux, highspy.kHighsInf)])
+    lp.col_lower_ = np.concatenate([lo, np.zeros(n_aux)])
+    lp.col_upper_ = np.concatenate([hi, np.full(n_aux, highspy.kHighsInf)])
     lp.row_lower_ = np.full(rows.shape[0], -highspy.kHighsInf)
     lp.row_upper_ = upper
     nz = rows != 0
@@ -181,7 +213,8 @@ def solve_region(region: LinearRegion, x: np.ndarray, label: int, *, norm: str, 
         delta: Optional[np.ndarray] = relaxed
         if A.shape[0] and not bool((A @ (x + relaxed) <= b + 1e-10).all()):
             # the relaxation's optimum leaves the region; when it stays inside, it is the region's optimum
-            delta = solve_target(region, x, label, int(t), norm=norm, lo=lo, hi=hi, kappa=kappa)
+            delta = solve_target(region, x, label, int(t), norm=norm, lo=lo, hi=hi, kappa=kappa,
+                                 start=relaxed)
             solved += 1
         if delta is not None:
             size = float(np.linalg.norm(delta, ord=_ORD[norm]))
