@@ -164,3 +164,23 @@ def test_batchnorm_node_becomes_batchnorm2d(tmp_path):
     net = _agree(path, (1, 3, 4, 4))
     assert [type(m) for m in net] == [nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d]
     assert not net[0].training
+
+
+def test_certifiers_and_attacks_read_imported_models(tmp_path):
+    """The imported Sequential (with normalisation) and GraphModule (residual) go through the certifiers'
+    graph reader; CROWN bounds contain the outputs of sampled points, and an attack runs on them."""
+    import robustest
+
+    test_normalisation_matmul_add_identity(tmp_path)
+    test_residual_batchnorm_pools_become_graph_module(tmp_path)
+    for name, shape in (("norm.onnx", (2, 3, 2, 2)), ("res.onnx", (2, 2, 8, 8))):
+        net = load_model(tmp_path / name)
+        x = torch.rand(*shape, generator=torch.Generator().manual_seed(0))
+        b = robustest.bounds(net, x, eps=0.05, method="crown")
+        pts = (x.unsqueeze(1) + (torch.rand((2, 200) + shape[1:]) * 2 - 1) * 0.05).clamp(0, 1)
+        with torch.no_grad():
+            ys = net(pts.flatten(0, 1)).view(2, 200, -1).double()
+        assert bool((ys >= b.lower.unsqueeze(1) - 1e-5).all() and (ys <= b.upper.unsqueeze(1) + 1e-5).all())
+        labels = net(x).argmax(1)
+        out = robustest.attack(net, x, labels, eps=0.05, method="pgd", steps=5)
+        assert out.adversarial.shape == x.shape
