@@ -37,6 +37,7 @@ def region_lp(region, x: np.ndarray, eps: float, label: int, target: int) -> Opt
     d = x.size
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)  # HiGHS' scheduler is process-wide: every instance must agree
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = d, A.shape[0]
     lp.col_cost_ = -(W[target] - W[label])
