@@ -12,6 +12,7 @@ Run: ``python benchmarks/minimal_table1.py --norm l2 [--n 50]``.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Dict, List
 
@@ -95,3 +96,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    print(f"machine: {os.cpu_count()} cores shared with other jobs; load average (1, 5, 15 min) "
+          f"{tuple(round(v, 1) for v in os.getloadavg())}")

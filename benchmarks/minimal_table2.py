@@ -9,6 +9,7 @@ input re-checked by a forward pass. Run: ``python benchmarks/minimal_table2.py [
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
@@ -57,3 +58,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    print(f"machine: {os.cpu_count()} cores shared with other jobs; load average (1, 5, 15 min) "
+          f"{tuple(round(v, 1) for v in os.getloadavg())}")

@@ -17,6 +17,7 @@ breaks that the attacks did not, and the time. Run: ``python benchmarks/minimal_
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Optional
 
@@ -152,3 +153,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    print(f"machine: {os.cpu_count()} cores shared with other jobs; load average (1, 5, 15 min) "
+          f"{tuple(round(v, 1) for v in os.getloadavg())}")
