@@ -62,7 +62,7 @@ def test_model_with_frozen_parameters_or_buffers_only():
 
 
 def test_infeasible_cuts_report_the_slack_instead_of_failing():
-    net, train, (x_adv, y_adv) = _setup()
+    net, train, (x_adv, _) = _setup()
     # the same input with two different labels and a positive margin: no weights satisfy both
     x2 = torch.cat([x_adv[:1], x_adv[:1]])
     z = net(x2).argmax(1)

@@ -289,9 +289,9 @@ def _check_options(*, iterations: int, steps: int, omega: float, loss_slack: flo
     if isinstance(omega, bool) or not isinstance(omega, (int, float)) or not 0 <= omega <= 1:
         raise invalid_argument("omega", omega, "a number in [0, 1]",
                                "use omega=0 (least violation), 0.2 (default) or 0.4 (favour the loss)")
-    for name, value in (("loss_slack", loss_slack), ("margin", margin)):
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise invalid_argument(name, value, "a finite number >= 0", f"pass {name}=0.0")
+    for fname, fvalue in (("loss_slack", loss_slack), ("margin", margin)):
+        if not isinstance(fvalue, (int, float)) or not math.isfinite(fvalue) or fvalue < 0:
+            raise invalid_argument(fname, fvalue, "a finite number >= 0", f"pass {fname}=0.0")
     if solver not in SOLVERS:
         raise invalid_argument("solver", solver, f"one of {sorted(SOLVERS)}",
                                "use solver='dual' (fast, no dependency) or 'highs' to cross-check")

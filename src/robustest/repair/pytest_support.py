@@ -28,8 +28,9 @@ from ..results import VERDICTS, Report
 from .result import RepairResult
 
 #: repair options used unless the caller overrides them: the library defaults plus a small margin, so
-#: that corrected points do not sit on a tie that float rounding can tip back.
-DEFAULT_OPTIONS: Dict[str, Any] = {"margin": 0.05}
+#: that corrected points do not sit on a tie that float rounding can tip back, and an early stop once
+#: every counterexample is fixed (a test run wants the fix, not the paper's full 20 iterations).
+DEFAULT_OPTIONS: Dict[str, Any] = {"margin": 0.05, "stop_when_fixed": True}
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,13 @@ The primal ``min 1/2||d||^2 + C sum(s)  s.t. A d + s >= r, s >= 0`` has the dual
     minimise_mu  1/2 mu^T G mu - r^T mu   subject to   0 <= mu <= C,   with G = A A^T,  d = A^T mu,
 
 a box QP in one multiplier per cut. There are a few thousand cuts at most while ``n`` (the parameter
-count) is 10^4-10^6, so the dual is tiny. Only a few cuts are active at the optimum (the violated
-margins and the loss cut), so a primal active-set method on the dual that frees one multiplier at a
-time needs only the columns of G of those cuts: each costs one product ``A a_i`` and is cached, and
-the free subproblem is a small dense solve. Rows are kept in float64 (float32 products make G
-indefinite at the level of near-duplicate cuts, and the active set then cycles). :class:`DualQP` keeps the rows, the cache and the
+count) is 10^4-10^6, so the dual is tiny. Usually few cuts are active at the optimum (the violated
+margins and the loss cut), so a primal active-set method on the dual needs only the columns of G of
+those cuts: each costs one product ``A a_i`` and is cached, and the free subproblem is a small dense
+solve. Pricing frees up to 64 violated multipliers at once (robust cuts make many active together),
+falling back to the single most violated one when that would stall. Rows are kept in float64 (float32
+products make G indefinite at the level of near-duplicate cuts, and the active set then cycles).
+:class:`DualQP` keeps the rows, the cache and the
 multipliers between calls, so when the repair adds the cuts of a new iterate the next solve starts from
 the previous active set (the warm start the paper suggests).
 
@@ -32,6 +34,7 @@ import torch
 from .qp import QPSolution, check_problem, finish
 
 _PREFETCH = 16  # columns of G computed together (one matrix product instead of many)
+_MAX_ADD = 64  # multipliers freed together at most
 
 
 class DualQP:
@@ -89,7 +92,7 @@ class DualQP:
             self._pos[i] = start + k
 
     def _g(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        return self._cols[np.ix_(rows, [self._pos[int(c)] for c in cols])]
+        return self._cols[np.ix_(rows, np.array([self._pos[int(c)] for c in cols], dtype=np.int64))]
 
     # ------------------------------------------------------------------ the solve
     def solve(self) -> QPSolution:
@@ -107,6 +110,8 @@ class DualQP:
         max_iter = self.max_iter or 4 * p + 200
         status = "iteration_limit"
         it = 0
+        added = np.zeros(0, dtype=np.int64)  # multipliers freed together in the last pricing step
+        added_from = np.zeros(0, dtype=np.int8)
         for it in range(1, max_iter + 1):
             F = np.flatnonzero(state == 1)
             U = np.flatnonzero(state == 2)
@@ -117,7 +122,14 @@ class DualQP:
                 rhs = r[F] - (self._g(F, U) @ mu[U] if U.size else 0.0)
                 target = _spd_solve(G_FF, rhs, precision)
                 low, high = target < 0.0, target > C
-                if low.any() or high.any():  # step to the first bound on the way, then drop it
+                if low.any() or high.any():
+                    if added.size > 1 and bool(np.isin(F[low | high], added).any()):
+                        # a jointly freed multiplier wants to go back at once (a zero step): free only
+                        # the most violated one, for which the step is guaranteed to make progress
+                        state[added[1:]] = added_from[1:]
+                        added = added[:1]
+                        continue
+                    # step to the first bound on the way, then drop that multiplier
                     cur = mu[F]
                     alpha = np.full(F.size, np.inf)
                     alpha[low] = cur[low] / (cur[low] - target[low])
@@ -128,6 +140,7 @@ class DualQP:
                     to_low, to_high = F[hit & low], F[hit & high]
                     state[to_low], mu[to_low] = 0, 0.0
                     state[to_high], mu[to_high] = 2, C
+                    added = np.zeros(0, dtype=np.int64)
                     continue
                 mu[F] = target
             act = np.flatnonzero(state != 0)
@@ -139,13 +152,17 @@ class DualQP:
             d_norm = math.sqrt(max(float(mu[act] @ (g[act] + r[act])), 0.0)) if act.size else 0.0
             tol = precision * (1.0 + np.abs(r) + row_scale * d_norm)
             viol = np.where(state == 0, -g - tol, np.where(state == 2, g - tol, -1.0))
-            i = int(np.argmax(viol))
-            if viol[i] <= 0.0:
+            order = np.argsort(-viol)
+            if viol[order[0]] <= 0.0:
                 status = "elastic" if (state == 2).any() else "optimal"
                 break
-            order = np.argsort(-viol)[:_PREFETCH]
-            self._ensure(order[viol[order] > 0.0])
-            state[i] = 1
+            # price several violated multipliers in at once (many cuts are often active together);
+            # the most violated comes first so that the fallback above can keep just it
+            top = order[: max(1, min(_MAX_ADD, int((viol > 0.1 * viol[order[0]]).sum())))]
+            self._ensure(order[:_PREFETCH][viol[order[:_PREFETCH]] > 0.0])
+            self._ensure(top)
+            added, added_from = top, state[top].copy()
+            state[top] = 1
         self.mu = mu
         act = np.flatnonzero(mu > 0)
         assert self.A is not None

@@ -48,7 +48,11 @@ def select(violations: Sequence[float], losses: Sequence[float], *, omega: float
         return None
     v, l_ = np.asarray(violations, dtype=float), np.asarray(losses, dtype=float)
     score = omega * _scale(l_) + (1.0 - omega) * _scale(v)
-    front = pareto(v, l_)
+    front = pareto(v.tolist(), l_.tolist())
+    if omega == 0.0:  # exact at the ends (scaling can round tiny differences away)
+        return min(front, key=lambda i: (v[i], l_[i], i))
+    if omega == 1.0:
+        return min(front, key=lambda i: (l_[i], v[i], i))
     return min(front, key=lambda i: (score[i], l_[i], v[i], i))
 
 
