@@ -88,7 +88,8 @@ def main() -> int:
                 proc = subprocess.run([sys.executable, "-m", "robustest.cli", "vnnlib", str(onnx_path), str(spec_path),
                                        "--timeout", str(t), "--out", str(result)], capture_output=True, text=True,
                                       timeout=t + 10, env=env)
-                detail = proc.stdout.strip() or proc.stderr.strip()[-300:]
+                lines = (proc.stdout.strip() or proc.stderr.strip()).splitlines()
+                detail = lines[-1] if lines else ""  # the command's own summary line
                 status = result.read_text().split("\n", 1)[0] if result.exists() else "error"
                 text = result.read_text() if result.exists() else ""
             except subprocess.TimeoutExpired:

@@ -74,6 +74,7 @@ def crown_prover(alpha_steps: int = 0):  # type: ignore[no-untyped-def]
         return Proof(name) if bool(done.all()) else None
 
     prove.__name__ = name.replace("-", "_")
+    prove.cheap = True  # type: ignore[attr-defined]  # run before the short attack
     return prove
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -125,7 +125,8 @@ def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], ti
             or not math.isfinite(timeout):
         raise invalid_argument("timeout", timeout, "a number of seconds > 0", "pass --timeout 60")
     start = time.perf_counter()
-    deadline = start + float(timeout)
+    # A margin for what follows the last check (returning, writing the file, the solver's own overshoot).
+    deadline = start + float(timeout) * 0.95 - min(0.5, 0.05 * float(timeout))
     shape = check_input_shape(spec, input_shape)
     param = next(iter(model.parameters()), None)
     device = param.device if param is not None else torch.device("cpu")
@@ -136,27 +137,32 @@ def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], ti
     open_regions: List[Region] = list(spec.regions)
     methods: List[str] = []
     notes: List[str] = []
-    # Attack every region briefly first (sat is cheap to find when it exists), then prove, then attack
-    # harder with what time is left.
-    for budget_share, hard in ((0.15, False), (1.0, True)):
+    # Cheapest first: random points, quick proofs (CROWN), a short attack, the expensive proofs (MILP),
+    # then attacks with whatever time is left.
+    cheap = [p for p in provers if getattr(p, "cheap", False)]
+    expensive = [p for p in provers if not getattr(p, "cheap", False)]
+    stages: List[Tuple[str, Any]] = [("attack", 0), ("prove", cheap), ("attack", 1), ("prove", expensive),
+                                     ("attack", 2)]
+    for kind, arg in stages:
+        if kind == "attack":
+            for region in list(open_regions):
+                share = 0.15 if arg == 1 else 1.0
+                found = falsify(model, spec, region, shape, device=device, dtype=dtype, seed=seed, level=arg,
+                                deadline=min(deadline, time.perf_counter() + share * max(
+                                    0.0, deadline - time.perf_counter())))
+                if found is not None:
+                    x, y, how = found
+                    return VerifyResult("sat", time.perf_counter() - start, how, x, y)
+            continue
         for region in list(open_regions):
-            found = falsify(model, spec, region, shape, device=device, dtype=dtype, seed=seed, hard=hard,
-                            deadline=min(deadline, time.perf_counter() + budget_share * max(
-                                0.0, deadline - time.perf_counter())))
-            if found is not None:
-                x, y, how = found
-                return VerifyResult("sat", time.perf_counter() - start, how, x, y)
-        if hard:
-            break
-        for region in list(open_regions):
-            for prove in list(provers):
+            for prove in list(arg):
                 if time.perf_counter() >= deadline:
                     break
                 try:
                     proof = prove(model, region, shape, deadline)
                 except (ImportError, UnsupportedLayer) as exc:  # no rule for a layer: attacks only
                     notes.append(f"{getattr(prove, '__name__', 'prover')} unavailable: {exc}")
-                    provers = [p for p in provers if p is not prove]
+                    arg = [p for p in arg if p is not prove]
                     continue
                 if proof is not None and proof.candidate is not None:
                     wrapped = SpecMargin(model, region, shape, margin=0.0, device=device, dtype=dtype)
@@ -179,9 +185,11 @@ def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], ti
 
 
 def falsify(model: nn.Module, spec: VnnlibSpec, region: Region, shape: Tuple[int, ...], *,
-            device: torch.device, dtype: torch.dtype, seed: int, hard: bool, deadline: float
+            device: torch.device, dtype: torch.dtype, seed: int, level: int, deadline: float
             ) -> Optional[Tuple[torch.Tensor, torch.Tensor, str]]:
-    """A re-checked counterexample in ``region``: (x float32 flat, y flat, method) or ``None``."""
+    """A re-checked counterexample in ``region``: (x float32 flat, y flat, method) or ``None``.
+
+    ``level`` 0 tries the centre and random points; 1 adds a short PGD; 2 attacks until the deadline."""
     from ..api import attack
 
     wrapped = SpecMargin(model, region, shape, margin=SAT_MARGIN, device=device, dtype=dtype).eval()
@@ -192,6 +200,9 @@ def falsify(model: nn.Module, spec: VnnlibSpec, region: Region, shape: Tuple[int
     hit = _confirm(model, spec, wrapped, probes, shape)
     if hit is not None:
         return hit + ("random",)
+    if level == 0:
+        return None
+    hard = level >= 2
     # 2. gradient attacks on the margin, several restarts in one batch
     batch = 8 if hard else 4
     u0 = torch.zeros(batch, n, device=device, dtype=dtype)
