@@ -71,8 +71,10 @@ def main() -> int:
     ap.add_argument("--nets", nargs="*", default=["256x2", "256x4", "256x6"])
     ap.add_argument("--csv", default=None, help="append one row per instance here")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the competition timeouts")
+    ap.add_argument("--bench-dir", type=Path, default=BENCH, help="the benchmark folder (instances.csv)")
     args = ap.parse_args()
-    rows = [r for r in csv.reader(open(BENCH / "instances.csv")) if r and any(n in r[0] for n in args.nets)]
+    bench = args.bench_dir
+    rows = [r for r in csv.reader(open(bench / "instances.csv")) if r and any(n in r[0] for n in args.nets)]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     rng = np.random.default_rng(0)
     counts: dict = {}
@@ -80,7 +82,7 @@ def main() -> int:
     out_csv = open(args.csv, "a", newline="") if args.csv else None
     for net, prop, timeout in rows:
         t = float(timeout) * args.scale
-        onnx_path, spec_path = BENCH / net, BENCH / prop
+        onnx_path, spec_path = bench / net, bench / prop
         with tempfile.TemporaryDirectory() as tmp:
             result = Path(tmp) / "result.txt"
             start = time.perf_counter()
