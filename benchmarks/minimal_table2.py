@@ -13,8 +13,8 @@ import os
 import time
 
 import torch
-
 from minimal_nets import test_set, train_mlp
+
 from robustest.minimal.deepfool import deepfool
 from robustest.minimal.lr_qp import LrQpSettings, lr_qp
 from robustest.spec import lp_norm

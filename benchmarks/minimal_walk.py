@@ -24,17 +24,19 @@ from typing import Optional
 import highspy
 import numpy as np
 import torch
-
 from minimal_nets import test_set, train_mlp
+
 from robustest import attack
 from robustest.errors import SolverError
-from robustest.minimal.regions import PiecewiseAffine  # noqa: E402
+from robustest.minimal.exact import exact_minimum
+from robustest.minimal.lr_qp import LrQpSettings, lr_qp
+from robustest.minimal.regions import PiecewiseAffine
 
 
 def region_lp(region, x: np.ndarray, eps: float, label: int, target: int) -> Optional[np.ndarray]:
     """argmax of (W_t - W_y) z + c_t - c_y over region ∩ linf ball ∩ [0, 1]^d."""
     A, b = region.A.numpy(), region.b.numpy()
-    W, c = region.W.numpy(), region.c.numpy()
+    W = region.W.numpy()
     d = x.size
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
@@ -81,7 +83,8 @@ def walk(model, pw: PiecewiseAffine, x: torch.Tensor, label: int, eps: float, st
             if int(model(cand[None]).argmax(1)[0]) != label:
                 return cand
         nxt = torch.tensor(best) + 1e-3 * (torch.tensor(best) - z)  # just past the active face
-        nxt = torch.minimum(torch.maximum(nxt, torch.tensor(np.maximum(xn - eps, 0))), torch.tensor(np.minimum(xn + eps, 1)))
+        box_lo, box_hi = torch.tensor(np.maximum(xn - eps, 0)), torch.tensor(np.minimum(xn + eps, 1))
+        nxt = torch.minimum(torch.maximum(nxt, box_lo), box_hi)
         if torch.allclose(nxt, z, atol=1e-9):
             return None
         z = nxt
@@ -92,6 +95,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--eps", type=float, default=0.05)
+    ap.add_argument("--at-exact", type=float, default=None,
+                    help="instead of --eps, attack each sample at this factor times its exact linf radius")
     ap.add_argument("--steps", type=int, default=15)
     ap.add_argument("--starts", type=int, default=3)
     ap.add_argument("--hidden", default="50")
@@ -102,49 +107,63 @@ def main() -> None:
     x, y = test_set(args.n)
     keep = model(x).argmax(1) == y
     x, y = x[keep], y[keep]
+    n = len(y)
+    if args.at_exact is None:
+        eps = [args.eps] * n
+        label = f"eps={args.eps}"
+    else:  # every sample is breakable at eps_i > its exact radius: the attacks' job is only to find it
+        found = lr_qp(model, x, y, norm="linf", settings=LrQpSettings(n1=4, n2=5, n3=2, n4=2))
+        eps = [args.at_exact * exact_minimum(model, x[i:i + 1], y[i:i + 1], norm="linf",
+                                             upper=float(found.distance[i]), time_limit=120.0).value
+               for i in range(n)]
+        label = f"eps = {args.at_exact} x exact linf radius per sample"
     t0 = time.perf_counter()
-    auto = attack(model, x, y, eps=args.eps, norm="linf", method="auto", seed=0)
-    pgd = attack(model, x, y, eps=args.eps, norm="linf", method="pgd", seed=0, steps=100, restarts=5)
+    broken, pgd_adv = torch.zeros(n, dtype=torch.bool), x.clone()
+    for i in range(n):
+        xi, yi = x[i:i + 1], y[i:i + 1]
+        auto = attack(model, xi, yi, eps=eps[i], norm="linf", method="auto", seed=0)
+        pgd = attack(model, xi, yi, eps=eps[i], norm="linf", method="pgd", seed=0, steps=100, restarts=5)
+        broken[i] = bool(auto.success[0] | pgd.success[0])
+        pgd_adv[i] = pgd.adversarial[0]
     t_att = time.perf_counter() - t0
-    broken = auto.success | pgd.success
     todo = (~broken).nonzero()[:, 0].tolist()
     pw = PiecewiseAffine(model, input_shape=(x.shape[1],))
     g = torch.Generator().manual_seed(0)
     t0 = time.perf_counter()
     extra, walk_broken_of_broken = 0, 0
-    for i in range(len(y)):
-        starts = [x[i], pgd.adversarial[i]] + [
-            torch.clamp(x[i] + args.eps * (2 * torch.rand(x.shape[1], generator=g) - 1), 0, 1)
+    for i in range(n):
+        starts = [x[i], pgd_adv[i]] + [
+            torch.clamp(x[i] + eps[i] * (2 * torch.rand(x.shape[1], generator=g) - 1), 0, 1)
             for _ in range(args.starts)]
         hit = None
         for s in starts:
-            hit = walk(model, pw, x[i], int(y[i]), args.eps, s, args.steps)
+            hit = walk(model, pw, x[i], int(y[i]), eps[i], s, args.steps)
             if hit is not None:
                 break
         if hit is not None:
-            assert float((hit - x[i]).abs().max()) <= args.eps + 1e-6
+            assert float((hit - x[i]).abs().max()) <= eps[i] + 1e-6
             if i in todo:
                 extra += 1
             else:
                 walk_broken_of_broken += 1
     t_walk = time.perf_counter() - t0
-    from robustest.minimal.exact import exact_minimum
-
+    print(f"hidden={hidden} linf {label}: {n} correctly classified of the first {args.n}")
+    print(f"attacks (auto + PGD 100x5) broke {int(broken.sum())} in {t_att:.1f} s")
+    print(f"walk broke {walk_broken_of_broken} of those and {extra} of the {len(todo)} the attacks missed, "
+          f"in {t_walk:.1f} s ({t_walk / n:.2f} s/sample)")
+    if args.at_exact is not None:
+        return
     t0 = time.perf_counter()
     breakable, robust, failed = 0, 0, []
     for i in todo:  # ground truth for the samples the attacks missed: the exact linf minimum vs eps
         try:
-            res = exact_minimum(model, x[i:i + 1], y[i:i + 1], norm="linf", upper=args.eps, time_limit=120.0)
+            res = exact_minimum(model, x[i:i + 1], y[i:i + 1], norm="linf", upper=eps[i], time_limit=120.0)
         except SolverError as exc:
             failed.append((i, str(exc)))
             continue
-        breakable += int(res.status == "optimal" and res.value <= args.eps)
-        robust += int(res.status == "infeasible" or (res.status == "optimal" and res.value > args.eps))
+        breakable += int(res.status == "optimal" and res.value <= eps[i])
+        robust += int(res.status == "infeasible" or (res.status == "optimal" and res.value > eps[i]))
     t_exact = time.perf_counter() - t0
-    print(f"hidden={hidden} linf eps={args.eps}: {len(y)} correctly classified of the first {args.n}")
-    print(f"attacks (auto + PGD 100x5) broke {int(broken.sum())} in {t_att:.1f} s")
-    print(f"walk broke {walk_broken_of_broken} of those and {extra} of the {len(todo)} the attacks missed, "
-          f"in {t_walk:.1f} s ({t_walk / len(y):.2f} s/sample)")
     print(f"exact MILP on the {len(todo)} missed samples: {breakable} have a counterexample within eps, "
           f"{robust} are proven robust, {len(todo) - breakable - robust} undecided ({t_exact:.1f} s)")
     for i, msg in failed:
