@@ -64,9 +64,11 @@ def test_milp_optimum_equals_brute_force(d, h, seed, eps, label):
         assert attained == pytest.approx(res.objective, abs=1e-6)
         assert bool(((point >= lo[0] - 1e-7) & (point <= hi[0] + 1e-7)).all())
         brute = float(vals[:, m].min())
-        # the grid is feasible: MILP <= grid minimum; the grid is dense: within L * spacing / 2 of the optimum
-        assert res.objective <= brute + 1e-6
-        assert res.objective >= brute - lipschitz(model, C[m]) * spacing / 2 - 1e-6
+        # the grid is feasible: the proven bound <= grid minimum; the objective is a reachable value, so it is
+        # >= the true minimum >= grid minimum - L * spacing / 2; HiGHS stops within a 1e-4 relative gap
+        assert res.bound <= brute + 1e-9
+        assert res.objective <= brute + 1e-6 + 1e-4 * abs(brute)
+        assert res.objective >= brute - lipschitz(model, C[m]) * spacing / 2 - 1e-9
 
 
 @settings(max_examples=10)

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..graph import Graph
-from ..layers.base import Box, NpBox
+from ..layers.base import Box, NpBox, widen
 from ..solvers.base import Problem
 
 
@@ -65,9 +65,13 @@ def encode_network(graph: Graph, input_lo: np.ndarray, input_hi: np.ndarray, pre
     lo, hi = np.asarray(input_lo, dtype=np.float64).ravel(), np.asarray(input_hi, dtype=np.float64).ravel()
     x = p.add_vars(lo, hi)
     vars_: List[np.ndarray] = [x]
-    for node in graph.nodes[1:]:
+    for k, node in enumerate(graph.nodes[1:], start=1):
         assert node.layer is not None
         ins = [vars_[j] for j in node.inputs]
-        vars_.append(node.layer.encode(p, ins, [pre_bounds[j] for j in node.inputs], pre_bounds[len(vars_)],
-                                       in_shapes=[graph.nodes[j].shape for j in node.inputs], exact=exact))
+        out = node.layer.encode(p, ins, [pre_bounds[j] for j in node.inputs], pre_bounds[k],
+                                in_shapes=[graph.nodes[j].shape for j in node.inputs], exact=exact)
+        # a layer may reuse its input's variables (reshape, active ReLU): make every node's own bounds hold,
+        # so the rules of the next layers (big-M constants) are consistent with the variables' ranges
+        p.tighten(out, *widen(*pre_bounds[k]))
+        vars_.append(out)
     return Encoding(p, x, vars_[-1], tuple(vars_))

@@ -31,6 +31,18 @@ class Conv2d(AffineLayer):
     def abs_linear(self, x: torch.Tensor) -> torch.Tensor:
         return self._conv(x, self.weight.abs(), None)
 
+    def transpose(self, A: torch.Tensor, in_shape: Tuple[int, ...]) -> torch.Tensor:
+        """``A W`` through the transposed convolution (output_padding recovers the exact input size)."""
+        B, M = A.shape[:2]
+        out_hw = A.shape[-2:]
+        k = self.weight.shape[-2:]
+        extra = [in_shape[1 + d] - ((out_hw[d] - 1) * self.stride[d] - 2 * self.padding[d]
+                                    + self.dilation[d] * (k[d] - 1) + 1) for d in range(2)]
+        flat = A.reshape((B * M,) + tuple(A.shape[2:]))
+        x = F.conv_transpose2d(flat, self.weight, None, self.stride, self.padding, tuple(extra), self.groups,
+                               self.dilation)
+        return x.reshape((B, M) + tuple(in_shape))
+
     def bias_out(self, in_shape: Tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
         out = self.forward(like.new_zeros((1,) + tuple(in_shape)))[0]
         return out

@@ -80,19 +80,22 @@ class MaxPool2d(Layer):
         shape = tuple(in_shapes[0])
         pos = torch.arange(int(np.prod(shape)), dtype=torch.float64).reshape((1,) + shape)
         win = self._windows(pos, -1.0)[0].round().long().numpy()  # (C, kk, L) flat input positions
-        lo, hi = widen(*boxes[0])
+        raw_lo, raw_hi = boxes[0]
+        lo, hi = widen(raw_lo, raw_hi)  # big-M constants get the slack; dominance uses the bounds as CROWN does
         x = ins[0]
         C, kk, L = win.shape
         out = np.empty(C * L, dtype=np.int64)
         for c in range(C):
-            for j in range(L):
-                m = win[c, :, j]
+            for w in range(L):
+                m = win[c, :, w]
                 m = m[m >= 0]
+                j = m[np.argmax(raw_lo[m])]
+                rest = m[m != j]
+                if rest.size == 0 or raw_lo[j] >= raw_hi[rest].max():  # x_j is the maximum (ties included)
+                    out[c * L + w] = x[j]
+                    continue
                 lmax = lo[m].max()
                 m = m[hi[m] >= lmax]  # inputs that can be the maximum
-                if m.size == 1:
-                    out[c * L + j] = x[m[0]]
-                    continue
                 U = hi[m].max()
                 y = int(problem.add_vars([lmax], [U])[0])
                 k = m.size
@@ -104,5 +107,5 @@ class MaxPool2d(Layer):
                 big = U - lo[m]
                 problem.add_rows(np.r_[r, r, r], np.r_[np.full(k, y), x[m], d], np.r_[np.ones(k), -np.ones(k), big],
                                  lo=np.full(k, -np.inf), hi=big)
-                out[c * L + j] = y
+                out[c * L + w] = y
         return out

@@ -54,6 +54,7 @@ class Problem:
         self._rows: list[Tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._row_lo: list[np.ndarray] = []
         self._row_hi: list[np.ndarray] = []
+        self._tight: list[Tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.num_vars = 0
         self.num_rows = 0
         self.num_integer = 0
@@ -72,6 +73,11 @@ class Problem:
         self.num_vars += lb.size
         self.num_integer += lb.size if integer else 0
         return idx
+
+    def tighten(self, idx: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> None:
+        """Intersect the bounds of existing variables ``idx`` with ``[lb, ub]``."""
+        self._tight.append((np.asarray(idx, dtype=np.int64).ravel(), np.asarray(lb, dtype=np.float64).ravel(),
+                            np.asarray(ub, dtype=np.float64).ravel()))
 
     def add_rows(self, rows: Sequence[int] | np.ndarray, cols: Sequence[int] | np.ndarray,
                  vals: Sequence[float] | np.ndarray, *, lo: Sequence[float] | np.ndarray,
@@ -107,7 +113,11 @@ class Problem:
         indptr = np.zeros(self.num_rows + 1, dtype=np.int64)
         np.add.at(indptr, r + 1, 1)
         indptr = np.cumsum(indptr)
-        return (cat(self._lb, np.float64), cat(self._ub, np.float64), cat(self._int, bool),
+        lb, ub = cat(self._lb, np.float64), cat(self._ub, np.float64)
+        for idx, lo, hi in self._tight:
+            np.maximum.at(lb, idx, lo)
+            np.minimum.at(ub, idx, hi)
+        return (lb, ub, cat(self._int, bool),
                 (indptr, c, v), cat(self._row_lo, np.float64), cat(self._row_hi, np.float64))
 
 
