@@ -58,6 +58,12 @@ def test_omega_zero_pick_has_the_least_violation_in_the_pool():
     net, train, adv = _softmax_regression(2)
     res = robustest.repair(net, adv, train, iterations=2, steps=5, omega=0.0)
     assert res.candidate.violation == min(c.violation for c in res.candidates)
+    # any candidate can be rebuilt: its violation is what the pool says
+    x_adv, y_adv = adv
+    for i in (0, 7, res.chosen):
+        with torch.no_grad():
+            z = res.candidate_model(i)(x_adv)
+        assert violation(z, y_adv) == pytest.approx(res.candidates[i].violation, abs=1e-9)
 
 
 def test_mlp_on_digits_fixes_pgd_points_without_hurting_clean_accuracy():

@@ -37,7 +37,7 @@ def test_rows_are_margin_gradients_and_first_order_exact(seed, width, m):
             # the cut is a first-order model: its error is second order in the step
             step = 1e-4 * torch.randn(fm.n, generator=g, dtype=torch.float64)
             z2 = fm.logits(fm.w0 + step, x[a:a + 1])[0]
-            lin = float(margin + rows[k] @ step)
+            lin = float(margin.detach() + rows[k] @ step)
             assert abs(float(z2[y[a]] - z2[j]) - lin) < 1e-5
             k += 1
 

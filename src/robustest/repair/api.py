@@ -205,7 +205,7 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
         n_adversarial=int(len(y_adv)), n_parameters=fm.n, qp=tuple(records), qp_seconds=timer["qp"],
         gradient_seconds=timer["grad"], evaluation_seconds=timer["eval"],
         seconds=time.perf_counter() - t_start, solver=solver + ("" if block is None else f"+block{block:g}"),
-        omega=float(omega), notes=tuple(notes))
+        omega=float(omega), notes=tuple(notes), start=w0, directions=tuple(stars))
 
 
 # ---------------------------------------------------------------------------------------- helpers

@@ -7,7 +7,8 @@ user can re-select with another ``omega`` via :func:`robustest.repair.select.sel
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 import torch
@@ -51,6 +52,7 @@ class RepairResult:
     ``clean_accuracy_*`` on the evaluation data (the training data unless ``evaluate=`` was given),
     ``adversarial_accuracy_*`` on the adversarial points, ``robust_accuracy_*`` under PGD at ``eps`` on
     the evaluation data (``None`` when no ``eps`` was given). ``distance`` is ``||w - w0||_2``.
+    ``start`` (w0) and ``directions`` (the QP steps ``w*_k - w0``) rebuild any candidate.
     """
 
     model: torch.nn.Module
@@ -77,6 +79,25 @@ class RepairResult:
     solver: str
     omega: float
     notes: Tuple[str, ...] = ()
+    start: Optional[torch.Tensor] = field(default=None, repr=False)
+    directions: Tuple[torch.Tensor, ...] = field(default=(), repr=False)
+
+    def candidate_model(self, index: int) -> torch.nn.Module:
+        """A copy of the model at pool candidate ``index`` (``w0 + step * d_iteration``), e.g. to pick
+        with another omega without repairing again::
+
+            from robustest.repair.select import select
+            i = select([c.violation for c in res.candidates], [c.loss for c in res.candidates], omega=0.0)
+            model_0 = res.candidate_model(i)
+        """
+        from .jacobian import FlatModel
+
+        if self.start is None or not 0 <= index < len(self.candidates):
+            raise IndexError(f"candidate index {index} is outside the pool of {len(self.candidates)}")
+        cand = self.candidates[index]
+        model = copy.deepcopy(self.model)
+        FlatModel(model).write(self.start + cand.step * self.directions[cand.iteration - 1])
+        return model
 
     @property
     def candidate(self) -> Optional[Candidate]:
