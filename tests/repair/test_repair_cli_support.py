@@ -108,3 +108,13 @@ def test_a_model_that_no_longer_loads_into_the_class_is_reported(tmp_path):
     with pytest.raises(ModelError, match="does not load into Linear"):
         verify_loadable(saved, torch.nn.Linear(5, 3))
     assert safe_name("a/b::c[ x ]") == safe_name("a/b::c[ x ]") != safe_name("a/b::c[ y ]")
+
+
+def test_cli_with_pgd_points_from_the_training_data(digits_files, capsys):
+    d = digits_files
+    out = d / "pgd.pt"
+    code = main(["repair", str(d / "mlp.pt"), str(d / "test.pt"), "--module", "digits:mlp",
+                 "--train", str(d / "train.pt"), "--eps", "0.08", "--out", str(out), "--iterations", "2",
+                 "--pgd-train", "3"])
+    assert code in (0, 1) and out.exists()
+    assert "fixed 3/3" in capsys.readouterr().out
