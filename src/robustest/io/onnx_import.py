@@ -184,12 +184,12 @@ def _fold(op: str, ins: List[Any], attrs: Dict[str, Any]) -> np.ndarray:
     if op == "Unsqueeze":
         axes = attrs.get("axes", ins[1] if len(ins) > 1 else None)
         out = np.asarray(ins[0])
-        for a in sorted(int(a) for a in np.atleast_1d(axes)):
-            out = np.expand_dims(out, a)
+        for ax in sorted(int(v) for v in np.atleast_1d(np.asarray(axes))):
+            out = np.expand_dims(out, ax)
         return out
     if op == "Squeeze":
         axes = attrs.get("axes", ins[1] if len(ins) > 1 else None)
-        return np.squeeze(ins[0], axis=None if axes is None else tuple(int(a) for a in np.atleast_1d(axes)))
+        return np.squeeze(ins[0], axis=None if axes is None else tuple(int(v) for v in np.atleast_1d(np.asarray(axes))))
     if op == "Concat":
         return np.concatenate([np.atleast_1d(v) for v in ins], axis=attrs.get("axis", 0))
     fns: Dict[str, Callable[[Any, Any], Any]] = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply,
@@ -199,9 +199,9 @@ def _fold(op: str, ins: List[Any], attrs: Dict[str, Any]) -> np.ndarray:
     if op == "Reshape":
         return np.reshape(ins[0], [int(s) for s in ins[1]])
     if op == "Flatten":
-        a = np.asarray(ins[0])
+        arr = np.asarray(ins[0])
         axis = attrs.get("axis", 1)
-        return a.reshape(int(np.prod(a.shape[:axis])), -1)
+        return arr.reshape(int(np.prod(arr.shape[:axis])), -1)
     raise UnsupportedLayer(f"model has a constant {op} node robustest cannot fold. Fix: export with "
                            "constant folding (torch.onnx.export(..., do_constant_folding=True))")
 
@@ -298,7 +298,7 @@ def _conv(b: _Builder, node: Any, ins: List[Any], at: Dict[str, Any]) -> _Act:
                      padding=(pads[0], pads[1]) if pads[:2] == pads[2:] else 0)
     with torch.no_grad():
         conv.weight.copy_(_t(w))
-        if len(ins) > 2:
+        if len(ins) > 2 and conv.bias is not None:
             conv.bias.copy_(_t(ins[2]))
     if pads[:2] != pads[2:]:  # asymmetric: ONNX pads are (top, left, bottom, right)
         x = b.module(node, nn.ZeroPad2d((pads[1], pads[3], pads[0], pads[2])), x)
@@ -328,6 +328,7 @@ def _batchnorm(b: _Builder, node: Any, ins: List[Any], at: Dict[str, Any]) -> _A
         raise UnsupportedLayer(f"model has BatchNormalization node {node.name!r} on a {dim}-D tensor")
     cls = nn.BatchNorm2d if dim == 4 else nn.BatchNorm1d
     bn = cls(len(mean), eps=float(at.get("epsilon", 1e-5)))
+    assert bn.running_mean is not None and bn.running_var is not None  # track_running_stats=True
     with torch.no_grad():
         bn.weight.copy_(_t(scale))
         bn.bias.copy_(_t(bias))
@@ -370,9 +371,11 @@ def _passthrough(b: _Builder, node: Any, ins: List[Any], at: Dict[str, Any]) -> 
 def _squeeze_unsqueeze(b: _Builder, node: Any, ins: List[Any], at: Dict[str, Any]) -> _Act:
     x = ins[0]
     axes = at.get("axes", ins[1] if len(ins) > 1 else None)
+    if axes is None or any(int(v) in (0, -x.probe.dim() - (node.op_type == "Unsqueeze"))
+                           for v in np.atleast_1d(np.asarray(axes))):
+        raise UnsupportedLayer(f"model has {node.op_type} node {node.name!r} on the batch dimension (or "
+                               "on every dimension). Fix: squeeze/unsqueeze named dimensions after the batch")
     probe = torch.as_tensor(_fold(node.op_type, [x.probe.numpy(), axes], {}))
-    if any(int(a) in (0, -x.probe.dim() - (node.op_type == "Unsqueeze")) for a in np.atleast_1d(axes)):
-        raise UnsupportedLayer(f"model has {node.op_type} node {node.name!r} on the batch dimension")
     return b.module(node, Reshape(tuple(probe.shape[1:])), x)
 
 

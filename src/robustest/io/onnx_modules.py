@@ -23,6 +23,9 @@ class ConstantAffine(nn.Module):
         [-1.0, 1.0]
     """
 
+    scale: torch.Tensor
+    shift: torch.Tensor
+
     def __init__(self, scale: torch.Tensor, shift: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("scale", scale.detach().clone().float())

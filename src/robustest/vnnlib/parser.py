@@ -25,7 +25,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple, Union
+from typing import Any, Dict, Iterator, List, Tuple, Union
 
 import torch
 
@@ -103,9 +103,9 @@ def _error(source: str, tok: _Tok, expected: str) -> VnnlibSyntaxError:
         "assert with <=/>= over X_i, Y_j, and/or)")
 
 
-def _sexprs(text: str, source: str) -> List[object]:
+def _sexprs(text: str, source: str) -> List[Any]:
     """Nested lists of tokens; a token keeps its position for messages."""
-    stack: List[List[object]] = [[]]
+    stack: List[List[Any]] = [[]]
     opens: List[_Tok] = []
     for tok in _tokens(text, source):
         if tok.text == "(":
@@ -135,13 +135,13 @@ class _Parser:
         self.source = source
         self.declared: Dict[str, _Tok] = {}
 
-    def head(self, expr: object) -> _Tok:
+    def head(self, expr: Any) -> _Tok:
         if isinstance(expr, _Tok):
             return expr
         assert isinstance(expr, list)
         return self.head(expr[0])
 
-    def linear(self, expr: object) -> Linear:
+    def linear(self, expr: Any) -> Linear:
         if isinstance(expr, _Tok):
             if expr.text in self.declared:
                 return {expr.text: 1.0}, 0.0
@@ -181,7 +181,7 @@ class _Parser:
             const += sign * a[1]
         return out, const
 
-    def dnf(self, expr: object) -> List[List[Linear]]:
+    def dnf(self, expr: Any) -> List[List[Linear]]:
         """A formula as a list of conjunctions of atoms ``expr <= 0``."""
         if isinstance(expr, _Tok) or not expr:
             raise _error(self.source, self.head(expr), "a formula such as (<= X_0 1.0), (and ...) or (or ...)")
@@ -214,7 +214,7 @@ class _Parser:
 def parse_vnnlib(text: str, *, source: str = "<string>") -> VnnlibSpec:
     """Parse VNN-LIB ``text`` (see the module docstring). Raises :class:`VnnlibSyntaxError`."""
     p = _Parser(source)
-    asserts: List[Tuple[_Tok, object]] = []
+    asserts: List[Tuple[_Tok, Any]] = []
     for expr in _sexprs(text, source):
         if isinstance(expr, _Tok):
             raise _error(source, expr, "'(' starting a declare-const or assert")

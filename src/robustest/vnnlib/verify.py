@@ -67,7 +67,7 @@ def check_input_shape(spec: VnnlibSpec, input_shape: Sequence[int]) -> Tuple[int
 
 
 class SpecMargin(nn.Module):
-    """Network + property as a 2-class "classifier" on ``u`` in ``[-1, 1]^n``: ``x = center + half * u``,
+    """Network + property as a 2-class "classifier" on ``u`` in ``[-1, 1]^n``: ``x = center + radius * u``,
     logits ``[v(y) + margin, 0]`` where ``v(y) = min_p max_k (A_p y - b_p)_k``. Label 0 is "safe"; an
     attack that flips it has found ``A_p y < b_p - margin`` for some polytope ``p``."""
 
@@ -77,11 +77,11 @@ class SpecMargin(nn.Module):
         self.model, self.shape, self.margin = model, shape, margin
         lo, hi = f32_box(region)
         self.center = ((lo + hi) / 2).to(device, dtype)
-        self.half = ((hi - lo) / 2).to(device, dtype)
+        self.radius = ((hi - lo) / 2).to(device, dtype)
         self.polys = [(a.to(device, dtype), b.to(device, dtype)) for a, b in region.polytopes]
 
     def point(self, u: torch.Tensor) -> torch.Tensor:
-        return self.center + self.half * u.clamp(-1, 1)
+        return self.center + self.radius * u.clamp(-1, 1)
 
     def violation(self, y: torch.Tensor) -> torch.Tensor:
         vals = [(y @ a.T - b).amax(1) if a.shape[0] else torch.full_like(y[:, 0], -math.inf)
@@ -167,7 +167,7 @@ def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], ti
                 if proof is not None and proof.candidate is not None:
                     wrapped = SpecMargin(model, region, shape, margin=0.0, device=device, dtype=dtype)
                     u = (proof.candidate.to(device, dtype).reshape(1, -1) - wrapped.center) / \
-                        wrapped.half.clamp_min(1e-30)
+                        wrapped.radius.clamp_min(1e-30)
                     hit = _confirm(model, spec, wrapped, u.clamp(-1, 1), shape)
                     if hit is not None:
                         return VerifyResult("sat", time.perf_counter() - start, proof.method, *hit)
