@@ -3,8 +3,6 @@ points of a ball that push each bound (random, corners, PGD on each spec row) fo
 
 from __future__ import annotations
 
-from typing import Tuple
-
 import torch
 from hypothesis import strategies as st
 from torch import nn
@@ -65,7 +63,7 @@ def randomise_bn(model: nn.Module, gen: torch.Generator) -> None:
             m.bias.data.copy_(torch.randn(n, generator=gen) * 0.3)
 
 
-def build(kind: str, bn: bool, residual: bool, pool: str, seed: int) -> Tuple[nn.Module, Tuple[int, ...]]:
+def build(kind: str, bn: bool, residual: bool, pool: str, seed: int) -> tuple[nn.Module, tuple[int, ...]]:
     """A random eval-mode float64 network and its batch-free input shape."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -79,7 +77,7 @@ def build(kind: str, bn: bool, residual: bool, pool: str, seed: int) -> Tuple[nn
                                                                                 nn.Linear(h, h), nn.ReLU(),
                                                                                 nn.Linear(h, k)]
             model = nn.Sequential(*layers)
-        shape: Tuple[int, ...] = (d,)
+        shape: tuple[int, ...] = (d,)
     else:
         c = 1
         if residual:
@@ -100,11 +98,11 @@ nets = st.builds(build, kind=st.sampled_from(["mlp", "conv"]), bn=st.booleans(),
 
 
 def extreme_points(model: nn.Module, x0: torch.Tensor, ball: LpBall, C: torch.Tensor, *, steps: int = 15,
-                   samples: int = 32, seed: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
+                   samples: int = 32, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Points of the ball around each x0 row, and ``C @ model(point)`` at them: random points, and PGD
     minimising and maximising every row of ``C`` (N, M, K). Returns (N, P, ...) points and (N, P, M) values."""
     gen = torch.Generator().manual_seed(seed)
-    N, M = C.shape[:2]
+    N, _M = C.shape[:2]
     pts = [torch.stack([ball.random_start(x0, gen) for _ in range(samples)], 1)]
     rows = torch.cat([C, -C], 1)  # (N, 2M, K)
     R = rows.shape[1]

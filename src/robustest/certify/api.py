@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
-
 import torch
 from torch import nn
 
@@ -15,9 +13,9 @@ from ..spec import Bound, LpBall, as_ball, margin_matrix
 METHODS = ("ibp", "crown", "alpha-crown", "lp")
 
 
-def bounds(model: nn.Module, inputs: torch.Tensor, *, eps: Union[float, LpBall], norm: str = "linf",
-           method: str = "crown", domain: Optional[Tuple[Bound, Bound]] = (0.0, 1.0),
-           labels: Optional[torch.Tensor] = None, spec: Optional[torch.Tensor] = None,
+def bounds(model: nn.Module, inputs: torch.Tensor, *, eps: float | LpBall, norm: str = "linf",
+           method: str = "crown", domain: tuple[Bound, Bound] | None = (0.0, 1.0),
+           labels: torch.Tensor | None = None, spec: torch.Tensor | None = None,
            solver: str = "highs") -> Bounds:
     """Sound elementwise bounds on ``model(x')`` for every ``x'`` with ``||x' - x||_norm <= eps`` inside
     ``domain``, for each row ``x`` of ``inputs``.
@@ -53,7 +51,7 @@ def bounds(model: nn.Module, inputs: torch.Tensor, *, eps: Union[float, LpBall],
     return Bounds(lower=lower, upper=upper, method=method, margins_lower=ml, margins_upper=mu, extra=extra)
 
 
-def compute(graph: Graph, x: torch.Tensor, ball: LpBall, C: Optional[torch.Tensor], *, method: str,
+def compute(graph: Graph, x: torch.Tensor, ball: LpBall, C: torch.Tensor | None, *, method: str,
             solver: str = "highs") -> tuple:
     """Logit bounds and (when ``C`` is given) bounds on ``C @ logits`` with one method, batched."""
     from .crown import crown, intermediate_bounds
@@ -98,8 +96,8 @@ def _check_inputs(inputs: torch.Tensor) -> torch.Tensor:
     return inputs.detach()
 
 
-def _spec(labels: Optional[torch.Tensor], spec: Optional[torch.Tensor], N: int, K: int,
-          device: torch.device) -> Optional[torch.Tensor]:
+def _spec(labels: torch.Tensor | None, spec: torch.Tensor | None, N: int, K: int,
+          device: torch.device) -> torch.Tensor | None:
     if labels is not None and spec is not None:
         raise invalid_argument("spec", "given with labels", "labels or spec, not both",
                                "pass labels for the usual margins, or spec for your own rows")

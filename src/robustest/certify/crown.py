@@ -15,7 +15,6 @@ intersected with its interval bound. Upper bounds are lower bounds of ``-c``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -34,13 +33,13 @@ class CrownResult:
 
     lower: torch.Tensor
     upper: torch.Tensor
-    boxes: List[Box]
+    boxes: list[Box]
 
 
-def backward(graph: Graph, start: int, A: torch.Tensor, boxes: List[Box],
-             alphas: Optional[Dict[int, torch.Tensor]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+def backward(graph: Graph, start: int, A: torch.Tensor, boxes: list[Box],
+             alphas: dict[int, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Coefficients on the input and constant (B, M) with ``sum(A * node[start]) >= A_in . x + const``."""
-    pending: Dict[int, torch.Tensor] = {start: A}
+    pending: dict[int, torch.Tensor] = {start: A}
     const = A.new_zeros(A.shape[:2])
     for k in range(start, 0, -1):
         if k not in pending:
@@ -68,20 +67,20 @@ def concretize(A_in: torch.Tensor, const: torch.Tensor, x0: torch.Tensor, ball: 
     return best
 
 
-def _lower(graph: Graph, start: int, A: torch.Tensor, boxes: List[Box], x0: torch.Tensor, ball: LpBall,
-           alphas: Optional[Dict[int, torch.Tensor]] = None) -> torch.Tensor:
+def _lower(graph: Graph, start: int, A: torch.Tensor, boxes: list[Box], x0: torch.Tensor, ball: LpBall,
+           alphas: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
     A_in, const = backward(graph, start, A, boxes, alphas)
     return concretize(A_in, const, x0, ball, boxes[0])
 
 
-def _identity_spec(shape: Tuple[int, ...], batch: int, like: torch.Tensor) -> torch.Tensor:
+def _identity_spec(shape: tuple[int, ...], batch: int, like: torch.Tensor) -> torch.Tensor:
     """``[I; -I]`` over the flattened ``shape``, for every sample: lower and upper bound of each entry."""
     n = _numel(shape)
     eye = torch.eye(n, dtype=like.dtype, device=like.device).reshape((n,) + tuple(shape))
     return torch.cat([eye, -eye]).unsqueeze(0).expand((batch, 2 * n) + tuple(shape))
 
 
-def intermediate_bounds(graph: Graph, x0: torch.Tensor, ball: LpBall) -> List[Box]:
+def intermediate_bounds(graph: Graph, x0: torch.Tensor, ball: LpBall) -> list[Box]:
     """Bounds of every node: CROWN on each input of a ReLU/MaxPool (intersected with IBP), IBP elsewhere.
 
     Work saved without losing tightness: a node that is one affine layer applied to the input keeps its
@@ -93,12 +92,12 @@ def intermediate_bounds(graph: Graph, x0: torch.Tensor, ball: LpBall) -> List[Bo
 
     lo, hi = ball.box(x0)
     boxes = interval_bounds(graph, lo, hi)
-    users: Dict[int, List[int]] = {}
-    for k, n in enumerate(graph.nodes):
-        for j in n.inputs:
+    users: dict[int, list[int]] = {}
+    for k, nd in enumerate(graph.nodes):
+        for j in nd.inputs:
             users.setdefault(j, []).append(k)
     needs = sorted({j for n in graph.nodes[1:] if n.layer is not None and n.layer.nonlinear for j in n.inputs})
-    tighter: List[Optional[Box]] = [None] * len(graph.nodes)
+    tighter: list[Box | None] = [None] * len(graph.nodes)
     for k in needs:
         node = graph.nodes[k]
         if k == 0 or (ball.norm == "linf" and isinstance(node.layer, AffineLayer) and node.inputs == (0,)):
@@ -124,7 +123,7 @@ def intermediate_bounds(graph: Graph, x0: torch.Tensor, ball: LpBall) -> List[Bo
 
 
 def crown(graph: Graph, x0: torch.Tensor, ball: LpBall, spec: torch.Tensor, *, alpha_steps: int = 0,
-          boxes: Optional[List[Box]] = None) -> CrownResult:
+          boxes: list[Box] | None = None) -> CrownResult:
     """Bounds on ``spec @ f(x)`` for ``x`` in the ball around each row of ``x0``; ``spec`` is (B, M, K).
 
     ``alpha_steps > 0`` optimises the lower ReLU slopes of the last backward pass with Adam (alpha-CROWN;
@@ -153,19 +152,19 @@ def crown(graph: Graph, x0: torch.Tensor, ball: LpBall, spec: torch.Tensor, *, a
     return CrownResult(low[:, :M], -low[:, M:], boxes)
 
 
-def _numel(shape: Tuple[int, ...]) -> int:
+def _numel(shape: tuple[int, ...]) -> int:
     n = 1
     for s in shape:
         n *= s
     return n
 
 
-def _optimise(graph: Graph, out: int, A: torch.Tensor, boxes: List[Box], x0: torch.Tensor, ball: LpBall,
+def _optimise(graph: Graph, out: int, A: torch.Tensor, boxes: list[Box], x0: torch.Tensor, ball: LpBall,
               steps: int) -> torch.Tensor:
     """alpha-CROWN: gradient ascent on per-(sample, spec row, neuron) lower slopes of unstable ReLUs."""
     from ..layers.relu import ReLU
 
-    alphas: Dict[int, torch.Tensor] = {}
+    alphas: dict[int, torch.Tensor] = {}
     for k, node in enumerate(graph.nodes):
         if isinstance(node.layer, ReLU):
             lo, hi = boxes[node.inputs[0]]

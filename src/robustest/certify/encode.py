@@ -22,8 +22,8 @@ on top (e.g. an exact minimum-distance MILP adds ``|x - x0|`` variables and mini
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
 
 import numpy as np
 
@@ -41,10 +41,10 @@ class Encoding:
     problem: Problem
     inputs: np.ndarray
     outputs: np.ndarray
-    nodes: Tuple[np.ndarray, ...]
+    nodes: tuple[np.ndarray, ...]
 
 
-def numpy_boxes(boxes: Sequence[Box], i: int) -> List[NpBox]:
+def numpy_boxes(boxes: Sequence[Box], i: int) -> list[NpBox]:
     """Sample ``i`` of batched per-node bounds, as flat float64 numpy arrays (what the encoder takes)."""
     return [(lo[i].detach().reshape(-1).double().cpu().numpy(), hi[i].detach().reshape(-1).double().cpu().numpy())
             for lo, hi in boxes]
@@ -64,7 +64,7 @@ def encode_network(graph: Graph, input_lo: np.ndarray, input_hi: np.ndarray, pre
     p = problem if problem is not None else Problem()
     lo, hi = np.asarray(input_lo, dtype=np.float64).ravel(), np.asarray(input_hi, dtype=np.float64).ravel()
     x = p.add_vars(lo, hi)
-    vars_: List[np.ndarray] = [x]
+    vars_: list[np.ndarray] = [x]
     for k, node in enumerate(graph.nodes[1:], start=1):
         assert node.layer is not None
         ins = [vars_[j] for j in node.inputs]

@@ -15,8 +15,6 @@ box ``LpBall.box`` (sound, not tight).
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import torch
 
 from ..graph import Graph
@@ -24,12 +22,12 @@ from ..layers.base import Box
 
 
 def interval_bounds(graph: Graph, lo: torch.Tensor, hi: torch.Tensor, *,
-                    tighter: Optional[List[Optional[Box]]] = None) -> List[Box]:
+                    tighter: list[Box | None] | None = None) -> list[Box]:
     """Bounds of every node for inputs in ``[lo, hi]`` (batched, batch-free shapes as in the graph).
 
     ``tighter[k]``, when given, are other sound bounds of node ``k`` (e.g. from CROWN) to intersect with.
     """
-    boxes: List[Box] = [(lo, hi)]
+    boxes: list[Box] = [(lo, hi)]
     for k, node in enumerate(graph.nodes[1:], start=1):
         assert node.layer is not None
         l, u = node.layer.interval(*[boxes[j] for j in node.inputs])

@@ -10,7 +10,7 @@ false certificate.
 from __future__ import annotations
 
 import time
-from typing import List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -29,9 +29,9 @@ def safe(value: float) -> float:
     return value - LP_TOL * (1.0 + abs(value))
 
 
-def lp_margins(graph: Graph, x0: torch.Tensor, ball: LpBall, spec: np.ndarray, boxes: Sequence[Tuple[np.ndarray,
-               np.ndarray]], *, rows: Optional[Sequence[int]] = None, solver: str = "highs",
-               deadline: float = float("inf"), upper: bool = False) -> Tuple[np.ndarray, str]:
+def lp_margins(graph: Graph, x0: torch.Tensor, ball: LpBall, spec: np.ndarray, boxes: Sequence[tuple[np.ndarray,
+               np.ndarray]], *, rows: Sequence[int] | None = None, solver: str = "highs",
+               deadline: float = float("inf"), upper: bool = False) -> tuple[np.ndarray, str]:
     """Lower bounds (and with ``upper``, also upper bounds) of ``spec[m] @ f(x)`` for one sample ``x0``
     (batch-free) over its ball, for the rows ``rows`` (default all); other rows get -inf. Returns the bounds
     (M,) or (2, M) and a reason ("" or why some bound is missing: time limit, solver error)."""
@@ -59,8 +59,8 @@ def lp_margins(graph: Graph, x0: torch.Tensor, ball: LpBall, spec: np.ndarray, b
     return (out if upper else out[0]), reason
 
 
-def lp_bounds(graph: Graph, x: torch.Tensor, ball: LpBall, spec: torch.Tensor, boxes: List[Box], *,
-              solver: str = "highs") -> Tuple[torch.Tensor, torch.Tensor]:
+def lp_bounds(graph: Graph, x: torch.Tensor, ball: LpBall, spec: torch.Tensor, boxes: list[Box], *,
+              solver: str = "highs") -> tuple[torch.Tensor, torch.Tensor]:
     """Batched LP lower and upper bounds of ``spec @ f(x)`` (N, M) (-inf/inf where an LP failed)."""
     lows, ups = [], []
     for i in range(x.shape[0]):

@@ -14,8 +14,8 @@ counterexample and leaves the sample undecided.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -32,14 +32,14 @@ class MilpOutcome:
     """``verdict`` is "certified", "falsified" or None (undecided, ``reason`` says why). ``figure`` is the
     certified lower bound of the smallest margin, or the counterexample's margin (objective)."""
 
-    verdict: Optional[str]
-    figure: Optional[float]
-    counterexample: Optional[torch.Tensor]
+    verdict: str | None
+    figure: float | None
+    counterexample: torch.Tensor | None
     reason: str
     solved: int
 
 
-def milp_minimum(graph: Graph, x0: torch.Tensor, ball: LpBall, c: np.ndarray, boxes: Sequence[Tuple[np.ndarray,
+def milp_minimum(graph: Graph, x0: torch.Tensor, ball: LpBall, c: np.ndarray, boxes: Sequence[tuple[np.ndarray,
                  np.ndarray]], *, solver: str = "highs", time_limit: float = float("inf")):
     """Solve ``min c @ f(x)`` over the box of the ball to optimality; returns (SolveResult, point or None)."""
     lo, hi = ball.box(x0.unsqueeze(0))
@@ -54,7 +54,7 @@ def milp_minimum(graph: Graph, x0: torch.Tensor, ball: LpBall, c: np.ndarray, bo
 
 
 def milp_verify(graph: Graph, x0: torch.Tensor, ball: LpBall, spec: np.ndarray, known: np.ndarray,
-                boxes: Sequence[Tuple[np.ndarray, np.ndarray]], *, solver: str = "highs",
+                boxes: Sequence[tuple[np.ndarray, np.ndarray]], *, solver: str = "highs",
                 time_limit: float = float("inf")) -> MilpOutcome:
     """Decide ``spec @ f(x) > 0`` (all rows) over the ball around ``x0`` (batch-free), given ``known``
     sound lower bounds of each row (rows with ``known > 0`` are not solved again)."""

@@ -11,7 +11,7 @@ False: optimise CROWN's ReLU slopes for the samples plain CROWN leaves undecided
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,16 +28,16 @@ def _graph(ctx: StepContext) -> Graph:
     return ctx.cache["graph"]
 
 
-def _store(ctx: StepContext) -> Dict[int, Dict[str, Any]]:
+def _store(ctx: StepContext) -> dict[int, dict[str, Any]]:
     return ctx.cache.setdefault("certify", {})
 
 
-def _spec(ctx: StepContext, graph: Graph, idx: List[int]) -> torch.Tensor:
+def _spec(ctx: StepContext, graph: Graph, idx: list[int]) -> torch.Tensor:
     K = graph.nodes[-1].shape[0]
     return margin_matrix(ctx.labels[idx], K).to(torch.float64)
 
 
-def _live(ctx: StepContext, indices: List[int]) -> List[int]:
+def _live(ctx: StepContext, indices: list[int]) -> list[int]:
     return [i for i in indices if ctx.remaining(i) > 0]
 
 
@@ -60,7 +60,7 @@ def _remember(ctx: StepContext, i: int, lower: np.ndarray, boxes: Any = None) ->
 class IbpStep(Step):
     """Interval bounds: one batched pass, loose."""
 
-    def run(self, ctx: StepContext, indices: List[int]) -> Dict[int, StepOutcome]:
+    def run(self, ctx: StepContext, indices: list[int]) -> dict[int, StepOutcome]:
         from .ibp import interval_bounds
 
         live = _live(ctx, indices)
@@ -84,7 +84,7 @@ class IbpStep(Step):
 class CrownStep(Step):
     """Backward linear bounds (batched), then optionally optimised slopes on what is left."""
 
-    def run(self, ctx: StepContext, indices: List[int]) -> Dict[int, StepOutcome]:
+    def run(self, ctx: StepContext, indices: list[int]) -> dict[int, StepOutcome]:
         from .crown import crown
 
         live = _live(ctx, indices)
@@ -114,7 +114,7 @@ class CrownStep(Step):
         return out
 
 
-def _prepared(ctx: StepContext, graph: Graph, i: int) -> Dict[str, Any]:
+def _prepared(ctx: StepContext, graph: Graph, i: int) -> dict[str, Any]:
     """The cached bounds of sample ``i``, computing CROWN for it if no earlier rung did."""
     entry = _store(ctx).get(i, {})
     if "boxes" not in entry:
@@ -129,10 +129,10 @@ def _prepared(ctx: StepContext, graph: Graph, i: int) -> Dict[str, Any]:
 class LpStep(Step):
     """The triangle-relaxation LP per sample, on the margins still unproven."""
 
-    def run(self, ctx: StepContext, indices: List[int]) -> Dict[int, StepOutcome]:
+    def run(self, ctx: StepContext, indices: list[int]) -> dict[int, StepOutcome]:
         from .lp import lp_margins
 
-        out: Dict[int, StepOutcome] = {}
+        out: dict[int, StepOutcome] = {}
         solver = ctx.options.get("solver", "highs")
         for i in _live(ctx, indices):
             t0 = time.perf_counter()
@@ -155,10 +155,10 @@ class LpStep(Step):
 class MilpStep(Step):
     """Exact big-M MILP per sample with the sample's remaining budget as the solver's time limit."""
 
-    def run(self, ctx: StepContext, indices: List[int]) -> Dict[int, StepOutcome]:
+    def run(self, ctx: StepContext, indices: list[int]) -> dict[int, StepOutcome]:
         from .milp import milp_verify
 
-        out: Dict[int, StepOutcome] = {}
+        out: dict[int, StepOutcome] = {}
         solver = ctx.options.get("solver", "highs")
         for i in _live(ctx, indices):
             t0 = time.perf_counter()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -17,7 +17,7 @@ SUPPORTED = ("Linear, Conv2d, ReLU, Flatten, BatchNorm1d/2d, AvgPool2d, MaxPool2
              "reshape/view/flatten, residual +, and (x - mean) / std by constants")
 
 
-def pair(v: object) -> Tuple[int, int]:
+def pair(v: object) -> tuple[int, int]:
     return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))  # type: ignore[index]
 
 
@@ -27,7 +27,7 @@ def unsupported(what: str, path: str, why: str = "") -> UnsupportedLayer:
                             f"Fix: replace it by supported layers, or certify a model without it.")
 
 
-def convert_module(mod: nn.Module, path: str, in_shapes: Sequence[Tuple[int, ...]]) -> Optional[Layer]:
+def convert_module(mod: nn.Module, path: str, in_shapes: Sequence[tuple[int, ...]]) -> Layer | None:
     """The layer for ``mod`` applied to inputs of batch-free shapes ``in_shapes``."""
     shape = tuple(in_shapes[0])
     kind = type(mod).__name__

@@ -15,7 +15,7 @@ graph is checked against the model on the example input, so a misread model fail
 from __future__ import annotations
 
 import operator
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import torch
 from torch import nn
@@ -25,7 +25,7 @@ from ..layers import Add, Conv2d, Layer, Linear, ReLU, Reshape, Scale
 from .modules import KNOWN, convert_module, unsupported
 from .nodes import Graph, Node
 
-Entry = Dict[str, Any]  # name, layer, inputs (indices), shape
+Entry = dict[str, Any]  # name, layer, inputs (indices), shape
 
 
 def read_model(model: nn.Module, example: torch.Tensor) -> Graph:
@@ -54,7 +54,7 @@ def read_model(model: nn.Module, example: torch.Tensor) -> Graph:
     return graph
 
 
-def _leaves(model: nn.Module, prefix: str = "") -> List[Tuple[str, nn.Module]]:
+def _leaves(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
     out = []
     for name, child in model.named_children():
         path = f"{prefix}{name}"
@@ -66,19 +66,19 @@ def _plain_sequential(model: nn.Module) -> bool:
     return isinstance(model, nn.Sequential) and all(isinstance(m, KNOWN) for _, m in _leaves(model))
 
 
-def _apply(layer: Optional[Layer], shapes: List[Tuple[int, ...]]) -> Tuple[int, ...]:
+def _apply(layer: Layer | None, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
     if layer is None:
         return shapes[0]
     xs = [torch.zeros((1,) + s, dtype=torch.float64) for s in shapes]
     return tuple(layer.to(torch.device("cpu"), torch.float64).forward(*xs).shape[1:])
 
 
-def _from_sequential(model: nn.Module, shape: Tuple[int, ...]) -> List[Entry]:
-    entries: List[Entry] = [dict(name="input", layer=None, inputs=(), shape=shape)]
+def _from_sequential(model: nn.Module, shape: tuple[int, ...]) -> list[Entry]:
+    entries: list[Entry] = [{"name": "input", "layer": None, "inputs": (), "shape": shape}]
     for path, mod in _leaves(model):
         prev = len(entries) - 1
         layer = convert_module(mod, path, [entries[prev]["shape"]])
-        entries.append(dict(name=path, layer=layer, inputs=(prev,), shape=_apply(layer, [entries[prev]["shape"]])))
+        entries.append({"name": path, "layer": layer, "inputs": (prev,), "shape": _apply(layer, [entries[prev]["shape"]])})
     return entries
 
 
@@ -91,38 +91,38 @@ _RESHAPE = {torch.flatten, torch.reshape, "flatten", "view", "reshape"}
 _SKIP = {"size", operator.getitem}  # feed shapes to reshape calls, never a tensor the graph needs
 
 
-def _from_fx(model: nn.Module, example: torch.Tensor) -> List[Entry]:
+def _from_fx(model: nn.Module, example: torch.Tensor) -> list[Entry]:
     import torch.fx
     from torch.fx.passes.shape_prop import ShapeProp
 
     try:
         gm = torch.fx.symbolic_trace(model)
-    except Exception as err:  # noqa: BLE001 - fx raises many kinds; all mean "not traceable"
+    except Exception as err:
         raise ModelError(
             f"torch.fx cannot trace {type(model).__name__}.forward ({type(err).__name__}: {err}). Certifiers "
             f"need a forward without Python control flow that depends on tensor values. Fix: write the model "
             f"as nn.Sequential, or make forward traceable (no if/for on tensor values, no .item())") from err
     try:
         ShapeProp(gm).propagate(example[:1])
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         raise ModelError(f"running the traced model on the example input failed: {err}") from err
-    entries: List[Entry] = []
-    index: Dict[str, int] = {}
-    consts: Dict[str, torch.Tensor] = {}
+    entries: list[Entry] = []
+    index: dict[str, int] = {}
+    consts: dict[str, torch.Tensor] = {}
 
-    def shape_of(node: Any) -> Tuple[int, ...]:
+    def shape_of(node: Any) -> tuple[int, ...]:
         meta = node.meta.get("tensor_meta")
         return tuple(meta.shape[1:]) if meta is not None and hasattr(meta, "shape") else ()
 
-    def add(node: Any, layer: Optional[Layer], inputs: Tuple[int, ...]) -> None:
+    def add(node: Any, layer: Layer | None, inputs: tuple[int, ...]) -> None:
         if layer is None:
             index[node.name] = inputs[0]
             return
-        entries.append(dict(name=str(node.target) if node.op == "call_module" else node.name, layer=layer,
-                            inputs=inputs, shape=shape_of(node)))
+        entries.append({"name": str(node.target) if node.op == "call_module" else node.name, "layer": layer,
+                            "inputs": inputs, "shape": shape_of(node)})
         index[node.name] = len(entries) - 1
 
-    def const(arg: Any, full_rank: int) -> Optional[torch.Tensor]:
+    def const(arg: Any, full_rank: int) -> torch.Tensor | None:
         if isinstance(arg, (int, float)) and not isinstance(arg, bool):
             return torch.tensor(float(arg), dtype=torch.float64)
         if isinstance(arg, torch.fx.Node) and arg.name in consts:
@@ -140,7 +140,7 @@ def _from_fx(model: nn.Module, example: torch.Tensor) -> List[Entry]:
             if entries:
                 raise ModelError("the model's forward takes more than one tensor input. Fix: certify a module "
                                  "whose forward takes the input batch only")
-            entries.append(dict(name="input", layer=None, inputs=(), shape=tuple(example.shape[1:])))
+            entries.append({"name": "input", "layer": None, "inputs": (), "shape": tuple(example.shape[1:])})
             index[node.name] = 0
         elif node.op == "get_attr":
             obj: Any = gm
@@ -163,7 +163,7 @@ def _from_fx(model: nn.Module, example: torch.Tensor) -> List[Entry]:
     return _ancestors(entries, index[output_name])
 
 
-def _function(node: Any, entries: List[Entry], index: Dict[str, int], consts: Dict[str, torch.Tensor],
+def _function(node: Any, entries: list[Entry], index: dict[str, int], consts: dict[str, torch.Tensor],
               const: Any, add: Any, shape_of: Any) -> None:
     import torch.fx
 
@@ -215,7 +215,7 @@ def _function(node: Any, entries: List[Entry], index: Dict[str, int], consts: Di
         raise unsupported(f"function {name}", node.name)
 
 
-def _ancestors(entries: List[Entry], out: int) -> List[Entry]:
+def _ancestors(entries: list[Entry], out: int) -> list[Entry]:
     keep = {out}
     for k in range(out, -1, -1):
         if k in keep:
@@ -225,19 +225,20 @@ def _ancestors(entries: List[Entry], out: int) -> List[Entry]:
     return [dict(e, inputs=tuple(remap[i] for i in e["inputs"])) for k, e in enumerate(entries) if k in keep]
 
 
-def _fold(entries: List[Entry]) -> List[Entry]:
+def _fold(entries: list[Entry]) -> list[Entry]:
     """Fold a Scale (BatchNorm, constant affine) into the Linear/Conv2d right before it, when it is that
     layer's only consumer and its scale is per channel. Folded Scales become identities (layer None)."""
     entries = [dict(e) for e in entries]
     for k, e in enumerate(entries):
-        if not isinstance(e["layer"], Scale):
+        scale = e["layer"]
+        if not isinstance(scale, Scale):
             continue
         (p,) = e["inputs"]
         prev = entries[p]["layer"]
         users = sum(p in f["inputs"] for f in entries)
         if not isinstance(prev, (Linear, Conv2d)) or users != 1:
             continue
-        vec = e["layer"].to(torch.device("cpu"), torch.float64).channel_vectors(prev.weight.shape[0])
+        vec = scale.to(torch.device("cpu"), torch.float64).channel_vectors(prev.weight.shape[0])
         if vec is None:
             continue
         w = prev.to(torch.device("cpu"), torch.float64)
@@ -246,10 +247,10 @@ def _fold(entries: List[Entry]) -> List[Entry]:
     return entries
 
 
-def _compact(entries: List[Entry]) -> Graph:
+def _compact(entries: list[Entry]) -> Graph:
     """Drop identity entries (layer None after the input), rewiring their consumers."""
-    alias: Dict[int, int] = {}
-    nodes: List[Node] = []
+    alias: dict[int, int] = {}
+    nodes: list[Node] = []
     for k, e in enumerate(entries):
         ins = tuple(alias[i] for i in e["inputs"])
         if k > 0 and e["layer"] is None:
@@ -280,4 +281,4 @@ def _verify(model: nn.Module, graph: Graph, example: torch.Tensor) -> None:
                          f"nn.Sequential of supported layers")
 
 
-__all__ = ["read_model", "UnsupportedLayer"]
+__all__ = ["UnsupportedLayer", "read_model"]

@@ -16,5 +16,15 @@ from .relu import ReLU
 from .reshape import Reshape
 from .scale import Scale
 
-__all__ = ["Layer", "AffineLayer", "Linear", "Conv2d", "Scale", "AvgPool2d", "Reshape", "Add", "ReLU",
-           "MaxPool2d"]
+__all__ = [
+           "Add",
+           "AffineLayer",
+           "AvgPool2d",
+           "Conv2d",
+           "Layer",
+           "Linear",
+           "MaxPool2d",
+           "ReLU",
+           "Reshape",
+           "Scale",
+]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,12 +22,12 @@ class Add(Layer):
     def interval(self, *boxes: Box) -> Box:
         return boxes[0][0] + boxes[1][0], boxes[0][1] + boxes[1][1]
 
-    def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: Optional[Dict[str, Any]] = None
-                 ) -> Tuple[List[torch.Tensor], torch.Tensor]:
+    def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: dict[str, Any] | None = None
+                 ) -> tuple[list[torch.Tensor], torch.Tensor]:
         return [A, A], A.new_zeros(A.shape[:2])
 
     def encode(self, problem: Problem, ins: Sequence[np.ndarray], boxes: Sequence[NpBox], out_box: NpBox,
-               *, in_shapes: Sequence[Tuple[int, ...]], exact: bool) -> np.ndarray:
+               *, in_shapes: Sequence[tuple[int, ...]], exact: bool) -> np.ndarray:
         lo, hi = widen(*out_box)
         y = problem.add_vars(lo, hi)
         n = y.size

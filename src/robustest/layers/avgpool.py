@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Tuple
-
 import torch
 import torch.nn.functional as F
 
@@ -13,7 +11,7 @@ from .base import AffineLayer
 class AvgPool2d(AffineLayer):
     kind = "AvgPool2d"
 
-    def __init__(self, kernel: Tuple[int, int], stride: Tuple[int, int], padding: Tuple[int, int], *,
+    def __init__(self, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int], *,
                  ceil_mode: bool = False, count_include_pad: bool = True) -> None:
         self.kernel, self.stride, self.padding = kernel, stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
@@ -21,10 +19,13 @@ class AvgPool2d(AffineLayer):
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(xs[0], self.kernel, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
-    linear = forward
-    abs_linear = forward  # the weights are >= 0
+    def linear(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x)
 
-    def bias_out(self, in_shape: Tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    def abs_linear(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x)  # the weights are >= 0
+
+    def bias_out(self, in_shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
         return self.forward(like.new_zeros((1,) + tuple(in_shape)))[0]
 
     def __repr__(self) -> str:

@@ -16,15 +16,16 @@ flat numpy arrays of one sample for ``encode``. Layers are immutable once built.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
 
 from ..solvers.base import Problem
 
-Box = Tuple[torch.Tensor, torch.Tensor]
-NpBox = Tuple[np.ndarray, np.ndarray]
+Box = tuple[torch.Tensor, torch.Tensor]
+NpBox = tuple[np.ndarray, np.ndarray]
 
 #: Intermediate bounds become variable bounds in LP/MILP; they are widened by this (relative + absolute)
 #: slack so float rounding of a sound bound never cuts off a reachable point.
@@ -35,6 +36,9 @@ def widen(lo: np.ndarray, hi: np.ndarray) -> NpBox:
     """``lo``/``hi`` pushed out by :data:`ENCODE_SLACK` (relative and absolute)."""
     pad = ENCODE_SLACK * (1.0 + np.maximum(np.abs(lo), np.abs(hi)))
     return lo - pad, hi + pad
+
+
+_L = TypeVar("_L", bound="Layer")
 
 
 class Layer:
@@ -52,15 +56,15 @@ class Layer:
     def interval(self, *boxes: Box) -> Box:
         raise NotImplementedError
 
-    def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: Optional[Dict[str, Any]] = None
-                 ) -> Tuple[List[torch.Tensor], torch.Tensor]:
+    def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: dict[str, Any] | None = None
+                 ) -> tuple[list[torch.Tensor], torch.Tensor]:
         raise NotImplementedError
 
     def encode(self, problem: Problem, ins: Sequence[np.ndarray], boxes: Sequence[NpBox], out_box: NpBox,
-               *, in_shapes: Sequence[Tuple[int, ...]], exact: bool) -> np.ndarray:
+               *, in_shapes: Sequence[tuple[int, ...]], exact: bool) -> np.ndarray:
         raise NotImplementedError
 
-    def to(self, device: torch.device, dtype: torch.dtype) -> "Layer":
+    def to(self: _L, device: torch.device, dtype: torch.dtype) -> _L:  # noqa: PYI019 - Self needs 3.11
         """A copy with every tensor moved/cast (layers are immutable, so this returns a new one)."""
         new = object.__new__(type(self))
         for k, v in self.__dict__.items():
@@ -82,7 +86,7 @@ class AffineLayer(Layer):
     def abs_linear(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def bias_out(self, in_shape: Tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    def bias_out(self, in_shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
         zero = like.new_zeros((1,) + tuple(in_shape))
         return self.forward(zero)[0]
 
@@ -95,21 +99,21 @@ class AffineLayer(Layer):
         c, r = self.forward(mid), self.abs_linear(rad)
         return c - r, c + r
 
-    def transpose(self, A: torch.Tensor, in_shape: Tuple[int, ...]) -> torch.Tensor:
+    def transpose(self, A: torch.Tensor, in_shape: tuple[int, ...]) -> torch.Tensor:
         """``A L``: coefficients on the input, from coefficients ``A`` (B, M, *out) on the output."""
         B, M = A.shape[:2]
         x = A.new_zeros((B * M,) + tuple(in_shape))
-        _, vjp = torch.func.vjp(self.linear, x)
+        vjp = torch.func.vjp(self.linear, x)[1]
         return vjp(A.reshape((B * M,) + tuple(A.shape[2:])))[0].reshape((B, M) + tuple(in_shape))
 
-    def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: Optional[Dict[str, Any]] = None
-                 ) -> Tuple[List[torch.Tensor], torch.Tensor]:
+    def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: dict[str, Any] | None = None
+                 ) -> tuple[list[torch.Tensor], torch.Tensor]:
         in_shape = tuple(boxes[0][0].shape[1:])
         b = self.bias_out(in_shape, A)
         const = (A * b).flatten(2).sum(-1)
         return [self.transpose(A, in_shape)], const
 
-    def matrix(self, in_shape: Tuple[int, ...]) -> Tuple[np.ndarray, np.ndarray]:
+    def matrix(self, in_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Dense ``(W, b)`` with ``y.flatten() = W @ x.flatten() + b`` (for LP/MILP encodings)."""
         cache = self.__dict__.setdefault("_dense", {})
         if in_shape in cache:
@@ -123,7 +127,7 @@ class AffineLayer(Layer):
         return cache[in_shape]
 
     def encode(self, problem: Problem, ins: Sequence[np.ndarray], boxes: Sequence[NpBox], out_box: NpBox,
-               *, in_shapes: Sequence[Tuple[int, ...]], exact: bool) -> np.ndarray:
+               *, in_shapes: Sequence[tuple[int, ...]], exact: bool) -> np.ndarray:
         W, b = self.matrix(tuple(in_shapes[0]))
         return encode_affine(problem, ins[0], W, b, out_box)
 

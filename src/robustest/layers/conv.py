@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Tuple
-
 import torch
 import torch.nn.functional as F
 
@@ -13,8 +11,8 @@ from .base import AffineLayer
 class Conv2d(AffineLayer):
     kind = "Conv2d"
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, *, stride: Tuple[int, int],
-                 padding: Tuple[int, int], dilation: Tuple[int, int] = (1, 1), groups: int = 1) -> None:
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, *, stride: tuple[int, int],
+                 padding: tuple[int, int], dilation: tuple[int, int] = (1, 1), groups: int = 1) -> None:
         self.weight = weight.detach().clone()
         self.bias = bias.detach().clone() if bias is not None else weight.new_zeros(weight.shape[0])
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
@@ -31,7 +29,7 @@ class Conv2d(AffineLayer):
     def abs_linear(self, x: torch.Tensor) -> torch.Tensor:
         return self._conv(x, self.weight.abs(), None)
 
-    def transpose(self, A: torch.Tensor, in_shape: Tuple[int, ...]) -> torch.Tensor:
+    def transpose(self, A: torch.Tensor, in_shape: tuple[int, ...]) -> torch.Tensor:
         """``A W`` through the transposed convolution (output_padding recovers the exact input size)."""
         B, M = A.shape[:2]
         out_hw = A.shape[-2:]
@@ -43,11 +41,11 @@ class Conv2d(AffineLayer):
                                self.dilation)
         return x.reshape((B, M) + tuple(in_shape))
 
-    def bias_out(self, in_shape: Tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    def bias_out(self, in_shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
         out = self.forward(like.new_zeros((1,) + tuple(in_shape)))[0]
         return out
 
-    def scaled(self, scale: torch.Tensor, shift: torch.Tensor) -> "Conv2d":
+    def scaled(self, scale: torch.Tensor, shift: torch.Tensor) -> Conv2d:
         """This convolution followed by ``y * scale + shift`` per output channel, as one Conv2d."""
         return Conv2d(self.weight * scale[:, None, None, None], self.bias * scale + shift, stride=self.stride,
                       padding=self.padding, dilation=self.dilation, groups=self.groups)

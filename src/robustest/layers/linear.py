@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,7 +14,7 @@ from .base import AffineLayer, Box
 class Linear(AffineLayer):
     kind = "Linear"
 
-    def __init__(self, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> None:
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         self.weight = weight.detach().clone()
         self.bias = (bias.detach().clone() if bias is not None
                      else weight.new_zeros(weight.shape[0]))
@@ -27,17 +28,17 @@ class Linear(AffineLayer):
     def abs_linear(self, x: torch.Tensor) -> torch.Tensor:
         return x @ self.weight.abs().T
 
-    def transpose(self, A: torch.Tensor, in_shape: Tuple[int, ...]) -> torch.Tensor:
+    def transpose(self, A: torch.Tensor, in_shape: tuple[int, ...]) -> torch.Tensor:
         return A @ self.weight
 
-    def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: Optional[Dict[str, Any]] = None
-                 ) -> Tuple[List[torch.Tensor], torch.Tensor]:
+    def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: dict[str, Any] | None = None
+                 ) -> tuple[list[torch.Tensor], torch.Tensor]:
         return [A @ self.weight], A @ self.bias
 
-    def matrix(self, in_shape: Tuple[int, ...]) -> Tuple[np.ndarray, np.ndarray]:
+    def matrix(self, in_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         return (self.weight.detach().cpu().double().numpy(), self.bias.detach().cpu().double().numpy())
 
-    def scaled(self, scale: torch.Tensor, shift: torch.Tensor) -> "Linear":
+    def scaled(self, scale: torch.Tensor, shift: torch.Tensor) -> Linear:
         """This layer followed by ``y * scale + shift`` (per output feature), as one Linear."""
         return Linear(self.weight * scale[:, None], self.bias * scale + shift)
 

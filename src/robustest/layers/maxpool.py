@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ class MaxPool2d(Layer):
     kind = "MaxPool2d"
     nonlinear = True
 
-    def __init__(self, kernel: Tuple[int, int], stride: Tuple[int, int], padding: Tuple[int, int], *,
+    def __init__(self, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int], *,
                  ceil_mode: bool = False) -> None:
         self.kernel, self.stride, self.padding, self.ceil_mode = kernel, stride, padding, ceil_mode
 
@@ -41,7 +42,7 @@ class MaxPool2d(Layer):
         cols = F.unfold(xp.reshape(B * C, 1, *xp.shape[2:]), self.kernel, stride=self.stride)
         return cols.reshape(B, C, cols.shape[1], cols.shape[2])
 
-    def _scatter(self, coef: torch.Tensor, in_shape: Tuple[int, ...]) -> torch.Tensor:
+    def _scatter(self, coef: torch.Tensor, in_shape: tuple[int, ...]) -> torch.Tensor:
         """Transpose of :meth:`_windows`: (B, M, C, k*k, L) coefficients -> (B, M, C, H, W)."""
         B, M, C, kk, L = coef.shape
         _, H, W = in_shape
@@ -54,8 +55,8 @@ class MaxPool2d(Layer):
             from ..errors import UnsupportedLayer
             raise UnsupportedLayer("MaxPool2d(ceil_mode=True) has no certification rule; use ceil_mode=False")
 
-    def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: Optional[Dict[str, Any]] = None
-                 ) -> Tuple[List[torch.Tensor], torch.Tensor]:
+    def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: dict[str, Any] | None = None
+                 ) -> tuple[list[torch.Tensor], torch.Tensor]:
         lo, hi = boxes[0]
         self._check(lo)
         inf = float("inf")
@@ -76,14 +77,14 @@ class MaxPool2d(Layer):
         return [self._scatter(coef, tuple(lo.shape[1:]))], const
 
     def encode(self, problem: Problem, ins: Sequence[np.ndarray], boxes: Sequence[NpBox], out_box: NpBox,
-               *, in_shapes: Sequence[Tuple[int, ...]], exact: bool) -> np.ndarray:
+               *, in_shapes: Sequence[tuple[int, ...]], exact: bool) -> np.ndarray:
         shape = tuple(in_shapes[0])
         pos = torch.arange(int(np.prod(shape)), dtype=torch.float64).reshape((1,) + shape)
         win = self._windows(pos, -1.0)[0].round().long().numpy()  # (C, kk, L) flat input positions
         raw_lo, raw_hi = boxes[0]
         lo, hi = widen(raw_lo, raw_hi)  # big-M constants get the slack; dominance uses the bounds as CROWN does
         x = ins[0]
-        C, kk, L = win.shape
+        C, _kk, L = win.shape
         out = np.empty(C * L, dtype=np.int64)
         for c in range(C):
             for w in range(L):

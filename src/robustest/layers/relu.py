@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,8 +20,8 @@ from ..solvers.base import Problem
 from .base import Box, Layer, NpBox, widen
 
 
-def relaxation(lo: torch.Tensor, hi: torch.Tensor, alpha: Optional[torch.Tensor] = None
-               ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def relaxation(lo: torch.Tensor, hi: torch.Tensor, alpha: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Slopes and intercept of the linear bounds ``lower_slope * x <= relu(x) <= upper_slope * x + upper_icpt``."""
     active = lo >= 0
     unstable = (lo < 0) & (hi > 0)
@@ -45,8 +46,8 @@ class ReLU(Layer):
     def interval(self, *boxes: Box) -> Box:
         return torch.relu(boxes[0][0]), torch.relu(boxes[0][1])
 
-    def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: Optional[Dict[str, Any]] = None
-                 ) -> Tuple[List[torch.Tensor], torch.Tensor]:
+    def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: dict[str, Any] | None = None
+                 ) -> tuple[list[torch.Tensor], torch.Tensor]:
         lo, hi = boxes[0]
         alpha = (relax or {}).get("alpha")  # None, or (B, M, *shape): one slope per spec row
         low, up, icpt = relaxation(lo.unsqueeze(1), hi.unsqueeze(1), alpha)
@@ -54,7 +55,7 @@ class ReLU(Layer):
         return [pos * low + neg * up], (neg * icpt).flatten(2).sum(-1)
 
     def encode(self, problem: Problem, ins: Sequence[np.ndarray], boxes: Sequence[NpBox], out_box: NpBox,
-               *, in_shapes: Sequence[Tuple[int, ...]], exact: bool) -> np.ndarray:
+               *, in_shapes: Sequence[tuple[int, ...]], exact: bool) -> np.ndarray:
         x = ins[0]
         lo, hi = widen(*boxes[0])
         out = np.empty(x.size, dtype=np.int64)

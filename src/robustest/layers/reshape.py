@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,7 +15,7 @@ from .base import Box, Layer, NpBox
 class Reshape(Layer):
     kind = "Reshape"
 
-    def __init__(self, shape: Tuple[int, ...]) -> None:
+    def __init__(self, shape: tuple[int, ...]) -> None:
         self.shape = tuple(int(s) for s in shape)  # batch-free output shape
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
@@ -23,13 +24,13 @@ class Reshape(Layer):
     def interval(self, *boxes: Box) -> Box:
         return self.forward(boxes[0][0]), self.forward(boxes[0][1])
 
-    def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: Optional[Dict[str, Any]] = None
-                 ) -> Tuple[List[torch.Tensor], torch.Tensor]:
+    def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: dict[str, Any] | None = None
+                 ) -> tuple[list[torch.Tensor], torch.Tensor]:
         in_shape = tuple(boxes[0][0].shape[1:])
         return [A.reshape(A.shape[:2] + in_shape)], A.new_zeros(A.shape[:2])
 
     def encode(self, problem: Problem, ins: Sequence[np.ndarray], boxes: Sequence[NpBox], out_box: NpBox,
-               *, in_shapes: Sequence[Tuple[int, ...]], exact: bool) -> np.ndarray:
+               *, in_shapes: Sequence[tuple[int, ...]], exact: bool) -> np.ndarray:
         return ins[0]
 
     def __repr__(self) -> str:

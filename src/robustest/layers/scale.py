@@ -7,7 +7,8 @@ is not folded into a following convolution because zero padding would then pad t
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -31,16 +32,16 @@ class Scale(AffineLayer):
     def abs_linear(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.scale.abs()
 
-    def transpose(self, A: torch.Tensor, in_shape: Tuple[int, ...]) -> torch.Tensor:
+    def transpose(self, A: torch.Tensor, in_shape: tuple[int, ...]) -> torch.Tensor:
         return (A * self.scale).expand(A.shape[:2] + tuple(in_shape))
 
-    def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: Optional[Dict[str, Any]] = None
-                 ) -> Tuple[List[torch.Tensor], torch.Tensor]:
+    def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: dict[str, Any] | None = None
+                 ) -> tuple[list[torch.Tensor], torch.Tensor]:
         in_shape = tuple(boxes[0][0].shape[1:])
         const = (A * self.shift).flatten(2).sum(-1)
         return [self.transpose(A, in_shape)], const
 
-    def channel_vectors(self, channels: int) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+    def channel_vectors(self, channels: int) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(scale, shift) as per-channel vectors of length ``channels`` if they are constant over the rest
         of the shape (so the layer can fold into a preceding Linear/Conv2d), else None."""
         out = []

@@ -8,6 +8,6 @@
     -1.0
 """
 
-from .base import Problem, SolveResult, Solver, open_solver
+from .base import Problem, Solver, SolveResult, open_solver
 
 __all__ = ["Problem", "SolveResult", "Solver", "open_solver"]

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Dict, Literal, Mapping, Optional, Sequence, Tuple
+from typing import Literal
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from ..errors import invalid_argument
 Status = Literal["optimal", "infeasible", "time_limit", "interrupted", "error"]
 
 #: name -> "module:Class" of each backend (imported only when used, so gurobipy stays optional).
-BACKENDS: Dict[str, str] = {"highs": "robustest.solvers.highs:HighsSolver",
+BACKENDS: dict[str, str] = {"highs": "robustest.solvers.highs:HighsSolver",
                             "gurobi": "robustest.solvers.gurobi:GurobiSolver"}
 
 
@@ -39,7 +40,7 @@ class SolveResult:
     status: Status
     objective: float
     bound: float
-    x: Optional[np.ndarray]
+    x: np.ndarray | None
     seconds: float
     message: str = ""
 
@@ -51,10 +52,10 @@ class Problem:
         self._lb: list[np.ndarray] = []
         self._ub: list[np.ndarray] = []
         self._int: list[np.ndarray] = []
-        self._rows: list[Tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._row_lo: list[np.ndarray] = []
         self._row_hi: list[np.ndarray] = []
-        self._tight: list[Tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._tight: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.num_vars = 0
         self.num_rows = 0
         self.num_integer = 0
@@ -99,7 +100,7 @@ class Problem:
         self.num_rows += lo.size
         return out
 
-    def arrays(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Tuple[np.ndarray, np.ndarray, np.ndarray],
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray],
                               np.ndarray, np.ndarray]:
         """``lb, ub, integer, (indptr, indices, values) CSR rows, row_lo, row_hi``."""
         cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
@@ -132,7 +133,7 @@ class Solver(ABC):
 
     @abstractmethod
     def minimize(self, cost: Mapping[int, float], *, offset: float = 0.0, time_limit: float = float("inf"),
-                 stop_below: Optional[float] = None, stop_above: Optional[float] = None) -> SolveResult:
+                 stop_below: float | None = None, stop_above: float | None = None) -> SolveResult:
         """Minimise ``sum(cost[j] * x[j]) + offset``.
 
         ``stop_below``: stop as soon as a feasible point with objective < this is found.

@@ -7,12 +7,13 @@ raises :class:`SolverUnavailable` saying so and how to go on (HiGHS, or a full l
 from __future__ import annotations
 
 import time
-from typing import Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from ..errors import SolverError, SolverUnavailable
-from .base import Problem, SolveResult, Solver
+from .base import Problem, Solver, SolveResult
 
 #: The limit of the licence that comes with ``pip install gurobipy``.
 PIP_LICENCE_LIMIT = 2000
@@ -30,8 +31,8 @@ class GurobiSolver(Solver):
             import gurobipy as gp
             from gurobipy import GRB
         except ImportError as err:
-            raise SolverUnavailable(f"solver='gurobi' needs gurobipy, which is not installed. "
-                                    f"Fix: pip install gurobipy, or use solver='highs'.") from err
+            raise SolverUnavailable("solver='gurobi' needs gurobipy, which is not installed. "
+                                    "Fix: pip install gurobipy, or use solver='highs'.") from err
         self._gp, self._GRB = gp, GRB
         lb, ub, integer, (indptr, idx, val), rlo, rhi = problem.arrays()
         try:
@@ -71,7 +72,7 @@ class GurobiSolver(Solver):
         return SolverError(f"Gurobi failed: {text}")
 
     def minimize(self, cost: Mapping[int, float], *, offset: float = 0.0, time_limit: float = float("inf"),
-                 stop_below: Optional[float] = None, stop_above: Optional[float] = None) -> SolveResult:
+                 stop_below: float | None = None, stop_above: float | None = None) -> SolveResult:
         gp, GRB, m = self._gp, self._GRB, self._m
         c = np.zeros(self._n)
         for j, v in cost.items():
@@ -79,7 +80,7 @@ class GurobiSolver(Solver):
         m.setObjective(c @ self._x + float(offset), GRB.MINIMIZE)
         m.Params.TimeLimit = float(max(time_limit, 1e-3)) if np.isfinite(time_limit) else GRB.INFINITY
 
-        def callback(model: object, where: int) -> None:
+        def callback(model: Any, where: int) -> None:
             if where == GRB.Callback.MIP:
                 best, bnd = model.cbGet(GRB.Callback.MIP_OBJBST), model.cbGet(GRB.Callback.MIP_OBJBND)
                 if (stop_below is not None and best < stop_below) or (stop_above is not None and bnd > stop_above):

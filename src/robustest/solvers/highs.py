@@ -7,17 +7,17 @@ HiGHS calls with the current primal and dual bounds.
 from __future__ import annotations
 
 import time
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import numpy as np
 
 from ..errors import SolverError, SolverUnavailable
-from .base import Problem, SolveResult, Solver
+from .base import Problem, Solver, SolveResult
 
 try:
     import highspy
 except ImportError:  # pragma: no cover - highspy is a dependency
-    highspy = None
+    highspy = None  # type: ignore[assignment]
 
 
 class HighsSolver(Solver):
@@ -53,7 +53,7 @@ class HighsSolver(Solver):
         self._used = False
         self._h = self._load()
 
-    def _load(self) -> "highspy.Highs":
+    def _load(self) -> highspy.Highs:
         """A fresh HiGHS instance holding the model. MILPs get a new one per objective: after an
         interrupted run HiGHS hands the next run's callback stale bounds, which would stop it at once."""
         h = highspy.Highs()
@@ -73,7 +73,7 @@ class HighsSolver(Solver):
             event.data_in.user_interrupt = True  # type: ignore[attr-defined]
 
     def minimize(self, cost: Mapping[int, float], *, offset: float = 0.0, time_limit: float = float("inf"),
-                 stop_below: Optional[float] = None, stop_above: Optional[float] = None) -> SolveResult:
+                 stop_below: float | None = None, stop_above: float | None = None) -> SolveResult:
         if self._integer and self._used:
             self._h = self._load()
         self._used = True
@@ -111,6 +111,6 @@ class HighsSolver(Solver):
             return SolveResult("infeasible", float("inf"), float("inf"), None, seconds)
         if ms == M.kTimeLimit:
             return SolveResult("time_limit", obj, bound, x, seconds)
-        if ms in (M.kInterrupt, M.kHighsInterrupt):
+        if ms in (M.kInterrupt, getattr(M, "kHighsInterrupt", M.kInterrupt)):
             return SolveResult("interrupted", obj, bound, x, seconds)
         return SolveResult("error", obj, -float("inf"), x, seconds, f"HiGHS status {h.modelStatusToString(ms)}")
