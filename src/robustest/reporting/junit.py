@@ -36,12 +36,12 @@ from . import SampleRecord, TestRecord, record_from_report
 if TYPE_CHECKING:  # pragma: no cover
     from ..results import Report
 
-__all__ = ["write_junit", "write_records", "testcase_name"]
+__all__ = ["write_junit", "write_records", "sample_case_name"]
 
 ReportLike = Union[TestRecord, Tuple[str, "Report"]]
 
 
-def testcase_name(test_name: str, index: int, width: int = 4) -> str:
+def sample_case_name(test_name: str, index: int, width: int = 4) -> str:
     """``test_digits[linf-0.05] sample 0042``: unique per sample, sorts in index order."""
     return f"{test_name} sample {index:0{width}d}"
 
@@ -75,7 +75,7 @@ def _build_suite(record: TestRecord, unknown: str, include: str, used: Dict[str,
             outcome = _sample_outcome(s, unknown)
             if include == "failures" and (outcome != "failure" or record.xfail):
                 continue
-            case = TestCase(_unique(testcase_name(record.name, s.index, width), used),
+            case = TestCase(_unique(sample_case_name(record.name, s.index, width), used),
                             classname=record.classname, elapsed_sec=max(s.seconds, 1e-9))
             if outcome == "failure" and record.xfail:  # as pytest's junitxml reports an xfail: skipped
                 case.add_skipped_info(message=f"xfail ({record.xfail}): {s.message}")
