@@ -23,7 +23,7 @@ def lipschitz_linf(model: torch.nn.Sequential) -> float:
     bound = 1.0
     for layer in model:
         if isinstance(layer, torch.nn.Linear):
-            bound *= float(layer.weight.abs().sum(1).max())
+            bound *= float(layer.weight.detach().abs().sum(1).max())
     return bound
 
 

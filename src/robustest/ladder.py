@@ -2,8 +2,8 @@
 
 Each rung is a :class:`Step` registered under its name. :func:`robustest.check` runs the rungs in
 :data:`LADDER` order up to ``escalate``, each only on the samples still undecided, and charges every
-sample for the time spent on it. Adding a certifier means writing one class and decorating it with
-:func:`register`; nothing else changes.
+sample for the time spent on it. Adding a certifier means writing one class, decorating it with
+:func:`register`, and naming its module in :data:`_PROVIDERS`.
 """
 
 from __future__ import annotations
@@ -94,18 +94,24 @@ class Step:
         raise NotImplementedError
 
 
-_REGISTRY: Dict[str, Callable[[], Step]] = {}
-
-
 def register(name: str) -> Callable[[type], type]:
-    """Class decorator registering a rung under ``name``."""
+    """Class decorator naming a rung. The rung is found through :data:`_PROVIDERS` (module) and the
+    class attribute ``name``, not through a mutable registry, so a re-imported module (pytester restores
+    ``sys.modules`` between in-process runs) can never leave the ladder without its rungs."""
 
     def deco(cls: type) -> type:
         cls.name = name
-        _REGISTRY[name] = cls
         return cls
 
     return deco
+
+
+def _find(name: str) -> type:
+    module = importlib.import_module(_PROVIDERS[name])
+    for value in vars(module).values():
+        if isinstance(value, type) and issubclass(value, Step) and value.__dict__.get("name") == name:
+            return value
+    raise LookupError(f"module {_PROVIDERS[name]} defines no rung named {name!r}")  # a packaging bug
 
 
 def validate_escalate(escalate: str) -> str:
@@ -118,9 +124,4 @@ def validate_escalate(escalate: str) -> str:
 def rungs(escalate: str) -> List[Step]:
     """The rungs to run, in order, up to and including ``escalate``."""
     validate_escalate(escalate)
-    out = []
-    for name in LADDER[: LADDER.index(escalate) + 1]:
-        if name not in _REGISTRY:
-            importlib.import_module(_PROVIDERS[name])
-        out.append(_REGISTRY[name]())
-    return out
+    return [_find(name)() for name in LADDER[: LADDER.index(escalate) + 1]]
