@@ -176,3 +176,12 @@ def test_ball_object_is_accepted(digits_mlp):
     model, x, y = digits_mlp
     ball = robustest.LpBall(eps=0.05, norm="l2", domain=(0.0, 1.0))
     assert robustest.check(model, x[:4], y[:4], eps=ball).ball == ball
+
+
+def test_a_bare_layer_can_be_certified():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3).eval()
+    x = torch.rand(20, 4)
+    y = model(x).argmax(1)
+    report = robustest.check(model, x, y, eps=1e-4, escalate="ibp")
+    assert "certified" in report.verdicts

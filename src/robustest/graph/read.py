@@ -44,6 +44,8 @@ def read_model(model: nn.Module, example: torch.Tensor) -> Graph:
                                f"differently from deployment and certificates would be meaningless. "
                                f"Fix: call model.eval() first")
     shape = tuple(example.shape[1:])
+    if isinstance(model, KNOWN) and not isinstance(model, nn.Sequential):
+        model = nn.Sequential(model)  # a bare layer: fx would trace into its functional form
     if _plain_sequential(model):
         entries = _from_sequential(model, shape)
     else:
