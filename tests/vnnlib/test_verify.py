@@ -105,3 +105,17 @@ def test_result_file_format():
     res = VerifyResult("sat", 0.1, "pgd", torch.tensor([0.5, 0.25]), torch.tensor([1.0, -2.0]))
     assert res.format() == "sat\n((X_0 0.5)\n (X_1 0.25)\n (Y_0 1.0)\n (Y_1 -2.0))\n"
     assert VerifyResult("timeout", 1.0).format() == "timeout\n"
+
+
+@given(lo=st.lists(st.floats(-3, 3), min_size=4, max_size=4), width=st.floats(1e-6, 2.0))
+def test_box_corners_stay_inside_the_property_box(lo, width):
+    """Solvers return corners (u = +-1); in float32 they must not round outside the float64 box."""
+    from robustest.vnnlib.verify import SpecMargin
+
+    spec = parse_vnnlib(_spec_text(lo, [v + width for v in lo], 2, 0))
+    region = spec.regions[0]
+    wrapped = SpecMargin(nn.Sequential(nn.Linear(4, 2)), region, (4,), margin=0.0, device=torch.device("cpu"),
+                         dtype=torch.float32)
+    u = torch.tensor([[1.0] * 4, [-1.0] * 4, [1.0, -1.0, 1.0, -1.0]])
+    x = wrapped.point(u).double()
+    assert bool(((x >= region.lower) & (x <= region.upper)).all())

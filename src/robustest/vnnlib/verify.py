@@ -76,12 +76,14 @@ class SpecMargin(nn.Module):
         super().__init__()
         self.model, self.shape, self.margin = model, shape, margin
         lo, hi = f32_box(region)
+        self.lo, self.hi = lo.to(device, dtype), hi.to(device, dtype)
         self.center = ((lo + hi) / 2).to(device, dtype)
         self.radius = ((hi - lo) / 2).to(device, dtype)
         self.polys = [(a.to(device, dtype), b.to(device, dtype)) for a, b in region.polytopes]
 
     def point(self, u: torch.Tensor) -> torch.Tensor:
-        return self.center + self.radius * u.clamp(-1, 1)
+        # clamped: centre + radius can round one ulp past the box's (float32) corner
+        return torch.minimum(torch.maximum(self.center + self.radius * u.clamp(-1, 1), self.lo), self.hi)
 
     def violation(self, y: torch.Tensor) -> torch.Tensor:
         vals = [(y @ a.T - b).amax(1) if a.shape[0] else torch.full_like(y[:, 0], -math.inf)
