@@ -9,7 +9,8 @@ the better of it and the warm start (DeepFool + boundary search), then alternate
   ``n2`` random points in a ball of radius ``u / a1`` and solve on each point's region, ``n3`` times;
 * a local search step: ``n2`` random points around the best perturbation,
 
-for ``a1 = 1..n4`` with shrinking radii, never solving on a region twice (activation patterns are hashed).
+for ``a1 = 1..n4`` with shrinking radii, never solving on a region twice (activation patterns are hashed);
+then re-applies the loops from the new best while they improve it (up to ``rounds``, seeds/003 Table 3).
 Random offsets are uniform in direction and in radius (not uniform in the ball) to favour small radii.
 Every perturbation kept as the answer has been re-checked by a forward pass through the original model.
 
@@ -45,7 +46,8 @@ _PUSH = (1.0, 1 + 1e-6, 1 + 1e-5, 1 + 1e-4, 1 + 1e-3)
 class LrQpSettings:
     """Hyperparameters of Algorithm 1 (the seed uses n1 = n2 = 10, n3 = 5, n4 = 3, alpha = 1.5), the
     target classes ("all" or "warm": only the class of the warm start, as the seed does for deep nets),
-    and the per-sample time budget in seconds."""
+    the number of ``rounds`` (Algorithm 1 re-applied from its own best while that keeps improving, as in
+    the seed's Table 3) and the per-sample time budget in seconds."""
 
     n1: int = 10
     n2: int = 10
@@ -53,6 +55,7 @@ class LrQpSettings:
     n4: int = 3
     alpha: float = 1.5
     targets: str = "all"
+    rounds: int = 3
     timeout: float = 30.0
 
 
@@ -153,7 +156,16 @@ class _Search:
         self.check_points(self.x.reshape(1, -1).double())
         if self.best is None:
             return  # no adversarial input anywhere yet: nothing to search around
-        start = (self.best - self.x).reshape(-1).double().cpu().numpy()
+        for _ in range(s.rounds):  # seeds/003 Table 3: re-apply from the newest best while it improves
+            before = self.u
+            self.explore()
+            if not self.u < before or time.monotonic() > self.deadline:
+                return
+
+    def explore(self) -> None:
+        """One application of Algorithm 1's exploration and local-search loops around the best so far."""
+        s = self.s
+        start = (self.best - self.x).reshape(-1).double().cpu().numpy()  # type: ignore[operator]
         self.kept = [(self.u, start)] * s.n1
         for a1 in range(1, s.n4 + 1):
             for _ in range(s.n3):
