@@ -74,8 +74,8 @@ def main() -> None:
         for s in full.samples:
             key = f"{s.verdict}/{s.method}"
             by[key] = by.get(key, 0) + 1
-        milp = [s for s in full.samples if s.method in ("lp", "milp")]
-        times = [s.seconds for s in full.samples if s.method == "milp"]
+        milp = [s for s in full.samples if s.method in ("lp", "milp") and s.verdict != "unknown"]
+        times = [s.seconds for s in full.samples if s.method == "milp" and s.verdict != "unknown"]
         print(f"eps={eps}: attacks+CROWN {crown.counts()} in {t_crown:.1f} s")
         print(f"eps={eps}: full ladder {full.counts()} in {t_full:.1f} s; by rung {dict(sorted(by.items()))}")
         print(f"eps={eps}: resolved by LP/MILP {len(milp)} of {crown.counts()['unknown']} left by CROWN; "
@@ -85,7 +85,7 @@ def main() -> None:
             if s.verdict == "unknown":
                 print(f"  unknown sample {s.index}: {s.reason}")
         ours, base = [], []
-        for s in [s for s in full.samples if s.method == "milp"][: args.baseline]:
+        for s in [s for s in full.samples if s.method == "milp" and s.verdict != "unknown"][: args.baseline]:
             b = plain_bigm(model, x[s.index], y[s.index], eps, args.timeout)
             ours.append(s.seconds)
             base.append(b if b is not None else float("inf"))

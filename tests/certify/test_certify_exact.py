@@ -160,3 +160,25 @@ def test_eps_larger_than_the_domain_is_clipped_and_sound():
         out = model(pts)
     assert bool((out.min(0).values >= b.lower - 1e-6).all()) and bool((out.max(0).values <= b.upper + 1e-6).all())
     assert math.isfinite(float(b.lower.min()))
+
+
+def test_l2_ladder_with_alpha_crown_is_sound():
+    model = boundary_net(4)
+    x = torch.rand((16, 2), generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    ball = LpBall(0.1, "l2")
+    report = robustest.check(model, x, y, eps=0.1, norm="l2", escalate="milp", attacks=["fgsm"], timeout=20.0,
+                             alpha_crown=True)
+    cert = [s.index for s in report.samples if s.verdict == "certified"]
+    assert cert
+    for s in report.samples:
+        if s.verdict == "falsified":
+            assert bool(ball.contains(s.counterexample.unsqueeze(0).double(), x[s.index:s.index + 1])[0])
+        if s.verdict == "unknown":
+            assert s.reason
+    idx = torch.tensor(cert)
+    C = margin_matrix(y[idx], 3).double()
+    _, vals = extreme_points(model, x[idx], ball, C, seed=0, steps=30)
+    figures = torch.tensor([report.samples[i].figure for i in cert], dtype=torch.float64)
+    assert bool((vals.amin((1, 2)) >= figures - 1e-6).all())
