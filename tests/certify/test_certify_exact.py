@@ -78,7 +78,9 @@ def test_certified_samples_are_never_falsified(net, eps, seed):
     x = torch.rand((4,) + shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     with torch.no_grad():
         y = model(x).argmax(1)
-    report = robustest.check(model, x, y, eps=eps, escalate="milp", timeout=20.0, seed=seed)
+    # random nets can be flat (dead ReLUs): the gradient health check would warn, rightly, but it is moot here
+    report = robustest.check(model, x, y, eps=eps, escalate="milp", timeout=20.0, seed=seed,
+                             suppress_health_check=["gradients"])
     cert = [s.index for s in report.samples if s.verdict == "certified"]
     for s in report.samples:
         if s.verdict == "falsified":

@@ -43,7 +43,7 @@ def test_bounds_contain_sampled_and_attacked_outputs(net, eps, norm, method, see
 
 
 @settings(max_examples=10)
-@given(net=nets, eps=st.sampled_from([0.03, 0.1]), norm=st.sampled_from(["linf", "l2"]),
+@given(net=nets, eps=st.sampled_from([0.03, 0.1]), norm=st.sampled_from(["linf", "l2", "l1"]),
        seed=st.integers(0, 1000))
 def test_ibp_contains_crown_contains_lp_contains_milp(net, eps, norm, seed):
     model, shape = net
@@ -67,17 +67,19 @@ def test_ibp_contains_crown_contains_lp_contains_milp(net, eps, norm, seed):
         # the MILP's point lies in the ball's box and its margin is the reported objective
         lo, hi = ball.box(x)
         assert bool(((point >= lo[0] - 1e-7) & (point <= hi[0] + 1e-7)).all())
+        if norm == "l1":  # encoded exactly: the optimum lies in the ball itself
+            assert bool(ball.contains(point.unsqueeze(0), x)[0])
         with torch.no_grad():
             assert abs(float(C[0, m] @ model(point.unsqueeze(0))[0]) - res.objective) <= 1e-5 * (1 + abs(res.objective))
     milp = torch.tensor(mins, dtype=torch.float64)
     tol = 1e-5
     assert bool((ibp.margins_lower[0] <= reported.margins_lower[0] + tol).all())
     assert bool((ibp.margins_upper[0] >= reported.margins_upper[0] - tol).all())
-    if norm == "linf":  # for l2, CROWN uses the ball itself (dual norm), LP/MILP its outer box: not nested
+    if norm != "l2":  # for l2, CROWN uses the ball itself (dual norm), LP/MILP its outer box: not nested
         assert bool((raw.lower[0] <= lp_lo[0] + tol * (1 + lp_lo[0].abs())).all())
         assert bool((raw.upper[0] >= lp_hi[0] - tol * (1 + lp_hi[0].abs())).all())
     assert bool((lp_lo[0] <= milp + tol * (1 + milp.abs())).all())
-    if norm == "linf":  # the MILP optimum is reached in the (exact) ball, so it bounds every attack from below
+    if norm != "l2":  # the MILP is exact on linf and l1 balls, so its bound is below every attack
         _, vals = extreme_points(model, x, ball, C, seed=seed)
         # (HiGHS stops within a relative gap of 1e-4: its proven bound, not its objective, is the sound figure)
         assert bool((torch.tensor(duals, dtype=torch.float64) <= vals[0].min(0).values + 1e-9).all())

@@ -23,8 +23,9 @@ def bounds(model: nn.Module, inputs: torch.Tensor, *, eps: float | LpBall, norm:
     With ``labels`` (N,), the margins "true logit minus each other logit" (N, K-1) are bounded too; with
     ``spec`` (N, M, K) (or (M, K) for all samples), ``spec @ logits`` is. ``method`` is "ibp", "crown",
     "alpha-crown" (optimised slopes) or "lp" (triangle relaxation, one LP per bound: slow, small models).
-    An eps larger than the domain is fine: the ball is clipped to the domain. l2/l1 balls: IBP and LP use
-    the ball's outer box (sound, looser); CROWN also uses the dual norm and keeps the better bound.
+    An eps larger than the domain is fine: the ball is clipped to the domain. l2/l1 balls: IBP uses the
+    ball's outer box (sound, looser); CROWN also uses the dual norm and keeps the better bound; LP encodes
+    l1 exactly and l2 by its outer box. CROWN and LP bounds are intersected with interval bounds.
     Bounds are computed in float64.
 
         >>> import torch
@@ -63,25 +64,36 @@ def compute(graph: Graph, x: torch.Tensor, ball: LpBall, C: torch.Tensor | None,
     full = eye if C is None else torch.cat([eye, C.to(x.dtype)], dim=1)
     if method == "ibp":
         lo, hi = interval_bounds(graph, *ball.box(x))[-1]
-        ml = mu = None
-        if C is not None:
-            c = C.to(x.dtype)
-            ml = (c.clamp(min=0) @ lo.unsqueeze(2) + c.clamp(max=0) @ hi.unsqueeze(2)).squeeze(2)
-            mu = (c.clamp(min=0) @ hi.unsqueeze(2) + c.clamp(max=0) @ lo.unsqueeze(2)).squeeze(2)
+        ml, mu = _spec_interval(C.to(x.dtype), lo, hi) if C is not None else (None, None)
         return lo, hi, ml, mu, {}
     if method in ("crown", "alpha-crown"):
         res = crown(graph, x, ball, full, alpha_steps=20 if method == "alpha-crown" else 0)
+        # CROWN is usually, not always, tighter than interval bounds: keep the better of the two (both sound)
         ibp_lo, ibp_hi = res.boxes[-1]
         lo, hi = torch.maximum(res.lower[:, :K], ibp_lo), torch.minimum(res.upper[:, :K], ibp_hi)
-        ml = res.lower[:, K:] if C is not None else None
-        mu = res.upper[:, K:] if C is not None else None
+        ml = mu = None
+        if C is not None:
+            ml, mu = _spec_interval(C.to(x.dtype), ibp_lo, ibp_hi)
+            ml, mu = torch.maximum(res.lower[:, K:], ml), torch.minimum(res.upper[:, K:], mu)
         return lo, hi, ml, mu, {"boxes": res.boxes}
     from .lp import lp_bounds
 
     boxes = intermediate_bounds(graph, x, ball)
-    low, up = lp_bounds(graph, x, ball, full, boxes, solver=solver)
-    return (low[:, :K], up[:, :K], low[:, K:] if C is not None else None,
-            up[:, K:] if C is not None else None, {"boxes": boxes})
+    low, up = lp_bounds(graph, x, ball, full, boxes, solver=solver)  # -inf/inf where an LP failed
+    ibp_lo, ibp_hi = boxes[-1]
+    lo, hi = torch.maximum(low[:, :K], ibp_lo), torch.minimum(up[:, :K], ibp_hi)
+    ml = mu = None
+    if C is not None:
+        ml, mu = _spec_interval(C.to(x.dtype), ibp_lo, ibp_hi)
+        ml, mu = torch.maximum(low[:, K:], ml), torch.minimum(up[:, K:], mu)
+    return lo, hi, ml, mu, {"boxes": boxes}
+
+
+def _spec_interval(c: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple:
+    """Bounds of ``c @ z`` (N, M) for ``lo <= z <= hi`` (N, K)."""
+    low = (c.clamp(min=0) @ lo.unsqueeze(2) + c.clamp(max=0) @ hi.unsqueeze(2)).squeeze(2)
+    up = (c.clamp(min=0) @ hi.unsqueeze(2) + c.clamp(max=0) @ lo.unsqueeze(2)).squeeze(2)
+    return low, up
 
 
 def _check_inputs(inputs: torch.Tensor) -> torch.Tensor:

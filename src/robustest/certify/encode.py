@@ -26,11 +26,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from ..errors import ShapeError
 from ..graph import Graph
 from ..layers.base import Box, NpBox, widen
 from ..solvers.base import Problem
+from ..spec import LpBall
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,28 @@ class Encoding:
     inputs: np.ndarray
     outputs: np.ndarray
     nodes: tuple[np.ndarray, ...]
+
+
+def encode_ball(graph: Graph, x0: torch.Tensor, ball: LpBall, pre_bounds: Sequence[NpBox], *,
+                exact: bool = True) -> Encoding:
+    """:func:`encode_network` over the ball around ``x0`` (one input, batch-free): its box ``ball.box``
+    (ball ∩ domain, exact for linf) and, for l1, the exact constraint ``sum |x - x0| <= eps`` (linear,
+    through auxiliary variables). For l2 only the outer box is encoded (no conic constraint in HiGHS):
+    bounds stay sound, but an optimum may lie outside the ball."""
+    lo, hi = ball.box(x0.unsqueeze(0))
+    enc = encode_network(graph, lo[0].reshape(-1).double().cpu().numpy(), hi[0].reshape(-1).double().cpu().numpy(),
+                         pre_bounds, exact=exact)
+    if ball.norm == "l1":
+        p, x = enc.problem, enc.inputs
+        c = x0.reshape(-1).double().cpu().numpy()
+        n = x.size
+        t = p.add_vars(np.zeros(n), np.full(n, ball.eps))
+        r = np.arange(n)
+        # t >= x - c and t >= c - x
+        p.add_rows(np.r_[r, r], np.r_[t, x], np.r_[np.ones(n), -np.ones(n)], lo=-c, hi=np.full(n, np.inf))
+        p.add_rows(np.r_[r, r], np.r_[t, x], np.r_[np.ones(n), np.ones(n)], lo=c, hi=np.full(n, np.inf))
+        p.add_rows(np.zeros(n, dtype=np.int64), t, np.ones(n), lo=[-np.inf], hi=[ball.eps])
+    return enc
 
 
 def numpy_boxes(boxes: Sequence[Box], i: int) -> list[NpBox]:

@@ -2,7 +2,7 @@
 tightest intermediate bounds available (CROWN ∩ IBP), one LP per bound, solved with HiGHS or Gurobi.
 
 Tighter than CROWN (which is one feasible dual point of this LP), much slower; meant for the samples CROWN
-leaves undecided. l2/l1 balls are relaxed to their outer box. LP optima are floating-point: every lower
+leaves undecided. l1 balls are encoded exactly; l2 balls are relaxed to their outer box. LP optima are floating-point: every lower
 bound is lowered by :data:`LP_TOL` (relative + absolute) before use, so solver tolerances cannot produce a
 false certificate.
 """
@@ -19,7 +19,7 @@ from ..graph import Graph
 from ..layers.base import Box
 from ..solvers import open_solver
 from ..spec import LpBall
-from .encode import encode_network, numpy_boxes
+from .encode import encode_ball, numpy_boxes
 
 LP_TOL = 1e-6
 
@@ -35,9 +35,7 @@ def lp_margins(graph: Graph, x0: torch.Tensor, ball: LpBall, spec: np.ndarray, b
     """Lower bounds (and with ``upper``, also upper bounds) of ``spec[m] @ f(x)`` for one sample ``x0``
     (batch-free) over its ball, for the rows ``rows`` (default all); other rows get -inf. Returns the bounds
     (M,) or (2, M) and a reason ("" or why some bound is missing: time limit, solver error)."""
-    lo, hi = ball.box(x0.unsqueeze(0))
-    enc = encode_network(graph, lo[0].reshape(-1).double().cpu().numpy(), hi[0].reshape(-1).double().cpu().numpy(),
-                         boxes, exact=False)
+    enc = encode_ball(graph, x0, ball, boxes, exact=False)
     handle = open_solver(enc.problem, solver)
     M = spec.shape[0]
     out = np.full((2, M), -np.inf)

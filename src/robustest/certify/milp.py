@@ -7,8 +7,8 @@ bound), each one stopping as soon as it is decided (a point with negative margin
 above 0), and the whole sample stops at the first negative margin. The solver's own time limit is the
 sample's remaining budget. A counterexample is returned for a forward-pass re-check.
 
-l2/l1 balls are encoded by their outer box: a proof is sound; a point found outside the ball is not a
-counterexample and leaves the sample undecided.
+l1 balls are encoded exactly (linear constraints); l2 balls by their outer box: a proof is sound, but a
+point found outside the ball is not a counterexample and leaves the sample undecided.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch
 from ..graph import Graph
 from ..solvers import open_solver
 from ..spec import LpBall
-from .encode import encode_network
+from .encode import encode_ball
 from .lp import safe
 
 
@@ -42,9 +42,7 @@ class MilpOutcome:
 def milp_minimum(graph: Graph, x0: torch.Tensor, ball: LpBall, c: np.ndarray, boxes: Sequence[tuple[np.ndarray,
                  np.ndarray]], *, solver: str = "highs", time_limit: float = float("inf")):
     """Solve ``min c @ f(x)`` over the box of the ball to optimality; returns (SolveResult, point or None)."""
-    lo, hi = ball.box(x0.unsqueeze(0))
-    enc = encode_network(graph, lo[0].reshape(-1).double().cpu().numpy(), hi[0].reshape(-1).double().cpu().numpy(),
-                         boxes, exact=True)
+    enc = encode_ball(graph, x0, ball, boxes, exact=True)
     res = open_solver(enc.problem, solver).minimize(
         {int(v): float(w) for v, w in zip(enc.outputs, c) if w != 0}, time_limit=time_limit)
     point = None
@@ -64,9 +62,7 @@ def milp_verify(graph: Graph, x0: torch.Tensor, ball: LpBall, spec: np.ndarray, 
     bounds = np.asarray(known, dtype=np.float64).copy()
     if not order:
         return MilpOutcome("certified", float(bounds.min()), None, "", 0)
-    lo, hi = ball.box(x0.unsqueeze(0))
-    enc = encode_network(graph, lo[0].reshape(-1).double().cpu().numpy(), hi[0].reshape(-1).double().cpu().numpy(),
-                         boxes, exact=True)
+    enc = encode_ball(graph, x0, ball, boxes, exact=True)
     handle = open_solver(enc.problem, solver)
     for n, m in enumerate(order):
         left = deadline - time.perf_counter()
