@@ -72,9 +72,12 @@ def main() -> int:
     ap.add_argument("--csv", default=None, help="append one row per instance here")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the competition timeouts")
     ap.add_argument("--bench-dir", type=Path, default=BENCH, help="the benchmark folder (instances.csv)")
+    ap.add_argument("--skip", nargs="*", default=[], metavar="NET:PROP",
+                    help="instances to leave out, e.g. 256x4:prop_0_0.03 (already measured)")
     args = ap.parse_args()
     bench = args.bench_dir
-    rows = [r for r in csv.reader(open(bench / "instances.csv")) if r and any(n in r[0] for n in args.nets)]
+    rows = [r for r in csv.reader(open(bench / "instances.csv")) if r and any(n in r[0] for n in args.nets)
+            and f"{Path(r[0]).stem.replace('mnist-net_', '')}:{Path(r[1]).stem}" not in args.skip]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     rng = np.random.default_rng(0)
     counts: dict = {}

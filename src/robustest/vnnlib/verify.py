@@ -148,7 +148,7 @@ def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], ti
     for kind, arg in stages:
         if kind == "attack":
             for region in list(open_regions):
-                share = 0.15 if arg == 1 else 1.0
+                share = 0.2 if arg == 1 else 1.0
                 found = falsify(model, spec, region, shape, device=device, dtype=dtype, seed=seed, level=arg,
                                 deadline=min(deadline, time.perf_counter() + share * max(
                                     0.0, deadline - time.perf_counter())))
@@ -206,12 +206,14 @@ def falsify(model: nn.Module, spec: VnnlibSpec, region: Region, shape: Tuple[int
         return None
     hard = level >= 2
     # 2. gradient attacks on the margin, several restarts in one batch
-    batch = 8 if hard else 4
+    # APGD with cross-entropy on the spec-margin logits: measured on mnist_fc 256x2 (eps 0.05) it finds
+    # counterexamples that 100-300 PGD steps miss (prop 4) and finds the easy ones in well under a second.
+    batch = 8
     u0 = torch.zeros(batch, n, device=device, dtype=dtype)
     y0 = torch.zeros(batch, dtype=torch.long, device=device)
-    methods = [("pgd", dict(steps=100 if hard else 50, restarts=2 if hard else 1, loss="margin"))]
+    methods = [("apgd", dict(steps=100, loss="ce"))]
     if hard:
-        methods += [("apgd", dict(steps=200, restarts=3, loss="ce"))]
+        methods += [("apgd", dict(steps=200, loss="ce")), ("pgd", dict(steps=100, loss="margin"))]
     for round_ in range(1000 if hard else 1):
         for name, opts in methods:
             remaining = deadline - time.perf_counter()
