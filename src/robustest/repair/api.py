@@ -74,6 +74,9 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
                    violation_kind=violation_kind, wrong_classes=wrong_classes, penalty=penalty)
     seed = as_seed(seed)
     norm = normalize_norm(norm)
+    if block is not None and (isinstance(block, bool) or not isinstance(block, (int, float)) or not 0 <= block < 1):
+        raise invalid_argument("block", block, "the share of weights to fix, in [0, 1), or None",
+                               "use block=0.8 (the paper's ResNet8 setting) or block=None for the exact QP")
     if eps is not None:
         LpBall(eps=eps, norm=norm, domain=domain)  # validates eps and domain
     if train is None:
