@@ -205,3 +205,20 @@ def test_lp_tightened_bounds_are_sound_and_tighter(net, eps, seed):
         assert (tlo >= lo).all() and (thi <= hi).all()
         flat = v.reshape(v.shape[0], -1).numpy()
         assert (flat >= tlo - 1e-9).all() and (flat <= thi + 1e-9).all()
+
+
+@pytest.mark.parametrize("norm", ["linf", "l1"])
+def test_lp_bounds_api_contains_outputs_and_is_inside_crown(norm):
+    model = boundary_net(5)
+    x = torch.rand((3, 2), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    y = torch.tensor([0, 1, 2])
+    lp = robustest.bounds(model, x, eps=0.1, norm=norm, method="lp", labels=y)
+    cr = robustest.bounds(model, x, eps=0.1, norm=norm, method="crown", labels=y)
+    tol = 1e-5  # LP optima are lowered by the solver tolerance (LP_TOL) before use
+    assert bool((lp.margins_lower >= cr.margins_lower - tol).all())
+    assert bool((lp.lower >= cr.lower - tol).all()) and bool((lp.upper <= cr.upper + tol).all())
+    C = torch.cat([torch.eye(3, dtype=torch.float64).expand(3, 3, 3), margin_matrix(y, 3).double()], 1)
+    _, vals = extreme_points(model, x, LpBall(0.1, norm), C, seed=5)
+    lower = torch.cat([lp.lower, lp.margins_lower], 1).unsqueeze(1)
+    upper = torch.cat([lp.upper, lp.margins_upper], 1).unsqueeze(1)
+    assert bool((vals >= lower - 1e-6).all()) and bool((vals <= upper + 1e-6).all())
