@@ -13,15 +13,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 
 
-def timed(fn: Callable[[], object], repeats: int = 5) -> float:
-    """Median wall seconds of ``repeats`` calls (after one warm-up call)."""
-    fn()
-    times: List[float] = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def interleaved(fns: "dict[str, Callable[[], object]]", rounds: int = 7) -> "dict[str, float]":
+    """Median wall seconds per function, timing them in turn round after round, so that a load change
+    on a shared machine hits all of them alike (one warm-up call each first)."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times: "dict[str, List[float]]" = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def machine() -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 
 import torch
-from _common import machine, table, timed
+from _common import interleaved, machine, table
 
 import robustest
 from robustest.attacks import get_attack
@@ -46,10 +46,10 @@ def speed(name: str, eps: float, n: int = 400):
     ours_full = get_attack("pgd", steps=STEPS, step_size=alpha, random_start=False, early_stop=False)
     ours = get_attack("pgd", steps=STEPS, step_size=alpha, random_start=False)
     ta = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=STEPS, random_start=False)
-    t_floor = timed(lambda: floor_pgd(model, x, y, eps, alpha, STEPS))
-    t_full = timed(lambda: ours_full(model, x, y, ball))
-    t_ours = timed(lambda: ours(model, x, y, ball))
-    t_ta = timed(lambda: ta(x, y))
+    t = interleaved({"floor": lambda: floor_pgd(model, x, y, eps, alpha, STEPS),
+                     "full": lambda: ours_full(model, x, y, ball), "ours": lambda: ours(model, x, y, ball),
+                     "ta": lambda: ta(x, y)})
+    t_floor, t_full, t_ours, t_ta = t["floor"], t["full"], t["ours"], t["ta"]
     broken = int(ours(model, x, y, ball).success.sum())
     rows = []
     for label, t in [("floor (bare loop)", t_floor), ("robustest PGD, early stop off", t_full),

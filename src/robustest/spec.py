@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Optional, Tuple, Union
+from typing import Callable, Literal, Optional, Tuple, Union
 
 import torch
 
@@ -110,6 +110,14 @@ class LpBall:
         else:
             delta = project_l1(delta, self.eps)
         return self.clip_domain(x0 + delta.view_as(x0))
+
+    def projector(self, x0: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """:meth:`project` around a fixed ``x0``, precomputed for the inner loop of an attack (for linf a
+        single clamp to the box ``[max(x0 - eps, lo), min(x0 + eps, hi)]``, which is the same projection)."""
+        if self.norm == "linf":
+            lo, hi = self.box(x0)
+            return lambda x: torch.clamp(x, lo, hi)
+        return lambda x: self.project(x, x0)
 
     def random_start(self, x0: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """A random point of ball ∩ domain (uniform in the linf box; uniform direction for l2/l1)."""

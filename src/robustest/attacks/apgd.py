@@ -82,6 +82,7 @@ class APGD(Attack):
         xs0, ys, ts, ss = compact(idx, x0, y, loss_targets, success_targets)
         assert xs0 is not None and ys is not None
         x = ball.random_start(xs0, generator)
+        project = ball.projector(xs0)
         z, loss, g = input_gradient(model, x, loss_fn, ys, ts)
         keep = found.record(idx, x, is_success(z, ys, ss))
         n = x.shape[0]
@@ -104,11 +105,13 @@ class APGD(Attack):
                  best_at_check, halved_at_check) = compact(  # type: ignore[assignment]
                     keep, idx, xs0, ys, ts, ss, x, x_prev, g, x_best, g_best, loss_best, loss_last, eta,
                     increases, best_at_check, halved_at_check)
-            assert x is not None and xs0 is not None and eta is not None
+                assert xs0 is not None
+                project = ball.projector(xs0)
+            assert x is not None and eta is not None
             a = MOMENTUM if it > 0 else 1.0
             step = eta.view(shape)
-            z1 = ball.project(x + step * ball.steepest_direction(g), xs0)
-            x_new = ball.project(x + a * (z1 - x) + (1 - a) * (x - x_prev), xs0)
+            z1 = project(x + step * ball.steepest_direction(g))
+            x_new = project(x + a * (z1 - x) + (1 - a) * (x - x_prev))
             x_prev, x = x, x_new
             z, loss, g = input_gradient(model, x, loss_fn, ys, ts)
             keep = found.record(idx, x, is_success(z, ys, ss))

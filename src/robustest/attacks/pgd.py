@@ -55,6 +55,7 @@ class PGD(Attack):
             assert xs0 is not None and ys is not None
             start_random = self.random_start or restart > 0
             x = ball.random_start(xs0, generator) if start_random else xs0.clone()
+            project = ball.projector(xs0)
             for step in range(self.steps + 1):
                 z, _, g = input_gradient(model, x, loss_fn, ys, ts)
                 keep = found.record(idx, x, is_success(z, ys, ts))
@@ -64,8 +65,10 @@ class PGD(Attack):
                     if not bool(keep.any()):
                         break
                     idx, x, xs0, ys, ts, g = compact(keep, idx, x, xs0, ys, ts, g)  # type: ignore[assignment]
-                assert x is not None and xs0 is not None and g is not None
-                x = ball.project(x + alpha * ball.steepest_direction(g), xs0)
+                    assert xs0 is not None
+                    project = ball.projector(xs0)
+                assert x is not None and g is not None
+                x = project(x + alpha * ball.steepest_direction(g))
         return found.best
 
     def alpha(self, ball: LpBall) -> float:
