@@ -97,6 +97,13 @@ def test_block_coordinate_and_highs_backends_run_through_the_api():
     exact = robustest.repair(net, adv, train, iterations=1, steps=1, margin=1e-3)
     highs = robustest.repair(net, adv, train, iterations=1, steps=1, margin=1e-3, solver="highs")
     assert highs.distance == pytest.approx(exact.distance, rel=1e-5)
+    try:
+        import gurobipy  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        gurobi = robustest.repair(net, adv, train, iterations=1, steps=1, margin=1e-3, solver="gurobi")
+        assert gurobi.distance == pytest.approx(exact.distance, rel=1e-3)
     blk = robustest.repair(net, adv, train, iterations=2, steps=2, margin=1e-3, block=0.5)
     assert blk.solver == "dual+block0.5" and blk.distance >= exact.distance - 1e-9
 

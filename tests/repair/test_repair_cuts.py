@@ -3,6 +3,7 @@ tightened by delta * ||grad_x g||_q (eq. 18)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -65,3 +66,16 @@ def test_violation_sum_and_max():
     y = torch.tensor([0, 0])
     assert violation(z, y) == 3.0
     assert violation(z, y, kind="max") == 2.0
+
+
+def test_top_k_wrong_classes_keep_the_strongest_competitors():
+    net = _net(3, 6)
+    fm = FlatModel(net)
+    x = torch.rand(4, 5, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 3])
+    rows, vals, _ = fm.margin_cuts(fm.w0, x, y, wrong_classes=2)
+    assert rows.shape == (8, fm.n)
+    all_rows, all_vals, _ = fm.margin_cuts(fm.w0, x, y)
+    for a in range(4):  # the two kept margins are the two smallest of the three
+        kept = sorted(vals[2 * a:2 * a + 2].tolist())
+        assert kept == pytest.approx(sorted(all_vals[3 * a:3 * a + 3].tolist())[:2])
