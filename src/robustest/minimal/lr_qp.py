@@ -113,8 +113,9 @@ class _Search:
             if size < self.s.alpha * self.u and size < self.kept[m][0]:
                 self.kept[m] = (size, delta)
 
-    def check_points(self, points: torch.Tensor) -> None:
-        """Solve problem (2) on the regions of ``points`` that were not checked before."""
+    def check_points(self, points: torch.Tensor, collect: Optional[List[np.ndarray]] = None) -> None:
+        """Solve problem (2) on the regions of ``points`` that were not checked before (``collect``: keep
+        every target's solution, see :func:`.solve_region`)."""
         masks, logits = self.pw.patterns(points)
         for i in range(points.shape[0]):
             if time.monotonic() > self.deadline:
@@ -127,7 +128,7 @@ class _Search:
             worst = max((k[0] for k in self.kept), default=float("inf"))
             threshold = min(self.s.alpha * self.u, worst) if self.kept else self.u
             delta, n = solve_region(region, self.xn, self.label, norm=self.norm, lo=self.lo, hi=self.hi,
-                                    threshold=threshold, targets=self.targets)
+                                    threshold=threshold, targets=self.targets, collect=collect)
             self.solves += n
             if delta is not None:
                 checked = self.verify(delta)
@@ -153,20 +154,29 @@ class _Search:
             if s.targets == "warm":
                 with torch.no_grad():
                     self.targets = self.model(warm[None]).argmax(1).cpu().numpy()
-        self.check_points(self.x.reshape(1, -1).double())
+        per_target: List[np.ndarray] = []
+        self.check_points(self.x.reshape(1, -1).double(), collect=per_target)
         if self.best is None:
             return  # no adversarial input anywhere yet: nothing to search around
-        for _ in range(s.rounds):  # seeds/003 Table 3: re-apply from the newest best while it improves
+        # the region of x's solutions towards different classes seed the kept set with distinct directions
+        starts = []
+        for delta in per_target:
+            checked = self.verify(delta)
+            if checked is not None and checked[1] < s.alpha * self.u:
+                starts.append((checked[1], (checked[0] - self.x).reshape(-1).double().cpu().numpy()))
+        starts = sorted(starts, key=lambda k: k[0])[: s.n1 - 1]
+        for r in range(s.rounds):  # seeds/003 Table 3: re-apply from the newest best while it improves
             before = self.u
-            self.explore()
+            self.explore(starts if r == 0 else [])
             if not self.u < before or time.monotonic() > self.deadline:
                 return
 
-    def explore(self) -> None:
-        """One application of Algorithm 1's exploration and local-search loops around the best so far."""
+    def explore(self, starts: List[Tuple[float, np.ndarray]]) -> None:
+        """One application of Algorithm 1's exploration and local-search loops around the best so far
+        (and around ``starts``, which fill the kept set before copies of the best)."""
         s = self.s
         start = (self.best - self.x).reshape(-1).double().cpu().numpy()  # type: ignore[operator]
-        self.kept = [(self.u, start)] * s.n1
+        self.kept = [(self.u, start)] + starts + [(self.u, start)] * (s.n1 - 1 - len(starts))
         for a1 in range(1, s.n4 + 1):
             for _ in range(s.n3):
                 radius = self.u / a1

@@ -16,7 +16,7 @@ is exact: dropping constraints can only shrink the minimum.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -183,12 +183,14 @@ def _min_norm(rows: np.ndarray, upper: np.ndarray, lo: np.ndarray, hi: np.ndarra
 
 def solve_region(region: LinearRegion, x: np.ndarray, label: int, *, norm: str, lo: np.ndarray,
                  hi: np.ndarray, threshold: float, targets: Optional[np.ndarray] = None,
-                 kappa: Optional[float] = None) -> Tuple[Optional[np.ndarray], int]:
+                 kappa: Optional[float] = None,
+                 collect: Optional[List[np.ndarray]] = None) -> Tuple[Optional[np.ndarray], int]:
     """Problem (2): the smallest ``delta`` over the targets whose norm is below ``threshold``.
 
     Returns ``(delta or None, number of QPs/LPs solved)``. Targets are visited in order of their
     half-space bound, and the threshold tightens with every solution found. ``kappa`` (logit units)
-    defaults to three times the re-check's flip tolerance. The solver only runs when
+    defaults to three times the re-check's flip tolerance. With ``collect``, every target's solution
+    below the (fixed) threshold is appended to it. The solver only runs when
     the box-constrained relaxation (:func:`relaxed_target`) can beat the threshold but leaves the region.
     """
     W = region.W.cpu().numpy()
@@ -218,7 +220,11 @@ def solve_region(region: LinearRegion, x: np.ndarray, label: int, *, norm: str, 
             solved += 1
         if delta is not None:
             size = float(np.linalg.norm(delta, ord=_ORD[norm]))
-            if size < threshold:
+            if collect is not None:
+                collect.append(delta)  # every target's solution, the threshold stays as given
+                if best is None or size < float(np.linalg.norm(best, ord=_ORD[norm])):
+                    best = delta
+            elif size < threshold:
                 best, threshold = delta, size
     return best, solved
 
