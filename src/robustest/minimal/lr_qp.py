@@ -138,7 +138,10 @@ class _Search:
     def around(self, centre: np.ndarray, radius: float, count: int) -> torch.Tensor:
         """``count`` points ``x + centre + eps`` with eps uniform in direction and radius."""
         d = self.xn.shape[0]
-        g = torch.randn(count, d, generator=self.gen, dtype=torch.float64)
+        if self.norm == "linf":  # coordinates uniform in [-1, 1] (Gaussians would crowd near 0)
+            g = 2 * torch.rand(count, d, generator=self.gen, dtype=torch.float64) - 1
+        else:
+            g = torch.randn(count, d, generator=self.gen, dtype=torch.float64)
         g = g / lp_norm(g, self.norm).clamp_min(1e-12)[:, None]
         r = torch.rand(count, 1, generator=self.gen, dtype=torch.float64) * radius
         pts = torch.as_tensor(self.xn + centre, dtype=torch.float64)[None] + g * r
