@@ -57,9 +57,13 @@ class PGD(Attack):
             x = ball.random_start(xs0, generator) if start_random else xs0.clone()
             project = ball.projector(xs0)
             for step in range(self.steps + 1):
+                if step == self.steps:  # the last iterate needs a forward pass only, no gradient
+                    with torch.no_grad():
+                        found.record(idx, x, is_success(model(x), ys, ts))
+                    break
                 z, _, g = input_gradient(model, x, loss_fn, ys, ts)
                 keep = found.record(idx, x, is_success(z, ys, ts))
-                if step == self.steps or deadline.passed():
+                if deadline.passed():
                     break
                 if self.early_stop and not bool(keep.all()):
                     if not bool(keep.any()):
