@@ -52,7 +52,10 @@ def _same_file(a: str, b: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from pathlib import Path
+
     from ..api import check
+    from ..atomic import atomic_path
     from ..errors import invalid_argument
     from ..io.args import data_from_args, model_from_args
     from ..io.data import load_data
@@ -89,14 +92,9 @@ def run(args: argparse.Namespace) -> int:
     result = repair(model, adversarial, train, eps=args.eps if args.pgd_train else None, norm=args.norm,
                     domain=domain, n_adversarial=max(args.pgd_train, 1), iterations=args.iterations,
                     omega=args.omega, margin=args.margin, solver=args.solver, seed=args.seed)
-    tmp = f"{args.out}.robustest-tmp"
-    torch.save({k: v.detach().cpu() for k, v in result.model.state_dict().items()}, tmp)
-    try:
+    with atomic_path(args.out, suffix=Path(args.out).suffix) as tmp:  # nothing lands unless it loads back
+        torch.save({k: v.detach().cpu() for k, v in result.model.state_dict().items()}, tmp)
         load_model(tmp, model_class=args.model_class, model_kwargs=args.model_kwargs)
-    except Exception:
-        os.unlink(tmp)
-        raise
-    os.replace(tmp, args.out)
     after = check(result.model, inputs, labels, **check_kwargs)
     summary = RepairSummary(test_name=str(args.model), before=before.counts(), after=after.counts(),
                             saved_path=args.out, after_report=after, result=result)

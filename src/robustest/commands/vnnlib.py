@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter() - (process_age() if own_process else 0.0)
     import torch
 
-    from ..io.args import atomic_write_text, model_from_args
+    from ..atomic import atomic_write_text
+    from ..io.args import model_from_args
     from ..vnnlib import load_vnnlib, verify
     from ..vnnlib.verify import VerifyResult, check_input_shape
 

@@ -65,22 +65,3 @@ def data_from_args(args: argparse.Namespace) -> Tuple["torch.Tensor", "torch.Ten
             raise invalid_argument("--limit", args.limit, "a number of samples >= 1", "pass --limit 100")
         inputs, labels = inputs[: args.limit], labels[: args.limit]
     return inputs, labels
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and :func:`os.replace` (never half a file)."""
-    import os
-    import tempfile
-
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".robustest-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; a report should be readable like any file
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

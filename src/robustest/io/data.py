@@ -14,7 +14,6 @@ Both hold two arrays, ``inputs`` (N, ...) floats and ``labels`` (N,) integers::
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping, Tuple, Union
@@ -22,6 +21,7 @@ from typing import Any, Mapping, Tuple, Union
 import numpy as np
 import torch
 
+from ..atomic import atomic_path
 from ..errors import InvalidArgument, ShapeError, invalid_argument
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -85,17 +85,11 @@ def save_data(path: PathLike, inputs: torch.Tensor, labels: torch.Tensor) -> Non
     if suffix not in DATA_SUFFIXES:
         raise invalid_argument("path", str(path), f"a file ending in one of {DATA_SUFFIXES}",
                                "use a .npz or .pt file name")
-    fd, tmp = tempfile.mkstemp(dir=str(p.parent) or ".", suffix=suffix)
-    os.close(fd)
-    try:
+    with atomic_path(p, suffix=suffix) as tmp:
         if suffix == ".npz":
             np.savez(tmp, inputs=inputs.detach().cpu().numpy(), labels=labels.detach().cpu().numpy())
         else:
             torch.save({"inputs": inputs.detach().cpu(), "labels": labels.detach().cpu()}, tmp)
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _load_pt(p: Path) -> Mapping[str, Any]:

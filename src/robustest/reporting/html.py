@@ -18,7 +18,6 @@ import math
 import os
 import re
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 
 import numpy as np
 
+from ..atomic import atomic_write_text
 from . import VERDICTS, TestRecord, record_from_report
 from .html_template import CSS, SCRIPT
 
@@ -252,30 +252,10 @@ def render_html(tests: Sequence[HtmlTest], *, title: str = "robustest report") -
             f"<script>{SCRIPT}</script></body></html>\n")
 
 
-def _umask_mode(path: str) -> None:
-    """mkstemp makes files 0600; give the report the mode any new file gets (0666 minus the umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
-
 def write_html_tests(path: Union[str, "os.PathLike[str]"], tests: Sequence[HtmlTest], *,
                      title: str = "robustest report") -> Path:
     """Write the page for ``tests`` to ``path`` atomically."""
-    text = render_html(tests, title=title)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(target.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        _umask_mode(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return target
+    return atomic_write_text(path, render_html(tests, title=title))
 
 
 def write_html(path: Union[str, "os.PathLike[str]"], reports: Sequence[Union[Tuple[str, "Report"], TestRecord]],

@@ -24,11 +24,11 @@ sees half a file.
 from __future__ import annotations
 
 import os
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple, Union
 
+from ..atomic import atomic_write_text
 from ..errors import invalid_argument
 from ..settings import INCLUDE_MODES, UNKNOWN_MODES
 from . import SampleRecord, TestRecord, record_from_report
@@ -129,26 +129,7 @@ def render_junit(records: Sequence[TestRecord], *, unknown: str = "skipped", inc
 def write_records(path: Union[str, os.PathLike], records: Sequence[TestRecord], *, unknown: str = "skipped",
                   include: str = "all") -> Path:
     """Write ``records`` to ``path`` atomically (temp file in the same directory, then os.replace)."""
-    text = render_junit(records, unknown=unknown, include=include)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(target.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        mask = os.umask(0)  # mkstemp makes the file 0600: give it the mode any new file would get
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return target
+    return atomic_write_text(path, render_junit(records, unknown=unknown, include=include))
 
 
 def write_junit(path: Union[str, os.PathLike], reports: Sequence[ReportLike], *, unknown: str = "skipped",

@@ -12,7 +12,7 @@ in the region reaches the output constraints; it is violated (``sat``) otherwise
     (1, [0.0], [1.0])
     >>> A, b = spec.regions[0].polytopes[0]
     >>> A.tolist(), b.tolist()          # Y_0 - Y_1 <= 0
-    ([[1.0, -1.0]], [0.0])
+    ([[1.0, -1.0]], [-0.0])
 
 The result is a list of :class:`Region`: an input box and a disjunction of output polytopes
 ``A y <= b``; the property is violated when, for some region, some input of the box gives an output in
