@@ -14,7 +14,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
-from digits import load_split, mlp  # noqa: E402
+from digits import fit, load_split, mlp  # noqa: E402
 
 
 def train_mlp(hidden: Tuple[int, ...], *, epochs: int = 40, seed: int = 0) -> torch.nn.Sequential:
@@ -23,15 +23,7 @@ def train_mlp(hidden: Tuple[int, ...], *, epochs: int = 40, seed: int = 0) -> to
     (x, y), _ = load_split()
     model = mlp(hidden)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        perm = torch.randperm(len(y), generator=g)
-        for i in range(0, len(y), 64):
-            idx = perm[i:i + 64]
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-    return model.eval()
+    return fit(model, x, y, opt, epochs=epochs, seed=seed)
 
 
 def test_set(n: int) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -22,7 +22,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import robustest  # noqa: E402
-from digits import load_split  # noqa: E402
+from digits import fit, load_split  # noqa: E402
 from robustest.repair.select import select  # noqa: E402
 from robustest.repair.source import from_attack  # noqa: E402
 
@@ -51,16 +51,7 @@ def train(x, y, epochs: int = 30, seed: int = 0) -> nn.Module:
     model = CNNLight()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.9)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        perm = torch.randperm(len(y), generator=g)
-        for i in range(0, len(y), 64):
-            idx = perm[i:i + 64]
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-        sched.step()
-    return model.eval()
+    return fit(model, x, y, opt, epochs=epochs, seed=seed, after_epoch=sched.step)
 
 
 def accuracies(model, xt, yt, eps):

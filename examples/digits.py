@@ -70,6 +70,22 @@ MODELS: Dict[str, Tuple[Callable[[], nn.Module], bool]] = {
 }
 
 
+def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer, *, epochs: int,
+        seed: int = 0, batch: int = 64, after_epoch: Callable[[], object] = lambda: None) -> nn.Module:
+    """Plain cross-entropy training in shuffled mini-batches (deterministic for a seed); returns the model
+    in eval mode. ``after_epoch`` runs after each epoch (e.g. a learning-rate scheduler's ``step``)."""
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        perm = torch.randperm(len(y), generator=g)
+        for i in range(0, len(y), batch):
+            b = perm[i:i + batch]
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x[b]), y[b]).backward()
+            opt.step()
+        after_epoch()
+    return model.eval()
+
+
 def load_model(name: str = "mlp") -> nn.Module:
     """The trained example model ``name`` in eval mode (weights from ``examples/weights``)."""
     make, _ = MODELS[name]

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from digits import MODELS, WEIGHTS, load_split  # noqa: E402
+from digits import MODELS, WEIGHTS, fit, load_split  # noqa: E402
 
 
 def train(name: str, epochs: int = 60, seed: int = 0) -> nn.Module:
@@ -24,15 +24,7 @@ def train(name: str, epochs: int = 60, seed: int = 0) -> nn.Module:
     model = make()
     (x, y), (xt, yt) = load_split(image=image)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        perm = torch.randperm(len(y), generator=g)
-        for i in range(0, len(y), 64):
-            b = perm[i:i + 64]
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x[b]), y[b]).backward()
-            opt.step()
-    model.eval()
+    fit(model, x, y, opt, epochs=epochs, seed=seed)
     with torch.no_grad():
         acc = (model(xt).argmax(1) == yt).float().mean().item()
     print(f"{name}: test accuracy {acc:.3f}")
