@@ -56,6 +56,17 @@ def _remember(ctx: StepContext, i: int, lower: np.ndarray, boxes: Any = None) ->
         entry["boxes"] = boxes
 
 
+
+def _decide_batch(ctx: StepContext, name: str, idx: list[int], lower: np.ndarray,
+                  boxes: Any = None) -> dict[int, StepOutcome]:
+    """Remember a batch's margin lower bounds (row k is sample ``idx[k]``) and decide each sample on the
+    best bound known so far (every rung's bound is sound, so the largest one is)."""
+    out = {}
+    for k, i in enumerate(idx):
+        _remember(ctx, i, lower[k], None if boxes is None else numpy_boxes(boxes, k))
+        out[i] = _decide(name, _store(ctx)[i]["lower"])
+    return out
+
 @register("ibp")
 class IbpStep(Step):
     """Interval bounds: one batched pass, loose."""
@@ -72,10 +83,7 @@ class IbpStep(Step):
         lo, hi = interval_bounds(graph, *ctx.ball.box(x))[-1]
         C = _spec(ctx, graph, live)
         low = (C.clamp(min=0) @ lo.unsqueeze(2) + C.clamp(max=0) @ hi.unsqueeze(2)).squeeze(2).cpu().numpy()
-        out = {}
-        for k, i in enumerate(live):
-            _remember(ctx, i, low[k])
-            out[i] = _decide("ibp", low[k])
+        out = _decide_batch(ctx, "ibp", live, low)
         ctx.charge(live, time.perf_counter() - t0)
         return out
 
@@ -94,11 +102,7 @@ class CrownStep(Step):
         graph = _graph(ctx)
         x = ctx.inputs[live].to(torch.float64)
         res = crown(graph, x, ctx.ball, _spec(ctx, graph, live))
-        low = res.lower.detach().cpu().numpy()
-        out = {}
-        for k, i in enumerate(live):
-            _remember(ctx, i, low[k], numpy_boxes(res.boxes, k))
-            out[i] = _decide("crown", _store(ctx)[i]["lower"])
+        out = _decide_batch(ctx, "crown", live, res.lower.detach().cpu().numpy(), res.boxes)
         ctx.charge(live, time.perf_counter() - t0)
         left = [i for i in live if out[i].verdict is None and ctx.remaining(i) > 0]
         if ctx.options.get("alpha_crown") and left:
@@ -106,10 +110,7 @@ class CrownStep(Step):
             pos = [live.index(i) for i in left]
             boxes = [(lo[pos], hi[pos]) for lo, hi in res.boxes]
             res2 = crown(graph, x[pos], ctx.ball, _spec(ctx, graph, left), alpha_steps=20, boxes=boxes)
-            low2 = res2.lower.detach().cpu().numpy()
-            for k, i in enumerate(left):
-                _remember(ctx, i, low2[k])
-                out[i] = _decide("alpha-crown", _store(ctx)[i]["lower"])
+            out.update(_decide_batch(ctx, "alpha-crown", left, res2.lower.detach().cpu().numpy()))
             ctx.charge(left, time.perf_counter() - t1)
         return out
 
