@@ -1,6 +1,6 @@
 """VNN-COMP 2022 mnist_fc with the competition's timeouts: `robustest vnnlib` on each of the 90 instances.
 
-    python benchmarks/vnncomp_mnist_fc.py [--nets 256x2] [--csv results.csv] [--scale 1.0]
+    python benchmarks/vnncomp_mnist_fc.py [--nets 256x2] [--only 256x2:prop_6_0.03] [--csv results.csv] [--scale 1.0]
 
 Each instance runs as its own `robustest vnnlib` process (start-up counts against the timeout, as in the
 competition), killed 10 s after its timeout if it overstays. Every `sat` counterexample is checked with
@@ -72,12 +72,15 @@ def main() -> int:
     ap.add_argument("--csv", default=None, help="append one row per instance here")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the competition timeouts")
     ap.add_argument("--bench-dir", type=Path, default=BENCH, help="the benchmark folder (instances.csv)")
+    ap.add_argument("--only", nargs="*", default=[], metavar="NET:PROP",
+                    help="run only these instances, e.g. 256x2:prop_6_0.03")
     ap.add_argument("--skip", nargs="*", default=[], metavar="NET:PROP",
                     help="instances to leave out, e.g. 256x4:prop_0_0.03 (already measured)")
     args = ap.parse_args()
     bench = args.bench_dir
     rows = [r for r in csv.reader(open(bench / "instances.csv")) if r and any(n in r[0] for n in args.nets)
-            and f"{Path(r[0]).stem.replace('mnist-net_', '')}:{Path(r[1]).stem}" not in args.skip]
+            and f"{Path(r[0]).stem.replace('mnist-net_', '')}:{Path(r[1]).stem}" not in args.skip
+            and (not args.only or f"{Path(r[0]).stem.replace('mnist-net_', '')}:{Path(r[1]).stem}" in args.only)]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     rng = np.random.default_rng(0)
     counts: dict = {}

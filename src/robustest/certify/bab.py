@@ -1,12 +1,16 @@
-"""Branch and bound over ReLU splits on top of CROWN, to prove what one CROWN pass cannot.
+"""Batched branch and bound over ReLU splits with beta-CROWN bounds, for fully connected ReLU networks.
 
-A *domain* is the input box plus a sign for some ReLU inputs (``z >= 0`` or ``z <= 0``). On a domain the
-CROWN bounds of every ReLU input are recomputed layer by layer (their rules in :mod:`robustest.certify.crown`)
-and clamped by the signs: a split neuron's relaxation is then exact, and later layers get tighter. A domain
-is closed when some row of the property has a positive lower bound on it, or when its bounds are
-contradictory (``lower > upper``: no input of the box has those signs). Every input lies in one of the two
-children of a split, so when every domain is closed the property holds on the whole box. Sound throughout:
-clamping only removes values the domain's inputs cannot take, and concretisation is over the whole box.
+Goal: prove that no input of a box reaches a polytope ``A y <= b`` (several polytopes at once, e.g. the
+disjuncts of a VNN-LIB property): a domain of polytope ``p`` is *closed* when some row ``k`` has a sound
+lower bound ``min (A_p y)_k > (b_p)_k`` on it. Every input lies in one of the two children of a split, so
+when every domain is closed the property holds on the whole box.
+
+Each round takes the ``batch`` open domains with the worst margins, picks one unstable neuron per domain
+(filtered smart branching: the few neurons with the largest BaBSR-like intercept score are tried, both
+children bounded with the parent's slopes, and the neuron whose worse child is best wins), and bounds all
+children at once with :func:`robustest.certify.beta_crown.bound` (slopes and multipliers warm-started
+from the parent, a few Adam steps). The box corner minimising each child's linear bound is run through the
+network: one that lands inside the polytope is returned as a counterexample candidate.
 
     >>> import torch
     >>> from torch import nn
@@ -19,164 +23,195 @@ clamping only removes values the domain's inputs cannot take, and concretisation
     ...                 deadline=float("inf"))
     >>> ok      # -f(x) > -1000, i.e. f(x) < 1000 on the box
     True
-
-Branching picks, per domain, the unstable neuron whose triangle relaxation is widest, weighted by how much
-the property's backward coefficients load it (a cheap form of the BaBSR score, Bunel et al. 2020).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
 
 import torch
 
 from ..graph import Graph
-from ..layers.base import Box
-from ..layers.relu import ReLU
 from ..spec import LpBall
-from .crown import _identity_spec, _lower, intermediate_bounds
-from .ibp import interval_bounds
+from .beta_crown import DomainBatch, bound
+from .mlp import DenseMLP, dense_mlp, root_bounds
 
-__all__ = ["BabStats", "prove_rows", "bab"]
+__all__ = ["BabStats", "bab", "bab_mlp", "prove_rows"]
+
+#: a row is proved when its lower bound exceeds the right-hand side by this much (float64 rounding of the
+#: bound computation is far below it).
+PROOF_TOLERANCE = 1e-7
+#: a counterexample candidate must be inside its polytope by this much (the verifier re-checks in float32).
+CANDIDATE_MARGIN = 1e-4
 
 
 @dataclass(frozen=True)
 class BabStats:
-    """What a run did: ``proved``, domains bounded, the largest queue, and the seconds spent."""
+    """What a run did: ``proved``, domains bounded, the largest queue, the seconds spent, why it stopped,
+    and a candidate counterexample (flat input, float64) when one was found."""
 
     proved: bool
     domains: int
     max_queue: int
     seconds: float
     reason: str = ""
+    candidate: torch.Tensor | None = None
 
 
-def _relu_inputs(graph: Graph) -> List[int]:
-    return sorted({n.inputs[0] for n in graph.nodes[1:] if isinstance(n.layer, ReLU)})
+def _scores(coeffs: torch.Tensor, l: torch.Tensor, u: torch.Tensor, splits: torch.Tensor) -> torch.Tensor:
+    """BaBSR-like score per (domain, neuron): the intercept a split removes from the bound
+    (``-min(a, 0) * (-l u / (u - l))``), plus a small share of ``|a| (u - l)`` to break ties; -inf where the
+    neuron is stable or already split."""
+    unstable = (l < 0) & (u > 0) & (splits == 0)
+    icpt = -l * u / (u - l).clamp_min(1e-30)
+    score = (-coeffs).clamp(min=0) * icpt + 1e-3 * coeffs.abs() * (u - l)
+    return torch.where(unstable, score, torch.full_like(score, -float("inf")))
 
 
-class _Problem:
-    """The fixed parts: graph, box, property rows, root bounds, and where each ReLU input's neurons sit
-    in the flat split vector."""
+class _Search:
+    def __init__(self, net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b: torch.Tensor, *,
+                 iters: int, root_iters: int, candidates: int, ls: list[torch.Tensor],
+                 us: list[torch.Tensor]) -> None:
+        self.net, self.lo, self.hi, self.C, self.b = net, lo, hi, C, b
+        self.iters, self.root_iters, self.k = iters, root_iters, candidates
+        self.ls, self.us = ls, us
+        self.l, self.u = torch.cat(ls), torch.cat(us)
 
-    def __init__(self, graph: Graph, x0: torch.Tensor, ball: LpBall, A: torch.Tensor, b: torch.Tensor) -> None:
-        self.graph, self.x0, self.ball, self.b = graph, x0, ball, b
-        self.C = A.unsqueeze(0)  # (1, M, K)
-        self.root = intermediate_bounds(graph, x0, ball)
-        self.layers = _relu_inputs(graph)
-        self.offsets, total = {}, 0
-        for k in self.layers:
-            n = self.root[k][0][0].numel()
-            self.offsets[k] = (total, total + n)
-            total += n
-        self.width = total
+    def margins(self, low: torch.Tensor, prop: torch.Tensor) -> torch.Tensor:
+        return (low - self.b[prop]).amax(1)
 
-    def bound(self, splits: torch.Tensor) -> Tuple[torch.Tensor, List[Box], torch.Tensor]:
-        """Lower bounds (D, M) of the rows on each domain, its boxes, and which domains are empty."""
-        D = splits.shape[0]
-        x0 = self.x0.expand((D,) + tuple(self.x0.shape[1:]))
-        lo, hi = self.ball.box(x0)
-        tighter: List[Optional[Box]] = [None] * len(self.graph.nodes)
-        empty = torch.zeros(D, dtype=torch.bool, device=x0.device)
-        boxes = interval_bounds(self.graph, lo, hi)
-        for i, k in enumerate(self.layers):
-            shape = self.graph.nodes[k].shape
-            rl, ru = self.root[k]
-            if i == 0:  # the first ReLU layer's bounds depend on no split: reuse the root's
-                l, u = rl.expand_as(boxes[k][0]), ru.expand_as(boxes[k][1])
-            else:
-                n = rl[0].numel()
-                low = _lower(self.graph, k, _identity_spec(shape, D, x0), boxes, x0, self.ball)
-                l = torch.maximum(low[:, :n].reshape(boxes[k][0].shape), rl)
-                u = torch.minimum(-low[:, n:].reshape(boxes[k][0].shape), ru)
-            a, z = self.offsets[k]
-            s = splits[:, a:z].reshape(l.shape)
-            l = torch.where(s > 0, l.clamp(min=0), l)
-            u = torch.where(s < 0, u.clamp(max=0), u)
-            empty |= (l > u).flatten(1).any(1)
-            tighter[k] = (l, torch.maximum(u, l))
-            boxes = interval_bounds(self.graph, lo, hi, tighter=tighter)
-        A = self.C.expand((D,) + tuple(self.C.shape[1:]))
-        out_shape = self.graph.nodes[self.graph.output].shape
-        low = _lower(self.graph, self.graph.output, A.reshape((D, A.shape[1]) + tuple(out_shape)), boxes, x0,
-                     self.ball)
-        return low, boxes, empty
+    def counterexample(self, points: torch.Tensor, prop: torch.Tensor) -> torch.Tensor | None:
+        """A point (flat) whose outputs satisfy all rows of its polytope with room to spare, or None."""
+        D, M, n = points.shape
+        with torch.no_grad():
+            y = self.net.forward(points.reshape(D * M, n)).reshape(D, M, -1)
+        val = (torch.einsum("dmk,dqk->dmq", y, self.C[prop]) - self.b[prop].unsqueeze(1)).amax(2)  # (D, M)
+        hit = (val < -CANDIDATE_MARGIN).nonzero()
+        if hit.shape[0] == 0:
+            return None
+        d, m = hit[0].tolist()
+        return points[d, m].clone()
 
-    def scores(self, splits: torch.Tensor, boxes: List[Box], low: torch.Tensor) -> torch.Tensor:
-        """Branching score per (domain, neuron); -inf where the neuron is stable or already split."""
-        D = splits.shape[0]
-        worst = (low - self.b).argmax(1)  # the row closest to closing the domain
-        A = self.C[0][worst]  # (D, K)
-        out_shape = self.graph.nodes[self.graph.output].shape
-        coeffs = _backward_coefficients(self.graph, A.reshape((D, 1) + tuple(out_shape)), boxes, self.layers)
-        out = torch.full((D, self.width), -float("inf"), dtype=low.dtype, device=low.device)
-        for k in self.layers:
-            a, z = self.offsets[k]
-            l, u = boxes[k][0].flatten(1), boxes[k][1].flatten(1)
-            unstable = (l < 0) & (u > 0) & (splits[:, a:z] == 0)
-            gap = (-l * u / (u - l).clamp_min(1e-12))
-            weight = coeffs[k].flatten(1).abs() if k in coeffs else torch.ones_like(gap)
-            out[:, a:z] = torch.where(unstable, gap * (weight + 1e-6), out[:, a:z])
-        return out
+    def branch(self, state: DomainBatch) -> tuple[DomainBatch, torch.Tensor]:
+        """The two children of every domain (positive halves first), and their margins from the parent's
+        slopes (sound lower bounds already: children that close on them need no further work)."""
+        D = len(state)
+        info = bound(self.net, self.ls, self.us, self.lo, self.hi, self.C[state.prop], state, keep=True,
+                     optimise=False)
+        assert info.coeffs is not None
+        sc = _scores(info.coeffs, self.l.expand(D, -1), self.u.expand(D, -1), state.splits)
+        k = min(self.k, sc.shape[1])
+        top = sc.topk(k, dim=1)
+        cand = top.indices  # (D, k)
+        valid = torch.isfinite(top.values)
+        if not bool(valid[:, 0].all()):
+            raise _Stuck()
+        # try each candidate: 2k children per domain, bounded with the parent's slopes
+        rep = state.take(torch.arange(D).repeat_interleave(2 * k))
+        rows = torch.arange(rep.splits.shape[0])
+        flat = cand.repeat_interleave(2, dim=1).reshape(-1)
+        signs = torch.tensor([1, -1], dtype=torch.int8).repeat(D * k)
+        rep.splits = rep.splits.clone()
+        rep.splits[rows, flat] = signs
+        trial = bound(self.net, self.ls, self.us, self.lo, self.hi, self.C[rep.prop], rep, optimise=False)
+        marg = self.margins(trial.lower, rep.prop).reshape(D, k, 2)
+        worse = marg.amin(2).masked_fill(~valid, -float("inf"))
+        pick = worse.argmax(1)  # (D,)
+        chosen = (torch.arange(D) * 2 * k + 2 * pick).repeat_interleave(2) + torch.tensor([0, 1]).repeat(D)
+        children = rep.take(chosen)
+        children.splits = children.splits.clone()
+        # the new split starts with a zero multiplier
+        children.beta = children.beta.clone()
+        children.beta[torch.arange(2 * D), :, flat[chosen]] = 0.0
+        return children, marg.reshape(D, 2 * k)[torch.arange(D).repeat_interleave(2),
+                                                  (2 * pick).repeat_interleave(2) + torch.tensor([0, 1]).repeat(D)]
 
 
-def _backward_coefficients(graph: Graph, A: torch.Tensor, boxes: List[Box], stops: List[int]) -> dict:
-    """The backward coefficients CROWN puts on each ReLU input (node in ``stops``), for the scores."""
-    pending = {graph.output: A}
-    found = {}
-    for k in range(graph.output, 0, -1):
-        if k not in pending:
-            continue
-        node = graph.nodes[k]
-        a = pending.pop(k)
-        if k in stops:
-            found[k] = a[:, 0]
-        ins, _ = node.layer.backward(a, [boxes[j] for j in node.inputs], None)  # type: ignore[union-attr]
-        for j, aj in zip(node.inputs, ins):
-            pending[j] = pending[j] + aj if j in pending else aj
-    return found
+class _Stuck(Exception):
+    """A domain with every ReLU fixed is still open."""
 
 
-def bab(graph: Graph, x0: torch.Tensor, ball: LpBall, A: torch.Tensor, b: torch.Tensor, *, deadline: float,
-        batch: int = 64, max_domains: int = 200_000) -> BabStats:
-    """Prove ``min over the box of (A y)_k > b_k`` for some row ``k`` on every domain (i.e. ``A y <= b``
-    is unreachable), by ReLU-split branch and bound. ``x0``/``ball`` define the box (batch of one)."""
+def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b: torch.Tensor, *,
+            deadline: float, batch: int = 256, iters: int = 10, root_iters: int = 30, candidates: int = 3,
+            max_domains: int = 100_000, root_alpha_steps: int = 0,
+            bounds: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None, verbose: bool = False) -> BabStats:
+    """Prove that no ``x`` in ``[lo, hi]`` (flat, float64) has ``C[p] @ net(x) <= b[p]`` for any ``p``
+    (``C`` (P, M, K), ``b`` (P, M); pad short polytopes with zero rows and ``b = inf``).
+
+    ``bounds``: precomputed root pre-activation bounds (else :func:`root_bounds`, with
+    ``root_alpha_steps`` of alpha-CROWN per intermediate layer). Stops at ``deadline`` (perf_counter), at a
+    counterexample candidate, or when the queue outgrows ``max_domains``."""
     start = time.perf_counter()
-    prob = _Problem(graph, x0, ball, A, b)
-    queue = torch.zeros((1, prob.width), dtype=torch.int8, device=x0.device)
-    done = 0
-    biggest = 1
-    while queue.shape[0]:
+    ls, us = bounds if bounds is not None else root_bounds(net, lo, hi, alpha_steps=root_alpha_steps,
+                                                           deadline=deadline)
+    P, M = C.shape[:2]
+    search = _Search(net, lo, hi, C, b, iters=iters, root_iters=root_iters, candidates=candidates, ls=ls, us=us)
+    state = DomainBatch.root(ls, us, M, P)
+    out = bound(net, ls, us, lo, hi, C, state, iters=root_iters)
+    done = P
+    marg = search.margins(out.lower, state.prop)
+    cex = search.counterexample(out.points, state.prop)
+    if cex is not None:
+        return BabStats(False, done, P, time.perf_counter() - start, "counterexample", cex)
+    open_ = marg <= PROOF_TOLERANCE
+    queue, qmarg, qlow = state.take(open_.nonzero().flatten()), marg[open_], out.lower[open_]
+    biggest = len(queue)
+    rounds = 0
+    while len(queue):
+        rounds += 1
+        if verbose and rounds % 20 == 1:
+            print(f"bab: {time.perf_counter() - start:.1f}s, {done} domains, queue {len(queue)}, worst margin "
+                  f"{float(qmarg.min()):.4g}, per property {torch.bincount(queue.prop, minlength=P).tolist()}",
+                  flush=True)
         if time.perf_counter() >= deadline:
             return BabStats(False, done, biggest, time.perf_counter() - start, "time is up")
-        take, queue = queue[:batch], queue[batch:]
-        low, boxes, empty = prob.bound(take)
-        done += take.shape[0]
-        closed = empty | (low > prob.b).any(1)
-        open_ = ~closed
-        if not bool(open_.any()):
-            continue
-        take, low = take[open_], low[open_]
-        boxes = [(l[open_], u[open_]) for l, u in boxes]
-        score = prob.scores(take, boxes, low)
-        best = score.argmax(1)
-        if bool(torch.isinf(score.gather(1, best[:, None])).any()):
+        order = qmarg.argsort()
+        take, rest = order[:batch], order[batch:]
+        parents = queue.take(take)
+        parent_low = qlow[take]
+        queue, qmarg, qlow = queue.take(rest), qmarg[rest], qlow[rest]
+        try:
+            children, first = search.branch(parents)
+        except _Stuck:
             return BabStats(False, done, biggest, time.perf_counter() - start,
                             "a domain with every ReLU fixed is still open")
-        pos, neg = take.clone(), take.clone()
-        rows = torch.arange(take.shape[0], device=take.device)
-        pos[rows, best] = 1
-        neg[rows, best] = -1
-        queue = torch.cat([pos, neg, queue])  # depth first: children before older domains
-        biggest = max(biggest, queue.shape[0])
-        if queue.shape[0] > max_domains:
+        keep = first <= PROOF_TOLERANCE
+        kept = keep.nonzero().flatten()
+        children = children.take(kept)
+        done += int(keep.numel())
+        if not len(children):
+            continue
+        out = bound(net, ls, us, lo, hi, C[children.prop], children, iters=iters)
+        cex = search.counterexample(out.points, children.prop)
+        if cex is not None:
+            return BabStats(False, done, biggest, time.perf_counter() - start, "counterexample", cex)
+        # a parent's bound holds on its children too (their inputs are a subset)
+        low = torch.maximum(out.lower, parent_low.repeat_interleave(2, dim=0)[kept])
+        m = search.margins(low, children.prop)
+        still = m <= PROOF_TOLERANCE
+        idx = still.nonzero().flatten()
+        queue = DomainBatch.cat([queue, children.take(idx)])
+        qmarg, qlow = torch.cat([qmarg, m[idx]]), torch.cat([qlow, low[idx]])
+        biggest = max(biggest, len(queue))
+        if len(queue) > max_domains:
             return BabStats(False, done, biggest, time.perf_counter() - start, "too many open domains")
     return BabStats(True, done, biggest, time.perf_counter() - start)
 
 
+def bab(graph: Graph, x0: torch.Tensor, ball: LpBall, A: torch.Tensor, b: torch.Tensor, *, deadline: float,
+        batch: int = 256, max_domains: int = 100_000, **options: object) -> BabStats:
+    """Prove ``min over the box of (A y)_k > b_k`` for some row ``k`` (i.e. ``A y <= b`` is unreachable) by
+    :func:`bab_mlp` over the box of the ball around ``x0`` (batch of one; for l2/l1 its outer box, sound).
+    Raises :class:`~robustest.errors.UnsupportedLayer` unless the graph is a Linear/ReLU chain."""
+    net = dense_mlp(graph)
+    lo, hi = ball.box(x0)
+    lo, hi = lo[0].reshape(-1).double(), hi[0].reshape(-1).double()
+    return bab_mlp(net, lo, hi, A.double().unsqueeze(0), b.double().unsqueeze(0), deadline=deadline, batch=batch,
+                   max_domains=max_domains, **options)  # type: ignore[arg-type]
+
+
 def prove_rows(graph: Graph, x0: torch.Tensor, ball: LpBall, A: torch.Tensor, b: torch.Tensor, *,
-               deadline: float, batch: int = 64) -> bool:
+               deadline: float, batch: int = 256) -> bool:
     """Whether :func:`bab` proves that no input of the box reaches ``A y <= b``."""
     return bab(graph, x0, ball, A, b, deadline=deadline, batch=batch).proved

@@ -123,24 +123,49 @@ def milp_prover(model: nn.Module, region: Region, shape: Tuple[int, ...], deadli
     return None
 
 
-def bab_prover(model: nn.Module, region: Region, shape: Tuple[int, ...], deadline: float) -> Optional[Proof]:
-    """ReLU-split branch and bound (:mod:`robustest.certify.bab`) on each polytope in turn."""
-    import time
+def region_rows(region: Region, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The polytopes as ``C`` (P, M, K) and ``b`` (P, M), float64; short polytopes padded with zero rows
+    whose right-hand side is ``inf`` (always satisfied, never refutable)."""
+    M = max(a.shape[0] for a, _ in region.polytopes)
+    K = region.polytopes[0][0].shape[1]
+    C = torch.zeros(len(region.polytopes), M, K, dtype=torch.float64, device=device)
+    b = torch.full((len(region.polytopes), M), float("inf"), dtype=torch.float64, device=device)
+    for p, (a, bb) in enumerate(region.polytopes):
+        C[p, :a.shape[0]] = a.to(device, torch.float64)
+        b[p, :a.shape[0]] = bb.to(device, torch.float64)
+    return C, b
 
-    from ..certify.bab import prove_rows
 
-    if any(a.shape[0] == 0 for a, _ in region.polytopes):
+def bab_prover(share: float = 0.6, root_alpha_steps: int = 30):  # type: ignore[no-untyped-def]
+    """Batched beta-CROWN branch and bound (:mod:`robustest.certify.bab`) on all polytopes of the region at
+    once, for ``share`` of the remaining time (the rest goes to the provers after it). Fully connected ReLU
+    networks only (others raise UnsupportedLayer, and the verifier drops this prover). A box corner that
+    the bounds point to and that lands in a polytope is returned as a counterexample candidate."""
+
+    def bab(model: nn.Module, region: Region, shape: Tuple[int, ...], deadline: float) -> Optional[Proof]:
+        import time
+
+        from ..certify.bab import bab_mlp
+        from ..certify.mlp import dense_mlp
+
+        if any(a.shape[0] == 0 for a, _ in region.polytopes):
+            return None
+        device = region_device(model)
+        net = dense_mlp(_graph(model, shape, device))
+        x0, ball = region_ball(region, shape, device)
+        lo, hi = ball.box(x0)
+        C, b = region_rows(region, device)
+        now = time.perf_counter()
+        stats = bab_mlp(net, lo[0].reshape(-1), hi[0].reshape(-1), C, b, deadline=now + share * (deadline - now),
+                        root_alpha_steps=root_alpha_steps)
+        if stats.proved:
+            return Proof("bab")
+        if stats.candidate is not None:
+            return Proof("bab", candidate=stats.candidate)
         return None
-    device = region_device(model)
-    graph = _graph(model, shape, device)
-    x0, ball = region_ball(region, shape, device)
-    for a, b in region.polytopes:
-        if time.perf_counter() >= deadline:
-            return None
-        if not prove_rows(graph, x0, ball, a.to(device, torch.float64), b.to(device, torch.float64),
-                          deadline=deadline):
-            return None
-    return Proof("bab")
+
+    return bab
 
 
+PROVERS.append(bab_prover())
 PROVERS.append(milp_prover)

@@ -1,0 +1,202 @@
+"""A fully connected ReLU network as dense matrices, and its CROWN bounds in batched matrix form.
+
+The branch and bound (:mod:`robustest.certify.bab`) bounds hundreds of sub-domains at once; on a chain
+``Linear -> ReLU -> ... -> Linear`` that is a handful of batched matrix products, far cheaper than the
+graph walk of :mod:`robustest.certify.crown`. :func:`dense_mlp` reads such a chain from a graph (leading
+reshapes/flattens allowed) and refuses anything else with :class:`~robustest.errors.UnsupportedLayer`.
+
+Notation: ``z_i = W_i h_{i-1} + b_i`` (``h_0 = x`` flat), ``h_i = relu(z_i)`` for ``i < L``, output
+``z_L``. "Layer ``i``" below is the ReLU layer ``i = 1 .. L-1``; its pre-activation bounds are ``l_i, u_i``.
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from robustest.graph import read_model
+    >>> net = dense_mlp(read_model(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)).eval(),
+    ...                            torch.zeros(1, 2)))
+    >>> lo, hi = torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+    >>> ls, us = root_bounds(net, lo, hi)
+    >>> [tuple(l.shape) for l in ls]
+    [(3,)]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import UnsupportedLayer
+from ..graph import Graph
+from ..layers.linear import Linear
+from ..layers.relu import ReLU
+from ..layers.reshape import Reshape
+
+
+@dataclass(frozen=True)
+class DenseMLP:
+    """``weights[i]`` (n_{i+1}, n_i) and ``biases[i]`` of the affine layers, float64; ReLU between them."""
+
+    weights: tuple[torch.Tensor, ...]
+    biases: tuple[torch.Tensor, ...]
+
+    @property
+    def widths(self) -> list[int]:
+        """Widths of the ReLU layers (the split candidates)."""
+        return [int(w.shape[0]) for w in self.weights[:-1]]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs (B, K) on flat inputs (B, n_0)."""
+        h = x
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = h @ w.T + b
+            if i < len(self.weights) - 1:
+                h = torch.relu(h)
+        return h
+
+
+def dense_mlp(graph: Graph, *, dtype: torch.dtype = torch.float64) -> DenseMLP:
+    """The graph as a :class:`DenseMLP`; raises :class:`UnsupportedLayer` unless it is a chain of
+    reshapes followed by alternating Linear and ReLU layers ending with a Linear."""
+    kinds: list[str] = []
+    weights: list[torch.Tensor] = []
+    biases: list[torch.Tensor] = []
+    for k, node in enumerate(graph.nodes[1:], start=1):
+        if node.inputs != (k - 1,):
+            raise UnsupportedLayer(f"node {node.name} takes inputs {node.inputs}: the dense branch and bound "
+                                   f"handles chains only. Fix: use milp/crown for this network")
+        layer = node.layer
+        if isinstance(layer, Reshape) and not weights:
+            continue
+        if isinstance(layer, Linear):
+            if kinds and kinds[-1] == "linear":
+                raise UnsupportedLayer(f"two Linear layers in a row at {node.name}: the dense branch and bound "
+                                       f"expects Linear and ReLU to alternate. Fix: fold them into one")
+            weights.append(layer.weight.detach().to(dtype))
+            biases.append(layer.bias.detach().to(dtype))
+            kinds.append("linear")
+        elif isinstance(layer, ReLU) and kinds and kinds[-1] == "linear":
+            kinds.append("relu")
+        else:
+            raise UnsupportedLayer(f"layer {node.name} ({layer!r}) is not part of a Linear/ReLU chain: the dense "
+                                   f"branch and bound does not handle it. Fix: use milp/crown for this network")
+    if not kinds or kinds[-1] != "linear":
+        raise UnsupportedLayer("the network does not end with a Linear layer: the dense branch and bound "
+                               "needs one. Fix: use milp/crown for this network")
+    return DenseMLP(tuple(weights), tuple(biases))
+
+
+def relax(A: torch.Tensor, l: torch.Tensor, u: torch.Tensor, alpha: torch.Tensor | None
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Coefficients on ``z`` and constant (D, R) with ``A . relu(z) >= A_z . z + const`` for
+    ``l <= z <= u``. ``A`` is (D, R, n), ``l``/``u`` (D, n); ``alpha`` (D, R, n) in [0, 1] are the lower
+    slopes of unstable neurons (default: 1 where ``u > -l``, else 0)."""
+    l, u = l.unsqueeze(1), u.unsqueeze(1)
+    active = (l >= 0).to(A.dtype)
+    unstable = (l < 0) & (u > 0)
+    slope = torch.where(unstable, u / (u - l).clamp_min(1e-30), active)
+    icpt = torch.where(unstable, -l * slope, torch.zeros_like(slope))
+    low = (u > -l).to(A.dtype) if alpha is None else alpha
+    low = torch.where(unstable, low, active)
+    pos, neg = A.clamp(min=0), A.clamp(max=0)
+    return pos * low + neg * slope, (neg * icpt).sum(-1)
+
+
+def concretize(A: torch.Tensor, const: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """``min over lo <= x <= hi`` of ``A . x + const`` (A (D, R, n0), lo/hi (n0,))."""
+    return const + A.clamp(min=0) @ lo + A.clamp(max=0) @ hi
+
+
+def backward(net: DenseMLP, k: int, A: torch.Tensor, const: torch.Tensor, ls: list[torch.Tensor],
+             us: list[torch.Tensor], alphas: list[torch.Tensor] | None = None,
+             betas: list[torch.Tensor] | None = None, keep: bool = False
+             ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """Pull ``A . z_k + const`` (A (D, R, n_k)) back to the input: returns ``(A_x, const, kept)`` with
+    ``A . z_k + const >= A_x . x + const'`` whenever every ``z_i`` (i < k) is within ``[ls[i-1], us[i-1]]``.
+
+    ``betas[i-1]`` (D, R, n_i), already multiplied by the split signs, are Lagrangian terms
+    ``- beta s z_i`` (beta-CROWN): with ``s z_i >= 0`` on the domain they only lower the objective there.
+    ``keep``: also return the coefficients on every ``h_i`` (for branching scores), last layer first.
+    """
+    kept: list[torch.Tensor] = []
+    for i in range(k, 0, -1):
+        w, b = net.weights[i - 1], net.biases[i - 1]
+        const = const + A @ b
+        A = A @ w
+        if i == 1:
+            break
+        if keep:
+            kept.append(A)
+        A, c = relax(A, ls[i - 2], us[i - 2], None if alphas is None else alphas[i - 2])
+        const = const + c
+        if betas is not None:
+            A = A - betas[i - 2]
+    return A, const, kept
+
+
+def root_bounds(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, *, alpha_steps: int = 0,
+                deadline: float = float("inf")) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Sound bounds ``(ls, us)`` of every ReLU layer's pre-activation over the box, layer by layer: interval
+    arithmetic for the first, CROWN for the others (intersected with interval bounds). ``alpha_steps > 0``
+    further optimises, per layer, the lower slopes of all earlier unstable neurons for each bound of an
+    unstable neuron (alpha-CROWN for the intermediate layers); every iterate is sound, the best is kept."""
+    import time
+
+    ls: list[torch.Tensor] = []
+    us: list[torch.Tensor] = []
+    w, b = net.weights[0], net.biases[0]
+    mid, rad = (lo + hi) / 2, (hi - lo) / 2
+    ls.append(w @ mid + b - w.abs() @ rad)
+    us.append(w @ mid + b + w.abs() @ rad)
+    for k in range(2, len(net.weights)):
+        n = net.weights[k - 1].shape[0]
+        # interval bound from the previous layer's bounds
+        hl, hu = ls[-1].clamp(min=0), us[-1].clamp(min=0)
+        wk, bk = net.weights[k - 1], net.biases[k - 1]
+        il = wk.clamp(min=0) @ hl + wk.clamp(max=0) @ hu + bk
+        iu = wk.clamp(min=0) @ hu + wk.clamp(max=0) @ hl + bk
+        eye = torch.eye(n, dtype=lo.dtype, device=lo.device)
+        A = torch.cat([eye, -eye]).unsqueeze(0)
+        Ax, c, _ = backward(net, k, A, A.new_zeros(1, 2 * n), [t[None] for t in ls], [t[None] for t in us])
+        low = concretize(Ax, c, lo, hi)[0]
+        l, u = torch.maximum(il, low[:n]), torch.minimum(iu, -low[n:])
+        if alpha_steps > 0 and time.perf_counter() < deadline:
+            l, u = _optimise_layer(net, k, l, u, ls, us, lo, hi, alpha_steps, deadline)
+        ls.append(l)
+        us.append(torch.maximum(u, l))
+    return ls, us
+
+
+def _optimise_layer(net: DenseMLP, k: int, l: torch.Tensor, u: torch.Tensor, ls: list[torch.Tensor],
+                    us: list[torch.Tensor], lo: torch.Tensor, hi: torch.Tensor, steps: int, deadline: float
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    import time
+
+    idx = torch.nonzero((l < 0) & (u > 0)).flatten()
+    r = idx.numel()
+    if r == 0:
+        return l, u
+    n = l.shape[0]
+    eye = torch.eye(n, dtype=lo.dtype, device=lo.device)[idx]
+    A = torch.cat([eye, -eye]).unsqueeze(0)  # (1, 2r, n)
+    alphas = [(us[i] > -ls[i]).to(lo.dtype).expand(1, 2 * r, -1).clone().requires_grad_(True)
+              for i in range(k - 1)]
+    opt = torch.optim.Adam(alphas, lr=0.1)
+    best = torch.full((2 * r,), -float("inf"), dtype=lo.dtype, device=lo.device)
+    with torch.enable_grad():
+        for _ in range(steps):
+            Ax, c, _ = backward(net, k, A, A.new_zeros(1, 2 * r), [t[None] for t in ls], [t[None] for t in us],
+                                   alphas)
+            low = concretize(Ax, c, lo, hi)[0]
+            best = torch.maximum(best, low.detach())
+            opt.zero_grad()
+            (-low.sum()).backward()
+            opt.step()
+            with torch.no_grad():
+                for a in alphas:
+                    a.clamp_(0.0, 1.0)
+            if time.perf_counter() >= deadline:
+                break
+    l, u = l.clone(), u.clone()
+    l[idx] = torch.maximum(l[idx], best[:r])
+    u[idx] = torch.minimum(u[idx], -best[r:])
+    return l, u
