@@ -108,10 +108,11 @@ class APGD(Attack):
                 assert xs0 is not None
                 project = ball.projector(xs0)
             assert x is not None and eta is not None
-            a = MOMENTUM if it > 0 else 1.0
-            step = eta.view(shape)
-            z1 = project(x + step * ball.steepest_direction(g))
-            x_new = project(x + a * (z1 - x) + (1 - a) * (x - x_prev))
+            z1 = project(torch.addcmul(x, eta.view(shape), ball.steepest_direction(g)))
+            if it == 0:  # momentum 1: the plain projected step (z1 is already inside)
+                x_new = z1
+            else:  # x + a (z1 - x) + (1 - a) (x - x_prev), in three fused ops
+                x_new = project(torch.add(torch.lerp(x, z1, MOMENTUM), x - x_prev, alpha=1 - MOMENTUM))
             x_prev, x = x, x_new
             z, loss, g = input_gradient(model, x, loss_fn, ys, ts)
             keep = found.record(idx, x, is_success(z, ys, ss))

@@ -50,7 +50,10 @@ def dlr_loss(z: torch.Tensor, y: torch.Tensor, t: Optional[torch.Tensor] = None)
     if t is not None:
         denom = zs[:, 0] - 0.5 * (zs[:, 2] + zs[:, 3]) + 1e-12
         return -(true - z.gather(1, t[:, None])[:, 0]) / denom
-    return -(true - _other_max(z, y)) / (zs[:, 0] - zs[:, 2] + 1e-12)
+    # the best other logit from the sorted ones (no one-hot mask): the top one unless it is the true
+    # class's, then the second (on a tie the two are equal, so either is right)
+    other = torch.where(zs[:, 0] == true, zs[:, 1], zs[:, 0])
+    return -(true - other) / (zs[:, 0] - zs[:, 2] + 1e-12)
 
 
 LOSSES: Dict[str, Loss] = {"ce": ce_loss, "margin": margin_loss, "dlr": dlr_loss}
