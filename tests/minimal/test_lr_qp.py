@@ -107,3 +107,57 @@ def test_lr_qp_never_worse_than_its_warm_start_on_digits() -> None:
         assert torch.allclose(lp_norm(out.adversarial - x, norm).double(), out.distance.double(), rtol=1e-5)
         assert bool((out.distance <= lp_norm(warm - x, norm) + 1e-6)[ok].all())
         assert bool(((out.adversarial >= 0) & (out.adversarial <= 1)).all())
+
+
+def _two_valleys() -> torch.nn.Sequential:
+    """1 input, label 0 at z = 0.05. Class 1 wins for z > 1 and its logit is the steepest at z: DeepFool
+    goes there (distance 0.95). Class 2 wins for z < -10/13 (distance ~0.819, the true minimum), but near z
+    its logit moves slowly (a linearised distance of 4) and steepens only past the kink at z = -0.5, a
+    region Algorithm 1 never samples from the warm start: its points are x + S + eps with S = 0.95 and
+    |eps| <= 0.95, all at z >= 0.05."""
+    net = torch.nn.Sequential(torch.nn.Linear(1, 3), torch.nn.ReLU(), torch.nn.Linear(3, 3)).eval()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0], [-1.0], [-1.0]]))
+        net[0].bias.copy_(torch.tensor([0.0, -0.5, 10.0]))  # relu(z), relu(-z - 0.5), relu(10 - z)
+        net[2].weight.copy_(torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 6.0, 0.5]]))
+        net[2].bias.copy_(torch.tensor([0.0, -1.0, -7.0]))
+    return net
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_lr_qp_reaches_a_class_whose_valley_the_warm_start_misses(norm: str) -> None:
+    net = _two_valleys()
+    x, y = torch.tensor([[0.05]]), torch.tensor([0])
+    true_min = 0.05 + 10 / 13
+    warm, ok = deepfool(net, x, y, norm=norm, domain=(-2.0, 2.0))
+    assert bool(ok[0]) and int(net(warm).argmax(1)[0]) == 1  # the warm start is in class 1's valley
+    for seed in range(4):
+        old = lr_qp(net, x, y, norm=norm, domain=(-2.0, 2.0), warm_start=warm, seed=seed,
+                    settings=LrQpSettings(class_starts=False))
+        assert float(old.distance[0]) == pytest.approx(0.95, rel=1e-3)  # what the search found before
+        out = lr_qp(net, x, y, norm=norm, domain=(-2.0, 2.0), warm_start=warm, seed=seed)
+        assert bool(out.success[0])
+        assert int(net(out.adversarial).argmax(1)[0]) == 2  # re-checked by a forward pass
+        assert float(lp_norm(out.adversarial - x, norm)[0]) == pytest.approx(float(out.distance[0]), rel=1e-6)
+        assert true_min * (1 - 1e-7) <= float(out.distance[0]) <= true_min * (1 + 1e-3)
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_targeted_deepfool_on_an_affine_model_reaches_the_target_hyperplane(norm: str) -> None:
+    torch.manual_seed(3)
+    net = torch.nn.Linear(4, 5).eval()
+    x = torch.randn(6, 4)
+    y = net(x).argmax(1)
+    t = (y + 1 + torch.arange(6) % 4) % 5
+    adv, ok = deepfool(net, x, y, norm=norm, domain=None, targets=t)
+    assert bool(ok.all())
+    with torch.no_grad():
+        out = net(adv)
+    rows = torch.arange(6)
+    assert bool((out[rows, t] > out[rows, y]).all())  # the target beats the label: an adversarial input
+    W, b = net.weight.detach().double(), net.bias.detach().double()
+    for i in range(6):
+        g = W[y[i]] - W[t[i]]
+        m = float(g @ x[i].double() + b[y[i]] - b[t[i]])
+        expected = m / float(np.linalg.norm(g.numpy(), ord=DUAL[norm]))
+        assert float(lp_norm(adv[i:i + 1] - x[i:i + 1], norm)[0]) == pytest.approx(expected, rel=1e-3)

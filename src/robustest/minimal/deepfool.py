@@ -29,11 +29,16 @@ from ..spec import Bound, LpBall, lp_norm
 FLIP_TOL = 1e-5
 
 
-def flipped(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per row: some other class's logit exceeds the label's by more than rounding noise."""
+def flipped(logits: torch.Tensor, labels: torch.Tensor,
+            targets: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Per row: some other class's logit (the ``targets`` class's, if given) exceeds the label's by more
+    than rounding noise. A target that beats the label flips the label too."""
     rows = torch.arange(logits.shape[0], device=logits.device)
     true = logits[rows, labels]
-    other = logits.scatter(1, labels[:, None], float("-inf")).amax(1)
+    if targets is None:
+        other = logits.scatter(1, labels[:, None], float("-inf")).amax(1)
+    else:
+        other = logits[rows, targets]
     return other - true > FLIP_TOL * (1 + logits.detach().abs().amax(1))
 
 
@@ -53,11 +58,15 @@ def _dual_step(w: torch.Tensor, norm: str) -> Tuple[torch.Tensor, torch.Tensor]:
 
 def deepfool(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, norm: str = "l2",
              domain: Optional[Tuple[Bound, Bound]] = (0.0, 1.0), max_iter: int = 50,
-             overshoot: float = 0.02, search_steps: int = 20) -> Tuple[torch.Tensor, torch.Tensor]:
+             overshoot: float = 0.02, search_steps: int = 20,
+             targets: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """DeepFool plus the boundary binary search, batched.
 
     Returns ``(adversarial, success)``: per sample the closest adversarial input found (the clean
     input where none was found) and whether the model's label differs from ``labels`` there.
+    With ``targets`` (one class per sample), every step goes towards the linearised boundary of that
+    class only, and success means its logit beats the label's (the targeted variant of the DeepFool
+    paper); the boundary search then stays on that class's side.
     """
     ball = LpBall(eps=0.0, norm=norm, domain=domain)
     x0 = inputs.detach()
@@ -70,7 +79,7 @@ def deepfool(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
     for _ in range(max_iter):
         x = x.detach().requires_grad_(True)
         logits = model(x)
-        done = flipped(logits.detach(), labels)
+        done = flipped(logits.detach(), labels, targets)
         if bool(done.all()):
             break
         k = logits.shape[1]
@@ -81,7 +90,7 @@ def deepfool(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
         scale, _ = _dual_step(w.reshape(n * k, -1), norm)
         dist = f.abs() / scale.view(n, k).clamp_min(1e-12)
         dist[rows, labels] = float("inf")
-        j = dist.argmin(1)
+        j = dist.argmin(1) if targets is None else targets
         wj = w[rows, j]
         qn, v = _dual_step(wj, norm)
         step = ((f[rows, j].abs() + 1e-4) / qn.clamp_min(1e-12))[:, None] * v
@@ -89,14 +98,16 @@ def deepfool(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
         x = ball.clip_domain(x0 + ((1 + overshoot) * total).view_as(x0))
     with torch.no_grad():
         x = x.detach()
-        success = flipped(model(x), labels)
-        return boundary_search(model, x0, x, labels, success, steps=search_steps), success
+        success = flipped(model(x), labels, targets)
+        return boundary_search(model, x0, x, labels, success, steps=search_steps, targets=targets), success
 
 
 @torch.no_grad()
 def boundary_search(model: torch.nn.Module, x0: torch.Tensor, adv: torch.Tensor, labels: torch.Tensor,
-                    success: torch.Tensor, *, steps: int = 20) -> torch.Tensor:
-    """Bisect ``x0 + t (adv - x0)`` for the smallest ``t`` whose label differs from ``labels``.
+                    success: torch.Tensor, *, steps: int = 20,
+                    targets: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Bisect ``x0 + t (adv - x0)`` for the smallest ``t`` whose label differs from ``labels`` (with
+    ``targets``: where the target's logit beats the label's).
 
     Only samples with ``success`` are searched; every point returned for them is adversarial
     (the upper end of the bracket always is).
@@ -107,7 +118,7 @@ def boundary_search(model: torch.nn.Module, x0: torch.Tensor, adv: torch.Tensor,
     shape = (-1,) + (1,) * (x0.dim() - 1)
     for _ in range(steps):
         mid = (lo + hi) / 2
-        flips = flipped(model(x0 + mid.view(shape) * diff), labels)
+        flips = flipped(model(x0 + mid.view(shape) * diff), labels, targets)
         hi = torch.where(flips, mid, hi)
         lo = torch.where(flips, lo, mid)
     out = x0 + hi.view(shape) * diff
