@@ -81,6 +81,10 @@ class _Search:
     def margins(self, low: torch.Tensor, prop: torch.Tensor) -> torch.Tensor:
         return (low - self.b[prop]).amax(1)
 
+    def margin_rows(self, low: torch.Tensor, prop: torch.Tensor) -> torch.Tensor:
+        """Per domain, the row closest to closing it."""
+        return (low - self.b[prop]).argmax(1)
+
     def counterexample(self, points: torch.Tensor, prop: torch.Tensor) -> torch.Tensor | None:
         """A point (flat) whose outputs satisfy all rows of its polytope with room to spare, or None."""
         D, M, n = points.shape
@@ -100,7 +104,8 @@ class _Search:
         info = bound(self.net, self.ls, self.us, self.lo, self.hi, self.C[state.prop], state, keep=True,
                      optimise=False)
         assert info.coeffs is not None
-        sc = _scores(info.coeffs, self.l.expand(D, -1), self.u.expand(D, -1), state.splits)
+        row = self.margin_rows(info.lower, state.prop)
+        sc = _scores(info.coeffs[torch.arange(D), row], self.l.expand(D, -1), self.u.expand(D, -1), state.splits)
         k = min(self.k, sc.shape[1])
         top = sc.topk(k, dim=1)
         cand = top.indices  # (D, k)
@@ -114,16 +119,22 @@ class _Search:
         signs = torch.tensor([1, -1], dtype=torch.int8).repeat(D * k)
         rep.splits = rep.splits.clone()
         rep.splits[rows, flat] = signs
+        # Warm start of the new split's multiplier: the value that gives its neuron the same coefficient on
+        # z as in the parent's relaxation (so the child's bound starts no worse than the parent's).
+        a = info.coeffs.repeat_interleave(2 * k, dim=0)[rows, :, flat]  # (2Dk, M) coefficient on h_j
+        al = rep.alpha[rows, :, flat].to(a.dtype)
+        lj, uj = self.l[flat], self.u[flat]
+        su = (uj / (uj - lj).clamp_min(1e-30)).unsqueeze(1)
+        parent = torch.where(a >= 0, a * al, a * su)
+        beta0 = torch.where(signs.unsqueeze(1) > 0, a - parent, parent).clamp(min=0)
+        rep.beta = rep.beta.clone()
+        rep.beta[rows, :, flat] = beta0.float()
         trial = bound(self.net, self.ls, self.us, self.lo, self.hi, self.C[rep.prop], rep, optimise=False)
         marg = self.margins(trial.lower, rep.prop).reshape(D, k, 2)
         worse = marg.amin(2).masked_fill(~valid, -float("inf"))
         pick = worse.argmax(1)  # (D,)
         chosen = (torch.arange(D) * 2 * k + 2 * pick).repeat_interleave(2) + torch.tensor([0, 1]).repeat(D)
         children = rep.take(chosen)
-        children.splits = children.splits.clone()
-        # the new split starts with a zero multiplier
-        children.beta = children.beta.clone()
-        children.beta[torch.arange(2 * D), :, flat[chosen]] = 0.0
         return children, marg.reshape(D, 2 * k)[torch.arange(D).repeat_interleave(2),
                                                   (2 * pick).repeat_interleave(2) + torch.tensor([0, 1]).repeat(D)]
 
