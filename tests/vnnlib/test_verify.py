@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from robustest.errors import InvalidArgument, ShapeError
+from robustest.errors import InvalidArgument, ShapeError, UnsupportedLayer
 from robustest.vnnlib import parse_vnnlib, verify
 from robustest.vnnlib.verify import VerifyResult
 
@@ -65,6 +65,28 @@ def test_mnist_fc_unsat_by_crown(shared_dir):
                  timeout=60)
     assert res.status == "unsat" and "crown" in res.method
     assert res.format() == "unsat\n"
+
+
+def test_mnist_fc_unsat_by_bab_where_crown_and_attacks_stop(shared_dir):
+    """256x2 prop_6_0.03 timed out with CROWN + MILP at 120 s; the batched beta-CROWN BaB proves it in seconds."""
+    from robustest.io import load_model
+    from robustest.vnnlib import load_vnnlib
+
+    spec = load_vnnlib(shared_dir / MNIST / "vnnlib/prop_6_0.03.vnnlib")
+    res = verify(load_model(shared_dir / MNIST / "onnx/mnist-net_256x2.onnx"), spec, input_shape=(1, 784, 1),
+                 timeout=60)
+    assert res.status == "unsat" and res.method == "bab", res
+
+
+def test_bab_prover_refuses_other_networks_and_the_verifier_goes_on():
+    from robustest.vnnlib.prove import bab_prover
+
+    net = nn.Sequential(nn.Conv2d(1, 2, (1, 2)), nn.ReLU(), nn.Flatten(), nn.Linear(2, 2)).eval()
+    spec = parse_vnnlib(_spec_text([0.0, 0.0], [0.1, 0.1], 2, 0))
+    with pytest.raises(UnsupportedLayer):
+        bab_prover()(net, spec.regions[0], (1, 1, 2), float("inf"))
+    res = verify(net, spec, input_shape=(1, 1, 1, 2), timeout=3, provers=[bab_prover()])
+    assert res.status in ("sat", "timeout") or res.status == "unsat" and res.method != "bab"
 
 
 @settings(max_examples=12)

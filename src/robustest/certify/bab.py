@@ -145,7 +145,7 @@ class _Stuck(Exception):
 
 def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b: torch.Tensor, *,
             deadline: float, batch: int = 256, iters: int = 10, root_iters: int = 30, candidates: int = 3,
-            max_domains: int = 100_000, root_alpha_steps: int = 0,
+            max_domains: int = 100_000, root_alpha_steps: int = 0, lr_alpha: float = 0.1, lr_beta: float = 0.05,
             bounds: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None, verbose: bool = False) -> BabStats:
     """Prove that no ``x`` in ``[lo, hi]`` (flat, float64) has ``C[p] @ net(x) <= b[p]`` for any ``p``
     (``C`` (P, M, K), ``b`` (P, M); pad short polytopes with zero rows and ``b = inf``).
@@ -193,7 +193,8 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
         done += int(keep.numel())
         if not len(children):
             continue
-        out = bound(net, ls, us, lo, hi, C[children.prop], children, iters=iters)
+        out = bound(net, ls, us, lo, hi, C[children.prop], children, iters=iters, lr_alpha=lr_alpha,
+                    lr_beta=lr_beta)
         cex = search.counterexample(out.points, children.prop)
         if cex is not None:
             return BabStats(False, done, biggest, time.perf_counter() - start, "counterexample", cex)

@@ -135,35 +135,43 @@ def backward(net: DenseMLP, k: int, A: torch.Tensor, const: torch.Tensor, ls: li
 
 def root_bounds(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, *, alpha_steps: int = 0,
                 deadline: float = float("inf")) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Sound bounds ``(ls, us)`` of every ReLU layer's pre-activation over the box, layer by layer: interval
-    arithmetic for the first, CROWN for the others (intersected with interval bounds). ``alpha_steps > 0``
-    further optimises, per layer, the lower slopes of all earlier unstable neurons for each bound of an
-    unstable neuron (alpha-CROWN for the intermediate layers); every iterate is sound, the best is kept."""
-    import time
-
+    """Sound bounds ``(ls, us)`` of every ReLU layer's pre-activation over the box, layer by layer
+    (:func:`layer_bound`): interval arithmetic for the first, CROWN (or alpha-CROWN with ``alpha_steps``)
+    intersected with interval bounds for the others."""
     ls: list[torch.Tensor] = []
     us: list[torch.Tensor] = []
-    w, b = net.weights[0], net.biases[0]
-    mid, rad = (lo + hi) / 2, (hi - lo) / 2
-    ls.append(w @ mid + b - w.abs() @ rad)
-    us.append(w @ mid + b + w.abs() @ rad)
-    for k in range(2, len(net.weights)):
-        n = net.weights[k - 1].shape[0]
-        # interval bound from the previous layer's bounds
-        hl, hu = ls[-1].clamp(min=0), us[-1].clamp(min=0)
-        wk, bk = net.weights[k - 1], net.biases[k - 1]
-        il = wk.clamp(min=0) @ hl + wk.clamp(max=0) @ hu + bk
-        iu = wk.clamp(min=0) @ hu + wk.clamp(max=0) @ hl + bk
-        eye = torch.eye(n, dtype=lo.dtype, device=lo.device)
-        A = torch.cat([eye, -eye]).unsqueeze(0)
-        Ax, c, _ = backward(net, k, A, A.new_zeros(1, 2 * n), [t[None] for t in ls], [t[None] for t in us])
-        low = concretize(Ax, c, lo, hi)[0]
-        l, u = torch.maximum(il, low[:n]), torch.minimum(iu, -low[n:])
-        if alpha_steps > 0 and time.perf_counter() < deadline:
-            l, u = _optimise_layer(net, k, l, u, ls, us, lo, hi, alpha_steps, deadline)
+    for k in range(1, len(net.weights)):
+        l, u = layer_bound(net, k, ls, us, lo, hi, alpha_steps=alpha_steps, deadline=deadline)
         ls.append(l)
         us.append(torch.maximum(u, l))
     return ls, us
+
+
+def layer_bound(net: DenseMLP, k: int, ls: list[torch.Tensor], us: list[torch.Tensor], lo: torch.Tensor,
+                hi: torch.Tensor, *, alpha_steps: int = 0, deadline: float = float("inf")
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds of ``z_k`` over the box given bounds ``ls[:k-1]``/``us[:k-1]`` of the earlier layers: exact
+    interval bounds for ``k = 1``; else CROWN ∩ interval bounds, then (``alpha_steps > 0``) the lower slopes of
+    all earlier unstable neurons optimised per bound of each unstable neuron of ``z_k`` (alpha-CROWN), until
+    ``deadline``. Every iterate is sound; the best is kept."""
+    import time
+
+    w, b = net.weights[k - 1], net.biases[k - 1]
+    if k == 1:
+        mid, rad = (lo + hi) / 2, (hi - lo) / 2
+        return w @ mid + b - w.abs() @ rad, w @ mid + b + w.abs() @ rad
+    n = w.shape[0]
+    hl, hu = ls[k - 2].clamp(min=0), us[k - 2].clamp(min=0)
+    il = w.clamp(min=0) @ hl + w.clamp(max=0) @ hu + b
+    iu = w.clamp(min=0) @ hu + w.clamp(max=0) @ hl + b
+    eye = torch.eye(n, dtype=lo.dtype, device=lo.device)
+    A = torch.cat([eye, -eye]).unsqueeze(0)
+    Ax, c, _ = backward(net, k, A, A.new_zeros(1, 2 * n), [t[None] for t in ls], [t[None] for t in us])
+    low = concretize(Ax, c, lo, hi)[0]
+    l, u = torch.maximum(il, low[:n]), torch.minimum(iu, -low[n:])
+    if alpha_steps > 0 and time.perf_counter() < deadline:
+        l, u = _optimise_layer(net, k, l, u, ls, us, lo, hi, alpha_steps, deadline)
+    return l, u
 
 
 def _optimise_layer(net: DenseMLP, k: int, l: torch.Tensor, u: torch.Tensor, ls: list[torch.Tensor],

@@ -10,8 +10,8 @@
 The pipeline per region of the property: a few random points, then gradient attacks (the library's own
 attacks, run on a wrapper whose two "logits" are ``[violation margin, 0]`` so that "misclassified"
 means "inside the output polytope"), then proofs with the certifiers (CROWN bounds on ``A y - b``,
-then branch and bound). A counterexample is reported only after a plain forward pass confirms it; a
-region is proved only by a sound bound. Whatever is left when the time is up is ``timeout``.
+then beta-CROWN branch and bound, then MILP). A counterexample is reported only after a plain forward
+pass confirms it; a region is proved only by a sound bound. Whatever is left when the time is up is ``timeout``.
 """
 
 from __future__ import annotations
@@ -140,8 +140,9 @@ def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], ti
     open_regions: List[Region] = list(spec.regions)
     methods: List[str] = []
     notes: List[str] = []
-    # Cheapest first: random points, quick proofs (CROWN), a short attack, the expensive proofs (MILP),
-    # then attacks with whatever time is left.
+    # Cheapest first: random points, quick proofs (CROWN), a short attack, the expensive proofs (batched
+    # beta-CROWN branch and bound for fully connected ReLU nets, then alpha-CROWN + MILP), then attacks with
+    # whatever time is left.
     cheap = [p for p in provers if getattr(p, "cheap", False)]
     expensive = [p for p in provers if not getattr(p, "cheap", False)]
     stages: List[Tuple[str, Any]] = [("attack", 0), ("prove", cheap), ("attack", 1), ("prove", expensive),
