@@ -54,10 +54,11 @@ class LrQpSettings:
 
     ``class_starts`` (l2 and linf, with ``targets="all"``) also runs targeted DeepFool (with the boundary
     search) towards every other class and puts the points that are within ``alpha`` of the best into the
-    kept set. Algorithm 1 only explores around perturbations it already holds, within their radius, so a
-    class whose nearest boundary lies in another valley than the warm start's is never reached; this
-    was the N2 linf outlier of benchmarks/minimal.md (the exact minimiser lay 1.9 u away from every kept
-    perturbation, in a region the search reached only with lucky random streams)."""
+    kept set. Algorithm 1 only explores within ``u`` of perturbations it already holds, so a valley of
+    the decision boundary far from all of them is reached only by luck; one start per class puts
+    perturbations in other valleys. This was the N2 linf outlier of benchmarks/minimal.md: the exact
+    minimiser lay at least 1.9 u from every perturbation sampled around, and was found only with some
+    random streams."""
 
     n1: int = 10
     n2: int = 10
