@@ -161,3 +161,15 @@ def test_targeted_deepfool_on_an_affine_model_reaches_the_target_hyperplane(norm
         m = float(g @ x[i].double() + b[y[i]] - b[t[i]])
         expected = m / float(np.linalg.norm(g.numpy(), ord=DUAL[norm]))
         assert float(lp_norm(adv[i:i + 1] - x[i:i + 1], norm)[0]) == pytest.approx(expected, rel=1e-3)
+
+
+def test_lr_qp_and_radius_accept_no_sample_to_search() -> None:
+    import robustest
+
+    net = _tiny(1)
+    out = lr_qp(net, torch.zeros(0, 2), torch.zeros(0, dtype=torch.long), norm="linf")
+    assert out.adversarial.shape == (0, 2) and out.distance.shape == (0,) and out.regions == ()
+    x = torch.rand(3, 2)
+    y = (net(x).argmax(1) + 1) % 3  # every sample misclassified: rLR-QP gets an empty batch
+    rep = robustest.radius(net, x, y, norm="linf", certifier=None)
+    assert [s.method for s in rep.samples] == ["clean"] * 3

@@ -245,6 +245,9 @@ def lr_qp(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *,
     """
     ball = LpBall(eps=0.0, norm=norm, domain=domain)
     pw = PiecewiseAffine(model, input_shape=inputs.shape[1:])
+    if inputs.shape[0] == 0:  # e.g. robustest.radius when every sample is misclassified
+        none = torch.zeros(0, dtype=inputs.dtype, device=inputs.device)
+        return LrQpResult(inputs.clone(), none.bool(), none, (), ())
     if warm_start is None and norm in ("l2", "linf"):
         warm_start, _ = deepfool(model, inputs, labels, norm=norm, domain=domain)
     warm_ok = torch.zeros(inputs.shape[0], dtype=torch.bool, device=inputs.device)
