@@ -28,7 +28,7 @@ import torch
 from ..errors import UnsupportedLayer
 from ..graph import Graph
 from ..layers.linear import Linear
-from ..layers.relu import ReLU
+from ..layers.relu import ReLU, relaxation
 from ..layers.reshape import Reshape
 
 
@@ -90,15 +90,9 @@ def relax(A: torch.Tensor, l: torch.Tensor, u: torch.Tensor, alpha: torch.Tensor
     """Coefficients on ``z`` and constant (D, R) with ``A . relu(z) >= A_z . z + const`` for
     ``l <= z <= u``. ``A`` is (D, R, n), ``l``/``u`` (D, n); ``alpha`` (D, R, n) in [0, 1] are the lower
     slopes of unstable neurons (default: 1 where ``u > -l``, else 0)."""
-    l, u = l.unsqueeze(1), u.unsqueeze(1)
-    active = (l >= 0).to(A.dtype)
-    unstable = (l < 0) & (u > 0)
-    slope = torch.where(unstable, u / (u - l).clamp_min(1e-30), active)
-    icpt = torch.where(unstable, -l * slope, torch.zeros_like(slope))
-    low = (u > -l).to(A.dtype) if alpha is None else alpha
-    low = torch.where(unstable, low, active)
+    low, up, icpt = relaxation(l.unsqueeze(1), u.unsqueeze(1), alpha)
     pos, neg = A.clamp(min=0), A.clamp(max=0)
-    return pos * low + neg * slope, (neg * icpt).sum(-1)
+    return pos * low + neg * up, (neg * icpt).sum(-1)
 
 
 def concretize(A: torch.Tensor, const: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,8 @@ def relaxation(lo: torch.Tensor, hi: torch.Tensor, alpha: torch.Tensor | None = 
     """Slopes and intercept of the linear bounds ``lower_slope * x <= relu(x) <= upper_slope * x + upper_icpt``."""
     active = lo >= 0
     unstable = (lo < 0) & (hi > 0)
-    denom = (hi - lo).clamp_min(1e-12)
+    # the chord hi / (hi - lo) of an unstable neuron (hi - lo > 0 there; 1 elsewhere only avoids 0 / 0)
+    denom = torch.where(unstable, hi - lo, torch.ones_like(lo))
     up = torch.where(unstable, hi / denom, active.to(lo.dtype))
     icpt = torch.where(unstable, -lo * up, torch.zeros_like(lo))
     if alpha is None:
