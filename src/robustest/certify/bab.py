@@ -49,7 +49,11 @@ CANDIDATE_MARGIN = 1e-4
 @dataclass(frozen=True)
 class BabStats:
     """What a run did: ``proved``, domains bounded, the largest queue, the seconds spent, why it stopped,
-    and a candidate counterexample (flat input, float64) when one was found."""
+    and a candidate counterexample (flat input, float64) when one was found.
+
+    ``worst`` (P,): per polytope, a sound lower bound of its margin ``max_k (A_p y - b_p)_k`` over the box,
+    the smallest over its open domains (``PROOF_TOLERANCE`` once all are closed); ``refuted`` (P,): the
+    polytopes a box point was found to reach (with ``drop_refuted``)."""
 
     proved: bool
     domains: int
@@ -57,6 +61,8 @@ class BabStats:
     seconds: float
     reason: str = ""
     candidate: torch.Tensor | None = None
+    worst: torch.Tensor | None = None
+    refuted: torch.Tensor | None = None
 
 
 def _scores(coeffs: torch.Tensor, l: torch.Tensor, u: torch.Tensor, splits: torch.Tensor) -> torch.Tensor:
@@ -85,13 +91,17 @@ class _Search:
         """Per domain, the row closest to closing it."""
         return (low - self.b[prop]).argmax(1)
 
-    def counterexample(self, points: torch.Tensor, prop: torch.Tensor) -> torch.Tensor | None:
-        """A point (flat) whose outputs satisfy all rows of its polytope with room to spare, or None."""
+    def hits(self, points: torch.Tensor, prop: torch.Tensor) -> torch.Tensor:
+        """(D, M): whether each candidate point's outputs satisfy all rows of its polytope with room to spare."""
         D, M, n = points.shape
         with torch.no_grad():
             y = self.net.forward(points.reshape(D * M, n)).reshape(D, M, -1)
         val = (torch.einsum("dmk,dqk->dmq", y, self.C[prop]) - self.b[prop].unsqueeze(1)).amax(2)  # (D, M)
-        hit = (val < -CANDIDATE_MARGIN).nonzero()
+        return val < -CANDIDATE_MARGIN
+
+    def counterexample(self, points: torch.Tensor, prop: torch.Tensor) -> torch.Tensor | None:
+        """A point (flat) whose outputs satisfy all rows of its polytope with room to spare, or None."""
+        hit = self.hits(points, prop).nonzero()
         if hit.shape[0] == 0:
             return None
         d, m = hit[0].tolist()
@@ -146,28 +156,63 @@ class _Stuck(Exception):
 def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b: torch.Tensor, *,
             deadline: float, batch: int = 256, iters: int = 10, root_iters: int = 30, candidates: int = 3,
             max_domains: int = 100_000, root_alpha_steps: int = 0, lr_alpha: float = 0.1, lr_beta: float = 0.05,
-            bounds: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None, verbose: bool = False) -> BabStats:
+            bounds: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None, drop_refuted: bool = False,
+            spread: bool = False, verbose: bool = False) -> BabStats:
     """Prove that no ``x`` in ``[lo, hi]`` (flat, float64) has ``C[p] @ net(x) <= b[p]`` for any ``p``
     (``C`` (P, M, K), ``b`` (P, M); pad short polytopes with zero rows and ``b = inf``).
 
     ``bounds``: precomputed root pre-activation bounds (else :func:`root_bounds`, with
     ``root_alpha_steps`` of alpha-CROWN per intermediate layer). Stops at ``deadline`` (perf_counter), at a
-    counterexample candidate, or when the queue outgrows ``max_domains``."""
+    counterexample candidate, or when the queue outgrows ``max_domains``. ``drop_refuted``: a polytope
+    that a point reaches is dropped (marked in ``refuted``) and the search goes on with the others (for
+    bounding many independent objectives at once, :mod:`robustest.certify.refine`). ``spread``: each round
+    takes every polytope's worst domain before any polytope's second worst (even progress on all
+    polytopes' ``worst`` bounds), instead of the worst domains overall."""
     start = time.perf_counter()
     ls, us = bounds if bounds is not None else root_bounds(net, lo, hi, alpha_steps=root_alpha_steps,
                                                            deadline=deadline)
     P, M = C.shape[:2]
     search = _Search(net, lo, hi, C, b, iters=iters, root_iters=root_iters, candidates=candidates, ls=ls, us=us)
     state = DomainBatch.root(ls, us, M, P)
+    worst = torch.full((P,), PROOF_TOLERANCE, dtype=lo.dtype)
+    refuted = torch.zeros(P, dtype=torch.bool)
+
+    def stats(proved: bool, reason: str = "", candidate: torch.Tensor | None = None) -> BabStats:
+        w = worst.clone()
+        if len(queue):
+            w.scatter_reduce_(0, queue.prop, qmarg, "amin")
+        return BabStats(proved, done, biggest, time.perf_counter() - start, reason, candidate, w, refuted)
+
+    def admit(children: DomainBatch, low: torch.Tensor, points: torch.Tensor) -> torch.Tensor | None:
+        """Queue the children still open; returns a counterexample when one stops the search."""
+        nonlocal queue, qmarg, qlow, biggest
+        hit = search.hits(points, children.prop).any(1)
+        m = search.margins(low, children.prop)
+        if bool(hit.any()):
+            if not drop_refuted:
+                d = int(hit.nonzero()[0, 0])
+                return search.counterexample(points[d:d + 1], children.prop[d:d + 1])
+            gone = torch.zeros(P, dtype=torch.bool)
+            gone[children.prop[hit]] = True
+            gone &= ~refuted
+            refuted[gone] = True
+            for p in gone.nonzero().flatten().tolist():  # the bound it had when it was dropped
+                worst[p] = torch.cat([m[children.prop == p], qmarg[queue.prop == p]]).min()
+        live = ~refuted[children.prop] & (m <= PROOF_TOLERANCE)
+        idx = live.nonzero().flatten()
+        keep_q = (~refuted[queue.prop]).nonzero().flatten()
+        queue = DomainBatch.cat([queue.take(keep_q), children.take(idx)])
+        qmarg, qlow = torch.cat([qmarg[keep_q], m[idx]]), torch.cat([qlow[keep_q], low[idx]])
+        biggest = max(biggest, len(queue))
+        return None
+
     out = bound(net, ls, us, lo, hi, C, state, iters=root_iters)
     done = P
-    marg = search.margins(out.lower, state.prop)
-    cex = search.counterexample(out.points, state.prop)
+    biggest = 0
+    queue, qmarg, qlow = state.take(torch.zeros(0, dtype=torch.long)), out.lower.new_zeros(0), out.lower[:0]
+    cex = admit(state, out.lower, out.points)
     if cex is not None:
-        return BabStats(False, done, P, time.perf_counter() - start, "counterexample", cex)
-    open_ = marg <= PROOF_TOLERANCE
-    queue, qmarg, qlow = state.take(open_.nonzero().flatten()), marg[open_], out.lower[open_]
-    biggest = len(queue)
+        return stats(False, "counterexample", cex)
     rounds = 0
     while len(queue):
         rounds += 1
@@ -176,18 +221,26 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
                   f"{float(qmarg.min()):.4g}, per property {torch.bincount(queue.prop, minlength=P).tolist()}",
                   flush=True)
         if time.perf_counter() >= deadline:
-            return BabStats(False, done, biggest, time.perf_counter() - start, "time is up")
+            return stats(False, "time is up")
         order = qmarg.argsort()
+        if spread:  # rank of each domain within its polytope, then by rank
+            prop = queue.prop[order]
+            grouped = prop.argsort(stable=True)
+            counts = torch.bincount(prop, minlength=P)
+            rank = torch.empty_like(grouped)
+            rank[grouped] = torch.arange(len(order)) - (counts.cumsum(0) - counts)[prop[grouped]]
+            order = order[rank.argsort(stable=True)]
         take, rest = order[:batch], order[batch:]
         parents = queue.take(take)
         parent_low = qlow[take]
         queue, qmarg, qlow = queue.take(rest), qmarg[rest], qlow[rest]
         try:
-            children, first = search.branch(parents)
+            children, first_m = search.branch(parents)
         except _Stuck:
-            return BabStats(False, done, biggest, time.perf_counter() - start,
-                            "a domain with every ReLU fixed is still open")
-        keep = first <= PROOF_TOLERANCE
+            queue = DomainBatch.cat([queue, parents])
+            qmarg, qlow = torch.cat([qmarg, search.margins(parent_low, parents.prop)]), torch.cat([qlow, parent_low])
+            return stats(False, "a domain with every ReLU fixed is still open")
+        keep = first_m <= PROOF_TOLERANCE
         kept = keep.nonzero().flatten()
         children = children.take(kept)
         done += int(keep.numel())
@@ -195,20 +248,14 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
             continue
         out = bound(net, ls, us, lo, hi, C[children.prop], children, iters=iters, lr_alpha=lr_alpha,
                     lr_beta=lr_beta)
-        cex = search.counterexample(out.points, children.prop)
-        if cex is not None:
-            return BabStats(False, done, biggest, time.perf_counter() - start, "counterexample", cex)
         # a parent's bound holds on its children too (their inputs are a subset)
         low = torch.maximum(out.lower, parent_low.repeat_interleave(2, dim=0)[kept])
-        m = search.margins(low, children.prop)
-        still = m <= PROOF_TOLERANCE
-        idx = still.nonzero().flatten()
-        queue = DomainBatch.cat([queue, children.take(idx)])
-        qmarg, qlow = torch.cat([qmarg, m[idx]]), torch.cat([qlow, low[idx]])
-        biggest = max(biggest, len(queue))
+        cex = admit(children, low, out.points)
+        if cex is not None:
+            return stats(False, "counterexample", cex)
         if len(queue) > max_domains:
-            return BabStats(False, done, biggest, time.perf_counter() - start, "too many open domains")
-    return BabStats(True, done, biggest, time.perf_counter() - start)
+            return stats(False, "too many open domains")
+    return stats(not bool(refuted.any()))
 
 
 def bab(graph: Graph, x0: torch.Tensor, ball: LpBall, A: torch.Tensor, b: torch.Tensor, *, deadline: float,

@@ -136,17 +136,23 @@ def region_rows(region: Region, device: torch.device) -> Tuple[torch.Tensor, tor
     return C, b
 
 
-def bab_prover(share: float = 0.6, root_alpha_steps: int = 30):  # type: ignore[no-untyped-def]
+def bab_prover(share: float = 0.85, root_alpha_steps: int = 30, quick: float = 0.05, refine: float = 0.5):  # type: ignore[no-untyped-def]
     """Batched beta-CROWN branch and bound (:mod:`robustest.certify.bab`) on all polytopes of the region at
     once, for ``share`` of the remaining time (the rest goes to the provers after it). Fully connected ReLU
     networks only (others raise UnsupportedLayer, and the verifier drops this prover). A box corner that
-    the bounds point to and that lands in a polytope is returned as a counterexample candidate."""
+    the bounds point to and that lands in a polytope is returned as a counterexample candidate.
+
+    First a quick run (``quick`` of the share) on the root's alpha-CROWN bounds, which settles most
+    properties in seconds; if that leaves the region open, the intermediate bounds are tightened by BaB on
+    each layer's prefix (:mod:`robustest.certify.refine`, ``refine`` of what is left) and the search
+    starts again on them with the rest."""
 
     def bab(model: nn.Module, region: Region, shape: Tuple[int, ...], deadline: float) -> Optional[Proof]:
         import time
 
         from ..certify.bab import bab_mlp
-        from ..certify.mlp import dense_mlp
+        from ..certify.mlp import dense_mlp, root_bounds
+        from ..certify.refine import refine_bounds
 
         if any(a.shape[0] == 0 for a, _ in region.polytopes):
             return None
@@ -154,10 +160,16 @@ def bab_prover(share: float = 0.6, root_alpha_steps: int = 30):  # type: ignore[
         net = dense_mlp(_graph(model, shape, device))
         x0, ball = region_ball(region, shape, device)
         lo, hi = ball.box(x0)
+        lo, hi = lo[0].reshape(-1), hi[0].reshape(-1)
         C, b = region_rows(region, device)
         now = time.perf_counter()
-        stats = bab_mlp(net, lo[0].reshape(-1), hi[0].reshape(-1), C, b, deadline=now + share * (deadline - now),
-                        root_alpha_steps=root_alpha_steps)
+        end = now + share * (deadline - now)
+        bounds = root_bounds(net, lo, hi, alpha_steps=root_alpha_steps, deadline=end)
+        stats = bab_mlp(net, lo, hi, C, b, deadline=now + quick * (end - now), bounds=bounds)
+        if not stats.proved and stats.candidate is None and len(net.weights) > 2:
+            now = time.perf_counter()
+            bounds = refine_bounds(net, lo, hi, *bounds, deadline=now + refine * (end - now))
+            stats = bab_mlp(net, lo, hi, C, b, deadline=end, bounds=bounds)
         if stats.proved:
             return Proof("bab")
         if stats.candidate is not None:
