@@ -35,6 +35,7 @@ import torch
 from ..graph import Graph
 from ..spec import LpBall
 from .beta_crown import DomainBatch, bound
+from .leaf_lp import leaf_margin
 from .mlp import DenseMLP, dense_mlp, root_bounds
 
 __all__ = ["BabStats", "bab", "bab_mlp", "prove_rows"]
@@ -52,8 +53,9 @@ class BabStats:
     and a candidate counterexample (flat input, float64) when one was found.
 
     ``worst`` (P,): per polytope, a sound lower bound of its margin ``max_k (A_p y - b_p)_k`` over the box,
-    the smallest over its open domains (``PROOF_TOLERANCE`` once all are closed); ``refuted`` (P,): the
-    polytopes a box point was found to reach (with ``drop_refuted``)."""
+    the smallest over its open domains (``PROOF_TOLERANCE`` once all are closed); ``dropped`` (P,): with
+    ``drop_refuted``, the polytopes given up: a box point was found to reach it, or one of its domains stayed
+    open with every ReLU fixed (so ``worst`` can be below the true minimum by the optimiser's gap)."""
 
     proved: bool
     domains: int
@@ -62,7 +64,7 @@ class BabStats:
     reason: str = ""
     candidate: torch.Tensor | None = None
     worst: torch.Tensor | None = None
-    refuted: torch.Tensor | None = None
+    dropped: torch.Tensor | None = None
 
 
 def _scores(coeffs: torch.Tensor, l: torch.Tensor, u: torch.Tensor, splits: torch.Tensor) -> torch.Tensor:
@@ -119,9 +121,7 @@ class _Search:
         k = min(self.k, sc.shape[1])
         top = sc.topk(k, dim=1)
         cand = top.indices  # (D, k)
-        valid = torch.isfinite(top.values)
-        if not bool(valid[:, 0].all()):
-            raise _Stuck()
+        valid = torch.isfinite(top.values)  # every parent has one (bab_mlp sets the others aside)
         # try each candidate: 2k children per domain, bounded with the parent's slopes
         rep = state.take(torch.arange(D).repeat_interleave(2 * k))
         rows = torch.arange(rep.splits.shape[0])
@@ -149,10 +149,6 @@ class _Search:
                                                   (2 * pick).repeat_interleave(2) + torch.tensor([0, 1]).repeat(D)]
 
 
-class _Stuck(Exception):
-    """A domain with every ReLU fixed is still open."""
-
-
 def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b: torch.Tensor, *,
             deadline: float, batch: int = 256, iters: int = 10, root_iters: int = 30, candidates: int = 3,
             max_domains: int = 100_000, root_alpha_steps: int = 0, lr_alpha: float = 0.1, lr_beta: float = 0.05,
@@ -164,7 +160,7 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
     ``bounds``: precomputed root pre-activation bounds (else :func:`root_bounds`, with
     ``root_alpha_steps`` of alpha-CROWN per intermediate layer). Stops at ``deadline`` (perf_counter), at a
     counterexample candidate, or when the queue outgrows ``max_domains``. ``drop_refuted``: a polytope
-    that a point reaches is dropped (marked in ``refuted``) and the search goes on with the others (for
+    that a point reaches is dropped (marked in ``dropped``) and the search goes on with the others (for
     bounding many independent objectives at once, :mod:`robustest.certify.refine`). ``spread``: each round
     takes every polytope's worst domain before any polytope's second worst (even progress on all
     polytopes' ``worst`` bounds), instead of the worst domains overall."""
@@ -175,13 +171,21 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
     search = _Search(net, lo, hi, C, b, iters=iters, root_iters=root_iters, candidates=candidates, ls=ls, us=us)
     state = DomainBatch.root(ls, us, M, P)
     worst = torch.full((P,), PROOF_TOLERANCE, dtype=lo.dtype)
-    refuted = torch.zeros(P, dtype=torch.bool)
+    dropped = torch.zeros(P, dtype=torch.bool)
 
     def stats(proved: bool, reason: str = "", candidate: torch.Tensor | None = None) -> BabStats:
         w = worst.clone()
         if len(queue):
             w.scatter_reduce_(0, queue.prop, qmarg, "amin")
-        return BabStats(proved, done, biggest, time.perf_counter() - start, reason, candidate, w, refuted)
+        return BabStats(proved, done, biggest, time.perf_counter() - start, reason, candidate, w, dropped)
+
+    def drop(gone: torch.Tensor, margins: torch.Tensor, props: torch.Tensor) -> None:
+        """Give up the polytopes ``gone`` (P,) bool, recording the bound they had (over ``margins`` of
+        domains of ``props`` not in the queue, and their queued domains)."""
+        gone = gone & ~dropped
+        dropped[gone] = True
+        for p in gone.nonzero().flatten().tolist():
+            worst[p] = torch.cat([margins[props == p], qmarg[queue.prop == p]]).min()
 
     def admit(children: DomainBatch, low: torch.Tensor, points: torch.Tensor) -> torch.Tensor | None:
         """Queue the children still open; returns a counterexample when one stops the search."""
@@ -194,13 +198,10 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
                 return search.counterexample(points[d:d + 1], children.prop[d:d + 1])
             gone = torch.zeros(P, dtype=torch.bool)
             gone[children.prop[hit]] = True
-            gone &= ~refuted
-            refuted[gone] = True
-            for p in gone.nonzero().flatten().tolist():  # the bound it had when it was dropped
-                worst[p] = torch.cat([m[children.prop == p], qmarg[queue.prop == p]]).min()
-        live = ~refuted[children.prop] & (m <= PROOF_TOLERANCE)
+            drop(gone, m, children.prop)
+        live = ~dropped[children.prop] & (m <= PROOF_TOLERANCE)
         idx = live.nonzero().flatten()
-        keep_q = (~refuted[queue.prop]).nonzero().flatten()
+        keep_q = (~dropped[queue.prop]).nonzero().flatten()
         queue = DomainBatch.cat([queue.take(keep_q), children.take(idx)])
         qmarg, qlow = torch.cat([qmarg[keep_q], m[idx]]), torch.cat([qlow[keep_q], low[idx]])
         biggest = max(biggest, len(queue))
@@ -234,12 +235,29 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
         parents = queue.take(take)
         parent_low = qlow[take]
         queue, qmarg, qlow = queue.take(rest), qmarg[rest], qlow[rest]
-        try:
-            children, first_m = search.branch(parents)
-        except _Stuck:
-            queue = DomainBatch.cat([queue, parents])
-            qmarg, qlow = torch.cat([qmarg, search.margins(parent_low, parents.prop)]), torch.cat([qlow, parent_low])
-            return stats(False, "a domain with every ReLU fixed is still open")
+        free = ((search.l < 0) & (search.u > 0) & (parents.splits == 0)).any(1)
+        if not bool(free.all()):  # every ReLU fixed: the domain's exact bound is an LP
+            stuck = parents.take((~free).nonzero().flatten())
+            signs = torch.where(stuck.splits != 0, stuck.splits.to(lo.dtype), torch.where(search.l >= 0, 1.0, -1.0))
+            m = torch.tensor([leaf_margin(net, lo, hi, signs[d], C[stuck.prop[d]], b[stuck.prop[d]])
+                              for d in range(len(stuck))], dtype=lo.dtype)
+            m = torch.maximum(m, search.margins(parent_low[~free], stuck.prop))
+            if bool((m <= PROOF_TOLERANCE).any()):
+                if not drop_refuted:
+                    queue = DomainBatch.cat([queue, parents])
+                    qmarg = torch.cat([qmarg, search.margins(parent_low, parents.prop)])
+                    qlow = torch.cat([qlow, parent_low])
+                    return stats(False, "a domain with every ReLU fixed is still open")
+                gone = torch.zeros(P, dtype=torch.bool)
+                gone[stuck.prop[m <= PROOF_TOLERANCE]] = True
+                drop(gone, torch.cat([m, search.margins(parent_low, parents.prop)]),
+                     torch.cat([stuck.prop, parents.prop]))
+            idx = free.nonzero().flatten()
+            parents, parent_low = parents.take(idx), parent_low[idx]
+            done += int((~free).sum())
+            if not len(parents):
+                continue
+        children, first_m = search.branch(parents)
         keep = first_m <= PROOF_TOLERANCE
         kept = keep.nonzero().flatten()
         children = children.take(kept)
@@ -255,7 +273,7 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
             return stats(False, "counterexample", cex)
         if len(queue) > max_domains:
             return stats(False, "too many open domains")
-    return stats(not bool(refuted.any()))
+    return stats(not bool(dropped.any()))
 
 
 def bab(graph: Graph, x0: torch.Tensor, ball: LpBall, A: torch.Tensor, b: torch.Tensor, *, deadline: float,
