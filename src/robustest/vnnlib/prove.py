@@ -136,16 +136,18 @@ def region_rows(region: Region, device: torch.device) -> Tuple[torch.Tensor, tor
     return C, b
 
 
-def bab_prover(share: float = 0.85, root_alpha_steps: int = 30, quick: float = 0.05, refine: float = 0.6):  # type: ignore[no-untyped-def]
+def bab_prover(share: float = 0.85, root_alpha_steps: int = 30, quick: float = 0.05, first: float = 0.05):  # type: ignore[no-untyped-def]
     """Batched beta-CROWN branch and bound (:mod:`robustest.certify.bab`) on all polytopes of the region at
     once, for ``share`` of the remaining time (the rest goes to the provers after it). Fully connected ReLU
     networks only (others raise UnsupportedLayer, and the verifier drops this prover). A box corner that
     the bounds point to and that lands in a polytope is returned as a counterexample candidate.
 
     First a quick run (``quick`` of the share) on the root's alpha-CROWN bounds, which settles most
-    properties in seconds; if that leaves the region open, the intermediate bounds are tightened by BaB on
-    each layer's prefix (:mod:`robustest.certify.refine`, ``refine`` of what is left) and the search
-    starts again on them with the rest."""
+    properties in seconds. If that leaves the region open, rounds alternate: tighten the intermediate
+    bounds by BaB on each layer's prefix (:mod:`robustest.certify.refine`) for ``T`` seconds, then search
+    again on them for ``T`` seconds, ``T`` starting at ``first`` of the share and doubling every round, the
+    last search getting all that is left. Refined bounds usually close the region at once, but how much
+    refinement it needs is not known in advance: the doubling spends at most about twice what it needed."""
 
     def bab(model: nn.Module, region: Region, shape: Tuple[int, ...], deadline: float) -> Optional[Proof]:
         import time
@@ -164,12 +166,16 @@ def bab_prover(share: float = 0.85, root_alpha_steps: int = 30, quick: float = 0
         C, b = region_rows(region, device)
         now = time.perf_counter()
         end = now + share * (deadline - now)
+        step = first * (end - now)
         bounds = root_bounds(net, lo, hi, alpha_steps=root_alpha_steps, deadline=end)
         stats = bab_mlp(net, lo, hi, C, b, deadline=now + quick * (end - now), bounds=bounds)
-        if not stats.proved and stats.candidate is None and len(net.weights) > 2:
+        while not stats.proved and stats.candidate is None and len(net.weights) > 2 \
+                and time.perf_counter() < end:
+            bounds = refine_bounds(net, lo, hi, *bounds, deadline=min(end, time.perf_counter() + step))
             now = time.perf_counter()
-            bounds = refine_bounds(net, lo, hi, *bounds, deadline=now + refine * (end - now))
-            stats = bab_mlp(net, lo, hi, C, b, deadline=end, bounds=bounds)
+            stats = bab_mlp(net, lo, hi, C, b, deadline=end if now + 3 * step > end else now + step,
+                            bounds=bounds)
+            step *= 2
         if stats.proved:
             return Proof("bab")
         if stats.candidate is not None:
