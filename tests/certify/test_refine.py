@@ -54,13 +54,19 @@ nets = st.tuples(st.integers(0, 10_000), st.lists(st.integers(2, 8), min_size=2,
                  st.floats(0.05, 1.0))
 
 
-@settings(max_examples=25, deadline=None)
-@given(net=nets, budget=st.sampled_from([0.0, 0.05, 2.0]))
-def test_refined_bounds_are_sound_and_no_wider(net, budget):
+def _case(net):  # type: ignore[no-untyped-def]
+    """The drawn network (torch and dense), its box and a generator for the rest."""
     seed, widths, width = net
     model = _mlp(seed, widths)
     dn = dense_mlp(read_model(model, torch.zeros(1, 3, dtype=torch.float64)))
     lo, hi = _box(seed, 3, width)
+    return seed, model, dn, lo, hi, torch.Generator().manual_seed(seed)
+
+
+@settings(max_examples=25, deadline=None)
+@given(net=nets, budget=st.sampled_from([0.0, 0.05, 2.0]))
+def test_refined_bounds_are_sound_and_no_wider(net, budget):
+    seed, model, dn, lo, hi, _ = _case(net)
     ls, us = root_bounds(dn, lo, hi)
     rl, ru = refine_bounds(dn, lo, hi, ls, us, deadline=time.perf_counter() + budget)
     C = torch.eye(3, dtype=torch.float64)[None]
@@ -75,11 +81,7 @@ def test_refined_bounds_are_sound_and_no_wider(net, budget):
 @settings(max_examples=20, deadline=None)
 @given(net=nets)
 def test_dropped_and_open_polytopes_keep_sound_bounds(net):
-    seed, widths, width = net
-    model = _mlp(seed, widths)
-    dn = dense_mlp(read_model(model, torch.zeros(1, 3, dtype=torch.float64)))
-    lo, hi = _box(seed, 3, width)
-    g = torch.Generator().manual_seed(seed)
+    seed, model, dn, lo, hi, g = _case(net)
     C = torch.randn(6, 1, 3, generator=g, dtype=torch.float64)
     b = torch.zeros(6, 1, dtype=torch.float64)
     st_ = bab_mlp(dn, lo, hi, C, b, deadline=time.perf_counter() + 0.5, batch=16, drop_refuted=True, spread=True)
@@ -115,11 +117,7 @@ def test_given_the_time_the_stable_neurons_are_exactly_those_of_milp():
 def test_leaf_lp_is_the_exact_minimum_on_its_sign_pattern(net):
     from robustest.certify.leaf_lp import leaf_margin
 
-    seed, widths, width = net
-    model = _mlp(seed, widths)
-    dn = dense_mlp(read_model(model, torch.zeros(1, 3, dtype=torch.float64)))
-    lo, hi = _box(seed, 3, width)
-    g = torch.Generator().manual_seed(seed)
+    seed, model, dn, lo, hi, g = _case(net)
     c = torch.randn(1, 3, generator=g, dtype=torch.float64)
     x = lo + (hi - lo) * torch.rand(20000, 3, generator=g, dtype=torch.float64)
     with torch.no_grad():

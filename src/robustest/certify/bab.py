@@ -172,6 +172,8 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
     state = DomainBatch.root(ls, us, M, P)
     worst = torch.full((P,), PROOF_TOLERANCE, dtype=lo.dtype)
     dropped = torch.zeros(P, dtype=torch.bool)
+    queue, qmarg, qlow = state.take(torch.zeros(0, dtype=torch.long)), lo.new_zeros(0), lo.new_zeros(0, M)
+    done, biggest = P, 0
 
     def stats(proved: bool, reason: str = "", candidate: torch.Tensor | None = None) -> BabStats:
         w = worst.clone()
@@ -208,9 +210,6 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
         return None
 
     out = bound(net, ls, us, lo, hi, C, state, iters=root_iters)
-    done = P
-    biggest = 0
-    queue, qmarg, qlow = state.take(torch.zeros(0, dtype=torch.long)), out.lower.new_zeros(0), out.lower[:0]
     cex = admit(state, out.lower, out.points)
     if cex is not None:
         return stats(False, "counterexample", cex)
