@@ -34,7 +34,7 @@ import torch
 
 from ..graph import Graph
 from ..spec import LpBall
-from .beta_crown import DomainBatch, bound
+from .beta_crown import Bounded, DomainBatch, bound
 from .leaf_lp import leaf_margin
 from .mlp import DenseMLP, dense_mlp, root_bounds
 
@@ -149,11 +149,15 @@ class _Search:
                                                   (2 * pick).repeat_interleave(2) + torch.tensor([0, 1]).repeat(D)]
 
 
+def _cast(net: DenseMLP, dtype: torch.dtype) -> DenseMLP:
+    return DenseMLP(tuple(w.to(dtype) for w in net.weights), tuple(v.to(dtype) for v in net.biases))
+
+
 def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b: torch.Tensor, *,
             deadline: float, batch: int = 256, iters: int = 10, root_iters: int = 30, candidates: int = 3,
             max_domains: int = 100_000, root_alpha_steps: int = 0, lr_alpha: float = 0.1, lr_beta: float = 0.05,
             bounds: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None, drop_refuted: bool = False,
-            spread: bool = False, verbose: bool = False) -> BabStats:
+            spread: bool = False, precision: torch.dtype = torch.float32, verbose: bool = False) -> BabStats:
     """Prove that no ``x`` in ``[lo, hi]`` (flat, float64) has ``C[p] @ net(x) <= b[p]`` for any ``p``
     (``C`` (P, M, K), ``b`` (P, M); pad short polytopes with zero rows and ``b = inf``).
 
@@ -163,17 +167,38 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
     that a point reaches is dropped (marked in ``dropped``) and the search goes on with the others (for
     bounding many independent objectives at once, :mod:`robustest.certify.refine`). ``spread``: each round
     takes every polytope's worst domain before any polytope's second worst (even progress on all
-    polytopes' ``worst`` bounds), instead of the worst domains overall."""
+    polytopes' ``worst`` bounds), instead of the worst domains overall.
+
+    ``precision``: the dtype the search optimises and branches in (float32: 1.5x faster than float64 on
+    CPU). Nothing rests on it: every bound the search keeps (for closing a domain, ordering the queue and
+    the reported ``worst``) is the best iterate's slopes and multipliers re-evaluated in the dtype of
+    ``lo`` (float64), one pass per domain."""
     start = time.perf_counter()
     ls, us = bounds if bounds is not None else root_bounds(net, lo, hi, alpha_steps=root_alpha_steps,
                                                            deadline=deadline)
     P, M = C.shape[:2]
-    search = _Search(net, lo, hi, C, b, iters=iters, root_iters=root_iters, candidates=candidates, ls=ls, us=us)
+    exact = _Search(net, lo, hi, C, b, iters=iters, root_iters=root_iters, candidates=candidates, ls=ls, us=us)
+    search = exact
+    if precision != lo.dtype:
+        search = _Search(_cast(net, precision), lo.to(precision), hi.to(precision), C.to(precision),
+                         b.to(precision), iters=iters, root_iters=root_iters, candidates=candidates,
+                         ls=[t.to(precision) for t in ls], us=[t.to(precision) for t in us])
     state = DomainBatch.root(ls, us, M, P)
     worst = torch.full((P,), PROOF_TOLERANCE, dtype=lo.dtype)
     dropped = torch.zeros(P, dtype=torch.bool)
     queue, qmarg, qlow = state.take(torch.zeros(0, dtype=torch.long)), lo.new_zeros(0), lo.new_zeros(0, M)
     done, biggest = P, 0
+
+    def run(domains: DomainBatch, **kw: object) -> Bounded:
+        return bound(search.net, search.ls, search.us, search.lo, search.hi, search.C[domains.prop], domains,
+                     lr_alpha=lr_alpha, lr_beta=lr_beta, **kw)  # type: ignore[arg-type]
+
+    def checked(domains: DomainBatch) -> torch.Tensor:
+        """(D, M) lower bounds of the domains from their own slopes and multipliers, in ``lo``'s dtype."""
+        parts = [bound(net, ls, us, lo, hi, C[d.prop], d, optimise=False).lower
+                 for d in (domains.take(torch.arange(i, min(i + 2048, len(domains))))
+                           for i in range(0, len(domains), 2048))]
+        return torch.cat(parts) if parts else lo.new_zeros(0, M)
 
     def stats(proved: bool, reason: str = "", candidate: torch.Tensor | None = None) -> BabStats:
         w = worst.clone()
@@ -189,15 +214,22 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
         for p in gone.nonzero().flatten().tolist():
             worst[p] = torch.cat([margins[props == p], qmarg[queue.prop == p]]).min()
 
-    def admit(children: DomainBatch, low: torch.Tensor, points: torch.Tensor) -> torch.Tensor | None:
-        """Queue the children still open; returns a counterexample when one stops the search."""
+    def admit(children: DomainBatch, out: Bounded, parent: torch.Tensor | None) -> torch.Tensor | None:
+        """Queue the children still open (``out`` from the search; ``parent`` their parents' checked bounds,
+        which hold on them too: their inputs are a subset); returns a counterexample when one stops the
+        search."""
         nonlocal queue, qmarg, qlow, biggest
-        hit = search.hits(points, children.prop).any(1)
-        m = search.margins(low, children.prop)
+        hit = search.hits(out.points, children.prop).any(1)
+        low = out.lower if search is exact else checked(DomainBatch(children.splits, out.alpha, out.beta,
+                                                                    children.prop))
+        if parent is not None:
+            low = torch.maximum(low, parent)
+        m = exact.margins(low, children.prop)
         if bool(hit.any()):
             if not drop_refuted:
                 d = int(hit.nonzero()[0, 0])
-                return search.counterexample(points[d:d + 1], children.prop[d:d + 1])
+                cx = search.counterexample(out.points[d:d + 1], children.prop[d:d + 1])
+                return None if cx is None else torch.where(cx == search.lo, lo, hi)  # the same corner, exact
             gone = torch.zeros(P, dtype=torch.bool)
             gone[children.prop[hit]] = True
             drop(gone, m, children.prop)
@@ -209,8 +241,8 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
         biggest = max(biggest, len(queue))
         return None
 
-    out = bound(net, ls, us, lo, hi, C, state, iters=root_iters)
-    cex = admit(state, out.lower, out.points)
+    out = run(state, iters=root_iters)
+    cex = admit(state, out, None)
     if cex is not None:
         return stats(False, "counterexample", cex)
     rounds = 0
@@ -234,22 +266,21 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
         parents = queue.take(take)
         parent_low = qlow[take]
         queue, qmarg, qlow = queue.take(rest), qmarg[rest], qlow[rest]
-        free = ((search.l < 0) & (search.u > 0) & (parents.splits == 0)).any(1)
+        free = ((exact.l < 0) & (exact.u > 0) & (parents.splits == 0)).any(1)
         if not bool(free.all()):  # every ReLU fixed: the domain's exact bound is an LP
             stuck = parents.take((~free).nonzero().flatten())
-            signs = torch.where(stuck.splits != 0, stuck.splits.to(lo.dtype), torch.where(search.l >= 0, 1.0, -1.0))
+            signs = torch.where(stuck.splits != 0, stuck.splits.to(lo.dtype), torch.where(exact.l >= 0, 1.0, -1.0))
             m = torch.tensor([leaf_margin(net, lo, hi, signs[d], C[stuck.prop[d]], b[stuck.prop[d]])
                               for d in range(len(stuck))], dtype=lo.dtype)
-            m = torch.maximum(m, search.margins(parent_low[~free], stuck.prop))
             if bool((m <= PROOF_TOLERANCE).any()):
                 if not drop_refuted:
                     queue = DomainBatch.cat([queue, parents])
-                    qmarg = torch.cat([qmarg, search.margins(parent_low, parents.prop)])
+                    qmarg = torch.cat([qmarg, exact.margins(parent_low, parents.prop)])
                     qlow = torch.cat([qlow, parent_low])
                     return stats(False, "a domain with every ReLU fixed is still open")
                 gone = torch.zeros(P, dtype=torch.bool)
                 gone[stuck.prop[m <= PROOF_TOLERANCE]] = True
-                drop(gone, torch.cat([m, search.margins(parent_low, parents.prop)]),
+                drop(gone, torch.cat([m, exact.margins(parent_low, parents.prop)]),
                      torch.cat([stuck.prop, parents.prop]))
             idx = free.nonzero().flatten()
             parents, parent_low = parents.take(idx), parent_low[idx]
@@ -257,17 +288,17 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
             if not len(parents):
                 continue
         children, first_m = search.branch(parents)
-        keep = first_m <= PROOF_TOLERANCE
+        keep = first_m.to(lo.dtype) <= PROOF_TOLERANCE
+        if search is not exact and not bool(keep.all()):  # closed on the parent's slopes: check in float64
+            cl = (~keep).nonzero().flatten()
+            keep[cl] = exact.margins(checked(children.take(cl)), children.prop[cl]) <= PROOF_TOLERANCE
         kept = keep.nonzero().flatten()
         children = children.take(kept)
         done += int(keep.numel())
         if not len(children):
             continue
-        out = bound(net, ls, us, lo, hi, C[children.prop], children, iters=iters, lr_alpha=lr_alpha,
-                    lr_beta=lr_beta)
-        # a parent's bound holds on its children too (their inputs are a subset)
-        low = torch.maximum(out.lower, parent_low.repeat_interleave(2, dim=0)[kept])
-        cex = admit(children, low, out.points)
+        out = run(children, iters=iters)
+        cex = admit(children, out, parent_low.repeat_interleave(2, dim=0)[kept])
         if cex is not None:
             return stats(False, "counterexample", cex)
         if len(queue) > max_domains:

@@ -73,11 +73,14 @@ class DomainBatch:
 class Bounded:
     """``lower`` (D, M) sound lower bounds; ``coeffs`` the backward coefficients on each ReLU layer's output
     (D, M, N) (branching scores, multiplier warm starts); ``points`` the box corners minimising each row's linear
-    bound (D, M, n0), candidate counterexamples."""
+    bound (D, M, n0), candidate counterexamples; ``alpha``/``beta`` (D, M, N) the slopes and multipliers that
+    gave ``lower`` (to re-evaluate it, e.g. in float64)."""
 
     lower: torch.Tensor
     coeffs: torch.Tensor | None
     points: torch.Tensor
+    alpha: torch.Tensor
+    beta: torch.Tensor
 
 
 def layer_bounds(ls: list[torch.Tensor], us: list[torch.Tensor], splits: torch.Tensor
@@ -168,9 +171,13 @@ def bound(net: DenseMLP, ls: list[torch.Tensor], us: list[torch.Tensor], lo: tor
         state.alpha, state.beta = alpha.float(), beta.float()
     with torch.no_grad():
         low, Ax, kept = _evaluate(net, C, dl, du, alpha, beta * sign, lo, hi, keep)
+        arg_a, arg_b = alpha, beta
+        if optimise and iters > 0:
+            m = (low >= best).unsqueeze(2)
+            arg_a, arg_b = torch.where(m, alpha, best_a), torch.where(m, beta, best_b)
         best = torch.maximum(best, low)
         points = torch.where(Ax > 0, lo, hi)
         coeffs = None
         if keep:
             coeffs = torch.cat(list(reversed(kept)), dim=2)  # (D, M, N), first layer first
-    return Bounded(best, coeffs, points)
+    return Bounded(best, coeffs, points, arg_a.float(), arg_b.float())
