@@ -149,10 +149,6 @@ class _Search:
                                                   (2 * pick).repeat_interleave(2) + torch.tensor([0, 1]).repeat(D)]
 
 
-def _cast(net: DenseMLP, dtype: torch.dtype) -> DenseMLP:
-    return DenseMLP(tuple(w.to(dtype) for w in net.weights), tuple(v.to(dtype) for v in net.biases))
-
-
 def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b: torch.Tensor, *,
             deadline: float, batch: int = 256, iters: int = 10, root_iters: int = 30, candidates: int = 3,
             max_domains: int = 100_000, root_alpha_steps: int = 0, lr_alpha: float = 0.1, lr_beta: float = 0.05,
@@ -180,7 +176,7 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
     exact = _Search(net, lo, hi, C, b, iters=iters, root_iters=root_iters, candidates=candidates, ls=ls, us=us)
     search = exact
     if precision != lo.dtype:
-        search = _Search(_cast(net, precision), lo.to(precision), hi.to(precision), C.to(precision),
+        search = _Search(net.to(precision), lo.to(precision), hi.to(precision), C.to(precision),
                          b.to(precision), iters=iters, root_iters=root_iters, candidates=candidates,
                          ls=[t.to(precision) for t in ls], us=[t.to(precision) for t in us])
     state = DomainBatch.root(ls, us, M, P)
@@ -310,11 +306,12 @@ def bab(graph: Graph, x0: torch.Tensor, ball: LpBall, A: torch.Tensor, b: torch.
         batch: int = 256, max_domains: int = 100_000, **options: object) -> BabStats:
     """Prove ``min over the box of (A y)_k > b_k`` for some row ``k`` (i.e. ``A y <= b`` is unreachable) by
     :func:`bab_mlp` over the box of the ball around ``x0`` (batch of one; for l2/l1 its outer box, sound).
-    Raises :class:`~robustest.errors.UnsupportedLayer` unless the graph is a Linear/ReLU chain."""
-    net = dense_mlp(graph)
+    Raises :class:`~robustest.errors.UnsupportedLayer` unless the graph is a Linear/ReLU chain. Runs on CPU
+    copies whatever the graph's device (the search is tuned and tested there)."""
+    net = dense_mlp(graph).to("cpu")
     lo, hi = ball.box(x0)
-    lo, hi = lo[0].reshape(-1).double(), hi[0].reshape(-1).double()
-    return bab_mlp(net, lo, hi, A.double().unsqueeze(0), b.double().unsqueeze(0), deadline=deadline, batch=batch,
+    lo, hi = lo[0].reshape(-1).double().cpu(), hi[0].reshape(-1).double().cpu()
+    return bab_mlp(net, lo, hi, A.double().cpu().unsqueeze(0), b.double().cpu().unsqueeze(0), deadline=deadline, batch=batch,
                    max_domains=max_domains, **options)  # type: ignore[arg-type]
 
 

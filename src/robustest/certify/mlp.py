@@ -39,6 +39,10 @@ class DenseMLP:
     weights: tuple[torch.Tensor, ...]
     biases: tuple[torch.Tensor, ...]
 
+    def to(self, target: torch.device | torch.dtype | str) -> DenseMLP:
+        """A copy with every tensor moved to a device or cast to a dtype (``net.to("cpu")``)."""
+        return DenseMLP(tuple(w.to(target) for w in self.weights), tuple(v.to(target) for v in self.biases))
+
     @property
     def widths(self) -> list[int]:
         """Widths of the ReLU layers (the split candidates)."""

@@ -158,12 +158,13 @@ def bab_prover(share: float = 0.85, root_alpha_steps: int = 30, quick: float = 0
 
         if any(a.shape[0] == 0 for a, _ in region.polytopes):
             return None
-        device = region_device(model)
-        net = dense_mlp(_graph(model, shape, device))
-        x0, ball = region_ball(region, shape, device)
+        # the search runs on CPU copies whatever the model's device: it is tuned and tested there
+        cpu = torch.device("cpu")
+        net = dense_mlp(_graph(model, shape, region_device(model))).to(cpu)
+        x0, ball = region_ball(region, shape, cpu)
         lo, hi = ball.box(x0)
         lo, hi = lo[0].reshape(-1), hi[0].reshape(-1)
-        C, b = region_rows(region, device)
+        C, b = region_rows(region, cpu)
         now = time.perf_counter()
         end = now + share * (deadline - now)
         step = first * (end - now)
