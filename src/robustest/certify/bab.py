@@ -54,8 +54,8 @@ class BabStats:
 
     ``worst`` (P,): per polytope, a sound lower bound of its margin ``max_k (A_p y - b_p)_k`` over the box,
     the smallest over its open domains (``PROOF_TOLERANCE`` once all are closed); ``dropped`` (P,): with
-    ``drop_refuted``, the polytopes given up: a box point was found to reach it, or one of its domains stayed
-    open with every ReLU fixed (so ``worst`` can be below the true minimum by the optimiser's gap)."""
+    ``drop_refuted``, the polytopes given up: a box point was found to reach it, or one of its domains has
+    every ReLU fixed and its exact LP bound is still not above the tolerance (a tie at 0)."""
 
     proved: bool
     domains: int
@@ -121,7 +121,9 @@ class _Search:
         k = min(self.k, sc.shape[1])
         top = sc.topk(k, dim=1)
         cand = top.indices  # (D, k)
-        valid = torch.isfinite(top.values)  # every parent has one (bab_mlp sets the others aside)
+        # bab_mlp sets aside parents with no unstable neuron left (in float64); should float32 rounding hide
+        # one, the split below is of a fixed neuron: its children still cover the parent, only wasted work
+        valid = torch.isfinite(top.values)
         # try each candidate: 2k children per domain, bounded with the parent's slopes
         rep = state.take(torch.arange(D).repeat_interleave(2 * k))
         rows = torch.arange(rep.splits.shape[0])

@@ -12,7 +12,7 @@ domain is still a sound bound, tighter than the root's. Layer by layer, each ref
 alpha-CROWN bounds of the next before that one is refined in turn.
 
 Measured on mnist_fc 256x4 prop_10_0.05 (``benchmarks/vnncomp.md``): 15 s of refinement take the unstable
-neurons per layer from 32/73/3/53 to 32/51/0/38, and the BaB then proves the property at once (9 domains),
+neurons per layer from 32/73/3/53 to 32/51/0/38, and the BaB then proves the property at once (21 domains),
 where on the root bounds its hardest disjunct was still open after 160 s.
 
     >>> import torch
