@@ -30,7 +30,7 @@ def test_check_contract(digits_mlp):
             assert int(model(ce[None]).argmax(1)) == s.predicted != s.label
             assert s.figure is not None and s.figure < 0
             assert math.isclose(s.distance, float((ce - x[s.index]).abs().max()), rel_tol=1e-5)
-            assert s.message(report.ball).startswith(f"falsified: eps=0.08 linf |d|=")
+            assert s.message(report.ball).startswith("falsified: eps=0.08 linf |d|=")
             assert f"label {s.label} -> {s.predicted} by " in s.message(report.ball)
         else:
             assert s.counterexample is None and s.method == "attack"
