@@ -313,8 +313,8 @@ def bab(graph: Graph, x0: torch.Tensor, ball: LpBall, A: torch.Tensor, b: torch.
     net = dense_mlp(graph).to("cpu")
     lo, hi = ball.box(x0)
     lo, hi = lo[0].reshape(-1).double().cpu(), hi[0].reshape(-1).double().cpu()
-    return bab_mlp(net, lo, hi, A.double().cpu().unsqueeze(0), b.double().cpu().unsqueeze(0), deadline=deadline, batch=batch,
-                   max_domains=max_domains, **options)  # type: ignore[arg-type]
+    return bab_mlp(net, lo, hi, A.double().cpu().unsqueeze(0), b.double().cpu().unsqueeze(0), deadline=deadline,
+                   batch=batch, max_domains=max_domains, **options)  # type: ignore[arg-type]
 
 
 def prove_rows(graph: Graph, x0: torch.Tensor, ball: LpBall, A: torch.Tensor, b: torch.Tensor, *,

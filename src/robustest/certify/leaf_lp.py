@@ -7,8 +7,9 @@ up on such a leaf. The LP optimum is lowered by the solver tolerance (:func:`rob
 
     >>> import torch
     >>> from robustest.certify.mlp import DenseMLP
-    >>> net = DenseMLP((torch.tensor([[1.0], [-1.0]], dtype=torch.float64), torch.tensor([[1.0, 1.0]],
-    ...                 dtype=torch.float64)), (torch.zeros(2, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)))
+    >>> f64 = torch.float64
+    >>> net = DenseMLP((torch.tensor([[1.0], [-1.0]], dtype=f64), torch.tensor([[1.0, 1.0]], dtype=f64)),
+    ...                (torch.zeros(2, dtype=f64), torch.zeros(1, dtype=f64)))
     >>> lo, hi = torch.tensor([0.5], dtype=torch.float64), torch.tensor([1.0], dtype=torch.float64)
     >>> round(leaf_margin(net, lo, hi, torch.tensor([1, -1]), torch.ones(1, 1, dtype=torch.float64),
     ...                   torch.zeros(1, dtype=torch.float64)), 4)   # relu(x) + relu(-x) = x >= 0.5

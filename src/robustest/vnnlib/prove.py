@@ -136,7 +136,8 @@ def region_rows(region: Region, device: torch.device) -> Tuple[torch.Tensor, tor
     return C, b
 
 
-def bab_prover(share: float = 0.85, root_alpha_steps: int = 30, quick: float = 0.05, first: float = 0.05):  # type: ignore[no-untyped-def]
+def bab_prover(share: float = 0.85, root_alpha_steps: int = 30, quick: float = 0.05,  # type: ignore[no-untyped-def]
+               first: float = 0.05):
     """Batched beta-CROWN branch and bound (:mod:`robustest.certify.bab`) on all polytopes of the region at
     once, for ``share`` of the remaining time (the rest goes to the provers after it). Fully connected ReLU
     networks only (others raise UnsupportedLayer, and the verifier drops this prover). A box corner that
