@@ -4,8 +4,8 @@ random and attacked points of the ball, and IBP ⊇ CROWN ⊇ LP ⊇ MILP optimu
 from __future__ import annotations
 
 import torch
-from certify_nets import extreme_points, nets
-from hypothesis import given, settings
+from certify_nets import build, extreme_points, nets
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import robustest
@@ -45,6 +45,8 @@ def test_bounds_contain_sampled_and_attacked_outputs(net, eps, norm, method, see
 @settings(max_examples=10)
 @given(net=nets, eps=st.sampled_from([0.03, 0.1]), norm=st.sampled_from(["linf", "l2", "l1"]),
        seed=st.integers(0, 1000))
+# HiGHS's presolve called this feasible MILP infeasible for one margin (a false proof); the backend re-checks
+@example(net=build(kind="conv", bn=True, residual=False, pool="avg", seed=27), eps=0.1, norm="linf", seed=79)
 def test_ibp_contains_crown_contains_lp_contains_milp(net, eps, norm, seed):
     model, shape = net
     x = _inputs(shape, 1, seed)

@@ -86,14 +86,27 @@ class HighsSolver(Solver):
         h.setOptionValue("time_limit", float(max(time_limit, 1e-3)) if np.isfinite(time_limit) else float("inf"))
         self._stop = (stop_below, stop_above)
         t0 = time.perf_counter()
+        M = highspy.HighsModelStatus
         try:
             h.run()
+            if h.getModelStatus() == M.kInfeasible:
+                # Certifiers read "infeasible" as "no input reaches this": a proof. HiGHS 1.16's presolve has
+                # declared a feasible MILP infeasible for one objective of a model it solved for others
+                # (tests/certify/test_certify_soundness.py, conv/BN/avg-pool net seed 27); only an
+                # infeasibility that a run without presolve confirms is reported.
+                h = self._h = self._load()
+                h.changeColsCost(self._n, np.arange(self._n, dtype=np.int32), c)
+                h.changeObjectiveOffset(float(offset))
+                h.setOptionValue("time_limit", float(max(time_limit - (time.perf_counter() - t0), 1e-3))
+                                 if np.isfinite(time_limit) else float("inf"))
+                h.setOptionValue("presolve", "off")
+                h.run()
+                h.setOptionValue("presolve", "choose")
         except Exception as err:  # noqa: BLE001 - any backend failure becomes a solver error result
             return SolveResult("error", float("inf"), -float("inf"), None, time.perf_counter() - t0, str(err))
         seconds = time.perf_counter() - t0
         ms = h.getModelStatus()
         info = h.getInfo()
-        M = highspy.HighsModelStatus
         has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible
         x = np.asarray(h.getSolution().col_value, dtype=np.float64) if has_x else None
         obj = float(info.objective_function_value) if has_x else float("inf")
