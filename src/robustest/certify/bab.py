@@ -36,6 +36,7 @@ from ..graph import Graph
 from ..spec import LpBall
 from .beta_crown import Bounded, DomainBatch, bound
 from .leaf_lp import leaf_margin
+from .queue import DomainQueue
 from .mlp import DenseMLP, dense_mlp, root_bounds
 
 __all__ = ["BabStats", "bab", "bab_mlp", "prove_rows"]
@@ -184,7 +185,7 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
     state = DomainBatch.root(ls, us, M, P)
     worst = torch.full((P,), PROOF_TOLERANCE, dtype=lo.dtype)
     dropped = torch.zeros(P, dtype=torch.bool)
-    queue, qmarg, qlow = state.take(torch.zeros(0, dtype=torch.long)), lo.new_zeros(0), lo.new_zeros(0, M)
+    queue = DomainQueue()
     done, biggest = P, 0
 
     def run(domains: DomainBatch, **kw: object) -> Bounded:
@@ -201,7 +202,7 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
     def stats(proved: bool, reason: str = "", candidate: torch.Tensor | None = None) -> BabStats:
         w = worst.clone()
         if len(queue):
-            w.scatter_reduce_(0, queue.prop, qmarg, "amin")
+            w.scatter_reduce_(0, queue.props(), queue.margins(), "amin")
         return BabStats(proved, done, biggest, time.perf_counter() - start, reason, candidate, w, dropped)
 
     def drop(gone: torch.Tensor, margins: torch.Tensor, props: torch.Tensor) -> None:
@@ -210,13 +211,13 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
         gone = gone & ~dropped
         dropped[gone] = True
         for p in gone.nonzero().flatten().tolist():
-            worst[p] = torch.cat([margins[props == p], qmarg[queue.prop == p]]).min()
+            worst[p] = torch.cat([margins[props == p], queue.margins()[queue.props() == p]]).min()
 
     def admit(children: DomainBatch, out: Bounded, parent: torch.Tensor | None) -> torch.Tensor | None:
         """Queue the children still open (``out`` from the search; ``parent`` their parents' checked bounds,
         which hold on them too: their inputs are a subset); returns a counterexample when one stops the
         search."""
-        nonlocal queue, qmarg, qlow, biggest
+        nonlocal biggest
         hit = search.hits(out.points, children.prop).any(1)
         low = out.lower if search is exact else checked(DomainBatch(children.splits, out.alpha, out.beta,
                                                                     children.prop))
@@ -233,9 +234,8 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
             drop(gone, m, children.prop)
         live = ~dropped[children.prop] & (m <= PROOF_TOLERANCE)
         idx = live.nonzero().flatten()
-        keep_q = (~dropped[queue.prop]).nonzero().flatten()
-        queue = DomainBatch.cat([queue.take(keep_q), children.take(idx)])
-        qmarg, qlow = torch.cat([qmarg[keep_q], m[idx]]), torch.cat([qlow[keep_q], low[idx]])
+        queue.discard(dropped)
+        queue.add(children.take(idx), m[idx], low[idx])
         biggest = max(biggest, len(queue))
         return None
 
@@ -248,22 +248,21 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
         rounds += 1
         if verbose and rounds % 20 == 1:
             print(f"bab: {time.perf_counter() - start:.1f}s, {done} domains, queue {len(queue)}, worst margin "
-                  f"{float(qmarg.min()):.4g}, per property {torch.bincount(queue.prop, minlength=P).tolist()}",
+                  f"{float(queue.margins().min()):.4g}, per property "
+                  f"{torch.bincount(queue.props(), minlength=P).tolist()}",
                   flush=True)
         if time.perf_counter() >= deadline:
             return stats(False, "time is up")
-        order = qmarg.argsort()
+        slots = queue.live()
+        order = queue.marg[slots].argsort()
         if spread:  # rank of each domain within its polytope, then by rank
-            prop = queue.prop[order]
+            prop = queue.props()[order]
             grouped = prop.argsort(stable=True)
             counts = torch.bincount(prop, minlength=P)
             rank = torch.empty_like(grouped)
             rank[grouped] = torch.arange(len(order)) - (counts.cumsum(0) - counts)[prop[grouped]]
             order = order[rank.argsort(stable=True)]
-        take, rest = order[:batch], order[batch:]
-        parents = queue.take(take)
-        parent_low = qlow[take]
-        queue, qmarg, qlow = queue.take(rest), qmarg[rest], qlow[rest]
+        parents, parent_low = queue.pop(slots[order[:batch]])
         free = ((exact.l < 0) & (exact.u > 0) & (parents.splits == 0)).any(1)
         if not bool(free.all()):  # every ReLU fixed: the domain's exact bound is an LP
             stuck = parents.take((~free).nonzero().flatten())
@@ -272,9 +271,7 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
                               for d in range(len(stuck))], dtype=lo.dtype)
             if bool((m <= PROOF_TOLERANCE).any()):
                 if not drop_refuted:
-                    queue = DomainBatch.cat([queue, parents])
-                    qmarg = torch.cat([qmarg, exact.margins(parent_low, parents.prop)])
-                    qlow = torch.cat([qlow, parent_low])
+                    queue.add(parents, exact.margins(parent_low, parents.prop), parent_low)
                     return stats(False, "a domain with every ReLU fixed is still open")
                 gone = torch.zeros(P, dtype=torch.bool)
                 gone[stuck.prop[m <= PROOF_TOLERANCE]] = True
