@@ -36,8 +36,8 @@ from ..graph import Graph
 from ..spec import LpBall
 from .beta_crown import Bounded, DomainBatch, bound
 from .leaf_lp import leaf_margin
-from .queue import DomainQueue
 from .mlp import DenseMLP, dense_mlp, root_bounds
+from .queue import DomainQueue
 
 __all__ = ["BabStats", "bab", "bab_mlp", "prove_rows"]
 
@@ -254,7 +254,7 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
         if time.perf_counter() >= deadline:
             return stats(False, "time is up")
         slots = queue.live()
-        order = queue.marg[slots].argsort()
+        order = queue.margins().argsort()  # positions in `slots`
         if spread:  # rank of each domain within its polytope, then by rank
             prop = queue.props()[order]
             grouped = prop.argsort(stable=True)
