@@ -205,10 +205,12 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
             w.scatter_reduce_(0, queue.props(), queue.margins(), "amin")
         return BabStats(proved, done, biggest, time.perf_counter() - start, reason, candidate, w, dropped)
 
-    def drop(gone: torch.Tensor, margins: torch.Tensor, props: torch.Tensor) -> None:
-        """Give up the polytopes ``gone`` (P,) bool, recording the bound they had (over ``margins`` of
-        domains of ``props`` not in the queue, and their queued domains)."""
-        gone = gone & ~dropped
+    def drop(polytopes: torch.Tensor, margins: torch.Tensor, props: torch.Tensor) -> None:
+        """Give up the ``polytopes`` (indices, repeats allowed), recording the bound they had (over
+        ``margins`` of domains of ``props`` not in the queue, and their queued domains)."""
+        gone = torch.zeros(P, dtype=torch.bool)
+        gone[polytopes] = True
+        gone &= ~dropped
         dropped[gone] = True
         for p in gone.nonzero().flatten().tolist():
             worst[p] = torch.cat([margins[props == p], queue.margins()[queue.props() == p]]).min()
@@ -229,9 +231,7 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
                 d = int(hit.nonzero()[0, 0])
                 cx = search.counterexample(out.points[d:d + 1], children.prop[d:d + 1])
                 return None if cx is None else torch.where(cx == search.lo, lo, hi)  # the same corner, exact
-            gone = torch.zeros(P, dtype=torch.bool)
-            gone[children.prop[hit]] = True
-            drop(gone, m, children.prop)
+            drop(children.prop[hit], m, children.prop)
         live = ~dropped[children.prop] & (m <= PROOF_TOLERANCE)
         idx = live.nonzero().flatten()
         queue.discard(dropped)
@@ -273,9 +273,7 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
                 if not drop_refuted:
                     queue.add(parents, exact.margins(parent_low, parents.prop), parent_low)
                     return stats(False, "a domain with every ReLU fixed is still open")
-                gone = torch.zeros(P, dtype=torch.bool)
-                gone[stuck.prop[m <= PROOF_TOLERANCE]] = True
-                drop(gone, torch.cat([m, exact.margins(parent_low, parents.prop)]),
+                drop(stuck.prop[m <= PROOF_TOLERANCE], torch.cat([m, exact.margins(parent_low, parents.prop)]),
                      torch.cat([stuck.prop, parents.prop]))
             idx = free.nonzero().flatten()
             parents, parent_low = parents.take(idx), parent_low[idx]

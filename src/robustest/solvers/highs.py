@@ -72,6 +72,12 @@ class HighsSolver(Solver):
                 (above is not None and out.mip_dual_bound > above):
             event.data_in.user_interrupt = True  # type: ignore[attr-defined]
 
+    def _objective(self, h: highspy.Highs, c: np.ndarray, offset: float, time_limit: float) -> None:
+        """Set the cost vector, its constant and the time limit (at least 1 ms; inf for none)."""
+        h.changeColsCost(self._n, np.arange(self._n, dtype=np.int32), c)
+        h.changeObjectiveOffset(float(offset))
+        h.setOptionValue("time_limit", float(max(time_limit, 1e-3)) if np.isfinite(time_limit) else float("inf"))
+
     def minimize(self, cost: Mapping[int, float], *, offset: float = 0.0, time_limit: float = float("inf"),
                  stop_below: float | None = None, stop_above: float | None = None) -> SolveResult:
         if self._integer and self._used:
@@ -81,9 +87,7 @@ class HighsSolver(Solver):
         c = np.zeros(self._n)
         for j, v in cost.items():
             c[int(j)] += float(v)
-        h.changeColsCost(self._n, np.arange(self._n, dtype=np.int32), c)
-        h.changeObjectiveOffset(float(offset))
-        h.setOptionValue("time_limit", float(max(time_limit, 1e-3)) if np.isfinite(time_limit) else float("inf"))
+        self._objective(h, c, offset, time_limit)
         self._stop = (stop_below, stop_above)
         t0 = time.perf_counter()
         M = highspy.HighsModelStatus
@@ -95,10 +99,7 @@ class HighsSolver(Solver):
                 # (tests/certify/test_certify_soundness.py, conv/BN/avg-pool net seed 27); only an
                 # infeasibility that a run without presolve confirms is reported.
                 h = self._h = self._load()
-                h.changeColsCost(self._n, np.arange(self._n, dtype=np.int32), c)
-                h.changeObjectiveOffset(float(offset))
-                h.setOptionValue("time_limit", float(max(time_limit - (time.perf_counter() - t0), 1e-3))
-                                 if np.isfinite(time_limit) else float("inf"))
+                self._objective(h, c, offset, time_limit - (time.perf_counter() - t0))
                 h.setOptionValue("presolve", "off")
                 h.run()
                 h.setOptionValue("presolve", "choose")
