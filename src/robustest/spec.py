@@ -229,5 +229,5 @@ def as_ball(eps: Union[float, "LpBall"], norm: str, domain: Optional[Tuple[Bound
     return LpBall(eps=eps, norm=norm, domain=domain)
 
 
-__all__ = ["LpBall", "Norm", "NORMS", "NUMPY_ORD", "dual_norm", "lp_norm", "project_l1", "margin_matrix", "normalize_norm",
-           "as_ball", "InvalidArgument"]
+__all__ = ["LpBall", "Norm", "NORMS", "NUMPY_ORD", "dual_norm", "lp_norm", "project_l1", "margin_matrix",
+           "normalize_norm", "as_ball", "InvalidArgument"]

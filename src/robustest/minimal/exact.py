@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from ..errors import SolverError, SolverUnavailable, invalid_argument
-from ..solvers import open_solver
+from ..solvers import Problem, open_solver
 from ..spec import Bound, LpBall, lp_norm
 
 _FIX_L2 = ("Fix: pip install gurobipy (its pip licence covers models up to 2000 variables and "
@@ -129,8 +129,8 @@ def _farthest(x: torch.Tensor, ball: LpBall) -> float:
     return float(lp_norm(far, ball.norm)[0])
 
 
-def _solve(p, inputs: np.ndarray, x0: np.ndarray, norm: str, solver: str, time_limit: float,
-           cutoff: float) -> Tuple[float, float, str, Optional[np.ndarray]]:  # type: ignore[no-untyped-def]
+def _solve(p: Problem, inputs: np.ndarray, x0: np.ndarray, norm: str, solver: str, time_limit: float,
+           cutoff: float) -> Tuple[float, float, str, Optional[np.ndarray]]:
     """Add the distance objective to ``p`` and minimise: (value, proven bound, status, input point).
 
     linf/l1 minimise the auxiliary ``s``; l2 minimises ``||x - x0||^2 = sum x_i^2 - 2 x0 . x + ||x0||^2``
@@ -146,8 +146,9 @@ def _solve(p, inputs: np.ndarray, x0: np.ndarray, norm: str, solver: str, time_l
         sv = np.full(d, s[0]) if norm == "linf" else s
         r = np.arange(d)
         # x - s <= x0 and x + s >= x0
-        p.add_rows(np.r_[r, r], np.r_[inputs, sv], np.r_[np.ones(d), -np.ones(d)], lo=np.full(d, -np.inf), hi=x0)
-        p.add_rows(np.r_[r, r], np.r_[inputs, sv], np.r_[np.ones(d), np.ones(d)], lo=x0, hi=np.full(d, np.inf))
+        rows, cols, free = np.r_[r, r], np.r_[inputs, sv], np.full(d, np.inf)
+        p.add_rows(rows, cols, np.r_[np.ones(d), -np.ones(d)], lo=-free, hi=x0)
+        p.add_rows(rows, cols, np.r_[np.ones(d), np.ones(d)], lo=x0, hi=free)
         cost, quadratic, offset, stop, gap = {int(j): 1.0 for j in s}, None, 0.0, cutoff, None
     try:
         res = open_solver(p, solver).minimize(cost, quadratic=quadratic, offset=offset, time_limit=time_limit,

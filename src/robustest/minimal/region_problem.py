@@ -6,8 +6,9 @@ On a linear region ``Q = {z : A z <= b}`` where the logits are ``W z + c``, the 
     min ||delta||_p  s.t.  A (x + delta) <= b,  lo <= x + delta <= hi,
                            (W_y - W_t)(x + delta) + c_y - c_t <= -kappa
 
-a convex QP for l2 and an LP for linf and l1, solved here with HiGHS (through :mod:`robustest.solvers`). ``kappa`` is a tiny margin so the
-solution lies strictly past the decision boundary (the caller re-checks it with a forward pass anyway).
+a convex QP for l2 and an LP for linf and l1, solved here with HiGHS (through :mod:`robustest.solvers`).
+``kappa`` is a tiny margin so the solution lies strictly past the decision boundary (the caller re-checks
+it with a forward pass anyway).
 
 Before solving, the distance from ``x`` to the target's half-space alone (a closed form in the dual norm)
 is a lower bound on the answer; targets whose bound cannot beat ``threshold`` are skipped unsolved, which

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -140,10 +140,15 @@ class Solver(ABC):
     """A loaded problem. ``minimize`` may be called many times with different objectives.
 
     ``kinds`` are the problem kinds the backend solves; :meth:`kind_of` tells which one an objective makes
-    and refuses the others with a clear error."""
+    and refuses the others with a clear error. ``size_limit``: the most variables or rows the backend's
+    usual licence covers (None: no limit), which callers building big dense problems check up front.
+    ``least_norm``: a backend's own method for the repair's least-norm QP
+    (:func:`robustest.solvers.least_norm.solve_least_norm`; None: it is solved as a QP ``Problem``)."""
 
     name = ""
     kinds: frozenset[str] = frozenset()
+    size_limit: int | None = None
+    least_norm: Callable[..., Any] | None = None
 
     def __init__(self, problem: Problem, *, threads: int = 1) -> None:
         self.problem = problem
@@ -171,8 +176,8 @@ class Solver(ABC):
                                    "minimise a convex quadratic: 1/2 q x^2 with q >= 0")
         if kind not in self.kinds:
             able = sorted(n for n in BACKENDS if n != self.name and kind in backend(n).kinds)
-            raise SolverUnavailable(f"solver='{self.name}' does not solve {kind.upper()}s. "
-                                    f"Fix: use solver={' or '.join(repr(n) for n in able) or 'another backend'}")
+            fix = " or ".join(f"solver='{n}'" for n in able) or "another backend"
+            raise SolverUnavailable(f"solver='{self.name}' does not solve {kind.upper()}s. Fix: use {fix}")
         return kind
 
 

@@ -83,8 +83,8 @@ class GurobiSolver(Solver):
         objective = c @ self._x + float(offset)
         if quadratic:
             cols = np.fromiter((int(j) for j in quadratic), dtype=np.int64, count=len(quadratic))
-            q = np.fromiter((0.5 * float(v) for v in quadratic.values()), dtype=np.float64, count=len(quadratic))
-            Q = sp.csr_matrix((q, (cols, cols)), shape=(self._n, self._n))
+            q = np.fromiter((float(v) for v in quadratic.values()), dtype=np.float64, count=len(quadratic))
+            Q = sp.csr_matrix((0.5 * q, (cols, cols)), shape=(self._n, self._n))
             objective = self._x @ Q @ self._x + objective
         m.setObjective(objective, GRB.MINIMIZE)
         m.Params.TimeLimit = float(max(time_limit, 1e-3)) if np.isfinite(time_limit) else GRB.INFINITY
@@ -109,15 +109,16 @@ class GurobiSolver(Solver):
         bound = float(m.ObjBound) if self._integer else (obj if st == GRB.OPTIMAL else -float("inf"))
         iterations = int(m.BarIterCount if kind == "qp" else m.IterCount)
         if st == GRB.OPTIMAL:
-            return SolveResult("optimal", obj, bound, x, seconds, duals=None if self._integer else self._duals(),
-                               iterations=iterations)
+            duals = None if self._integer else self._duals()
+            return SolveResult("optimal", obj, bound, x, seconds, duals=duals, iterations=iterations)
         if st in (GRB.INFEASIBLE, GRB.INF_OR_UNBD):
             return SolveResult("infeasible", float("inf"), float("inf"), None, seconds, iterations=iterations)
         if st == GRB.TIME_LIMIT:
             return SolveResult("time_limit", obj, bound, x, seconds, iterations=iterations)
         if st == GRB.INTERRUPTED:
             return SolveResult("interrupted", obj, bound, x, seconds, iterations=iterations)
-        return SolveResult("error", obj, -float("inf"), x, seconds, f"Gurobi status {st}", iterations=iterations)
+        return SolveResult("error", obj, -float("inf"), x, seconds, f"Gurobi status {st}",
+                           iterations=iterations)
 
     def _duals(self) -> np.ndarray:
         """Row multipliers in row order (a ranged row is two constraints, of which one is active)."""

@@ -166,5 +166,5 @@ class HighsSolver(Solver):
             return SolveResult("time_limit", obj, bound, x, seconds, iterations=iterations)
         if ms in (M.kInterrupt, getattr(M, "kHighsInterrupt", M.kInterrupt)):
             return SolveResult("interrupted", obj, bound, x, seconds, iterations=iterations)
-        return SolveResult("error", obj, -float("inf"), x, seconds, f"HiGHS status {h.modelStatusToString(ms)}",
-                           iterations=iterations)
+        message = f"HiGHS status {h.modelStatusToString(ms)}"
+        return SolveResult("error", obj, -float("inf"), x, seconds, message, iterations=iterations)

@@ -76,16 +76,16 @@ def check_problem(A: torch.Tensor, r: np.ndarray, penalty: float) -> np.ndarray:
     return r
 
 
-def solve_least_norm(A: torch.Tensor, r: np.ndarray, *, penalty: float = 1e6, solver: str = "dual") -> QPSolution:
+def solve_least_norm(A: torch.Tensor, r: np.ndarray, *, penalty: float = 1e6,
+                     solver: str = "dual") -> QPSolution:
     """Solve ``min 1/2||d||^2 + penalty*sum(s) s.t. A d + s >= r, s >= 0`` with backend ``solver``."""
     cls = backend(solver)
     r = check_problem(A, r, penalty)
-    own = getattr(cls, "least_norm", None)
-    if own is not None:
-        return own(A, r, penalty=penalty)  # type: ignore[no-any-return]
+    if cls.least_norm is not None:
+        return cls.least_norm(A, r, penalty=penalty)  # type: ignore[no-any-return]
     p, n = A.shape
     elastic = math.isfinite(penalty)
-    limit = getattr(cls, "size_limit", None)
+    limit = cls.size_limit
     nvars = n + (p if elastic else 0)
     if limit is not None and (nvars > limit or p > limit):  # checked before the dense rows are copied
         raise SolverUnavailable(
@@ -98,8 +98,8 @@ def solve_least_norm(A: torch.Tensor, r: np.ndarray, *, penalty: float = 1e6, so
     except SolverUnavailable as err:
         raise SolverUnavailable(f"{err} For the repair QP, solver='dual' has no size limit.") from err
     if res.status == "infeasible":
-        raise SolverError(f"solver='{solver}': the hard-cut QP (penalty=inf) is infeasible. Fix: pass a finite "
-                          "penalty (e.g. penalty=1e6) to get the elastic solution and its slack")
+        raise SolverError(f"solver='{solver}': the hard-cut QP (penalty=inf) is infeasible. Fix: pass a "
+                          "finite penalty (e.g. penalty=1e6) to get the elastic solution and its slack")
     if res.status != "optimal" or res.x is None or res.duals is None:
         raise SolverError(f"solver='{solver}' stopped with status {res.status} {res.message}. Fix: use "
                           "solver='dual', or scale the problem")
@@ -110,7 +110,8 @@ def solve_least_norm(A: torch.Tensor, r: np.ndarray, *, penalty: float = 1e6, so
                   iterations=res.iterations)
 
 
-def _elastic_problem(A: torch.Tensor, r: np.ndarray, penalty: float) -> tuple[Problem, np.ndarray, dict[int, float]]:
+def _elastic_problem(A: torch.Tensor, r: np.ndarray,
+                     penalty: float) -> tuple[Problem, np.ndarray, dict[int, float]]:
     """The QP as a :class:`Problem` in ``(d, s)``: its rows, the indices of ``d`` and the slack costs."""
     p, n = A.shape
     problem = Problem()
