@@ -23,7 +23,7 @@ _LAZY = {
     "bounds": "robustest.certify.api",
     "repair": "robustest.repair.api",
     "radius": "robustest.minimal.api",
-    "robust": "robustest.marker",
+    "robust": "robustest.plugin.marker",
     "LpBall": "robustest.spec",
     "load_model": "robustest.io.models",
     "load_data": "robustest.io.data",
@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .api import attack, check
     from .errors import (ConfigError, HealthCheckError, InvalidArgument, ModelError, RobustestError,
                          ShapeError, SolverError, SolverUnavailable, UnsupportedLayer)
-    from .marker import robust
+    from .plugin.marker import robust
     from .results import AttackResult, Bounds, Report, SampleResult
     from .spec import LpBall
 

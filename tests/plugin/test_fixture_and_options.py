@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from robustest.pytest_plugin import derive_seed
+from robustest.plugin.hooks import derive_seed
 
 HEADER = '''
 import pytest

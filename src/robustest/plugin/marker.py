@@ -46,7 +46,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import pytest
 
-from .settings import REQUIRE_MODES
+from ..settings import REQUIRE_MODES
 
 __all__ = ["robust", "MARKER_ARGS", "usage_error", "is_marker_usage_error", "validate_marker_args",
            "marker_args", "model_and_samples", "as_samples", "radius_report"]
@@ -237,8 +237,8 @@ def radius_report(model: Any, inputs: Any, labels: Any, *, min_radius: float, no
     """
     import robustest
 
-    from .results import Report, SampleResult
-    from .spec import LpBall
+    from ..results import Report, SampleResult
+    from ..spec import LpBall
 
     certifier = None if escalate == "attack" else escalate
     more.pop("suppress_health_check", None)  # a config-wide check option; robustest.radius has none
