@@ -1,6 +1,6 @@
 """The ``robustest`` command line: one subcommand per library job.
 
-Each subcommand lives in its own module ``robustest.commands.<name>`` with a function
+Each subcommand lives in its own module ``robustest.cli.<name>`` with a function
 ``register(subparsers)`` that adds its parser and sets ``func`` (a callable taking the parsed args and
 returning the exit status). Adding a subcommand means adding its module and its name below.
 
@@ -19,15 +19,15 @@ SUBCOMMANDS = ("check", "attack", "radius", "repair", "vnnlib", "report")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robustest", description=__doc__.splitlines()[0])
-    from . import __version__
+    from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"robustest {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         try:
-            module = importlib.import_module(f"robustest.commands.{name}")
+            module = importlib.import_module(f"robustest.cli.{name}")
         except ModuleNotFoundError as exc:  # a subcommand whose module is not there yet
-            if exc.name != f"robustest.commands.{name}":
+            if exc.name != f"robustest.cli.{name}":
                 raise
             continue
         module.register(sub)
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from .errors import RobustestError
+    from ..errors import RobustestError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -47,7 +47,3 @@ def main(argv: Optional[List[str]] = None) -> int:
     except RobustestError as exc:
         print(f"robustest: error: {exc}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
