@@ -102,3 +102,12 @@ def test_highs_refuses_a_miqp_and_names_gurobi() -> None:
 def test_a_negative_quadratic_entry_is_refused() -> None:
     with pytest.raises(Exception, match="quadratic"):
         open_solver(_two_rows(False), "highs").minimize({}, quadratic={0: -1.0})
+
+
+def test_the_vocabulary_names_exactly_the_registered_lp_milp_backends() -> None:
+    """``results.SOLVERS`` (the torch-free list the option table validates ``solver=`` against) is the
+    registry's LP/MILP backends: a new backend that certifiers can use must be added there too."""
+    from robustest.results import SOLVERS
+
+    able = {n for n in BACKENDS if {"lp", "milp"} <= backend(n).kinds}
+    assert set(SOLVERS) == able
