@@ -111,3 +111,17 @@ def test_the_vocabulary_names_exactly_the_registered_lp_milp_backends() -> None:
 
     able = {n for n in BACKENDS if {"lp", "milp"} <= backend(n).kinds}
     assert set(SOLVERS) == able
+
+
+@pytest.mark.parametrize("name", sorted(n for n in BACKENDS if "milp" in backend(n).kinds))
+def test_a_cutoff_below_the_optimum_proves_nothing_is_below_it(name: str) -> None:
+    _available(name)
+    cost = CASES["milp"][1]  # optimum 0
+    try:
+        below = open_solver(_two_rows(True), name).minimize(cost, cutoff=-0.5)
+        above = open_solver(_two_rows(True), name).minimize(cost, cutoff=0.5)
+    except SolverUnavailable as err:
+        pytest.skip(str(err))
+    assert below.bound >= -0.5 - 1e-9
+    assert below.status == "interrupted" or (below.status == "optimal" and below.objective >= -0.5)
+    assert above.status == "optimal" and above.objective == pytest.approx(0.0, abs=1e-9)

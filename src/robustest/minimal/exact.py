@@ -77,8 +77,8 @@ def exact_minimum(model: torch.nn.Module, x: torch.Tensor, label: torch.Tensor, 
         solver = "gurobi" if ball.norm == "l2" else "highs"
     if ball.norm == "l2" and solver != "gurobi":
         raise invalid_argument("solver", solver, "'gurobi' for norm='l2' (a MIQP)", _FIX_L2)
-    if solver == "gurobi" and importlib.util.find_spec("gurobipy") is None:
-        raise SolverUnavailable(f"solver='gurobi' (norm='{ball.norm}') needs gurobipy. {_FIX_L2}")
+    if ball.norm == "l2" and importlib.util.find_spec("gurobipy") is None:
+        raise SolverUnavailable(f"norm='l2' exact minima are a MIQP and need gurobipy. {_FIX_L2}")
     start = time.perf_counter()
     graph = read_model(model, x)
     x64 = x.detach().double()
@@ -139,7 +139,7 @@ def _solve(p: Problem, inputs: np.ndarray, x0: np.ndarray, norm: str, solver: st
     if norm == "l2":
         cost = {int(j): -2.0 * float(v) for j, v in zip(inputs, x0)}
         quadratic = {int(j): 2.0 for j in inputs}
-        offset, stop, gap = float(x0 @ x0), cutoff * cutoff, _L2_GAP
+        offset, gap, cut = float(x0 @ x0), _L2_GAP, cutoff * cutoff
     else:
         n_aux = 1 if norm == "linf" else d
         s = p.add_vars(np.zeros(n_aux), np.full(n_aux, np.inf))
@@ -149,10 +149,11 @@ def _solve(p: Problem, inputs: np.ndarray, x0: np.ndarray, norm: str, solver: st
         rows, cols, free = np.r_[r, r], np.r_[inputs, sv], np.full(d, np.inf)
         p.add_rows(rows, cols, np.r_[np.ones(d), -np.ones(d)], lo=-free, hi=x0)
         p.add_rows(rows, cols, np.r_[np.ones(d), np.ones(d)], lo=x0, hi=free)
-        cost, quadratic, offset, stop, gap = {int(j): 1.0 for j in s}, None, 0.0, cutoff, None
+        cost, quadratic, offset, gap, cut = {int(j): 1.0 for j in s}, None, 0.0, None, cutoff
     try:
+        # nothing above the best distance so far is wanted: Gurobi prunes at the cutoff, HiGHS stops there
         res = open_solver(p, solver).minimize(cost, quadratic=quadratic, offset=offset, time_limit=time_limit,
-                                              stop_above=stop if math.isfinite(cutoff) else None, gap=gap)
+                                              cutoff=cut if math.isfinite(cut) else None, gap=gap)
         if res.status == "error" and math.isfinite(cutoff):
             # seen with HiGHS ("status Not Set") when the early-stop callback fires at once: solve it fully
             res = open_solver(p, solver).minimize(cost, quadratic=quadratic, offset=offset,
@@ -168,9 +169,9 @@ def _solve(p: Problem, inputs: np.ndarray, x0: np.ndarray, norm: str, solver: st
         return math.inf, math.inf, "optimal", None  # HiGHS may say "unbounded or infeasible": bounded here
     if res.status == "error":
         raise SolverError(f"the exact-minimum MILP failed: {res.message}")
-    size = math.sqrt if norm == "l2" else float
-    value = size(max(res.objective, 0.0)) if math.isfinite(res.objective) else math.inf
-    bound = size(max(res.bound, 0.0)) if norm == "l2" else float(res.bound)
+    value, bound = float(res.objective), float(res.bound)
+    if norm == "l2":  # squared distances
+        value, bound = math.sqrt(max(value, 0.0)), math.sqrt(max(bound, 0.0))
     point = None if res.x is None else res.x[inputs]
     status = "time_limit" if res.status == "time_limit" else "optimal"
     return value, bound, status, point

@@ -14,7 +14,9 @@ quadratic part ``1/2 sum q_j x_j^2`` (a convex QP, or a MIQP with integer variab
     -0.5
 
 Backends are registered in :data:`BACKENDS` (name -> "module:Class", imported on first use); each
-declares the problem kinds it solves in ``Solver.kinds``. Adding one is one file and one line here.
+declares the problem kinds it solves in ``Solver.kinds``. Adding one is one file and one line here (and,
+for an LP/MILP backend that ``check(solver=...)`` should accept, its name in the torch-free
+``results.SOLVERS``, which tests/solvers/test_solver_registry.py keeps equal to the registry's).
 """
 
 from __future__ import annotations
@@ -146,7 +148,7 @@ class Solver(ABC):
     (:func:`robustest.solvers.least_norm.solve_least_norm`; None: it is solved as a QP ``Problem``)."""
 
     name = ""
-    kinds: frozenset[str] = frozenset()
+    kinds: frozenset[Kind] = frozenset()
     size_limit: int | None = None
     least_norm: Callable[..., Any] | None = None
 
@@ -157,20 +159,24 @@ class Solver(ABC):
     @abstractmethod
     def minimize(self, cost: Mapping[int, float], *, quadratic: Mapping[int, float] | None = None,
                  offset: float = 0.0, time_limit: float = float("inf"), stop_below: float | None = None,
-                 stop_above: float | None = None, gap: float | None = None) -> SolveResult:
+                 stop_above: float | None = None, cutoff: float | None = None,
+                 gap: float | None = None) -> SolveResult:
         """Minimise ``sum(cost[j] * x[j]) + 1/2 sum(quadratic[j] * x[j]**2) + offset``.
 
         ``quadratic``: the diagonal of the (convex: all entries >= 0) Hessian; None or empty for a linear
         objective. ``stop_below``: stop as soon as a feasible point with objective < this is found.
         ``stop_above``: stop as soon as the proven lower bound exceeds this. Both only matter for MIPs;
-        the status is then "interrupted" and the figures are valid. ``gap``: the relative MIP gap at which
-        the search ends (None: the backend's default).
+        the status is then "interrupted" and the figures are valid. ``cutoff``: points whose objective is
+        not below this are of no interest; a backend may prune them (Gurobi's ``Cutoff``) or stop once the
+        bound passes it (HiGHS: as ``stop_above``). Status "interrupted" then says that no point is below
+        it (``bound >= cutoff``; ``objective`` inf or a point above it). ``gap``: the relative MIP gap at
+        which the search ends (None: the backend's default).
         """
 
-    def kind_of(self, quadratic: Mapping[int, float] | None) -> str:
+    def kind_of(self, quadratic: Mapping[int, float] | None) -> Kind:
         """The kind of problem this objective makes; a clear error if the backend cannot solve it."""
         integer = self.problem.num_integer > 0
-        kind = ("mi" if integer else "") + ("qp" if quadratic else "lp")
+        kind: Kind = ("miqp" if quadratic else "milp") if integer else ("qp" if quadratic else "lp")
         if any(float(v) < 0 for v in (quadratic or {}).values()):
             raise invalid_argument("quadratic", "a negative entry", "entries >= 0 (a convex objective)",
                                    "minimise a convex quadratic: 1/2 q x^2 with q >= 0")

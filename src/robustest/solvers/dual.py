@@ -36,7 +36,7 @@ import scipy.linalg
 import torch
 
 from ..errors import SolverUnavailable
-from .base import Problem, Solver, SolveResult
+from .base import Kind, Problem, Solver, SolveResult
 from .least_norm import QPSolution, check_problem, finish
 
 _PREFETCH = 16  # columns of G computed together (one matrix product instead of many)
@@ -208,7 +208,7 @@ class DualSolver(Solver):
     """The registry entry of the dual active-set method: the least-norm QP only (see the module doc)."""
 
     name = "dual"
-    kinds: frozenset[str] = frozenset()  # no general LP/MILP/QP: only least_norm below
+    kinds: frozenset[Kind] = frozenset()  # no general LP/MILP/QP: only least_norm below
 
     def __init__(self, problem: Problem, *, threads: int = 1) -> None:
         raise SolverUnavailable(_ONLY_LEAST_NORM)
@@ -220,7 +220,8 @@ class DualSolver(Solver):
 
     def minimize(self, cost: Mapping[int, float], *, quadratic: Mapping[int, float] | None = None,
                  offset: float = 0.0, time_limit: float = float("inf"), stop_below: float | None = None,
-                 stop_above: float | None = None, gap: float | None = None) -> SolveResult:
+                 stop_above: float | None = None, cutoff: float | None = None,
+                 gap: float | None = None) -> SolveResult:
         raise SolverUnavailable(_ONLY_LEAST_NORM)  # pragma: no cover - the constructor refuses already
 
 

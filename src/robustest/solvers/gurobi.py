@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import SolverError, SolverUnavailable
-from .base import Problem, Solver, SolveResult
+from .base import Kind, Problem, Solver, SolveResult
 
 #: The limit of the licence that comes with ``pip install gurobipy``.
 PIP_LICENCE_LIMIT = 2000
@@ -25,7 +25,7 @@ _FIX = ("Fix: use solver='highs' (installed with robustest), or install a full G
 
 class GurobiSolver(Solver):
     name = "gurobi"
-    kinds = frozenset({"lp", "milp", "qp", "miqp"})
+    kinds: frozenset[Kind] = frozenset({"lp", "milp", "qp", "miqp"})
     #: the licence that comes with pip; problems whose size is known up front can be checked against it
     size_limit = PIP_LICENCE_LIMIT
 
@@ -74,7 +74,8 @@ class GurobiSolver(Solver):
 
     def minimize(self, cost: Mapping[int, float], *, quadratic: Mapping[int, float] | None = None,
                  offset: float = 0.0, time_limit: float = float("inf"), stop_below: float | None = None,
-                 stop_above: float | None = None, gap: float | None = None) -> SolveResult:
+                 stop_above: float | None = None, cutoff: float | None = None,
+                 gap: float | None = None) -> SolveResult:
         kind = self.kind_of(quadratic)
         gp, GRB, m = self._gp, self._GRB, self._m
         c = np.zeros(self._n)
@@ -89,6 +90,7 @@ class GurobiSolver(Solver):
         m.setObjective(objective, GRB.MINIMIZE)
         m.Params.TimeLimit = float(max(time_limit, 1e-3)) if np.isfinite(time_limit) else GRB.INFINITY
         m.Params.MIPGap = self._default_gap if gap is None else float(gap)
+        m.Params.Cutoff = GRB.INFINITY if cutoff is None else float(cutoff)
 
         def callback(model: Any, where: int) -> None:
             if where == GRB.Callback.MIP:
@@ -111,6 +113,9 @@ class GurobiSolver(Solver):
         if st == GRB.OPTIMAL:
             duals = None if self._integer else self._duals()
             return SolveResult("optimal", obj, bound, x, seconds, duals=duals, iterations=iterations)
+        if st == GRB.CUTOFF:  # nothing below the cutoff (a status only a given cutoff leads to)
+            proven = -float("inf") if cutoff is None else float(cutoff)
+            return SolveResult("interrupted", float("inf"), proven, None, seconds, iterations=iterations)
         if st in (GRB.INFEASIBLE, GRB.INF_OR_UNBD):
             return SolveResult("infeasible", float("inf"), float("inf"), None, seconds, iterations=iterations)
         if st == GRB.TIME_LIMIT:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..errors import SolverError, SolverUnavailable
-from .base import Problem, Solver, SolveResult
+from .base import Kind, Problem, Solver, SolveResult
 
 try:
     import highspy
@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover - highspy is a dependency
 
 class HighsSolver(Solver):
     name = "highs"
-    kinds = frozenset({"lp", "milp", "qp"})
+    kinds: frozenset[Kind] = frozenset({"lp", "milp", "qp"})
 
     def __init__(self, problem: Problem, *, threads: int = 1) -> None:
         super().__init__(problem, threads=threads)
@@ -52,9 +52,8 @@ class HighsSolver(Solver):
         self._lp = lp
         self._n = int(lb.size)
         self._stop: tuple = (None, None)
-        self._used = False
         self._hessian: highspy.HighsHessian | None = None
-        self._h = self._load()
+        self._h: highspy.Highs | None = None  # loaded by the first minimize, with that call's Hessian
 
     def _load(self) -> highspy.Highs:
         """A fresh HiGHS instance holding the model (with the current Hessian, if any). MILPs get a new
@@ -111,17 +110,18 @@ class HighsSolver(Solver):
 
     def minimize(self, cost: Mapping[int, float], *, quadratic: Mapping[int, float] | None = None,
                  offset: float = 0.0, time_limit: float = float("inf"), stop_below: float | None = None,
-                 stop_above: float | None = None, gap: float | None = None) -> SolveResult:
+                 stop_above: float | None = None, cutoff: float | None = None,
+                 gap: float | None = None) -> SolveResult:
         kind = self.kind_of(quadratic)
-        if self._set_hessian(quadratic) or (self._integer and self._used):
+        if self._set_hessian(quadratic) or self._h is None or self._integer:  # a MIP: a fresh one (see _load)
             self._h = self._load()
-        self._used = True
         h = self._h
         c = np.zeros(self._n)
         for j, v in cost.items():
             c[int(j)] += float(v)
         self._objective(h, c, offset, time_limit, gap)
-        self._stop = (stop_below, stop_above)
+        above = [v for v in (stop_above, cutoff) if v is not None]
+        self._stop = (stop_below, min(above) if above else None)
         t0 = time.perf_counter()
         M = highspy.HighsModelStatus
         try:
