@@ -138,7 +138,8 @@ def _min_norm(rows: np.ndarray, upper: np.ndarray, lo: np.ndarray, hi: np.ndarra
         res = open_solver(p, "highs").minimize({}, quadratic={int(j): 1.0 for j in delta})
     else:
         # |delta_i| <= t (linf) or |delta_i| <= s_i (l1): delta - aux <= 0 and -delta - aux <= 0
-        aux = p.add_vars(np.zeros(1 if norm == "linf" else d), np.full(1 if norm == "linf" else d, np.inf))
+        n_aux = 1 if norm == "linf" else d
+        aux = p.add_vars(np.zeros(n_aux), np.full(n_aux, np.inf))
         per = np.full(d, aux[0]) if norm == "linf" else aux
         i = np.arange(d)
         for sign in (1.0, -1.0):
