@@ -17,8 +17,20 @@ import pytest
 import torch
 from torch import nn
 
-from robustest.layers import (Add, AvgPool2d, Conv2d, Identity, Layer, Linear, MaxPool2d, ReLU, Reshape, Scale,
-                              kinds, supported_text)
+from robustest.layers import (
+    Add,
+    AvgPool2d,
+    Conv2d,
+    Identity,
+    Layer,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Reshape,
+    Scale,
+    kinds,
+    supported_text,
+)
 from robustest.layers.base import widen
 from robustest.solvers import open_solver
 from robustest.solvers.base import Problem

@@ -176,7 +176,7 @@ class _Builder:
             self.values[node.output[0]] = np.array(acts[0].probe.shape, dtype=np.int64)
             return
         if node.op_type in IMPORT_ONLY:
-            self.values[node.output[0]] = self.module(node, IMPORT_ONLY[node.op_type](), ins[0])
+            self.values[node.output[0]] = self.module(node, IMPORT_ONLY[node.op_type](), acts[0])
             return
         view = _Node(self, node, ins, attrs)
         for kind in kinds_of_onnx(node.op_type):

@@ -50,7 +50,7 @@ def pair(v: object) -> tuple[int, int]:
     return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))  # type: ignore[index]
 
 
-def onnx_pool_args(node: OnnxNode) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+def onnx_pool_args(node: OnnxNode) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
     """Kernel, strides and (symmetric) pads of an ONNX 2-D pool node in floor mode; refuses the others."""
     from ..errors import UnsupportedLayer
 
@@ -59,7 +59,7 @@ def onnx_pool_args(node: OnnxNode) -> tuple[tuple[int, ...], tuple[int, ...], tu
     if len(k) != 2 or pads[:2] != pads[2:] or node.attrs.get("ceil_mode", 0):
         raise UnsupportedLayer(f"model has {node.op} node {node.name!r} that is not 2-D with "
                                "symmetric pads and floor mode. Fix: export a standard 2-D pool")
-    return k, tuple(node.attrs.get("strides", [1, 1])), tuple(pads[:2])
+    return pair(k), pair(node.attrs.get("strides", [1, 1])), pair(pads[:2])
 
 
 _L = TypeVar("_L", bound="Layer")
@@ -100,6 +100,7 @@ class OnnxNode(Protocol):
     def apply(self, mod: nn.Module, src: Any) -> Any: ...  # add ``mod`` to the model and call it on ``src``
     def call(self, fn: Any, *srcs: Any) -> Any: ...  # call the function ``fn`` on activations
     def sole_producer(self, i: int) -> nn.Module | None: ...  # the module that computed input i, if i is its only use
+    def with_probe(self, act: Any, probe: torch.Tensor) -> Any: ...  # ``act`` after its module changed in place
     def evaluate(self, values: list[Any]) -> np.ndarray: ...  # this operator on constants (numpy)
 
 

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from torch import nn
 
 from ..solvers.base import Problem
