@@ -56,7 +56,7 @@ def compute(graph: Graph, x: torch.Tensor, ball: LpBall, C: torch.Tensor | None,
             solver: str = "highs") -> tuple:
     """Logit bounds and (when ``C`` is given) bounds on ``C @ logits`` with one method, batched."""
     from .crown import crown, intermediate_bounds
-    from .ibp import interval_bounds, spec_interval
+    from .ibp import interval_bounds
 
     N = x.shape[0]
     K = graph.nodes[-1].shape[0]
@@ -87,6 +87,13 @@ def compute(graph: Graph, x: torch.Tensor, ball: LpBall, C: torch.Tensor | None,
         ml, mu = spec_interval(C.to(x.dtype), ibp_lo, ibp_hi)
         ml, mu = torch.maximum(low[:, K:], ml), torch.minimum(up[:, K:], mu)
     return lo, hi, ml, mu, {"boxes": boxes}
+
+
+def spec_interval(c: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds of ``c @ z`` (N, M) for ``lo <= z <= hi`` (N, K)."""
+    low = (c.clamp(min=0) @ lo.unsqueeze(2) + c.clamp(max=0) @ hi.unsqueeze(2)).squeeze(2)
+    up = (c.clamp(min=0) @ hi.unsqueeze(2) + c.clamp(max=0) @ lo.unsqueeze(2)).squeeze(2)
+    return low, up
 
 
 def _check_inputs(inputs: torch.Tensor) -> torch.Tensor:

@@ -36,11 +36,3 @@ def interval_bounds(graph: Graph, lo: torch.Tensor, hi: torch.Tensor, *,
             l, u = torch.maximum(l, tl), torch.minimum(u, tu)
         boxes.append((l, u))
     return boxes
-
-
-def spec_interval(c: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> Box:
-    """Bounds of ``c @ z`` (N, M) for ``lo <= z <= hi`` (N, K), ``c`` (N, M, K): the interval bounds of the
-    output property rows (e.g. margins) from those of the logits."""
-    low = (c.clamp(min=0) @ lo.unsqueeze(2) + c.clamp(max=0) @ hi.unsqueeze(2)).squeeze(2)
-    up = (c.clamp(min=0) @ hi.unsqueeze(2) + c.clamp(max=0) @ lo.unsqueeze(2)).squeeze(2)
-    return low, up

@@ -55,7 +55,9 @@ def milp_verify(graph: Graph, x0: torch.Tensor, ball: LpBall, spec: np.ndarray, 
                 boxes: Sequence[tuple[np.ndarray, np.ndarray]], *, solver: str = "highs",
                 time_limit: float = float("inf")) -> MilpOutcome:
     """Decide ``spec @ f(x) > 0`` (all rows) over the ball around ``x0`` (batch-free), given ``known``
-    sound lower bounds of each row (rows with ``known > 0`` are not solved again)."""
+    sound lower bounds of each row (rows with ``known > 0`` are not solved again). (Tightening the big-M
+    constants by LP first did not pay for its LPs on the digits MLP, benchmarks/certification.md, and was
+    removed.)"""
     start = time.perf_counter()
     deadline = start + time_limit
     order = [int(m) for m in np.argsort(known) if not known[m] > 0]
