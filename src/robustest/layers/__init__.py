@@ -1,8 +1,9 @@
 """One file per layer kind; each gives forward, interval (IBP), backward linear (CROWN) and LP/MILP rules,
 and declares the torch modules, torch.fx calls and ONNX operators it stands for (:mod:`.registry`).
 
-Adding a kind: its file here (a :func:`~.registry.register`-ed :class:`~.base.Layer` subclass), its import
-line below, and its example in ``tests/layers/test_layer_rules.py`` (which checks its rules for soundness).
+Adding a kind: its file here (a :func:`~.registry.register`-ed :class:`~.base.Layer` subclass with an
+``example()``, on which ``tests/layers/test_layer_rules.py`` checks every rule for soundness) and its import
+line below.
 
     >>> import torch
     >>> from robustest.layers import ReLU

@@ -27,6 +27,10 @@ class Add(Layer):
     onnx_ops = ("Add", "Sub")
 
     @classmethod
+    def example(cls, gen: torch.Generator) -> tuple[Add, list[tuple[int, ...]]]:
+        return cls(), [(2, 3), (2, 3)]
+
+    @classmethod
     def from_call(cls, call: Call) -> Add:
         return cls() if len(call.inputs) == 2 else NotImplemented
 

@@ -23,6 +23,10 @@ class AvgPool2d(AffineLayer):
     onnx_ops = ("AveragePool",)
 
     @classmethod
+    def example(cls, gen: torch.Generator) -> tuple[AvgPool2d, list[tuple[int, ...]]]:
+        return cls((2, 2), (1, 1), (1, 1), count_include_pad=False), [(2, 3, 3)]
+
+    @classmethod
     def from_module(cls, mod: nn.Module, path: str, in_shape: tuple[int, ...]) -> AvgPool2d:
         assert isinstance(mod, nn.AvgPool2d)
         if mod.divisor_override is not None:

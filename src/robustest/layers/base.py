@@ -45,6 +45,11 @@ def widen(lo: np.ndarray, hi: np.ndarray) -> NpBox:
     return lo - pad, hi + pad
 
 
+def randn(gen: torch.Generator, *shape: int) -> torch.Tensor:
+    """Standard normal float64 numbers from ``gen`` (for the kinds' :meth:`Layer.example`)."""
+    return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+
 def pair(v: object) -> tuple[int, int]:
     """An int or a pair of ints (a torch module's kernel/stride/padding) as a pair."""
     return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))  # type: ignore[index]
@@ -141,6 +146,12 @@ class Layer:
         """Import an ONNX node of one of :attr:`onnx_ops` as torch modules: returns the output activation,
         or ``NotImplemented`` when the node's form is another kind's."""
         return NotImplemented
+
+    @classmethod
+    def example(cls, gen: torch.Generator) -> tuple[Layer, list[tuple[int, ...]]]:
+        """A small random instance (float64) and its batch-free input shapes: what the registry-wide
+        soundness test (``tests/layers/test_layer_rules.py``) checks every rule of the kind on."""
+        raise NotImplementedError
 
     def bounded_inputs(self, box: Box) -> torch.Tensor | None:
         """Which entries of the input's bounds the CROWN rule depends on (bool, shaped like the box), or

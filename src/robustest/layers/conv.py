@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UnsupportedLayer
-from .base import AffineLayer, Layer, OnnxNode, pair
+from .base import AffineLayer, Layer, OnnxNode, pair, randn
 from .registry import register, unsupported
 from .scale import Scale, onnx_tensor
 
@@ -24,6 +24,10 @@ class Conv2d(AffineLayer):
     summary = "zero padding"
     modules = (nn.Conv2d,)
     onnx_ops = ("Conv",)
+
+    @classmethod
+    def example(cls, gen: torch.Generator) -> tuple[Conv2d, list[tuple[int, ...]]]:
+        return cls(randn(gen, 4, 2, 3, 3), randn(gen, 4), stride=(2, 1), padding=(1, 0), groups=2), [(4, 5, 5)]
 
     @classmethod
     def from_module(cls, mod: nn.Module, path: str, in_shape: tuple[int, ...]) -> Conv2d:

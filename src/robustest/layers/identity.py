@@ -25,6 +25,10 @@ class Identity(Layer):
     onnx_ops = ("Identity", "Dropout", "Cast")
 
     @classmethod
+    def example(cls, gen: torch.Generator) -> tuple[Identity, list[tuple[int, ...]]]:
+        return cls(), [(5,)]
+
+    @classmethod
     def from_module(cls, mod: nn.Module, path: str, in_shape: tuple[int, ...]) -> None:
         return None
 

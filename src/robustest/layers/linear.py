@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import UnsupportedLayer
-from .base import AffineLayer, Box, Layer, OnnxNode
+from .base import AffineLayer, Box, Layer, OnnxNode, randn
 from .registry import register, unsupported
 from .scale import Scale, onnx_tensor
 
@@ -25,6 +25,10 @@ class Linear(AffineLayer):
     modules = (nn.Linear,)
     onnx_ops = ("Gemm", "MatMul")
     dense_role = "affine"
+
+    @classmethod
+    def example(cls, gen: torch.Generator) -> tuple[Linear, list[tuple[int, ...]]]:
+        return cls(randn(gen, 3, 5), randn(gen, 3)), [(5,)]
 
     @classmethod
     def from_module(cls, mod: nn.Module, path: str, in_shape: tuple[int, ...]) -> Linear:

@@ -33,6 +33,10 @@ class MaxPool2d(Layer):
     onnx_ops = ("MaxPool",)
 
     @classmethod
+    def example(cls, gen: torch.Generator) -> tuple[MaxPool2d, list[tuple[int, ...]]]:
+        return cls((2, 2), (2, 2), (1, 1)), [(2, 3, 3)]
+
+    @classmethod
     def from_module(cls, mod: nn.Module, path: str, in_shape: tuple[int, ...]) -> MaxPool2d:
         assert isinstance(mod, nn.MaxPool2d)
         if pair(mod.dilation) != (1, 1) or mod.ceil_mode or mod.return_indices:

@@ -4,8 +4,8 @@ A layer kind is one file of :mod:`robustest.layers` whose :class:`~robustest.lay
 decorated with :func:`register` and declares what it stands for: torch modules (``modules`` /
 ``from_module``), torch.fx calls (``functions`` / ``from_call``) and ONNX operators (``onnx_ops`` /
 ``from_onnx``). The torch.fx reader, the module converter, the ONNX importer, the linear-region code and
-the messages read this registry instead of keeping their own lists. Adding a layer kind is its file, its
-import line in ``layers/__init__.py`` and its example in ``tests/layers/test_layer_rules.py``.
+the messages read this registry instead of keeping their own lists. Adding a layer kind is its file and
+its import line in ``layers/__init__.py``; the registry-wide test checks its rules on its ``example()``.
 
 Claims must be disjoint: when several kinds declare the same call or operator (``+`` is a residual
 :class:`~robustest.layers.Add` of two tensors, or a :class:`~robustest.layers.Scale` by a constant), each

@@ -50,6 +50,10 @@ class ReLU(Layer):
     dense_role = "relu"
 
     @classmethod
+    def example(cls, gen: torch.Generator) -> tuple[ReLU, list[tuple[int, ...]]]:
+        return cls(), [(6,)]
+
+    @classmethod
     def from_module(cls, mod: nn.Module, path: str, in_shape: tuple[int, ...]) -> ReLU:
         return cls()
 

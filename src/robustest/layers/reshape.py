@@ -50,6 +50,10 @@ class Reshape(Layer):
         self.shape = tuple(int(s) for s in shape)  # batch-free output shape
 
     @classmethod
+    def example(cls, gen: torch.Generator) -> tuple[Reshape, list[tuple[int, ...]]]:
+        return cls((3, 2)), [(6,)]
+
+    @classmethod
     def from_module(cls, mod: nn.Module, path: str, in_shape: tuple[int, ...]) -> Reshape:
         assert isinstance(mod, nn.Flatten)
         full = torch.Size((1,) + tuple(in_shape))

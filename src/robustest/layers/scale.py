@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import UnsupportedLayer
-from .base import AffineLayer, Box, Call, OnnxNode
+from .base import AffineLayer, Box, Call, OnnxNode, randn
 from .registry import matches, register, unsupported
 
 #: The torch.fx calls of each arithmetic operation (``x + c``, ``torch.add(x, c)``, ``x.add(c)``, ``x += c``...).
@@ -84,6 +84,10 @@ class Scale(AffineLayer):
         self.scale = torch.as_tensor(scale).detach().clone()
         self.shift = torch.as_tensor(shift).detach().clone()
         self.source = source  # "batchnorm" or "normalize" or "affine": only for messages and folding
+
+    @classmethod
+    def example(cls, gen: torch.Generator) -> tuple[Scale, list[tuple[int, ...]]]:
+        return cls(randn(gen, 2, 1, 1), randn(gen, 2, 3, 3)), [(2, 3, 3)]
 
     @classmethod
     def from_module(cls, mod: nn.Module, path: str, in_shape: tuple[int, ...]) -> Scale:
