@@ -32,6 +32,16 @@ def test_every_registered_kind_has_an_example(name: str):
     assert len(shapes) == layer.arity
 
 
+@pytest.mark.parametrize("name", KINDS)
+def test_what_a_kind_declares_it_converts(name: str):
+    """A kind declaring modules / fx calls / ONNX operators overrides the matching converter."""
+    kind = KINDS[name]
+    for declared, method in ((kind.modules, "from_module"), (kind.functions, "from_call"),
+                             (kind.onnx_ops, "from_onnx")):
+        if declared:
+            assert getattr(kind, method).__func__ is not getattr(Layer, method).__func__, method
+
+
 def _case(name: str, seed: int):
     g = torch.Generator().manual_seed(seed)
     layer, shapes = KINDS[name].example(g)
@@ -147,8 +157,11 @@ def test_supported_text_lists_exactly_the_registry():
 
 
 def test_readme_lists_the_supported_layers():
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert supported_text() in readme.replace("\n", " ")
+    from robustest.layers.registry import onnx_ops
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text().replace("\n", " ")
+    assert supported_text() in readme
+    assert f"ONNX operators the layer kinds import: {', '.join(sorted(onnx_ops()))}." in readme
 
 
 def test_unsupported_module_error_lists_the_registry():
