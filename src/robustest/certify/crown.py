@@ -96,14 +96,15 @@ def intermediate_bounds(graph: Graph, x0: torch.Tensor, ball: LpBall) -> list[Bo
             continue
         l0, u0 = boxes[k][0].flatten(1), boxes[k][1].flatten(1)
         n = l0.shape[1]
-        masks = [graph.nodes[u].layer.bounded_inputs(boxes[k]) for u in users.get(k, [])]  # type: ignore[union-attr]
-        if all(m is not None for m in masks):
-            needed = torch.zeros_like(l0, dtype=torch.bool)
-            for m in masks:
-                needed |= m.flatten(1)  # type: ignore[union-attr]
-            idx = torch.nonzero(needed.any(0)).flatten()
-        else:
-            idx = torch.arange(n, device=l0.device)
+        needed: torch.Tensor | None = torch.zeros_like(l0, dtype=torch.bool)
+        for user in users.get(k, []):
+            layer = graph.nodes[user].layer
+            mask = None if layer is None else layer.bounded_inputs(boxes[k])
+            if mask is None or needed is None:
+                needed = None
+                break
+            needed = needed | mask.flatten(1)
+        idx = torch.arange(n, device=l0.device) if needed is None else torch.nonzero(needed.any(0)).flatten()
         if idx.numel() == 0:
             continue
         rows = bound_rows(n, idx, like=x0).reshape((2 * idx.numel(),) + tuple(node.shape))
