@@ -185,3 +185,17 @@ def test_unknown_attack_lists_the_known_ones():
     with pytest.raises(InvalidArgument, match="apgd"):
         get_attack("cw")
     assert {"fgsm", "pgd", "apgd", "apgd-t"} <= set(ATTACKS)
+
+
+@pytest.mark.parametrize("method", ["pgd", "apgd", "apgd-t", "auto"])
+def test_a_target_equal_to_the_label_is_never_a_success(method):
+    """Targeted success is "predicted as the target and not as the label": with targets=y nothing moved,
+    so nothing may be reported broken (it used to report every sample still predicted as its label)."""
+    import robustest
+
+    model = small_net(8)
+    x = torch.rand(12, 6, generator=torch.Generator().manual_seed(0))
+    y = model(x).argmax(1)
+    out = robustest.attack(model, x, y, eps=0.05, method=method, targets=y)
+    assert not bool(out.success.any())
+    assert torch.equal(out.adversarial, x)
