@@ -60,6 +60,7 @@ LOSSES: Dict[str, Loss] = {"ce": ce_loss, "margin": margin_loss, "dlr": dlr_loss
 
 
 def is_success(z: torch.Tensor, y: torch.Tensor, t: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Attack success per sample: the prediction is the target (targeted) or not the label."""
+    """Attack success per sample: the prediction is not the label and, when targeted, is the target (a
+    target equal to the label can never be reached: predicting the label is no counterexample)."""
     pred = z.argmax(1)
-    return pred == t if t is not None else pred != y
+    return (pred != y) & (pred == t) if t is not None else pred != y
