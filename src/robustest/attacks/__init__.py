@@ -2,7 +2,7 @@
 
     >>> from robustest.attacks import get_attack, ATTACKS
     >>> sorted(ATTACKS)
-    ['apgd', 'apgd-t', 'fgsm', 'pgd']
+    ['apgd', 'apgd-t', 'fab', 'fgsm', 'pgd', 'square']
     >>> get_attack("apgd", loss="dlr").describe()
     'apgd-dlr'
 """
@@ -15,6 +15,7 @@ from ..errors import invalid_argument
 from .apgd import APGD, APGDT
 from .base import ATTACKS, Attack, AttackOutcome, recheck
 from .pgd import FGSM, PGD
+from .square import Square
 
 #: aliases: name -> (attack, fixed options)
 ALIASES = {"apgd-ce": ("apgd", {"loss": "ce"}), "apgd-dlr": ("apgd", {"loss": "dlr"})}
@@ -33,5 +34,5 @@ def get_attack(name: str, **options: Any) -> Attack:
                                "see help(robustest.attacks." + ATTACKS[base].__name__ + ")") from None
 
 
-__all__ = ["Attack", "AttackOutcome", "ATTACKS", "ALIASES", "APGD", "APGDT", "FGSM", "PGD", "get_attack",
+__all__ = ["Attack", "AttackOutcome", "ATTACKS", "ALIASES", "APGD", "APGDT", "FGSM", "PGD", "Square", "get_attack",
            "recheck"]

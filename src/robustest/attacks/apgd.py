@@ -136,15 +136,18 @@ class APGD(Attack):
 
 
 class APGDT(APGD):
-    """Targeted APGD with the targeted DLR loss, run against the ``targets`` most likely wrong classes
-    (by clean logits) in turn, each on the samples still unbroken (AutoAttack's APGD-T)."""
+    """Targeted APGD with the targeted DLR loss against the ``targets`` most likely wrong classes (by clean
+    logits), AutoAttack's APGD-T. With ``batch_targets`` (the default) all targets of all samples run as
+    one batch of copies, and a sample's copies stop as soon as one of them breaks it; without it the
+    targets run in turn, each on the samples still unbroken (less memory, more small-batch steps)."""
 
     name = "apgd-t"
 
     def __init__(self, *, steps: int = 100, restarts: int = 1, targets: int = 3,
-                 early_stop: bool = True) -> None:
+                 early_stop: bool = True, batch_targets: bool = True) -> None:
         super().__init__(steps=steps, restarts=restarts, loss="dlr", early_stop=early_stop)
         self.n_targets = check_steps("targets", targets)
+        self.batch_targets = batch_targets
 
     def describe(self) -> str:
         return "apgd-t"
@@ -156,14 +159,37 @@ class APGDT(APGD):
             return super().search(model, x0, y, ball, targets, generator, deadline)
         with torch.no_grad():
             z = model(x0)
-        ranked = z.scatter(1, y[:, None], float("-inf")).argsort(1, descending=True)
+        k = min(self.n_targets, z.shape[1] - 1)
+        ranked = z.scatter(1, y[:, None], float("-inf")).argsort(1, descending=True)[:, :k]
+        if self.batch_targets:
+            return self._batched(model, x0, y, ball, ranked, generator, deadline)
         found = Found(x0)
-        for k in range(min(self.n_targets, z.shape[1] - 1)):
+        for j in range(k):
             idx = found.remaining()
             if idx.numel() == 0 or deadline.passed():
                 break
-            sub = self._search(model, x0[idx], y[idx], ball, ranked[idx, k], None, generator, deadline)
+            sub = self._search(model, x0[idx], y[idx], ball, ranked[idx, j], None, generator, deadline)
             with torch.no_grad():
                 hit = model(sub).argmax(1) != y[idx]
             found.record(idx, sub, hit)
         return found.best
+
+    def _batched(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall, ranked: torch.Tensor,
+                 generator: Optional[torch.Generator], deadline: Deadline) -> torch.Tensor:
+        """One search over k copies of every sample (row i * k + j aims at sample i's j-th target)."""
+        n, k = ranked.shape
+        xr, yr = x0.repeat_interleave(k, 0), y.repeat_interleave(k, 0)
+        found = Found(xr, groups=torch.arange(n, device=x0.device).repeat_interleave(k))
+        for _ in range(self.restarts):
+            idx = found.remaining()
+            if idx.numel() == 0 or deadline.passed():
+                break
+            self._run(model, xr, yr, ball, ranked.reshape(-1), None, generator, deadline, found, idx)
+        hits = found.found.view(n, k)
+        broken = hits.any(1)
+        best = x0.detach().clone()
+        if bool(broken.any()):
+            first = hits.to(torch.int8).argmax(1)
+            rows = torch.arange(n, device=x0.device) * k + first
+            best[broken] = found.best[rows[broken]]
+        return best

@@ -107,21 +107,36 @@ class Found:
 
     The search works on a compact batch of the still-unbroken samples; ``record`` writes successes back
     to full-batch positions and returns the mask of the samples to keep iterating.
+
+    ``groups`` (one id per row, e.g. the sample a copy per target belongs to) make a success end every
+    row of its group: the other copies of a broken sample stop too.
     """
 
-    def __init__(self, x0: torch.Tensor) -> None:
+    def __init__(self, x0: torch.Tensor, groups: Optional[torch.Tensor] = None) -> None:
         self.best = x0.detach().clone()
         self.found = torch.zeros(x0.shape[0], dtype=torch.bool, device=x0.device)
+        self.groups = groups
+        self.n_groups = 0 if groups is None or groups.numel() == 0 else int(groups.max()) + 1
 
     def record(self, idx: torch.Tensor, x: torch.Tensor, success: torch.Tensor) -> torch.Tensor:
         if bool(success.any()):
             hit = idx[success]
             self.best[hit] = x.detach()[success]
             self.found[hit] = True
+            if self.groups is not None:
+                return ~self._group_done()[idx]
         return ~success
 
+    def _group_done(self) -> torch.Tensor:
+        """Per row: some row of its group is found."""
+        assert self.groups is not None
+        broken = torch.zeros(self.n_groups, dtype=torch.bool, device=self.found.device)
+        broken[self.groups[self.found]] = True
+        return broken[self.groups]
+
     def remaining(self) -> torch.Tensor:
-        return (~self.found).nonzero()[:, 0]
+        done = self.found if self.groups is None else self._group_done()
+        return (~done).nonzero()[:, 0]
 
 
 def check_steps(name: str, value: int, minimum: int = 1) -> int:

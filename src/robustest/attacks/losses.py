@@ -36,6 +36,11 @@ def margin_loss(z: torch.Tensor, y: torch.Tensor, t: Optional[torch.Tensor] = No
     return other - true
 
 
+def target_margin(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Target logit minus the best other logit; > 0 means the target is predicted."""
+    return z.gather(1, t[:, None])[:, 0] - _other_max(z, t)
+
+
 def dlr_loss(z: torch.Tensor, y: torch.Tensor, t: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Difference of logits ratio (Croce & Hein 2020), invariant to shifting and scaling the logits.
 
