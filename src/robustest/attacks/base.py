@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Dict, List, Optional, Tuple
 import torch
 
 from ..errors import invalid_argument
-from ..spec import LpBall
+from ..spec import NORMS, LpBall
 from .losses import is_success
 
 ATTACKS: Dict[str, type] = {}
@@ -64,6 +64,10 @@ class Attack:
     name: ClassVar[str] = ""
     #: whether ``targets`` change the search (all gradient attacks here support them)
     supports_targets: ClassVar[bool] = True
+    #: whether the search uses no gradients (a success after the gradient attacks failed signals masking)
+    gradient_free: ClassVar[bool] = False
+    #: the norms the search handles (a sequence skips the attack for the others)
+    norms: ClassVar[Tuple[str, ...]] = NORMS
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -76,6 +80,9 @@ class Attack:
         if x0.shape[0] == 0:
             return AttackOutcome(x0.clone(), torch.zeros(0, dtype=torch.bool, device=x0.device),
                                  y.clone())
+        if ball.norm not in self.norms:
+            raise invalid_argument("norm", ball.norm, f"one of {list(self.norms)} for {self.describe()}",
+                                   "use a gradient attack such as 'apgd' for this norm")
         cand = self.search(model, x0, y, ball, targets, generator, Deadline(deadline))
         ok, pred = recheck(model, cand, x0, y, ball, targets)
         adv = torch.where(ok.view(-1, *[1] * (x0.dim() - 1)), cand, x0)

@@ -1,0 +1,169 @@
+"""robustest's default falsification vs torchattacks AutoAttack (standard) and PGD-100 x 5, in one process.
+
+    OMP_NUM_THREADS=1 python benchmarks/attacks.py            # the tables of benchmarks/attacks.md
+    OMP_NUM_THREADS=1 python benchmarks/attacks.py --sweep    # candidate schedules (how "standard" was chosen)
+
+Models: the examples' digits MLP and CNN, and ``Quantised``, the MLP behind an input rounding to the
+data's 17 grey levels (its clean predictions are the MLP's, since digits pixels are multiples of 1/16;
+its input gradient is zero everywhere: gradients are masked). First 400 test samples, linf, domain [0, 1].
+A sample is robust only if it is right on the clean input. Times: median of interleaved rounds in one
+process, after a warm-up run of each, so a load change hits all methods alike.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from collections import Counter
+from dataclasses import replace
+from statistics import median
+
+import torch
+from _common import machine, table
+
+import robustest
+from robustest.attacks.sequence import STRENGTHS, build_sequence, run_sequence
+from robustest.checks import HealthCheckWarning
+from robustest.spec import LpBall
+from digits import load_model, test_data
+
+N = 400
+
+
+class Quantised(torch.nn.Module):
+    """``inner`` after rounding the input to multiples of 1/16: zero input gradient almost everywhere."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(torch.round(x * 16) / 16)
+
+
+class AsImage(torch.nn.Module):
+    """torchattacks' AutoAttack wants (N, C, H, W): the MLP behind a flatten."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.flatten(1))
+
+
+def models():
+    mlp = load_model("mlp")
+    x_flat, y = test_data("mlp", N)
+    x_img, _ = test_data("cnn", N)
+    return {"MLP": (mlp, x_flat, y), "CNN": (load_model("cnn"), x_img, y),
+            "quantised MLP": (Quantised(mlp).eval(), x_flat, y)}
+
+
+def timed(fns, rounds):
+    """Median seconds of each function over interleaved rounds (after one warm-up each) and the last result."""
+    out, times = {}, {k: [] for k in fns}
+    for k, fn in fns.items():
+        out[k] = fn()
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            start = time.perf_counter()
+            out[k] = fn()
+            times[k].append(time.perf_counter() - start)
+    return {k: median(v) for k, v in times.items()}, out
+
+
+def robust(model, adv, x, y):
+    with torch.no_grad():
+        return float(((model(adv).argmax(1) == y) & (model(x).argmax(1) == y)).float().mean())
+
+
+def ours_fn(model, x, y, eps, strength):
+    attacks = build_sequence("auto", strength=strength) if isinstance(strength, str) else strength
+    return lambda: run_sequence(model, x, y, LpBall(eps, "linf", (0.0, 1.0)), attacks,
+                                generator=torch.Generator().manual_seed(0))
+
+
+def comparison(name, model, x, y, eps, rounds):
+    import torchattacks
+
+    img = AsImage(model).eval() if x.dim() == 2 else model
+    xi = x.view(-1, 1, 8, 8)
+    aa = torchattacks.AutoAttack(img, norm="Linf", eps=eps, version="standard", n_classes=10, seed=0)
+    torch.manual_seed(0)
+    pgd = torchattacks.MultiAttack([torchattacks.PGD(img, eps=eps, alpha=2.5 * eps / 100, steps=100,
+                                                     random_start=True) for _ in range(5)])
+    t, out = timed({"ours": ours_fn(model, x, y, eps, "standard"), "aa": lambda: aa(xi, y),
+                    "pgd": lambda: pgd(xi, y)}, rounds)
+    ours = out["ours"]
+    r_ours = robust(model, ours.adversarial, x, y)
+    r_aa, r_pgd = robust(img, out["aa"], xi, y), robust(img, out["pgd"], xi, y)
+    by = Counter(m for m in ours.method if m)
+    return [name, eps, f"{r_ours:.1%}", f"{r_aa:.1%}", f"{r_pgd:.1%}", f"{t['ours']:.2f}", f"{t['aa']:.2f}",
+            f"{t['pgd']:.2f}", f"**{t['ours'] / t['aa']:.2f}**", f"**{t['ours'] / t['pgd']:.2f}**",
+            ", ".join(f"{k} {v}" for k, v in sorted(by.items()))]
+
+
+def masking(model, x, y, eps):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = robustest.check(model, x, y, eps=eps, seed=0)
+    msgs = [str(w.message) for w in caught if issubclass(w.category, HealthCheckWarning)]
+    methods = Counter(s.method for s in report.samples if s.verdict == "falsified")
+    return report, methods, msgs
+
+
+def sweep(rounds):
+    """Robust accuracy and time of candidate schedules against PGD-100 x 5 on the MLP and CNN."""
+    import torchattacks
+
+    base = STRENGTHS["standard"]
+    candidates = {
+        "standard": base,
+        "+ apgd-dlr 50": replace(base, dlr_steps=50),
+        "ce 30, t 3x30": replace(base, ce_steps=30, target_steps=30),
+        "no probe": replace(base, square_probe=None),
+        "t 9 targets": replace(base, targets=9),
+        "fast": STRENGTHS["fast"],
+    }
+    rows = []
+    for name, (model, x, y) in models().items():
+        if name == "quantised MLP":
+            continue
+        img = AsImage(model).eval() if x.dim() == 2 else model
+        for eps in (0.03, 0.1):
+            pgd = torchattacks.MultiAttack([torchattacks.PGD(img, eps=eps, alpha=2.5 * eps / 100, steps=100,
+                                                             random_start=True) for _ in range(5)])
+            fns = {k: ours_fn(model, x, y, eps, [a for a in build_sequence([*s.attacks()])])
+                   for k, s in candidates.items()}
+            fns["pgd"] = lambda: pgd(x.view(-1, 1, 8, 8), y)
+            t, out = timed(fns, rounds)
+            for k in candidates:
+                rows.append([name, eps, k, f"{robust(model, out[k].adversarial, x, y):.1%}",
+                             f"{t[k]:.3f}", f"{t[k] / t['pgd']:.2f}"])
+    print(table(["model", "eps", "schedule", "robust acc", "s", "vs PGD-100x5"], rows))
+
+
+def main() -> None:
+    print(f"Machine: {machine()}\n")
+    if "--sweep" in sys.argv:
+        sweep(rounds=3)
+        return
+    rows = []
+    for name, (model, x, y) in models().items():
+        for eps in (0.03, 0.05, 0.1):
+            rows.append(comparison(name, model, x, y, eps, rounds=3))
+    print(table(["model", "eps", "robustest", "AutoAttack", "PGD-100x5", "robustest s", "AA s", "PGD s",
+                 "vs AA time", "vs PGD time", "broken by"], rows) + "\n")
+    model, x, y = models()["quantised MLP"]
+    for eps in (0.05, 0.1):
+        report, methods, msgs = masking(model, x, y, eps)
+        print(f"quantised MLP, eps {eps}: robustest.check falsified {dict(methods)}; health checks:")
+        for m in msgs:
+            print(f"- {m}")
+        print()
+
+
+if __name__ == "__main__":
+    main()
