@@ -14,6 +14,7 @@ from typing import Any
 from ..errors import invalid_argument
 from .apgd import APGD, APGDT
 from .base import ATTACKS, Attack, AttackOutcome, recheck
+from .fab import FAB
 from .pgd import FGSM, PGD
 from .square import Square
 
@@ -34,5 +35,5 @@ def get_attack(name: str, **options: Any) -> Attack:
                                "see help(robustest.attacks." + ATTACKS[base].__name__ + ")") from None
 
 
-__all__ = ["Attack", "AttackOutcome", "ATTACKS", "ALIASES", "APGD", "APGDT", "FGSM", "PGD", "Square", "get_attack",
+__all__ = ["Attack", "AttackOutcome", "ATTACKS", "ALIASES", "APGD", "APGDT", "FAB", "FGSM", "PGD", "Square", "get_attack",
            "recheck"]

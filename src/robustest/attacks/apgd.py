@@ -23,7 +23,8 @@ import torch
 
 from ..errors import invalid_argument
 from ..spec import LpBall
-from .base import Attack, Deadline, Found, check_steps, compact, input_gradient
+from .base import (Attack, Deadline, Found, best_of_copies, check_steps, compact, input_gradient, target_copies,
+                   top_targets)
 from .losses import LOSSES, is_success
 
 MOMENTUM = 0.75
@@ -157,14 +158,11 @@ class APGDT(APGD):
                deadline: Deadline) -> torch.Tensor:
         if targets is not None:
             return super().search(model, x0, y, ball, targets, generator, deadline)
-        with torch.no_grad():
-            z = model(x0)
-        k = min(self.n_targets, z.shape[1] - 1)
-        ranked = z.scatter(1, y[:, None], float("-inf")).argsort(1, descending=True)[:, :k]
+        ranked = top_targets(model, x0, y, self.n_targets)
         if self.batch_targets:
             return self._batched(model, x0, y, ball, ranked, generator, deadline)
         found = Found(x0)
-        for j in range(k):
+        for j in range(ranked.shape[1]):
             idx = found.remaining()
             if idx.numel() == 0 or deadline.passed():
                 break
@@ -176,20 +174,11 @@ class APGDT(APGD):
 
     def _batched(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall, ranked: torch.Tensor,
                  generator: Optional[torch.Generator], deadline: Deadline) -> torch.Tensor:
-        """One search over k copies of every sample (row i * k + j aims at sample i's j-th target)."""
-        n, k = ranked.shape
-        xr, yr = x0.repeat_interleave(k, 0), y.repeat_interleave(k, 0)
-        found = Found(xr, groups=torch.arange(n, device=x0.device).repeat_interleave(k))
+        """One search over copies of every sample, one copy per target."""
+        xr, yr, tr, found = target_copies(x0, y, ranked)
         for _ in range(self.restarts):
             idx = found.remaining()
             if idx.numel() == 0 or deadline.passed():
                 break
-            self._run(model, xr, yr, ball, ranked.reshape(-1), None, generator, deadline, found, idx)
-        hits = found.found.view(n, k)
-        broken = hits.any(1)
-        best = x0.detach().clone()
-        if bool(broken.any()):
-            first = hits.to(torch.int8).argmax(1)
-            rows = torch.arange(n, device=x0.device) * k + first
-            best[broken] = found.best[rows[broken]]
-        return best
+            self._run(model, xr, yr, ball, tr, None, generator, deadline, found, idx)
+        return best_of_copies(found, x0, ranked.shape[1])

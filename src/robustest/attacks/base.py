@@ -146,6 +146,34 @@ class Found:
         return (~done).nonzero()[:, 0]
 
 
+def top_targets(model: Any, x0: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+    """(N, min(k, K - 1)): each sample's most likely wrong classes by clean logits, best first."""
+    with torch.no_grad():
+        z = model(x0)
+    return z.scatter(1, y[:, None], float("-inf")).argsort(1, descending=True)[:, :min(k, z.shape[1] - 1)]
+
+
+def target_copies(x0: torch.Tensor, y: torch.Tensor, ranked: torch.Tensor
+                  ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, Found]:
+    """k copies of every sample, row ``i * k + j`` aiming at ``ranked[i, j]``: (inputs, labels, targets,
+    a :class:`Found` that ends all copies of a sample when one breaks it)."""
+    n, k = ranked.shape
+    xr, yr = x0.repeat_interleave(k, 0), y.repeat_interleave(k, 0)
+    return xr, yr, ranked.reshape(-1), Found(xr, groups=torch.arange(n, device=x0.device).repeat_interleave(k))
+
+
+def best_of_copies(found: Found, x0: torch.Tensor, k: int) -> torch.Tensor:
+    """Per sample, the first of its ``k`` copies that broke it (the clean input where none did)."""
+    n = x0.shape[0]
+    hits = found.found.view(n, k)
+    broken = hits.any(1)
+    best = x0.detach().clone()
+    if bool(broken.any()):
+        rows = torch.arange(n, device=x0.device) * k + hits.to(torch.int8).argmax(1)
+        best[broken] = found.best[rows[broken]]
+    return best
+
+
 def check_steps(name: str, value: int, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise invalid_argument(name, value, f"an integer >= {minimum}", f"pass {name}={max(minimum, 10)}")
