@@ -29,6 +29,8 @@ from robustest.spec import LpBall
 from digits import load_model, test_data
 
 N = 400
+EPS = (0.03, 0.05, 0.1)
+EPS_SWEEP = (0.1, 0.03)
 
 
 class Quantised(torch.nn.Module):
@@ -121,10 +123,13 @@ def sweep(rounds):
     base = STRENGTHS["standard"]
     candidates = {
         "standard": base,
+        "t 3x40": replace(base, targets=3, target_steps=40),
+        "t 5x40": replace(base, targets=5, target_steps=40),
+        "t 9x20": replace(base, targets=9, target_steps=20),
+        "ce 30, t 9x20": replace(base, ce_steps=30, targets=9, target_steps=20),
+        "t 9x40": replace(base, targets=9, target_steps=40),
+        "square probe 100": replace(base, square_probe=100),
         "+ apgd-dlr 50": replace(base, dlr_steps=50),
-        "ce 30, t 3x30": replace(base, ce_steps=30, target_steps=30),
-        "no probe": replace(base, square_probe=None),
-        "t 9 targets": replace(base, targets=9),
         "fast": STRENGTHS["fast"],
     }
     rows = []
@@ -132,7 +137,7 @@ def sweep(rounds):
         if name == "quantised MLP":
             continue
         img = AsImage(model).eval() if x.dim() == 2 else model
-        for eps in (0.03, 0.1):
+        for eps in EPS_SWEEP:
             pgd = torchattacks.MultiAttack([torchattacks.PGD(img, eps=eps, alpha=2.5 * eps / 100, steps=100,
                                                              random_start=True) for _ in range(5)])
             fns = {k: ours_fn(model, x, y, eps, [a for a in build_sequence([*s.attacks()])])
@@ -152,7 +157,7 @@ def main() -> None:
         return
     rows = []
     for name, (model, x, y) in models().items():
-        for eps in (0.03, 0.05, 0.1):
+        for eps in EPS:
             rows.append(comparison(name, model, x, y, eps, rounds=3))
     print(table(["model", "eps", "robustest", "AutoAttack", "PGD-100x5", "robustest s", "AA s", "PGD s",
                  "vs AA time", "vs PGD time", "broken by"], rows) + "\n")
