@@ -24,8 +24,10 @@ from typing import Any, Callable, Dict, Iterable, Optional, Tuple, TypeVar
 
 from .results import (INCLUDE_MODES, NORM_SPELLINGS, REQUIRE_MODES, RUNGS, SOLVERS, STRENGTH_NAMES,
                       UNKNOWN_MODES)
+from .schedules import ProofSettings
 
-__all__ = ["Option", "OPTIONS", "CHECK_OPTIONS", "RADIUS_OPTIONS", "MARKER_OWN", "problem", "close_match", "unknown_keyword",
+__all__ = ["Option", "OPTIONS", "CHECK_OPTIONS", "RADIUS_OPTIONS", "MARKER_OWN", "problem", "close_match",
+           "unknown_keyword",
            "reject_unknown_keywords", "rung_help", "cli_value", "help_for"]
 
 
@@ -114,6 +116,9 @@ _TABLE = (
     Option("alpha_crown", lambda v: isinstance(v, bool), "True or False",
            "pass alpha_crown=True to optimise CROWN's slopes", "optimise CROWN's ReLU slopes",
            ((True, False), ("no", 1, None))),
+    Option("provers", lambda v: v is None or isinstance(v, ProofSettings), "a robustest.schedules.ProofSettings",
+           "pass provers=ProofSettings(alpha_steps=40) (from robustest.schedules), or leave it out",
+           "the provers' knobs (steps, shares of time)", ((None, ProofSettings()), ({"alpha_steps": 40}, 3))),
     # the pass criterion and the marker's own
     Option("min_pass", lambda v: _finite(v) and 0 <= v <= 1, "a fraction between 0 and 1",
            "pass min_pass=0.9 for 90% of the samples", "share of samples that must pass",
@@ -144,7 +149,7 @@ OPTIONS: Dict[str, Option] = {o.name: o for o in _TABLE}
 
 #: the keyword options of :func:`robustest.check` (besides model, inputs, labels)
 CHECK_OPTIONS: Tuple[str, ...] = ("eps", "norm", "escalate", "timeout", "domain", "seed", "solver", "attacks",
-                                  "suppress_health_check", "alpha_crown", "strength")
+                                  "suppress_health_check", "alpha_crown", "provers", "strength")
 
 #: the options the marker passes on to :func:`robustest.radius` when it has ``min_radius``
 #: (``escalate`` names the certifier of the lower radius)
