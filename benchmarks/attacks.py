@@ -21,12 +21,12 @@ from statistics import median
 
 import torch
 from _common import machine, table
+from digits import load_model, test_data
 
 import robustest
 from robustest.attacks.sequence import STRENGTHS, build_sequence, run_sequence
 from robustest.checks import HealthCheckWarning
 from robustest.spec import LpBall
-from digits import load_model, test_data
 
 N = 400
 EPS = (0.03, 0.05, 0.1)
@@ -142,7 +142,7 @@ def sweep(rounds):
                                                              random_start=True) for _ in range(5)])
             fns = {k: ours_fn(model, x, y, eps, [a for a in build_sequence([*s.attacks()])])
                    for k, s in candidates.items()}
-            fns["pgd"] = lambda: pgd(x.view(-1, 1, 8, 8), y)
+            fns["pgd"] = lambda pgd=pgd, x=x, y=y: pgd(x.view(-1, 1, 8, 8), y)
             t, out = timed(fns, rounds)
             for k in candidates:
                 rows.append([name, eps, k, f"{robust(model, out[k].adversarial, x, y):.1%}",
@@ -163,7 +163,7 @@ def main() -> None:
                  "vs AA time", "vs PGD time", "broken by"], rows) + "\n")
     model, x, y = models()["quantised MLP"]
     for eps in (0.05, 0.1):
-        report, methods, msgs = masking(model, x, y, eps)
+        _, methods, msgs = masking(model, x, y, eps)
         print(f"quantised MLP, eps {eps}: robustest.check falsified {dict(methods)}; health checks:")
         for m in msgs:
             print(f"- {m}")

@@ -3,6 +3,8 @@ APGD-T over target copies, and the strength profiles of the default sequence."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -126,7 +128,7 @@ def test_apgd_t_over_target_copies_stops_a_broken_samples_copies():
 
 def test_strength_profiles_are_frozen_and_named_once():
     assert set(STRENGTHS) == set(STRENGTH_NAMES)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         STRENGTHS["standard"].ce_steps = 1  # type: ignore[misc]
     names = [a.describe() for a in build_sequence("auto", strength="thorough")]
     assert names[-1] == "square" and "apgd-t" in names

@@ -35,5 +35,5 @@ def get_attack(name: str, **options: Any) -> Attack:
                                "see help(robustest.attacks." + ATTACKS[base].__name__ + ")") from None
 
 
-__all__ = ["Attack", "AttackOutcome", "ATTACKS", "ALIASES", "APGD", "APGDT", "FAB", "FGSM", "PGD", "Square", "get_attack",
-           "recheck"]
+__all__ = ["ALIASES", "APGD", "APGDT", "ATTACKS", "FAB", "FGSM", "PGD", "Attack", "AttackOutcome", "Square",
+           "get_attack", "recheck"]

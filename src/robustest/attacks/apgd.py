@@ -23,8 +23,8 @@ import torch
 
 from ..errors import invalid_argument
 from ..spec import LpBall
-from .base import (Attack, Deadline, Found, best_of_copies, check_steps, compact, input_gradient, target_copies,
-                   top_targets)
+from .base import (Attack, Deadline, Found, best_of_copies, check_steps, compact, input_gradient,
+                   target_copies, top_targets)
 from .losses import LOSSES, is_success
 
 MOMENTUM = 0.75
@@ -67,10 +67,7 @@ class APGD(Attack):
         """``loss_targets`` steer the loss; success means reaching ``success_targets`` (or any wrong
         label when None)."""
         found = Found(x0)
-        for _ in range(self.restarts):
-            idx = found.remaining()
-            if idx.numel() == 0 or deadline.passed():
-                break
+        for _, idx in found.rounds(self.restarts, deadline):
             self._run(model, x0, y, ball, loss_targets, success_targets, generator, deadline, found, idx)
         return found.best
 
@@ -176,9 +173,6 @@ class APGDT(APGD):
                  generator: Optional[torch.Generator], deadline: Deadline) -> torch.Tensor:
         """One search over copies of every sample, one copy per target."""
         xr, yr, tr, found = target_copies(x0, y, ranked)
-        for _ in range(self.restarts):
-            idx = found.remaining()
-            if idx.numel() == 0 or deadline.passed():
-                break
+        for _, idx in found.rounds(self.restarts, deadline):
             self._run(model, xr, yr, ball, tr, None, generator, deadline, found, idx)
         return best_of_copies(found, x0, ranked.shape[1])

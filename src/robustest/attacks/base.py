@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar, Dict, List, Optional, Tuple
+from typing import Any, ClassVar, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
@@ -140,6 +140,14 @@ class Found:
         broken = torch.zeros(self.n_groups, dtype=torch.bool, device=self.found.device)
         broken[self.groups[self.found]] = True
         return broken[self.groups]
+
+    def rounds(self, restarts: int, deadline: "Deadline") -> Iterator[Tuple[int, torch.Tensor]]:
+        """(restart number, rows still unbroken) per restart, until all are broken or the deadline passed."""
+        for restart in range(restarts):
+            idx = self.remaining()
+            if idx.numel() == 0 or deadline.passed():
+                return
+            yield restart, idx
 
     def remaining(self) -> torch.Tensor:
         done = self.found if self.groups is None else self._group_done()

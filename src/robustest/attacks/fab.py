@@ -25,8 +25,8 @@ import torch
 
 from ..errors import invalid_argument
 from ..spec import LpBall, lp_norm
-from .base import (Attack, Deadline, Found, best_of_copies, check_steps, compact, input_gradient, target_copies,
-                   top_targets)
+from .base import (Attack, Deadline, Found, best_of_copies, check_steps, compact, input_gradient,
+                   target_copies, top_targets)
 from .losses import is_success
 
 #: a stand-in for an unbounded domain's distance to its edge
@@ -117,10 +117,7 @@ class FAB(Attack):
 
     def _restarts(self, model: Any, x0: torch.Tensor, y: torch.Tensor, t: torch.Tensor, ball: LpBall,
                   generator: Optional[torch.Generator], deadline: Deadline, found: Found) -> None:
-        for restart in range(self.restarts):
-            idx = found.remaining()
-            if idx.numel() == 0 or deadline.passed():
-                return
+        for restart, idx in found.rounds(self.restarts, deadline):
             xs0, ys, ts = compact(idx, x0, y, t)
             assert xs0 is not None and ys is not None and ts is not None
             start = xs0.clone() if restart == 0 else ball.random_start(xs0, generator)

@@ -188,7 +188,7 @@ def _window(delta: torch.Tensor, p: float, generator: Optional[torch.Generator]
     n, dev = delta.shape[0], delta.device
     if delta.dim() == 4:
         h, w = delta.shape[2], delta.shape[3]
-        side = max(1, min(h, w, int(round(math.sqrt(p * h * w)))))
+        side = max(1, min(h, w, round(math.sqrt(p * h * w))))
         top = torch.randint(0, h - side + 1, (n, 1, 1, 1), generator=generator, device=dev)
         left = torch.randint(0, w - side + 1, (n, 1, 1, 1), generator=generator, device=dev)
         rows = torch.arange(h, device=dev).view(1, 1, h, 1)
@@ -200,7 +200,7 @@ def _window(delta: torch.Tensor, p: float, generator: Optional[torch.Generator]
         pattern = torch.where(flip, eta[cc, rr], eta[rr, cc]) * mask
         return mask, pattern.to(delta.dtype)
     flat = delta.flatten(1)
-    k = max(1, int(round(p * flat.shape[1])))  # drawn with replacement: a repeat only shrinks the window
+    k = max(1, round(p * flat.shape[1]))  # drawn with replacement: a repeat only shrinks the window
     chosen = torch.randint(0, flat.shape[1], (n, k), generator=generator, device=dev)
     mask = torch.zeros(flat.shape, dtype=torch.bool, device=dev).scatter_(1, chosen, True).view_as(delta)
     return mask, mask.to(delta.dtype)
