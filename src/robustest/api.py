@@ -94,9 +94,11 @@ def attack(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], n
            targets: Any = None, timeout: Optional[float] = None, **options: Any) -> AttackResult:
     """Attack every sample; return the re-checked adversarial inputs and which samples broke.
 
-    ``method`` is an attack name ("fgsm", "pgd", "apgd", "apgd-dlr", "apgd-t"), "auto" for the default
-    falsification sequence, or a list run in turn on the samples still unbroken. ``options`` go to a
-    single named attack (e.g. ``steps=100, restarts=5``). ``targets`` makes the attack targeted.
+    ``method`` is an attack name ("fgsm", "pgd", "apgd", "apgd-dlr", "apgd-t", "square", "fab"), "auto"
+    for the default falsification sequence (``strength="fast"`` / ``"thorough"`` shortens / lengthens
+    it), or a list run in turn on the samples still unbroken. ``options`` go to a
+    single named attack (e.g. ``steps=100, restarts=5``). ``targets`` makes the attack targeted: a
+    sample counts as broken only when it is predicted as its target (never as its label).
     ``timeout`` bounds the whole call in seconds.
 
     Example::
