@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 python benchmarks/attacks.py            # the tables of benchmarks/attacks.md
     OMP_NUM_THREADS=1 python benchmarks/attacks.py --sweep    # candidate schedules (how "standard" was chosen)
+    OMP_NUM_THREADS=1 python benchmarks/attacks.py --targets  # APGD-T: all targets in one batch vs in turn
 
 Models: the examples' digits MLP and CNN, and ``Quantised``, the MLP behind an input rounding to the
 data's 17 grey levels (its clean predictions are the MLP's, since digits pixels are multiples of 1/16;
@@ -17,6 +18,7 @@ import time
 import warnings
 from collections import Counter
 from dataclasses import replace
+from functools import partial
 from statistics import median
 
 import torch
@@ -152,10 +154,34 @@ def sweep(rounds):
     print(table(["model", "eps", "schedule", "robust acc", "s", "vs PGD-100x5"], rows))
 
 
+def targets(rounds):
+    """APGD-T 9 x 20 on what APGD-CE 30 leaves: one batch of copies per target vs the targets in turn."""
+    from robustest.attacks import get_attack
+
+    rows = []
+    for name, (model, x, y) in models().items():
+        if name == "quantised MLP":
+            continue
+        for eps in EPS_SWEEP:
+            ball = LpBall(eps, "linf", (0.0, 1.0))
+            left = ~get_attack("apgd-ce", steps=30)(model, x, y, ball, generator=torch.Generator().manual_seed(0)).success
+            xs, ys = x[left], y[left]
+            fns = {b: partial(get_attack("apgd-t", steps=20, targets=9, batch_targets=b), model, xs, ys, ball,
+                              generator=torch.Generator().manual_seed(0)) for b in (True, False)}
+            t, out = timed(fns, rounds)
+            rows.append([name, eps, len(ys), int(out[True].success.sum()), int(out[False].success.sum()),
+                         f"{t[True]:.3f}", f"{t[False]:.3f}", f"**{t[True] / t[False]:.2f}**"])
+    print(table(["model", "eps", "samples", "broken (batched)", "broken (in turn)", "batched s", "in turn s",
+                 "ratio"], rows))
+
+
 def main() -> None:
     print(f"Machine: {machine()}\n")
     if "--sweep" in sys.argv:
         sweep(rounds=3)
+        return
+    if "--targets" in sys.argv:
+        targets(rounds=3)
         return
     rows = []
     for name, (model, x, y) in models().items():
