@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/attacks.py            # the tables of benchmarks/attacks.md
     OMP_NUM_THREADS=1 python benchmarks/attacks.py --sweep    # candidate schedules (how "standard" was chosen)
     OMP_NUM_THREADS=1 python benchmarks/attacks.py --targets  # APGD-T: all targets in one batch vs in turn
+    OMP_NUM_THREADS=1 python benchmarks/attacks.py --pgd      # "standard" vs PGD-100 x 5 only, 5 rounds
 
 Models: the examples' digits MLP and CNN, and ``Quantised``, the MLP behind an input rounding to the
 data's 17 grey levels (its clean predictions are the MLP's, since digits pixels are multiples of 1/16;
@@ -120,12 +121,13 @@ def masking(model, x, y, eps):
     return report, methods, msgs
 
 
-def sweep(rounds):
-    """Robust accuracy and time of candidate schedules against PGD-100 x 5 on the MLP and CNN."""
+def sweep(rounds, only_standard=False):
+    """Robust accuracy and time of candidate schedules (or only "standard", at every eps) against
+    PGD-100 x 5 on the MLP and CNN."""
     import torchattacks
 
     base = STRENGTHS["standard"]
-    candidates = {
+    candidates = {"standard": base} if only_standard else {
         "standard": base,
         "t 3x40": replace(base, targets=3, target_steps=40),
         "t 5x40": replace(base, targets=5, target_steps=40),
@@ -141,7 +143,7 @@ def sweep(rounds):
         if name == "quantised MLP":
             continue
         img = AsImage(model).eval() if x.dim() == 2 else model
-        for eps in EPS_SWEEP:
+        for eps in EPS if only_standard else EPS_SWEEP:
             pgd = torchattacks.MultiAttack([torchattacks.PGD(img, eps=eps, alpha=2.5 * eps / 100, steps=100,
                                                              random_start=True) for _ in range(5)])
             fns = {k: ours_fn(model, x, y, eps, [a for a in build_sequence([*s.attacks()])])
@@ -179,6 +181,9 @@ def main() -> None:
     print(f"Machine: {machine()}\n")
     if "--sweep" in sys.argv:
         sweep(rounds=3)
+        return
+    if "--pgd" in sys.argv:
+        sweep(rounds=5, only_standard=True)
         return
     if "--targets" in sys.argv:
         targets(rounds=3)

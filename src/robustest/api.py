@@ -46,7 +46,8 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
     by a plain forward pass: it must change the label and lie in the ball and the domain. A misspelt
     keyword is an :class:`~robustest.errors.InvalidArgument` naming the closest valid one. ``strength``
     ("fast", "standard", "thorough") sets the length of the default attack sequence (``attacks="auto"``).
-    After the attacks, the ``masking`` health check warns when the gradients mislead them.
+    After attacks that include a gradient-free one (the default sequence does), the ``masking`` health
+    check warns when the gradients mislead them.
 
     Example::
 
@@ -77,8 +78,8 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
                       spent=[0.0] * n, escalate=escalate, attacks=sequence, solver=solver, settings=settings)
     ctx.charge(list(range(n)), time.perf_counter() - start)
     samples = Ladder(ctx).run(logits.argmax(1))
-    if "masking" not in as_suppressed(suppress_health_check):
-        free = {a.describe() for a in sequence if a.gradient_free}
+    free = {a.describe() for a in sequence if a.gradient_free}
+    if free and "masking" not in as_suppressed(suppress_health_check):  # gradient-free vs gradient attacks
         found = masking_check(model, x, y, ball, gradient_free=sum(s.method in free for s in samples),
                               attacked=sum(s.verdict != "misclassified" for s in samples),
                               generator=ctx.generator(salt=2))

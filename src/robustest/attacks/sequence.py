@@ -68,7 +68,7 @@ STRENGTHS: Dict[str, Strength] = {
     "fast": Strength(fgsm=True, ce_steps=30, dlr_steps=0, targets=3, target_steps=20, square_queries=300,
                      square_probe=30),
     "standard": Strength(fgsm=True, ce_steps=30, dlr_steps=0, targets=9, target_steps=12, square_queries=800,
-                         square_probe=50),
+                         square_probe=25),
     "thorough": Strength(fgsm=True, ce_steps=100, dlr_steps=100, targets=9, target_steps=100,
                          square_queries=5000),
 }
