@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 import numpy as np
 
 from ..atomic import atomic_write_text
-from . import VERDICTS, TestRecord, record_from_report
+from . import VERDICTS, TestRecord, record_from_report, totals_text
 from .html_template import CSS, SCRIPT
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -225,13 +225,14 @@ def render_html(tests: Sequence[HtmlTest], *, title: str = "robustest report") -
     e = html.escape
     totals = {v: sum(t.record.counts()[v] for t in tests) for v in VERDICTS}
     n_samples = sum(totals.values())
-    n_passed = sum(t.record.passed for t in tests)
-    cards = [f'<div class="card">tests<b class="{"passed" if n_passed == len(tests) else "failed"}">'
-             f"{n_passed}/{len(tests)} passed</b></div>", f'<div class="card">samples<b>{n_samples}</b></div>']
+    all_ok = all(t.record.result != "FAILED" for t in tests)
+    cards = [f'<div class="card">checks<b class="{"passed" if all_ok else "failed"}">'
+             f"{e(totals_text([t.record for t in tests]))}</b></div>",
+             f'<div class="card">samples<b>{n_samples}</b></div>']
     cards += [f'<div class="card">{v}<b>{totals[v]}</b></div>' for v in VERDICTS]
     tests_rows = "".join(
         f'<tr><td>{e(t.record.name)}</td><td>{e(t.record.threat)}</td><td>{e(t.record.escalate)}</td>'
-        f'<td class="{"passed" if t.record.passed else "failed"}">{"passed" if t.record.passed else "FAILED"}</td>'
+        f'<td class="{"failed" if t.record.result == "FAILED" else "passed"}">{t.record.result}</td>'
         f"<td>{e(t.record.summary)}</td></tr>" for t in tests)
     curves = "".join(f"<h3>{e(name)}</h3>{_svg_curve(name, pts)}" for name, pts in _curves(tests))
     filters = "".join(f'<label><input type="checkbox" value="{v}" checked> {v} ({totals[v]})</label>'
