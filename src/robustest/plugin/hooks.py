@@ -116,6 +116,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STATE] = _State(settings)
 
 
+def pytest_report_header(config: pytest.Config) -> Optional[str]:
+    """The run's robustest settings in pytest's header (profile, escalation, budget, criterion)."""
+    from ..settings import describe
+
+    state = config.stash.get(_STATE, None)
+    return None if state is None else describe(state.settings)
+
+
 def _has_config(directory: Any) -> bool:
     return (directory / "pyproject.toml").is_file() or (directory / "robustest.yaml").is_file()
 
