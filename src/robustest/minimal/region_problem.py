@@ -171,8 +171,9 @@ def _min_norm(rows: np.ndarray, upper: np.ndarray, lo: np.ndarray, hi: np.ndarra
         model.hessian_.start_ = np.arange(d + 1, dtype=np.int32)
         model.hessian_.index_ = np.arange(d, dtype=np.int32)
         model.hessian_.value_ = np.ones(d)
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    from ..solvers.highs import quiet_highs
+
+    h = quiet_highs()
     h.setOptionValue("threads", 1)
     h.passModel(model)
     h.run()

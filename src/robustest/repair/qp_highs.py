@@ -65,8 +65,9 @@ def solve(A: torch.Tensor, r: np.ndarray, *, penalty: float = 1e6, **_: object) 
 
     model = highspy.HighsModel()
     model.lp_, model.hessian_ = lp, hess
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    from ..solvers.highs import quiet_highs
+
+    h = quiet_highs()
     h.passModel(model)
     h.run()
     state = h.getModelStatus()
