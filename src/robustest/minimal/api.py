@@ -9,6 +9,7 @@ certifier proves, by bisection on eps over ``robustest.check(..., escalate=certi
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 from typing import Any, List, Optional, Tuple
@@ -16,6 +17,7 @@ from typing import Any, List, Optional, Tuple
 import torch
 
 from ..errors import UnsupportedLayer, invalid_argument
+from ..progress import Progress, tell
 from ..spec import Bound, LpBall
 from ..validate import as_inputs, as_labels, as_seed, as_timeout, model_logits
 from .deepfool import deepfool, flipped
@@ -77,11 +79,17 @@ def radius(model: Any, inputs: Any, labels: Any, *, norm: str = "l2", exact: boo
             best[i], dist[i], how[i] = cands[i], d[i], name
 
     idx = ok.nonzero()[:, 0]
+
+    def step(name: str, done: int = 0, left: float = math.inf) -> None:
+        tell(Progress(task="radius", step=name, decided=done, total=n, budget_left=left))
+
     if method in ("auto", "deepfool", "lr_qp"):
+        step("deepfool")
         df, _ = deepfool(model, x, y, norm=ball.norm, domain=domain)
         offer(df, "deepfool")
     if method in ("auto", "lr_qp"):
         try:
+            step("rLR-QP", left=timeout * len(idx))
             sub = lr_qp(model, x[idx], y[idx], norm=ball.norm, domain=domain, warm_start=best[idx], seed=seed,
                         settings=replace(lr_qp_settings or LrQpSettings(), timeout=timeout))
             full = best.clone()
@@ -93,11 +101,13 @@ def radius(model: Any, inputs: Any, labels: Any, *, norm: str = "l2", exact: boo
             warnings.append(f"rLR-QP skipped: {exc}")
             method = "pgd"
     if method == "pgd":
+        step("pgd bisection")
         hi = torch.where(torch.isfinite(dist), dist, torch.ones_like(dist))[idx]
         adv, _ = pgd_search(model, x[idx], y[idx], norm=ball.norm, domain=domain, hi=hi, seed=seed)
         full = best.clone()
         full[idx] = adv
         offer(full, "pgd")
+    step(f"certified lower bound ({certifier})" if certifier else "no certifier")
     lower, lower_how = _certified_lower(model, x, y, ok, dist, ball, certifier, lower_steps, seed,
                                         timeout, warnings, offer)
     exact_vals: List[Optional[float]] = [None] * n
@@ -106,6 +116,7 @@ def radius(model: Any, inputs: Any, labels: Any, *, norm: str = "l2", exact: boo
     if exact:
         _exact_minima(model, x, y, ok, dist, lower, exact_vals, ball, timeout, warnings, why_not, own)
         lower_how = "exact" if lower_how == "none" else f"{lower_how}+exact"
+    step("done", n, 0.0)
     with torch.no_grad():
         adv_pred = model(best).argmax(1)
     samples = []
@@ -172,6 +183,8 @@ def _exact_minima(model: Any, x: torch.Tensor, y: torch.Tensor, ok: torch.Tensor
 
     todo = ok.nonzero()[:, 0].tolist()
     for k, i in enumerate(todo):
+        tell(Progress(task="radius", step="exact minimum", decided=k, total=len(todo),
+                      budget_left=timeout * (len(todo) - k)))
         t0 = time.perf_counter()
         try:
             res = exact_minimum(model, x[i:i + 1], y[i:i + 1], norm=ball.norm, domain=ball.domain,

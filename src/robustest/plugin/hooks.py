@@ -206,11 +206,14 @@ def pytest_runtest_call(item: pytest.Item) -> None:
         args.pop(key, None)
     kwargs = {"norm": "linf", "escalate": settings.escalate, "timeout": settings.timeout,
               "seed": derive_seed(settings.seed, item.nodeid), **_health(settings), **args}
+    from ..reporting.live import live_progress
+
     try:
-        if "min_radius" in kwargs:
-            report = radius_report(model, inputs, labels, **kwargs)
-        else:
-            report = robustest.check(model, inputs, labels, **kwargs)
+        with live_progress(item.config):
+            if "min_radius" in kwargs:
+                report = radius_report(model, inputs, labels, **kwargs)
+            else:
+                report = robustest.check(model, inputs, labels, **kwargs)
         error = None
     except RobustestError as exc:  # bad input or an unsupported model: its message says it all
         error = f"robustest: {exc}"
