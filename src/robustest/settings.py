@@ -96,8 +96,9 @@ class Settings:
 def describe(settings: Settings) -> str:
     """One line for pytest's header: the active profile, the escalation, the budget and the criterion.
 
-        >>> describe(Settings(timeout=5.0, profile="ci"))
-        'robustest: profile ci, escalate=attack (attacks only: unknown counts as passing), timeout=5 s per sample, require=not_falsified, min_pass=1, seed=0'
+        >>> print(describe(Settings(timeout=5.0, profile="ci")))   # (wrapped here)
+        robustest: profile ci, escalate=attack (attacks only: unknown counts as passing),
+        timeout=5 s per sample, require=not_falsified, min_pass=1, seed=0
     """
     attack_only = settings.escalate == "attack" and settings.require == "not_falsified"
     caveat = " (attacks only: unknown counts as passing)" if attack_only else ""

@@ -198,7 +198,8 @@ def test_the_curve_over_eps_draws_the_shares_of_each_check(pictures):
 
     path, reports, _, _ = pictures
     text = path.read_text()
-    svg = re.search(r'<svg class="chart"[^>]*aria-label="robustness curve of cnn \(linf\)[^"]*".*?</svg>', text).group(0)
+    svg = re.search(r'<svg class="chart"[^>]*aria-label="robustness curve of cnn \(linf\)[^"]*".*?</svg>',
+                    text).group(0)
     plot_h = STYLE.height - STYLE.top - STYLE.bottom
     for key in SERIES_COLOURS:
         ys = [y for _, y in _points(svg, key)]
@@ -206,7 +207,8 @@ def test_the_curve_over_eps_draws_the_shares_of_each_check(pictures):
         for _, rep in reports:
             c, n = rep.counts(), len(rep.samples)
             broken = (c["falsified"] + c["misclassified"]) / n
-            shares.append({"certified": c["certified"] / n, "not_falsified": 1 - broken, "falsified": broken}[key])
+            share = {"certified": c["certified"] / n, "not_falsified": 1 - broken, "falsified": broken}
+            shares.append(share[key])
         assert ys == pytest.approx([STYLE.top + plot_h * (1 - s) for s in shares], abs=0.06)
 
 

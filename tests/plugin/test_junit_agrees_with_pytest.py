@@ -53,7 +53,8 @@ def test_a_green_run_writes_no_failure_element(project):
     for name, (bad, skipped, counts) in view.items():
         assert bad == 0, name
         assert counts == (4, 0, 0, len(skipped)), name  # the suite's counts say the same
-    first = {name: sorted(s for s in skipped if s.startswith("falsified")) for name, (_, skipped, _) in view.items()}
+    first = {name: sorted(s for s in skipped if s.startswith("falsified"))
+             for name, (_, skipped, _) in view.items()}
     assert first["test_tolerated"] == [
         "falsified, tolerated by min_pass=0.5: eps=0.1 linf |d|=0.1 label 0 -> 1 by fgsm",
         "falsified, tolerated by min_pass=0.5: eps=0.1 linf |d|=0.1 label 1 -> 0 by fgsm"]

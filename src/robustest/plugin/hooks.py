@@ -15,7 +15,8 @@ Options (command line beats the config file, see :mod:`robustest.settings`; mark
 - ``--robust-repair=DIR``: repair the model of a marker test that fails with counterexamples.
 
 Under pytest-xdist each worker sends its records to the controller (``workeroutput``), which alone
-writes the JUnit file and prints the summary.
+writes the JUnit file and prints the summary. pytest's header shows the active settings
+(:func:`robustest.settings.describe`); a long check shows its progress (:mod:`robustest.reporting.live`).
 
 The imperative form, inside a test body::
 

@@ -57,9 +57,10 @@ def _frame(label: str, style: ChartStyle, x_max: float, y_ticks: Sequence[Tuple[
            x_label: str) -> List[str]:
     w, h, s = style.width, style.height, style
     e = html.escape(label)
-    parts = [f'<svg class="chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{e}">',
-             f"<title>{e}</title>",
-             f'<line x1="{s.left}" y1="{h - s.bottom}" x2="{w - s.right}" y2="{h - s.bottom}" stroke="{s.axis}"/>',
+    base = h - s.bottom
+    parts = [f'<svg class="chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
+             f'aria-label="{e}">', f"<title>{e}</title>",
+             f'<line x1="{s.left}" y1="{base}" x2="{w - s.right}" y2="{base}" stroke="{s.axis}"/>',
              f'<line x1="{s.left}" y1="{s.top}" x2="{s.left}" y2="{h - s.bottom}" stroke="{s.axis}"/>']
     for frac, text in y_ticks:
         y = s.top + (h - s.top - s.bottom) * (1 - frac)
@@ -100,7 +101,8 @@ def curve_svg(name: str, points: Sequence[CurvePoint], *, style: ChartStyle = ST
                      f'points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in coords)}"/>')
         if len(pts) <= 20:
             parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>{label} at '
-                      f"{x_label}={p[0]:g}: {p[k + 1]:.0%}</title></circle>" for (x, y), p in zip(coords, pts)]
+                      f"{x_label}={p[0]:g}: {p[k + 1]:.0%}</title></circle>"
+                      for (x, y), p in zip(coords, pts)]
     parts += _legend(s, [(label, getattr(s, key)) for label, key in _SERIES])
     parts.append("</svg>")
     return "".join(parts)
@@ -151,9 +153,11 @@ def histogram_svg(name: str, radii: Sequence[Tuple[float, float]], *, style: Cha
         for k, (series, colour, label) in enumerate(((low, s.certified, "certified lower"),
                                                       (up, s.falsified, "attack upper"))):
             hgt = plot_h * series[b] / peak
-            parts.append(f'<rect class="bar-{"lower" if k == 0 else "upper"}" x="{x0 + 1 + k * (bar + 1):.1f}" '
-                         f'y="{s.top + plot_h - hgt:.1f}" width="{bar:.1f}" height="{hgt:.1f}" fill="{colour}">'
-                         f"<title>{label} in [{b * width:.3g}, {(b + 1) * width:.3g}): {series[b]}</title></rect>")
+            kind = "lower" if k == 0 else "upper"
+            parts.append(f'<rect class="bar-{kind}" x="{x0 + 1 + k * (bar + 1):.1f}" '
+                         f'y="{s.top + plot_h - hgt:.1f}" width="{bar:.1f}" height="{hgt:.1f}" '
+                         f'fill="{colour}"><title>{label} in [{b * width:.3g}, {(b + 1) * width:.3g}): '
+                         f"{series[b]}</title></rect>")
     none_found = len(radii) - len(uppers)
     legend = [("certified lower radius", s.certified), ("attack upper radius", s.falsified)]
     if none_found:

@@ -53,7 +53,8 @@ class HtmlTest:
         return {"record": self.record.to_dict(), "value_range": list(self.value_range),
                 "images": {str(k): {"clean": v[0].tolist(), "adversarial": v[1].tolist()}
                            for k, v in self.images.items()},
-                "radii": {str(k): [lo, up if math.isfinite(up) else None] for k, (lo, up) in self.radii.items()}}
+                "radii": {str(k): [lo, up if math.isfinite(up) else None]
+                          for k, (lo, up) in self.radii.items()}}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "HtmlTest":
@@ -172,8 +173,8 @@ def _curves(tests: Sequence[HtmlTest]) -> List[Tuple[str, List[CurvePoint]]]:
         c = t.record.counts()
         broken = (c["falsified"] + c["misclassified"]) / n
         eps = float(m.group(1))
-        groups.setdefault(f"{_group(t.record)} ({m.group(2)})", {})[eps] = (eps, c["certified"] / n, 1 - broken,
-                                                                              broken)
+        point = (eps, c["certified"] / n, 1 - broken, broken)
+        groups.setdefault(f"{_group(t.record)} ({m.group(2)})", {})[eps] = point
     return [(g, sorted(pts.values())) for g, pts in groups.items() if len(pts) >= 2]
 
 
@@ -193,8 +194,9 @@ def _pictures(tests: Sequence[HtmlTest]) -> Tuple[str, str]:
                          f"{histogram_svg(name, pairs)}</figure>")
     out = (f'<h2>Robust accuracy vs eps (robustness curves)</h2><div class="pics">{"".join(parts)}</div>'
            if parts else "")
+    checked = [t for t in tests if t.record.samples]
     tables = "".join(f"<details{' open' if k == 0 else ''}><summary>{e(t.record.name)}</summary>"
-                     f"{class_table(t.record)}</details>" for k, t in enumerate(t for t in tests if t.record.samples))
+                     f"{class_table(t.record)}</details>" for k, t in enumerate(checked))
     return out, (f"<h2>Per class</h2>{tables}" if tables else "")
 
 
@@ -245,8 +247,8 @@ def render_html(tests: Sequence[HtmlTest], *, title: str = "robustest report") -
              ("margin", "num"), ("distance", "num"), ("label", ""), ("clean / adversarial / perturbation", "")]
     tips = {"time (share)": "the sample's share of the batched phases (split equally among the samples they "
                             "worked on) plus the time of its own per-sample proofs"}
-    th = "".join(f'<th data-type="{kind}"' + (f' title="{tips[name]}"' if name in tips else "") + f">{name}</th>"
-                 for name, kind in heads)
+    th = "".join(f'<th data-type="{kind}"' + (f' title="{tips[name]}"' if name in tips else "")
+                 + f">{name}</th>" for name, kind in heads)
     rows = "".join(_row(t, s) for t in tests for s in t.record.samples)
     curves, classes = _pictures(tests)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'

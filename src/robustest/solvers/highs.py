@@ -36,7 +36,8 @@ def quiet_highs() -> "highspy.Highs":
     """
     global _BANNER_SHOWN
     if highspy is None:  # pragma: no cover
-        raise SolverUnavailable("solver='highs' needs highspy, which is not installed. Fix: pip install highspy")
+        raise SolverUnavailable("solver='highs' needs highspy, which is not installed. "
+                                "Fix: pip install highspy")
     if _BANNER_SHOWN:
         h = highspy.Highs()
     else:
