@@ -17,7 +17,7 @@ def test_header_shows_profile_escalation_and_budget(project, monkeypatch):
                                  "passing), timeout=10 s per sample, require=not_falsified, min_pass=1, seed=0"])
     monkeypatch.setenv("ROBUSTEST_PROFILE", "nightly")
     result = project.run()
-    result.stdout.fnmatch_lines(["robustest: profile nightly, escalate=milp, timeout=60 s per sample, *"])
+    result.stdout.fnmatch_lines(["robustest: profile nightly, escalate=bab, timeout=60 s per sample, *"])
     result = project.run("--robust-profile=ci", "--robust-timeout=2")  # the command line beats the variable
     result.stdout.fnmatch_lines(["robustest: profile ci, escalate=attack *, timeout=2 s per sample, *"])
 

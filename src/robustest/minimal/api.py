@@ -17,7 +17,7 @@ from typing import Any, List, Optional, Tuple
 import torch
 
 from ..errors import UnsupportedLayer, invalid_argument
-from ..progress import Progress, tell
+from ..progress import Progress, listening, tell
 from ..results import RUNGS
 from ..spec import Bound, LpBall
 from ..validate import as_inputs, as_labels, as_seed, as_timeout, model_logits
@@ -108,7 +108,6 @@ def radius(model: Any, inputs: Any, labels: Any, *, norm: str = "l2", exact: boo
         full = best.clone()
         full[idx] = adv
         offer(full, "pgd")
-    step(f"certified lower bound ({certifier})" if certifier else "no certifier")
     lower, lower_how = _certified_lower(model, x, y, ok, dist, ball, certifier, lower_steps, seed,
                                         timeout, warnings, offer)
     exact_vals: List[Optional[float]] = [None] * n
@@ -150,13 +149,16 @@ def _certified_lower(model: Any, x: torch.Tensor, y: torch.Tensor, ok: torch.Ten
         return lower, "none"
     from ..api import check
 
-    for i in ok.nonzero()[:, 0].tolist():
+    todo = ok.nonzero()[:, 0].tolist()
+    for k, i in enumerate(todo):
+        tell(Progress(task="radius", step=f"certified lower bound ({certifier})", decided=k, total=len(todo)))
         lo, hi = 0.0, float(dist[i]) if bool(torch.isfinite(dist[i])) else _domain_diameter(x[i], ball)
         for _ in range(steps):
             mid = (lo + hi) / 2
             try:
-                rep = check(model, x[i:i + 1], y[i:i + 1], eps=LpBall(mid, ball.norm, ball.domain),
-                            escalate=certifier, timeout=timeout, seed=seed, attacks=["fgsm"])
+                with listening(None):  # one line per sample above, not one per bisection step
+                    rep = check(model, x[i:i + 1], y[i:i + 1], eps=LpBall(mid, ball.norm, ball.domain),
+                                escalate=certifier, timeout=timeout, seed=seed, attacks=["fgsm"])
             except (ImportError, UnsupportedLayer) as exc:
                 warnings.append(f"lower bounds skipped: certifier {certifier!r} is not usable here ({exc})")
                 return torch.zeros_like(lower), "none"
