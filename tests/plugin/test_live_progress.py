@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from robustest.progress import Progress, listening, tell
 from robustest.reporting.live import transient
 
@@ -81,3 +83,57 @@ def test_a_broken_display_does_not_break_the_check(caplog):
     with listening(broken):
         tell(Progress("check", "attack", 0, 1))
     assert "progress display failed" in caplog.text
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_on_a_real_terminal_the_note_shows_and_leaves_pytest_lines_as_they_were(project, verbose):
+    """pytest in a pseudo-terminal: the note appears in the stream, and the screen it leaves (backspaces
+    applied, colours stripped) is pytest's own: the progress line reads ``test_it.py ..  [100%]``."""
+    import os
+    import pty
+    import re
+    import subprocess
+    import sys
+
+    project.test_file(TESTS)
+    main, child = pty.openpty()
+    env = {**os.environ, "COLUMNS": "100", "TERM": "xterm"}
+    args = ["-v"] if verbose else []
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", *args],
+                            cwd=project.path, stdin=child, stdout=child, stderr=child, env=env)
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=300)
+    os.close(main)
+    stream = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
+    assert "robustest check: attack, 0/4 decided" in stream  # the note was shown
+    screen = []
+    for raw in stream.replace("\r\n", "\n").split("\n"):
+        line, pos = [], 0
+        for ch in raw:
+            if ch == "\b":
+                pos = max(0, pos - 1)
+            elif ch == "\r":
+                pos = 0
+            else:
+                line[pos:pos + 1] = [ch]
+                pos += 1
+        screen.append("".join(line).rstrip())
+    screen = screen[:next(k for k, line in enumerate(screen) if "robustest summary" in line)]  # pytest's part
+    if verbose:
+        progress = [line for line in screen if re.match(r"test_it\.py::test_\w+ ", line)]
+        assert [re.sub(r" +", " ", line) for line in progress] == [
+            "test_it.py::test_a PASSED [ 50%]", "test_it.py::test_b PASSED [100%]"], progress
+    else:
+        progress = [line for line in screen if line.startswith("test_it.py ")]
+        assert len(progress) == 1 and re.fullmatch(r"test_it\.py \.\. +\[100%\]", progress[0]), progress
+    assert not any("robustest check:" in line for line in screen)  # erased, nothing left behind
+    assert proc.returncode == 0
