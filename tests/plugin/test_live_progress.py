@@ -99,7 +99,8 @@ def test_on_a_real_terminal_the_note_shows_and_leaves_pytest_lines_as_they_were(
     main, child = pty.openpty()
     env = {**os.environ, "COLUMNS": "100", "TERM": "xterm"}
     args = ["-v"] if verbose else []
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", *args],
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", *args]
+    proc = subprocess.Popen(command,
                             cwd=project.path, stdin=child, stdout=child, stderr=child, env=env)
     os.close(child)
     chunks = []
