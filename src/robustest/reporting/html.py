@@ -2,9 +2,11 @@
 
 Per test and per sample: the verdict, the deciding method, the time and the margin (certified lower bound
 or adversarial margin) and distance; for image inputs the clean image, the adversarial image and the
-perturbation side by side (inline PNG data URIs); a robust accuracy vs eps curve (inline SVG) for each
-test that was checked at several eps; sorting by any column and filtering by verdict (a few lines of
-inline JavaScript). The file is written atomically.
+perturbation side by side (inline PNG data URIs), the perturbation with its colour scale; pictures
+(inline SVG, :mod:`.charts`): the robustness curve of each test checked at several eps and of each test
+with per-sample radii, a histogram of those radii, and a table of verdicts per class; the same result
+words and totals as the terminal summary; sorting by any column and filtering by verdict (a few lines
+of inline JavaScript). The file is written atomically.
 
     >>> from robustest.reporting.html import write_html                     # doctest: +SKIP
     >>> write_html("robustness.html", [("mlp eps=0.05", report)], inputs=[x_test])  # doctest: +SKIP
@@ -158,7 +160,7 @@ def _group(record: TestRecord) -> str:
     """The test a record belongs to: its ``group`` property, else its name without the parameters
     (``[0.01]``) and the label of a ``robustness.check(name=...)`` (after the first space)."""
     props = dict(record.properties)
-    return props.get("group") or re.sub(r"\[[^\]]*\]$", "", record.name.split(" ")[0])
+    return props.get("group") or re.split(r"[\[ ]", record.name, maxsplit=1)[0]
 
 
 def _curves(tests: Sequence[HtmlTest]) -> List[Tuple[str, List[CurvePoint]]]:

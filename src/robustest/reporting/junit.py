@@ -20,7 +20,7 @@ sample's one-line verdict, e.g. ``falsified: eps=0.05 linf |d|=0.049 label 3 -> 
   inside CI artefact limits, ``"none"`` one testcase per test (its summary) instead of per-sample ones.
 
 Each test is a ``<testsuite>`` whose properties give the threat model, seed and criterion; each sample's
-testcase carries ``<properties>`` (verdict, method, figure, ...) and its time. The file is written to a
+testcase carries ``<properties>`` (verdict, method, margin, ...) and its time. The file is written to a
 temporary file in the same directory and moved into place with :func:`os.replace`, so a reader never
 sees half a file.
 
