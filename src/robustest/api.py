@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
 
@@ -17,11 +18,13 @@ import torch
 
 from .attacks.losses import margin_loss
 from .attacks.sequence import AttackSpec, build_sequence, run_sequence
+from .cache import VerdictCache, as_cache
+from .cache.reuse import CachePlan
 from .checks import run_health_checks
 from .ladder import StepContext, StepOutcome, rungs, validate_escalate
 from .results import AttackResult, Report, SampleResult
 from .spec import Bound, LpBall, as_ball
-from .validate import as_inputs, as_labels, as_seed, as_timeout, model_logits
+from .validate import as_indices, as_inputs, as_labels, as_seed, as_timeout, model_logits
 
 Domain = Optional[Tuple[Bound, Bound]]
 
@@ -29,7 +32,8 @@ Domain = Optional[Tuple[Bound, Bound]]
 def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], norm: str = "linf",
           escalate: str = "attack", timeout: float = 10.0, domain: Domain = (0.0, 1.0), seed: int = 0,
           solver: str = "highs", attacks: Union[str, Sequence[AttackSpec]] = "auto",
-          suppress_health_check: Iterable[Any] = (), **options: Any) -> Report:
+          suppress_health_check: Iterable[Any] = (), indices: Optional[Sequence[int]] = None,
+          cache: Union[None, str, "os.PathLike[str]", VerdictCache] = None, **options: Any) -> Report:
     """Decide, per sample, whether every input in the ``eps``-ball around it keeps its label.
 
     The ladder runs cheapest first, each rung only on the samples still undecided: attacks (which can
@@ -37,6 +41,14 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
     budget in seconds per sample for the whole ladder; a sample whose budget runs out is "unknown".
     Every counterexample, whichever rung found it, is re-checked here by a plain forward pass: it must
     change the label and lie in the ball and the domain.
+
+    Each sample's random draws derive from ``seed`` and its position in the whole set, ``indices``
+    (default ``0 .. n-1``), never from the other samples checked with it: a slice of a data set checked
+    with its ``indices`` gets, sample by sample, the verdicts of the whole set checked at once (the
+    report still numbers the slice's samples from 0). ``cache`` (a directory or a
+    :class:`robustest.cache.VerdictCache`) reuses verdicts decided before for the same model, samples
+    and settings; reused counterexamples are re-checked by the same forward pass (see
+    :mod:`robustest.cache`).
 
     Example::
 
@@ -47,22 +59,28 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
     validate_escalate(escalate)
     timeout, seed = as_timeout(timeout), as_seed(seed)
     build_sequence(attacks)  # validate the attack list before any work
+    store = as_cache(cache)
     x = as_inputs(inputs, ball.domain)
     y = as_labels(labels, x.shape[0], x.device)
+    ids = as_indices(indices, x.shape[0])
     start = time.perf_counter()
     logits = model_logits(model, x, y)
     warned = run_health_checks(model, x, y, suppress_health_check, logits=logits)
     pred = logits.argmax(1)
     n = x.shape[0]
+    rung_options = {"solver": solver, "attacks": attacks, **options}
     ctx = StepContext(model=model, inputs=x, labels=y, ball=ball, seed=seed, timeout=timeout,
-                      spent=[0.0] * n, options={"solver": solver, "attacks": attacks, "escalate": escalate,
-                                                **options})
+                      spent=[0.0] * n, options={**rung_options, "escalate": escalate}, sample_ids=ids)
+    plan = CachePlan.open(store, model=model, inputs=x, labels=y, ball=ball, escalate=escalate, seed=seed,
+                          sample_ids=ids, options=rung_options, timeout=timeout)
     ctx.charge(list(range(n)), time.perf_counter() - start)
     decided: Dict[int, SampleResult] = {}
     for i in range(n):
         if pred[i] != y[i]:
             decided[i] = SampleResult(index=i, verdict="misclassified", method="clean", label=int(y[i]),
                                       seconds=ctx.spent[i], predicted=int(pred[i]))
+    if plan is not None:
+        decided.update(plan.reuse(ctx, [i for i in range(n) if i not in decided], _recheck_counterexamples))
     last: Dict[int, Tuple[str, str]] = {}
     for rung in rungs(escalate):
         todo = [i for i in range(n) if i not in decided and ctx.remaining(i) > 0]
@@ -87,6 +105,8 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
             decided[i] = SampleResult(index=i, verdict="unknown", method=method, label=int(y[i]),
                                       seconds=ctx.spent[i], reason=reason)
     samples = tuple(_with_seconds(decided[i], ctx.spent[i]) for i in range(n))
+    if plan is not None:
+        plan.store(dict(enumerate(samples)))
     return Report(samples=samples, ball=ball, escalate=escalate, seed=seed,
                   seconds=time.perf_counter() - start, warnings=tuple(warned))
 

@@ -25,7 +25,7 @@ class AttackStep(Step):
         pool = sum(max(0.0, ctx.remaining(i)) for i in indices)
         idx = torch.tensor(indices, device=ctx.inputs.device)
         out = run_sequence(ctx.model, ctx.inputs[idx], ctx.labels[idx], ctx.ball, attacks,
-                           generator=ctx.generator(salt=1), deadline=start + share * pool)
+                           generator=ctx.streams(indices, salt=1), deadline=start + share * pool)
         ctx.charge(indices, time.perf_counter() - start)
         return {i: StepOutcome("falsified", counterexample=out.adversarial[k], method=out.method[k])
                 for k, i in enumerate(indices) if bool(out.success[k])}

@@ -17,6 +17,7 @@ import torch
 
 from .errors import invalid_argument
 from .spec import LpBall
+from .streams import SampleStreams
 
 #: The rungs, cheapest first. ``escalate`` names the highest one to run.
 LADDER: Tuple[str, ...] = ("attack", "ibp", "crown", "lp", "milp")
@@ -58,6 +59,8 @@ class StepContext:
     spent: List[float]
     options: Dict[str, Any] = field(default_factory=dict)
     cache: Dict[str, Any] = field(default_factory=dict)
+    #: each sample's position in the whole set it was drawn from (default: its position here)
+    sample_ids: List[int] = field(default_factory=list)
 
     def remaining(self, i: int) -> float:
         """Seconds left in sample ``i``'s budget."""
@@ -75,10 +78,11 @@ class StepContext:
         pool = sum(max(0.0, self.remaining(i)) for i in indices)
         return time.perf_counter() + pool
 
-    def generator(self, salt: int = 0) -> torch.Generator:
-        g = torch.Generator(device=self.inputs.device)
-        g.manual_seed((self.seed * 1_000_003 + salt) % (2**63 - 1))
-        return g
+    def streams(self, indices: Sequence[int], salt: int = 0) -> SampleStreams:
+        """Random streams for the samples ``indices``, one each, keyed by the sample's position in the
+        whole set: a sample draws the same numbers whichever samples it is checked with."""
+        ids = self.sample_ids or list(range(self.inputs.shape[0]))
+        return SampleStreams((self.seed * 1_000_003 + salt) % (2**63 - 1), [ids[i] for i in indices])
 
 
 class Step:

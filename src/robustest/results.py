@@ -39,6 +39,8 @@ class SampleResult:
     distance: Optional[float] = None
     figure: Optional[float] = None
     reason: str = ""
+    #: whether the verdict was reused from the verdict cache (:mod:`robustest.cache`)
+    cached: bool = False
 
     def passed(self, require: Require = "not_falsified") -> bool:
         """Whether this sample counts as passing under ``require``."""
@@ -81,6 +83,11 @@ class Report:
             out[s.verdict] += 1
         return out
 
+    @property
+    def cached(self) -> int:
+        """How many verdicts were reused from the verdict cache."""
+        return sum(s.cached for s in self.samples)
+
     def pass_fraction(self, require: Require = "not_falsified") -> float:
         """Share of samples that pass; misclassified samples fail (they are not robust)."""
         if not self.samples:
@@ -97,7 +104,8 @@ class Report:
         return (f"robustness {status}: {frac:.1%} of {len(self.samples)} samples pass "
                 f"(require={require}, min_pass={min_pass:g}) at {self.ball.describe()}; "
                 f"certified {c['certified']}, falsified {c['falsified']}, unknown {c['unknown']}, "
-                f"misclassified {c['misclassified']}")
+                f"misclassified {c['misclassified']}"
+                + (f"; {self.cached} verdicts reused from the cache" if self.cached else ""))
 
     def failures(self, require: Require = "not_falsified") -> List[SampleResult]:
         return [s for s in self.samples if not s.passed(require)]

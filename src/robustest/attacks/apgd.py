@@ -23,6 +23,7 @@ import torch
 
 from ..errors import invalid_argument
 from ..spec import LpBall
+from ..streams import RandomSource, subset
 from .base import Attack, Deadline, Found, check_steps, compact, input_gradient
 from .losses import LOSSES, is_success
 
@@ -56,13 +57,13 @@ class APGD(Attack):
         return f"apgd-{self.loss}"
 
     def search(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall,
-               targets: Optional[torch.Tensor], generator: Optional[torch.Generator],
+               targets: Optional[torch.Tensor], generator: Optional[RandomSource],
                deadline: Deadline) -> torch.Tensor:
         return self._search(model, x0, y, ball, targets, targets, generator, deadline)
 
     def _search(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall,
                 loss_targets: Optional[torch.Tensor], success_targets: Optional[torch.Tensor],
-                generator: Optional[torch.Generator], deadline: Deadline) -> torch.Tensor:
+                generator: Optional[RandomSource], deadline: Deadline) -> torch.Tensor:
         """``loss_targets`` steer the loss; success means reaching ``success_targets`` (or any wrong
         label when None)."""
         found = Found(x0)
@@ -75,13 +76,13 @@ class APGD(Attack):
 
     def _run(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall,
              loss_targets: Optional[torch.Tensor], success_targets: Optional[torch.Tensor],
-             generator: Optional[torch.Generator], deadline: Deadline, found: Found,
+             generator: Optional[RandomSource], deadline: Deadline, found: Found,
              idx: torch.Tensor) -> None:
         loss_fn = LOSSES[self.loss]
         marks = checkpoints(self.steps)
         xs0, ys, ts, ss = compact(idx, x0, y, loss_targets, success_targets)
         assert xs0 is not None and ys is not None
-        x = ball.random_start(xs0, generator)
+        x = ball.random_start(xs0, subset(generator, idx))
         project = ball.projector(xs0)
         z, loss, g = input_gradient(model, x, loss_fn, ys, ts)
         keep = found.record(idx, x, is_success(z, ys, ss))
@@ -150,7 +151,7 @@ class APGDT(APGD):
         return "apgd-t"
 
     def search(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall,
-               targets: Optional[torch.Tensor], generator: Optional[torch.Generator],
+               targets: Optional[torch.Tensor], generator: Optional[RandomSource],
                deadline: Deadline) -> torch.Tensor:
         if targets is not None:
             return super().search(model, x0, y, ball, targets, generator, deadline)
@@ -162,7 +163,8 @@ class APGDT(APGD):
             idx = found.remaining()
             if idx.numel() == 0 or deadline.passed():
                 break
-            sub = self._search(model, x0[idx], y[idx], ball, ranked[idx, k], None, generator, deadline)
+            sub = self._search(model, x0[idx], y[idx], ball, ranked[idx, k], None, subset(generator, idx),
+                               deadline)
             with torch.no_grad():
                 hit = model(sub).argmax(1) != y[idx]
             found.record(idx, sub, hit)

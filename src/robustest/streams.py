@@ -1,0 +1,101 @@
+"""Random streams per sample: the randomness a sample sees depends on the seed and on that sample alone.
+
+An attack's random starts draw from a :class:`SampleStreams` instead of one generator for the batch, so
+the noise a sample gets does not depend on which other samples share its batch. That is what lets a test
+run its samples in slices (pytest-xdist shards, CI jobs, Ray tasks) and still reach, sample by sample,
+the verdicts of one serial run: a sample is identified by its position in the whole set (``keys``), and
+its ``n``-th draw comes from a generator seeded with ``(seed, key, n)``.
+
+    >>> import torch
+    >>> whole = SampleStreams(seed=7, keys=[0, 1, 2, 3])
+    >>> part = SampleStreams(seed=7, keys=[2, 3])
+    >>> a = whole.rand((4, 5), dtype=torch.float32, device=torch.device("cpu"))
+    >>> b = part.rand((2, 5), dtype=torch.float32, device=torch.device("cpu"))
+    >>> bool(torch.equal(a[2:], b))
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+
+_MASK = 2**63 - 1
+
+
+def stream_seed(seed: int, key: int, draw: int = 0) -> int:
+    """The seed of sample ``key``'s ``draw``-th random draw under the run seed ``seed`` (a mix of the
+    three that differs for every triple a run uses)."""
+    return ((seed * 1_000_003 + key) * 1_000_033 + draw) % _MASK
+
+
+class SampleStreams:
+    """One independent random stream per row of a batch, keyed by each row's sample position.
+
+    :meth:`subset` gives the streams of some rows (the draws they made so far are shared, so a sample
+    that is attacked again continues its own stream). Drawing ``rand``/``randn`` of shape ``(n, ...)``
+    gives row ``r`` the next draw of stream ``keys[r]``.
+    """
+
+    def __init__(self, seed: int, keys: Sequence[int], _draws: Optional[Dict[int, int]] = None) -> None:
+        self.seed = int(seed)
+        self.keys: List[int] = [int(k) for k in keys]
+        self._draws: Dict[int, int] = {} if _draws is None else _draws
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def subset(self, rows: Union[torch.Tensor, Sequence[int]]) -> "SampleStreams":
+        """The streams of ``rows`` (indices into this batch), continuing their draws."""
+        picked = rows.tolist() if isinstance(rows, torch.Tensor) else list(rows)
+        return SampleStreams(self.seed, [self.keys[int(r)] for r in picked], self._draws)
+
+    def _generators(self, device: torch.device) -> List[torch.Generator]:
+        out = []
+        for key in self.keys:
+            draw = self._draws.get(key, 0)
+            self._draws[key] = draw + 1
+            g = torch.Generator(device=device)
+            g.manual_seed(stream_seed(self.seed, key, draw))
+            out.append(g)
+        return out
+
+    def _draw(self, normal: bool, shape: Tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        if not shape or shape[0] != len(self.keys):
+            raise ValueError(f"a draw of shape {shape} from {len(self.keys)} streams: the first dimension "
+                             "must be the number of rows")  # a programming error inside robustest
+        fn = torch.randn if normal else torch.rand
+        rows = [fn(shape[1:], generator=g, dtype=dtype, device=device) for g in self._generators(device)]
+        return torch.stack(rows) if rows else torch.empty(shape, dtype=dtype, device=device)
+
+    def rand(self, shape: Tuple[int, ...], *, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """Uniform [0, 1) draws, row ``r`` from stream ``keys[r]``."""
+        return self._draw(False, tuple(shape), dtype, device)
+
+    def randn(self, shape: Tuple[int, ...], *, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """Standard normal draws, row ``r`` from stream ``keys[r]``."""
+        return self._draw(True, tuple(shape), dtype, device)
+
+
+#: What the attacks accept as their source of randomness.
+RandomSource = Union[torch.Generator, SampleStreams]
+
+
+def subset(source: Optional[RandomSource], rows: torch.Tensor) -> Optional[RandomSource]:
+    """``source`` restricted to ``rows`` when it has one stream per sample; a plain generator as is."""
+    return source.subset(rows) if isinstance(source, SampleStreams) else source
+
+
+def rand(source: Optional[RandomSource], shape: Tuple[int, ...], *, like: torch.Tensor) -> torch.Tensor:
+    """``torch.rand`` from a generator or from per-sample streams, with ``like``'s dtype and device."""
+    if isinstance(source, SampleStreams):
+        return source.rand(shape, dtype=like.dtype, device=like.device)
+    return torch.rand(shape, generator=source, device=like.device, dtype=like.dtype)
+
+
+def randn(source: Optional[RandomSource], shape: Tuple[int, ...], *, like: torch.Tensor) -> torch.Tensor:
+    """``torch.randn`` from a generator or from per-sample streams, with ``like``'s dtype and device."""
+    if isinstance(source, SampleStreams):
+        return source.randn(shape, dtype=like.dtype, device=like.device)
+    return torch.randn(shape, generator=source, device=like.device, dtype=like.dtype)
