@@ -28,6 +28,7 @@ _LAZY = {
     "load_model": "robustest.io.models",
     "load_data": "robustest.io.data",
     "write_html": "robustest.reporting.html",
+    "write_junit": "robustest.reporting.junit",
     "Report": "robustest.results",
     "SampleResult": "robustest.results",
     "AttackResult": "robustest.results",

@@ -21,14 +21,13 @@ from typing import TYPE_CHECKING, Callable, Literal, Optional, Tuple, Union
 import torch
 
 from .errors import InvalidArgument, invalid_argument
+from .results import NORM_ALIASES
 
 if TYPE_CHECKING:  # pragma: no cover
     from .streams import RandomSource
 
 Norm = Literal["linf", "l2", "l1"]
 NORMS: Tuple[str, ...] = ("linf", "l2", "l1")
-_NORM_ALIASES = {"inf": "linf", "linf": "linf", "l_inf": "linf", "Linf": "linf", "2": "l2", "l2": "l2",
-                 "L2": "l2", "1": "l1", "l1": "l1", "L1": "l1"}
 Bound = Union[float, torch.Tensor]
 
 #: Relative slack allowed when re-checking that a point lies in the ball. Float32 rounding of
@@ -40,9 +39,9 @@ BALL_ATOL = 1e-6
 def normalize_norm(norm: object) -> str:
     """Return the canonical norm name ("linf", "l2", "l1") or raise a clear error."""
     key = str(norm) if not isinstance(norm, float) or not math.isinf(norm) else "inf"
-    if key not in _NORM_ALIASES:
+    if key not in NORM_ALIASES:
         raise invalid_argument("norm", norm, "one of 'linf', 'l2', 'l1'", "use norm='linf' or norm='l2'")
-    return _NORM_ALIASES[key]
+    return NORM_ALIASES[key]
 
 
 @dataclass(frozen=True)

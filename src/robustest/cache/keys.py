@@ -17,6 +17,7 @@ it beside the verdict and decides by it whether a verdict may be reused.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import inspect
@@ -103,6 +104,9 @@ def _canon(value: Any) -> Any:
         return {str(k): _canon(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     from ..attacks.base import Attack
 
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [f"{type(value).__module__}.{type(value).__qualname__}",
+                _canon({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})]
     if isinstance(value, Attack):
         return [f"{type(value).__module__}.{type(value).__qualname__}", _canon(vars(value))]
     raise NotFingerprintable(f"the option value {value!r} cannot be fingerprinted")

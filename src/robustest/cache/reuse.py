@@ -22,7 +22,7 @@ from .keys import fingerprint_or_none, sample_keys
 
 _log = logging.getLogger("robustest.cache")
 
-Recheck = Callable[[Any, StepContext, Dict[int, StepOutcome]], None]
+Recheck = Callable[[Dict[int, StepOutcome]], None]
 
 
 def _dtype(name: str) -> torch.dtype:
@@ -51,9 +51,9 @@ class CachePlan:
             return None
         return cls(cache, sample_keys(check, inputs, labels, seed=seed, sample_ids=sample_ids), timeout)
 
-    def reuse(self, ctx: StepContext, indices: Sequence[int], recheck: Recheck) -> Dict[int, SampleResult]:
+    def reuse(self, ctx: StepContext, indices: List[int], recheck: Recheck) -> Dict[int, SampleResult]:
         """The stored verdicts of ``indices`` that may be reused; stored counterexamples are re-checked
-        by ``recheck`` (the forward pass of :func:`robustest.check`) and dropped when they fail it."""
+        by ``recheck`` (the ladder's forward pass, :meth:`robustest.ladder.Ladder.recheck`) and dropped when they fail it."""
         found = self.cache.get([self.keys[i] for i in indices])
         out: Dict[int, SampleResult] = {}
         claimed: Dict[int, StepOutcome] = {}
@@ -73,7 +73,7 @@ class CachePlan:
                 claimed[i] = StepOutcome("falsified", counterexample=ce, method=verdict.method)
             elif verdict.verdict in ("certified", "unknown"):
                 out[i] = self._result(ctx, i, verdict)
-        recheck(ctx.model, ctx, claimed)
+        recheck(claimed)
         for i, o in claimed.items():
             if o.verdict == "falsified":
                 out[i] = replace(self._result(ctx, i, stored[i]), counterexample=o.counterexample,

@@ -28,12 +28,12 @@ The imperative form, inside a test body::
 
 from __future__ import annotations
 
-import inspect
 import zlib
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import pytest
 
+from .._options import help_for
 from .marker import (
     is_marker_usage_error,
     marker_args,
@@ -78,7 +78,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--robust-timeout", type=float, metavar="SECONDS",
                     help="time budget per sample (default: from the config, else 10)")
     group.addoption("--robust-escalate", metavar="RUNG",
-                    help="highest rung of the ladder: attack, ibp, crown, lp or milp")
+                    help=help_for("escalate"))
     group.addoption("--robust-profile", metavar="NAME",
                     help="settings profile from [tool.robustest.profiles] or robustest.yaml "
                          "(built in: ci, nightly)")
@@ -153,20 +153,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 state.records = [new if r is old else r for r in state.records]
 
 
-def _check_parameters(radius: bool = False) -> Tuple[str, ...]:
-    """Keyword options of robustest.check (or robustest.radius with ``min_radius``) a marker may pass on."""
-    import robustest
-
-    params = inspect.signature(robustest.radius if radius else robustest.check).parameters
-    return tuple(n for n, p in params.items() if p.kind is p.KEYWORD_ONLY)
-
-
 def pytest_runtest_setup(item: pytest.Item) -> None:
     args = marker_args(item)
     if args is None:
         return
-    extra = _check_parameters(radius="min_radius" in args)
-    validate_marker_args(args, where=f"@robust on {item.nodeid}", extra=extra)
+    validate_marker_args(args, where=f"@robust on {item.nodeid}")
 
 
 def _failure_text(report: "Report", record: "TestRecord", require: str, extra: List[str]) -> str:
