@@ -130,6 +130,18 @@ _TABLE = (
     Option("lower_steps", lambda v: not isinstance(v, bool) and isinstance(v, int) and v >= 0,
            "an integer >= 0", "pass lower_steps=8", "bisection steps of the certified radius",
            ((0, 8), (-1, 2.5, "8"))),
+    # scale-out and re-runs (robustest.cache, plugin.scale)
+    _choice("cache", ("readwrite", "read", "write", "off"),
+            "pass cache='readwrite' (the default) or cache='off' to recompute every verdict",
+            "the verdict cache under .robustest_cache/: off, read, write or readwrite"),
+    Option("shards", lambda v: v == "auto" or (not isinstance(v, bool) and isinstance(v, int) and v >= 1),
+           "an integer >= 1 or 'auto' (one per pytest-xdist worker)", "pass shards=4 or shards='auto'",
+           "run a @robust test as this many items, each a slice of its samples",
+           ((1, 4, "auto"), (0, -1, 2.5, "four", True))),
+    Option("baseline_tolerance", lambda v: _finite(v) and v >= 0,
+           "a fraction >= 0 (0.1: a certified margin may drop by 10%)", "pass baseline_tolerance=0.1",
+           "how far a certified margin may drop below the baseline's before the test fails",
+           ((0, 0.1, 1), (-0.1, float("nan"), "0.1"))),
     # reporting settings
     _choice("unknown", UNKNOWN_MODES, "pass unknown='skipped'", "how unknown samples appear in JUnit"),
     _choice("junit_include", INCLUDE_MODES, "pass junit_include='all'", "samples listed in the JUnit file"),
@@ -147,7 +159,7 @@ CHECK_OPTIONS: Tuple[str, ...] = ("eps", "norm", "escalate", "timeout", "domain"
 RADIUS_OPTIONS: Tuple[str, ...] = ("norm", "escalate", "timeout", "domain", "seed", "method", "exact", "lower_steps")
 
 #: the marker's own arguments (the rest are :func:`robustest.check`'s)
-MARKER_OWN: Tuple[str, ...] = ("min_pass", "require", "model", "data", "min_radius")
+MARKER_OWN: Tuple[str, ...] = ("min_pass", "require", "model", "data", "min_radius", "shards")
 
 
 def cli_value(name: str, convert: Callable[[str], Any] = str) -> Callable[[str], Any]:

@@ -84,18 +84,18 @@ RandomSource = Union[torch.Generator, SampleStreams]
 
 def subset(source: Optional[RandomSource], rows: torch.Tensor) -> Optional[RandomSource]:
     """``source`` restricted to ``rows`` when it has one stream per sample; a plain generator as is."""
-    return source.subset(rows) if isinstance(source, SampleStreams) else source
+    return source if source is None or isinstance(source, torch.Generator) else source.subset(rows)
 
 
 def rand(source: Optional[RandomSource], shape: Tuple[int, ...], *, like: torch.Tensor) -> torch.Tensor:
     """``torch.rand`` from a generator or from per-sample streams, with ``like``'s dtype and device."""
-    if isinstance(source, SampleStreams):
+    if source is not None and not isinstance(source, torch.Generator):  # streams (of any import of this module)
         return source.rand(shape, dtype=like.dtype, device=like.device)
     return torch.rand(shape, generator=source, device=like.device, dtype=like.dtype)
 
 
 def randn(source: Optional[RandomSource], shape: Tuple[int, ...], *, like: torch.Tensor) -> torch.Tensor:
     """``torch.randn`` from a generator or from per-sample streams, with ``like``'s dtype and device."""
-    if isinstance(source, SampleStreams):
+    if source is not None and not isinstance(source, torch.Generator):
         return source.randn(shape, dtype=like.dtype, device=like.device)
     return torch.randn(shape, generator=source, device=like.device, dtype=like.dtype)
