@@ -226,7 +226,9 @@ class ScalePlugin:
         if not lines:
             return record
         head = f"regression against the baseline {self.settings.baseline}, whatever min_pass says:"
-        return dataclasses.replace(record, passed=False, summary=record.summary + f"; {len(lines)} regressed",
+        summary = record.summary.replace("robustness passed", "robustness FAILED", 1)
+        summary += f"; {len(lines)} samples regressed against the baseline"
+        return dataclasses.replace(record, passed=False, summary=summary,
                                    notes=record.notes + (head, *lines))
 
     def judge(self, item: pytest.Item, record: "TestRecord", total: int) -> Tuple["TestRecord", Optional[str]]:
