@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, Optional, Tuple, TypeVar
 
 from .results import INCLUDE_MODES, NORM_SPELLINGS, REQUIRE_MODES, RUNGS, SOLVERS, UNKNOWN_MODES
+from .schedules import ProofSettings
 
-__all__ = ["Option", "OPTIONS", "CHECK_OPTIONS", "RADIUS_OPTIONS", "MARKER_OWN", "problem", "close_match", "unknown_keyword",
+__all__ = ["Option", "OPTIONS", "CHECK_OPTIONS", "PLUGIN_SET", "RADIUS_OPTIONS", "MARKER_OWN", "problem", "close_match",
+           "unknown_keyword",
            "reject_unknown_keywords", "rung_help", "cli_value", "help_for"]
 
 
@@ -57,6 +59,24 @@ def _names(value: Any) -> bool:
 def _attacks(value: Any) -> bool:
     return (isinstance(value, str) and bool(value)) or (not isinstance(value, str) and isinstance(
         value, (list, tuple)) and len(value) > 0)
+
+
+def _cache(value: Any) -> bool:
+    import os
+
+    if value is None or hasattr(value, "get") and hasattr(value, "put"):  # a VerdictCache (any import)
+        return True
+    return isinstance(value, os.PathLike) or (isinstance(value, str) and bool(value))
+
+
+def _indices(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        return False
+    values = list(value.tolist() if hasattr(value, "tolist") else value)
+    return (all(not isinstance(v, bool) and isinstance(v, int) and v >= 0 for v in values)
+            and len(set(values)) == len(values))
 
 
 @dataclass(frozen=True)
@@ -110,6 +130,9 @@ _TABLE = (
     Option("alpha_crown", lambda v: isinstance(v, bool), "True or False",
            "pass alpha_crown=True to optimise CROWN's slopes", "optimise CROWN's ReLU slopes",
            ((True, False), ("no", 1, None))),
+    Option("provers", lambda v: v is None or isinstance(v, ProofSettings), "a robustest.schedules.ProofSettings",
+           "pass provers=ProofSettings(alpha_steps=40) (from robustest.schedules), or leave it out",
+           "the provers' knobs (steps, shares of time)", ((None, ProofSettings()), ({"alpha_steps": 40}, 3))),
     # the pass criterion and the marker's own
     Option("min_pass", lambda v: _finite(v) and 0 <= v <= 1, "a fraction between 0 and 1",
            "pass min_pass=0.9 for 90% of the samples", "share of samples that must pass",
@@ -131,9 +154,14 @@ _TABLE = (
            "an integer >= 0", "pass lower_steps=8", "bisection steps of the certified radius",
            ((0, 8), (-1, 2.5, "8"))),
     # scale-out and re-runs (robustest.cache, plugin.scale)
-    _choice("cache", ("readwrite", "read", "write", "off"),
-            "pass cache='readwrite' (the default) or cache='off' to recompute every verdict",
-            "the verdict cache under .robustest_cache/: off, read, write or readwrite"),
+    Option("cache", _cache, "'readwrite', 'read', 'write', 'off', a directory or a robustest.cache.VerdictCache",
+           "pass cache='readwrite' (the default in pytest) or cache='off' to recompute every verdict",
+           "the verdict cache (.robustest_cache/): off, read, write, readwrite, or its directory",
+           (("readwrite", "off", None, ".robustest_cache"), ("", 3, True))),
+    Option("indices", _indices, "distinct integers >= 0, one per sample (their positions in the whole set)",
+           "pass indices=range(100, 200) for the samples 100..199 of a data set, or leave it out",
+           "the samples' positions in the whole set (they key the random streams)",
+           ((None, range(3), [0, 1, 2]), ("012", 1.5, [1, 1, 2], [-1, 0, 1]))),
     Option("shards", lambda v: v == "auto" or (not isinstance(v, bool) and isinstance(v, int) and v >= 1),
            "an integer >= 1 or 'auto' (one per pytest-xdist worker)", "pass shards=4 or shards='auto'",
            "run a @robust test as this many items, each a slice of its samples",
@@ -152,7 +180,10 @@ OPTIONS: Dict[str, Option] = {o.name: o for o in _TABLE}
 
 #: the keyword options of :func:`robustest.check` (besides model, inputs, labels)
 CHECK_OPTIONS: Tuple[str, ...] = ("eps", "norm", "escalate", "timeout", "domain", "seed", "solver", "attacks",
-                                  "suppress_health_check", "alpha_crown")
+                                  "suppress_health_check", "alpha_crown", "provers", "indices", "cache")
+
+#: options of :func:`robustest.check` that the plugin sets itself (shards, ``--robust-cache``): not marker args
+PLUGIN_SET: Tuple[str, ...] = ("indices", "cache")
 
 #: the options the marker passes on to :func:`robustest.radius` when it has ``min_radius``
 #: (``escalate`` names the certifier of the lower radius)

@@ -17,17 +17,16 @@ from typing import Any, Iterable, Optional, Sequence, Tuple, Union
 
 import torch
 
-from ._options import problem, reject_unknown_keywords
+from ._options import reject_unknown_keywords
 from .attacks.sequence import AttackSpec, build_sequence, run_sequence
 from .cache import VerdictCache, as_cache
 from .cache.reuse import CachePlan
 from .checks import run_health_checks
-from .errors import invalid_argument
 from .ladder import Ladder, StepContext
 from .provers import ProofSettings
 from .results import AttackResult, Report
 from .spec import Bound, LpBall, as_ball
-from .validate import as_indices, as_inputs, as_labels, as_seed, as_timeout, model_logits
+from .validate import as_indices, as_inputs, as_labels, as_option, as_seed, as_timeout, model_logits
 
 Domain = Optional[Tuple[Bound, Bound]]
 
@@ -64,18 +63,14 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
         assert report.passed(min_pass=0.9)
     """
     given = dict(norm=norm, escalate=escalate, timeout=timeout, seed=seed, solver=solver, attacks=attacks,
-                 suppress_health_check=suppress_health_check, alpha_crown=alpha_crown)
+                 suppress_health_check=suppress_health_check, alpha_crown=alpha_crown, provers=provers,
+                 indices=indices, cache=cache)
     if not isinstance(eps, LpBall):
         given.update(eps=eps, domain=domain)
     if isinstance(given["suppress_health_check"], (set, frozenset)):
         given["suppress_health_check"] = tuple(given["suppress_health_check"])
     for name, value in given.items():
-        found = problem(name, value)
-        if found is not None:
-            raise invalid_argument(name, value, *found)
-    if provers is not None and not isinstance(provers, ProofSettings):
-        raise invalid_argument("provers", provers, "a robustest.provers.ProofSettings",
-                               "pass provers=ProofSettings(alpha_steps=40), or leave it out")
+        as_option(name, value)
     settings = provers or ProofSettings()
     if alpha_crown:
         settings = replace(settings, alpha_crown=True)

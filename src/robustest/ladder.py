@@ -26,6 +26,7 @@ import torch
 from .errors import invalid_argument
 from .provers import Known, ProofSettings, ProofTask, Prover, ProverOutcome, rung_provers
 from .results import RUNGS, SampleResult
+from .schedules import ATTACK_SHARE_BEFORE_PROVERS
 from .spec import LpBall
 from .streams import SampleStreams
 
@@ -138,10 +139,6 @@ class AttackRung(Rung):
         ctx.charge(indices, time.perf_counter() - start)
         return {i: StepOutcome("falsified", counterexample=out.adversarial[k], method=out.method[k])
                 for k, i in enumerate(indices) if bool(out.success[k])}
-
-
-#: share of the pooled per-sample budget the attacks may use when provers follow them
-ATTACK_SHARE_BEFORE_PROVERS = 0.5
 
 
 class ProverRung(Rung):

@@ -205,9 +205,19 @@ class VerdictCache:
 
 
 def as_cache(value: Union[None, str, "os.PathLike[str]", VerdictCache]) -> Optional[VerdictCache]:
-    """The ``cache=`` argument of :func:`robustest.check`: None (no cache), a directory or a VerdictCache."""
-    if value is None or isinstance(value, VerdictCache):
-        return value
+    """The ``cache=`` argument of :func:`robustest.check` (and ``cache`` in the config): None or "off" (no
+    cache), a mode ("read", "write", "readwrite": in ``.robustest_cache/`` of the current directory), a
+    directory (read and written), or a :class:`VerdictCache`.
+
+        >>> as_cache("read")
+        VerdictCache('.robustest_cache', mode='read')
+    """
+    if value is None or value == "off":
+        return None
+    if hasattr(value, "get") and hasattr(value, "put"):  # a VerdictCache (of any import of this module)
+        return value  # type: ignore[return-value]
+    if value in CACHE_MODES:
+        return VerdictCache(DEFAULT_DIR, mode=str(value))
     if isinstance(value, (str, os.PathLike)):
         return VerdictCache(value)
     raise invalid_argument("cache", value, "None, a directory path or a robustest.cache.VerdictCache",

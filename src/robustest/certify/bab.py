@@ -18,15 +18,16 @@ network: one that lands inside the polytope is returned as a counterexample cand
     >>> from robustest.spec import LpBall
     >>> net = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1)).eval()
     >>> g = read_model(net, torch.zeros(1, 2))
-    >>> ok = prove_rows(g, torch.zeros(1, 2, dtype=torch.float64), LpBall(0.1, "linf", None),
-    ...                 -torch.ones(1, 1, dtype=torch.float64), torch.full((1,), -1e3, dtype=torch.float64),
-    ...                 deadline=float("inf"))
-    >>> ok      # -f(x) > -1000, i.e. f(x) < 1000 on the box
+    >>> stats = bab(g, torch.zeros(1, 2, dtype=torch.float64), LpBall(0.1, "linf", None),
+    ...             -torch.ones(1, 1, dtype=torch.float64), torch.full((1,), -1e3, dtype=torch.float64),
+    ...             deadline=float("inf"))
+    >>> stats.proved      # -f(x) > -1000, i.e. f(x) < 1000 on the box
     True
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -39,7 +40,9 @@ from .leaf_lp import leaf_margin
 from .mlp import DenseMLP, dense_mlp, root_bounds
 from .queue import DomainQueue
 
-__all__ = ["BabStats", "bab", "bab_mlp", "prove_rows"]
+__all__ = ["BabStats", "bab", "bab_mlp"]
+
+log = logging.getLogger(__name__)
 
 #: a row is proved when its lower bound exceeds the right-hand side by this much (float64 rounding of the
 #: bound computation is far below it).
@@ -156,7 +159,7 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
             deadline: float, batch: int = 256, iters: int = 10, root_iters: int = 30, candidates: int = 3,
             max_domains: int = 100_000, root_alpha_steps: int = 0, lr_alpha: float = 0.1, lr_beta: float = 0.05,
             bounds: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None, drop_refuted: bool = False,
-            spread: bool = False, precision: torch.dtype = torch.float32, verbose: bool = False) -> BabStats:
+            spread: bool = False, precision: torch.dtype = torch.float32) -> BabStats:
     """Prove that no ``x`` in ``[lo, hi]`` (flat, float64) has ``C[p] @ net(x) <= b[p]`` for any ``p``
     (``C`` (P, M, K), ``b`` (P, M); pad short polytopes with zero rows and ``b = inf``).
 
@@ -246,11 +249,10 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
     rounds = 0
     while len(queue):
         rounds += 1
-        if verbose and rounds % 20 == 1:
-            print(f"bab: {time.perf_counter() - start:.1f}s, {done} domains, queue {len(queue)}, worst margin "
-                  f"{float(queue.margins().min()):.4g}, per property "
-                  f"{torch.bincount(queue.props(), minlength=P).tolist()}",
-                  flush=True)
+        if rounds % 20 == 1 and log.isEnabledFor(logging.INFO):  # progress for a long search
+            log.info("bab: %.1fs, %d domains, queue %d, worst margin %.4g, per property %s",
+                     time.perf_counter() - start, done, len(queue), float(queue.margins().min()),
+                     torch.bincount(queue.props(), minlength=P).tolist())
         if time.perf_counter() >= deadline:
             return stats(False, "time is up")
         slots = queue.live()
@@ -310,9 +312,3 @@ def bab(graph: Graph, x0: torch.Tensor, ball: LpBall, A: torch.Tensor, b: torch.
     lo, hi = lo[0].reshape(-1).double().cpu(), hi[0].reshape(-1).double().cpu()
     return bab_mlp(net, lo, hi, A.double().cpu().unsqueeze(0), b.double().cpu().unsqueeze(0), deadline=deadline,
                    batch=batch, max_domains=max_domains, **options)  # type: ignore[arg-type]
-
-
-def prove_rows(graph: Graph, x0: torch.Tensor, ball: LpBall, A: torch.Tensor, b: torch.Tensor, *,
-               deadline: float, batch: int = 256) -> bool:
-    """Whether :func:`bab` proves that no input of the box reaches ``A y <= b``."""
-    return bab(graph, x0, ball, A, b, deadline=deadline, batch=batch).proved

@@ -47,7 +47,3 @@ def main(argv: Optional[List[str]] = None) -> int:
     except RobustestError as exc:
         print(f"robustest: error: {exc}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

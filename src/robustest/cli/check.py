@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             write_html_tests(args.html, tests, title=f"robustest check: {name}")
         if args.json_path:
             from ..atomic import atomic_write_text
-            from .report import results_document
+            from ..reporting.merge import results_document
 
             atomic_write_text(args.json_path, json.dumps(results_document(tests)))
     return 0 if all(rec.passed for rec in records) else 1

@@ -19,14 +19,7 @@ import argparse
 import json
 from typing import Any, Dict, List, Sequence
 
-FORMAT = "robustest-results/1"
-
-
-def results_document(tests: Sequence[Any]) -> Dict[str, Any]:
-    """The JSON document for a list of :class:`~robustest.reporting.html.HtmlTest`."""
-    from .. import __version__
-
-    return {"format": FORMAT, "robustest": __version__, "tests": [t.to_dict() for t in tests]}
+from ..reporting.merge import FORMAT
 
 
 def read_results(path: str) -> List[Any]:

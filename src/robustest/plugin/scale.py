@@ -114,7 +114,7 @@ class ScalePlugin:
     """The hooks of this module, registered by the plugin's pytest_configure with the run's settings."""
 
     def __init__(self, config: pytest.Config, settings: "Settings") -> None:
-        from ..cache import VerdictCache
+        from ..cache import CACHE_MODES, DEFAULT_DIR, VerdictCache
 
         self.config = config
         self.settings = settings
@@ -137,8 +137,10 @@ class ScalePlugin:
 
                 raise usage_error(f"robustest: {exc}") from None
         self.cache: Optional["VerdictCache"] = None
-        if settings.cache != "off":
-            self.cache = VerdictCache(config.rootpath / ".robustest_cache", mode=settings.cache)
+        if settings.cache in CACHE_MODES and settings.cache != "off":
+            self.cache = VerdictCache(config.rootpath / DEFAULT_DIR, mode=settings.cache)
+        elif settings.cache not in CACHE_MODES:  # a directory of its own
+            self.cache = VerdictCache(config.rootpath / settings.cache)
         self.pending: Dict[str, List[Any]] = {}
 
     # -------------------------------------------------------------------------------- collection
@@ -277,7 +279,7 @@ class ScalePlugin:
             import json
 
             from ..atomic import atomic_write_text
-            from ..cli.report import results_document
+            from ..reporting.merge import results_document
 
             tests = sorted(state.html_tests, key=lambda t: t.record.nodeid)
             atomic_write_text(self.settings.json, json.dumps(results_document(tests)))

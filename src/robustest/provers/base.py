@@ -32,33 +32,13 @@ import numpy as np
 import torch
 
 from ..graph import Graph
+from ..schedules import ProofSettings
 from ..spec import LpBall, margin_matrix
 
 Status = Literal["proved", "counterexample", "open"]
 NpBox = Tuple[np.ndarray, np.ndarray]
 
 __all__ = ["ProofTask", "Known", "ProverOutcome", "Prover", "ProofSettings", "decide", "Status"]
-
-
-@dataclass(frozen=True)
-class ProofSettings:
-    """The provers' knobs, frozen, with the measured defaults.
-
-    ``alpha_crown``: after plain CROWN, optimise the ReLU slopes (``alpha_steps`` Adam steps) for the
-    samples CROWN leaves open. ``milp_share``: when a later rung (BaB) supports the network, MILP gets this
-    share of a sample's remaining budget instead of all of it. BaB's schedule (shares of its time): a quick
-    search on the root's alpha-CROWN bounds (``bab_root_alpha_steps``), a short refine/search round of
-    ``bab_first`` each, one long refinement of ``bab_refine``, then the search with the rest
-    (``benchmarks/vnncomp.md`` has the measurements behind them).
-    """
-
-    alpha_crown: bool = False
-    alpha_steps: int = 20
-    milp_share: float = 0.25
-    bab_root_alpha_steps: int = 30
-    bab_quick: float = 0.05
-    bab_first: float = 0.05
-    bab_refine: float = 0.45
 
 
 @dataclass

@@ -30,9 +30,11 @@ from ..results import pass_fraction, summary_text
 from . import TestRecord
 
 __all__ = ["SHARD", "TEST", "NAME", "shard_properties", "shard_of", "merge_records", "merge_group",
-           "merge_tests", "failure_lines"]
+           "merge_tests", "failure_lines", "results_document", "FORMAT"]
 
 SHARD, TEST, NAME = "robust_shard", "robust_test", "robust_name"
+#: the results file of ``robustest check --json`` and ``pytest --robust-json`` (read by ``robustest report``)
+FORMAT = "robustest-results/1"
 _SHOWN = 5
 
 
@@ -132,6 +134,13 @@ def merge_tests(tests: Sequence[Any], *, strict: bool = True) -> List[Any]:
         else:
             joined[mark[2]].images.update(t.images)
     return out
+
+
+def results_document(tests: Sequence[Any]) -> Dict[str, Any]:
+    """The JSON document for a list of :class:`~robustest.reporting.html.HtmlTest`."""
+    from .. import __version__
+
+    return {"format": FORMAT, "robustest": __version__, "tests": [t.to_dict() for t in tests]}
 
 
 def failure_lines(record: TestRecord, extra: Sequence[str] = ()) -> str:
