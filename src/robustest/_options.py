@@ -154,7 +154,8 @@ _TABLE = (
            "an integer >= 0", "pass lower_steps=8", "bisection steps of the certified radius",
            ((0, 8), (-1, 2.5, "8"))),
     # scale-out and re-runs (robustest.cache, plugin.scale)
-    Option("cache", _cache, "'readwrite', 'read', 'write', 'off', a directory or a robustest.cache.VerdictCache",
+    Option("cache", _cache,
+           "'readwrite', 'read', 'write', 'off', a directory or a robustest.cache.VerdictCache",
            "pass cache='readwrite' (the default in pytest) or cache='off' to recompute every verdict",
            "the verdict cache (.robustest_cache/): off, read, write, readwrite, or its directory",
            (("readwrite", "off", None, ".robustest_cache"), ("", 3, True))),
@@ -182,7 +183,8 @@ OPTIONS: Dict[str, Option] = {o.name: o for o in _TABLE}
 CHECK_OPTIONS: Tuple[str, ...] = ("eps", "norm", "escalate", "timeout", "domain", "seed", "solver", "attacks",
                                   "suppress_health_check", "alpha_crown", "provers", "indices", "cache")
 
-#: options of :func:`robustest.check` that the plugin sets itself (shards, ``--robust-cache``): not marker args
+#: options of :func:`robustest.check` that the plugin sets itself (shards, ``--robust-cache``), so they are
+#: not marker arguments
 PLUGIN_SET: Tuple[str, ...] = ("indices", "cache")
 
 #: the options the marker passes on to :func:`robustest.radius` when it has ``min_radius``

@@ -93,7 +93,8 @@ class Executor:
         try:
             import ray
         except ImportError:
-            raise invalid_argument("--executor", "ray", "Ray installed", "pip install 'robustest[ray]'") from None
+            raise invalid_argument("--executor", "ray", "Ray installed",
+                                   "pip install 'robustest[ray]'") from None
         started = not ray.is_initialized()
         if started:
             if self.address:

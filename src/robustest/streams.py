@@ -61,7 +61,8 @@ class SampleStreams:
             out.append(g)
         return out
 
-    def _draw(self, normal: bool, shape: Tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    def _draw(self, normal: bool, shape: Tuple[int, ...], dtype: torch.dtype,
+              device: torch.device) -> torch.Tensor:
         if not shape or shape[0] != len(self.keys):
             raise ValueError(f"a draw of shape {shape} from {len(self.keys)} streams: the first dimension "
                              "must be the number of rows")  # a programming error inside robustest
@@ -89,7 +90,8 @@ def subset(source: Optional[RandomSource], rows: torch.Tensor) -> Optional[Rando
 
 def rand(source: Optional[RandomSource], shape: Tuple[int, ...], *, like: torch.Tensor) -> torch.Tensor:
     """``torch.rand`` from a generator or from per-sample streams, with ``like``'s dtype and device."""
-    if source is not None and not isinstance(source, torch.Generator):  # streams (of any import of this module)
+    # per-sample streams, of whichever import of this module (pytester re-imports modules between runs)
+    if source is not None and not isinstance(source, torch.Generator):
         return source.rand(shape, dtype=like.dtype, device=like.device)
     return torch.rand(shape, generator=source, device=like.device, dtype=like.dtype)
 

@@ -75,7 +75,8 @@ def test_a_slice_fails_when_it_alone_breaks_min_pass(project):
 def test_cache_reuses_verdicts_and_ignores_a_corrupted_file(project):
     project.test_file(MARKED.format(min_pass=0.5))
     first = project.run("--robust-junit=a.xml")
-    first.stdout.fnmatch_lines(["robustest cache: 0 of 4 sample verdicts reused from *.robustest_cache (readwrite)"])
+    first.stdout.fnmatch_lines(["robustest cache: 0 of 4 sample verdicts reused from *.robustest_cache "
+                                "(readwrite)"])
     again = project.run("--robust-junit=b.xml")
     again.stdout.fnmatch_lines(["robustest cache: 4 of 4 sample verdicts reused*"])
     assert _verdicts(project.path / "a.xml") == _verdicts(project.path / "b.xml")
@@ -129,5 +130,5 @@ def test_baseline_fails_a_regressed_sample_whatever_min_pass_says(project):
     result.stdout.fnmatch_lines(["*sample 0: certified (margin >= 1.2) in the baseline, now certified "
                                  "(margin >= 0.6): the certified margin dropped*"])
     project.run("--robust-baseline=base.json", "--robust-baseline-tolerance=0.6").assert_outcomes(passed=1)
-    project.run("--robust-baseline=missing.json").stderr.fnmatch_lines(["*--robust-baseline=*expected a readable file*"
-                                                                          "--robust-save-baseline*"])
+    missing = project.run("--robust-baseline=missing.json")
+    missing.stderr.fnmatch_lines(["*--robust-baseline=*expected a readable file*--robust-save-baseline*"])

@@ -27,7 +27,8 @@ of its content; a file SQLite cannot read or a row whose checksum fails is ignor
     >>> cache = VerdictCache(tempfile.mkdtemp())
     >>> first = robustest.check(model, x, y, eps=0.01, escalate="crown", cache=cache)
     >>> again = robustest.check(model, x, y, eps=0.01, escalate="crown", cache=cache)
-    >>> again.verdicts == first.verdicts, again.cached == first.counts()["certified"] + first.counts()["falsified"]
+    >>> decided = first.counts()["certified"] + first.counts()["falsified"]
+    >>> again.verdicts == first.verdicts, again.cached == decided
     (True, True)
 """
 
@@ -95,7 +96,8 @@ class VerdictCache:
     ``--robust-cache`` / ``cache =`` in the config.
     """
 
-    def __init__(self, directory: Union[str, "os.PathLike[str]"] = DEFAULT_DIR, *, mode: str = "readwrite") -> None:
+    def __init__(self, directory: Union[str, "os.PathLike[str]"] = DEFAULT_DIR, *,
+                 mode: str = "readwrite") -> None:
         if mode not in CACHE_MODES:
             raise invalid_argument("cache mode", mode, "one of " + ", ".join(map(repr, CACHE_MODES)),
                                    "pass mode='readwrite' (or 'off' to disable the cache)")
@@ -138,7 +140,8 @@ class VerdictCache:
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"CREATE TABLE IF NOT EXISTS {_TABLE} "
-                         "(key TEXT PRIMARY KEY, payload TEXT NOT NULL, ce BLOB NOT NULL, checksum TEXT NOT NULL)")
+                         "(key TEXT PRIMARY KEY, payload TEXT NOT NULL, ce BLOB NOT NULL, "
+                         "checksum TEXT NOT NULL)")
             conn.commit()
         except sqlite3.DatabaseError as exc:
             self._disable(f"SQLite cannot use it ({exc})")

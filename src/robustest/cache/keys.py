@@ -136,7 +136,8 @@ def fingerprint_or_none(model: Any, *, ball: LpBall, escalate: str,
     import logging
 
     try:
-        return check_fingerprint(model=model_fingerprint(model), ball=ball, escalate=escalate, options=options)
+        return check_fingerprint(model=model_fingerprint(model), ball=ball, escalate=escalate,
+                                 options=options)
     except NotFingerprintable as exc:
         logging.getLogger("robustest.cache").info("verdict cache not used for this check: %s", exc)
         return None

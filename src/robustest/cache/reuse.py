@@ -53,7 +53,8 @@ class CachePlan:
 
     def reuse(self, ctx: StepContext, indices: List[int], recheck: Recheck) -> Dict[int, SampleResult]:
         """The stored verdicts of ``indices`` that may be reused; stored counterexamples are re-checked
-        by ``recheck`` (the ladder's forward pass, :meth:`robustest.ladder.Ladder.recheck`) and dropped when they fail it."""
+        by ``recheck`` (the ladder's forward pass, :meth:`robustest.ladder.Ladder.recheck`) and dropped
+        when they fail it."""
         found = self.cache.get([self.keys[i] for i in indices])
         out: Dict[int, SampleResult] = {}
         claimed: Dict[int, StepOutcome] = {}
@@ -101,7 +102,8 @@ class CachePlan:
                 if not isinstance(ce, torch.Tensor):
                     continue
                 t = ce.detach().to("cpu").contiguous()
-                blob, dtype, shape = t.reshape(-1).view(torch.uint8).numpy().tobytes(), str(t.dtype), tuple(t.shape)
+                blob = t.reshape(-1).view(torch.uint8).numpy().tobytes()
+                dtype, shape = str(t.dtype), tuple(t.shape)
             items.append((self.keys[i], CachedVerdict(
                 verdict=s.verdict, method=s.method, budget=self.timeout, seconds=float(s.seconds),
                 figure=s.figure, predicted=s.predicted, distance=s.distance, reason=s.reason,

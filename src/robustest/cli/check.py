@@ -47,7 +47,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--executor", default="local", metavar="local|pool|ray[=ADDRESS]",
                    help="where the batches run: this process (default), a local process pool, or Ray tasks "
                         "(a local Ray with --workers CPUs, or the cluster at ADDRESS); same verdicts")
-    p.add_argument("--workers", type=int, default=2, help="processes of the pool / CPUs of a local Ray (default 2)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="processes of the pool / CPUs of a local Ray (default 2)")
     p.add_argument("--junit", default=None, help="write per-sample JUnit XML here")
     p.add_argument("--html", default=None, help="write the HTML report here")
     p.add_argument("--json", dest="json_path", default=None,
@@ -66,8 +67,8 @@ def check_slice(model: Any, inputs: Any, labels: Any, start: int, options: Dict[
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from ..executors import parse_executor
     from ..errors import invalid_argument
+    from ..executors import parse_executor
     from ..io.args import data_from_args, model_from_args
     from ..reporting import record_from_report
     from ..reporting.html import tests_from_reports
@@ -84,12 +85,13 @@ def run(args: argparse.Namespace) -> int:
     results: List[Tuple[str, Report]] = []
     chunks = [(e, i) for e in args.eps for i in range(0, len(labels), args.batch)]
     parts: dict = {}
-    options = dict(norm=args.norm, escalate=args.escalate, timeout=args.timeout, domain=domain, seed=args.seed,
-                   solver=args.solver, alpha_crown=args.alpha_crown)
-    calls = [(inputs[start:start + args.batch], labels[start:start + args.batch], start, {**options, "eps": eps})
-             for eps, start in chunks]
+    options = dict(norm=args.norm, escalate=args.escalate, timeout=args.timeout, domain=domain,
+                   seed=args.seed, solver=args.solver, alpha_crown=args.alpha_crown)
+    calls = [(inputs[start:start + args.batch], labels[start:start + args.batch], start,
+              {**options, "eps": eps}) for eps, start in chunks]
     with progress(total=len(labels) * len(args.eps), desc="robustest check", unit="sample") as bar:
-        reports = executor.map(check_slice, calls, shared=(model,), done=lambda i, r: bar.update(len(r.samples)))
+        reports = executor.map(check_slice, calls, shared=(model,),
+                               done=lambda i, r: bar.update(len(r.samples)))
     for (eps, start), rep in zip(chunks, reports):
         parts.setdefault(eps, []).append((start, rep))
     for eps in args.eps:

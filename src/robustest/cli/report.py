@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, Dict, List, Sequence
+from typing import Any, List
 
 from ..reporting.merge import FORMAT
 
@@ -49,7 +49,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("report", help="turn saved JSON results into HTML and/or JUnit",
                               description=__doc__.splitlines()[0])
     p.add_argument("results", nargs="+",
-                   help="JSON written by `robustest check --json` or `pytest --robust-json` (several with --merge)")
+                   help="JSON written by `robustest check --json` or `pytest --robust-json` "
+                        "(several with --merge)")
     p.add_argument("--merge", action="store_true",
                    help="merge the slices of each test (CI matrix jobs) and judge it on all its samples")
     p.add_argument("--html", default=None, help="write the HTML report here")

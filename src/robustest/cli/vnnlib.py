@@ -53,7 +53,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out-dir", default=None, help="batch mode: write each instance's result file here")
     p.add_argument("--executor", default="local", metavar="local|pool|ray[=ADDRESS]",
                    help="batch mode: where the instances run (default: one after the other, here)")
-    p.add_argument("--workers", type=int, default=2, help="processes of the pool / CPUs of a local Ray (default 2)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="processes of the pool / CPUs of a local Ray (default 2)")
     p.set_defaults(func=run)
 
 
@@ -78,15 +79,16 @@ def run(args: argparse.Namespace) -> int:
 
     if args.instances is not None:
         if args.model is not None or args.spec is not None:
-            raise invalid_argument("MODEL SPEC", f"{args.model} {args.spec}", "no positional files with --instances",
+            raise invalid_argument("MODEL SPEC", f"{args.model} {args.spec}",
+                                   "no positional files with --instances",
                                    "pass either MODEL SPEC --timeout T or --instances instances.csv")
         from .vnnlib_batch import run_batch
 
         return run_batch(args)
     if args.model is None or args.spec is None or args.timeout is None:
         raise invalid_argument("MODEL SPEC --timeout", f"{args.model} {args.spec} {args.timeout}",
-                               "a network, a property and a timeout", "pass net.onnx prop.vnnlib --timeout 60, "
-                               "or --instances instances.csv")
+                               "a network, a property and a timeout",
+                               "pass net.onnx prop.vnnlib --timeout 60, or --instances instances.csv")
 
     # When this process was started for this very command, its start-up counts against the budget.
     own_process = sys.argv[1:2] == ["vnnlib"]

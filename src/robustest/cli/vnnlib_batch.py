@@ -30,7 +30,8 @@ def read_instances(path: str) -> List[Instance]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise invalid_argument("--instances", path, f"a readable file ({exc.strerror})", "check the path") from None
+        raise invalid_argument("--instances", path, f"a readable file ({exc.strerror})",
+                               "check the path") from None
     out = []
     for n, row in enumerate(csv.reader(io.StringIO(text)), start=1):
         if not row or not "".join(row).strip():
@@ -41,11 +42,14 @@ def read_instances(path: str) -> List[Instance]:
             if not (seconds > 0 and math.isfinite(seconds)):
                 raise ValueError
         except ValueError:
-            raise invalid_argument(f"--instances line {n}", ",".join(row), "onnx,vnnlib,timeout with a timeout > 0",
-                                   "write one instance per line, e.g. onnx/net.onnx,vnnlib/prop_0.vnnlib,60") from None
+            raise invalid_argument(f"--instances line {n}", ",".join(row),
+                                   "onnx,vnnlib,timeout with a timeout > 0",
+                                   "write one instance per line, e.g. onnx/net.onnx,vnnlib/prop_0.vnnlib,60"
+                                   ) from None
         out.append((str(folder / onnx), str(folder / spec), seconds))
     if not out:
-        raise invalid_argument("--instances", path, "at least one instance line", "list the instances to decide")
+        raise invalid_argument("--instances", path, "at least one instance line",
+                               "list the instances to decide")
     return out
 
 

@@ -238,7 +238,7 @@ def pytest_runtest_call(item: pytest.Item) -> None:
                 inputs=inputs)
     if failure is not None:
         if shard is None and not passed:
-            failure = _failure_text(report, judged, require, notes + _regressions(judged))
+            failure = _failure_text(report, judged, require, notes + scale.regression_lines(judged))
         pytest.fail(failure, pytrace=False)
 
 
@@ -247,16 +247,13 @@ def scale_plugin(item: pytest.Item) -> "scale.ScalePlugin":
     return item.config.pluginmanager.get_plugin("robustest-scale")  # type: ignore[no-any-return]
 
 
-def _regressions(record: "TestRecord") -> List[str]:
-    return list(scale._regression_lines(record))
-
-
 def _replace_record(item: pytest.Item, old: "TestRecord", new: "TestRecord") -> None:
     state: _State = item.config.stash[_STATE]
     records = item.stash[_ITEM_RECORDS]
     records[records.index(old)] = new
     state.records = [new if r is old else r for r in state.records]
-    state.html_tests = [dataclasses.replace(t, record=new) if t.record is old else t for t in state.html_tests]
+    state.html_tests = [dataclasses.replace(t, record=new) if t.record is old else t
+                        for t in state.html_tests]
 
 
 def _health(settings: "Settings") -> Dict[str, Any]:

@@ -233,7 +233,8 @@ class ScalePlugin:
         return dataclasses.replace(record, passed=False, summary=summary,
                                    notes=record.notes + (head, *lines))
 
-    def judge(self, item: pytest.Item, record: "TestRecord", total: int) -> Tuple["TestRecord", Optional[str]]:
+    def judge(self, item: pytest.Item, record: "TestRecord",
+              total: int) -> Tuple["TestRecord", Optional[str]]:
         """(the record to keep, the failure text or None) for a marker test's check."""
         from ..reporting.merge import failure_lines
         from ..results import verdict_passes
@@ -244,16 +245,16 @@ class ScalePlugin:
         judged = self.with_regressions(record)
         regressed = judged is not record
         if shard is None:
-            return judged, None if judged.passed else failure_lines(judged, _regression_lines(judged))
+            return judged, None if judged.passed else failure_lines(judged, regression_lines(judged))
         failing = sum(not verdict_passes(s.verdict, record.require) for s in record.samples)
         allowed = int((1.0 - record.min_pass) * total + 1e-9)
         if failing > allowed:
             line = (f"  slice {shard.k}/{shard.n} alone has {failing} failing samples; min_pass="
                     f"{record.min_pass:g} allows {allowed} of all {total}")
             judged = dataclasses.replace(judged, passed=False, notes=judged.notes + (line,))
-            return judged, failure_lines(judged, [line] + _regression_lines(judged))
+            return judged, failure_lines(judged, [line] + regression_lines(judged))
         judged = dataclasses.replace(judged, passed=not regressed)
-        return judged, failure_lines(judged, _regression_lines(judged)) if regressed else None
+        return judged, failure_lines(judged, regression_lines(judged)) if regressed else None
 
     # ---------------------------------------------------------------------------- the end
     @pytest.hookimpl(tryfirst=True)
@@ -300,7 +301,8 @@ class ScalePlugin:
                 terminalreporter.write_line(f"{what}: {path}")
 
 
-def _regression_lines(record: "TestRecord") -> List[str]:
+def regression_lines(record: "TestRecord") -> List[str]:
+    """The baseline-regression lines that :meth:`ScalePlugin.with_regressions` added to ``record``'s notes."""
     notes = list(record.notes)
     for i, note in enumerate(notes):
         if note.startswith("regression against the baseline"):

@@ -38,9 +38,10 @@ def baseline_document(records: Sequence[TestRecord]) -> Dict[str, Any]:
     """The baseline of a run: per test (node id) its threat model and each sample's verdict and figure."""
     from .. import __version__
 
-    tests = {r.nodeid: {"threat": r.threat,
-                        "samples": {str(s.index): {"verdict": s.verdict, "figure": s.figure} for s in r.samples}}
-             for r in records}
+    tests = {}
+    for r in records:
+        samples = {str(s.index): {"verdict": s.verdict, "figure": s.figure} for s in r.samples}
+        tests[r.nodeid] = {"threat": r.threat, "samples": samples}
     return {"format": FORMAT, "robustest": __version__, "tests": tests}
 
 
