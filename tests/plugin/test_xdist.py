@@ -36,15 +36,20 @@ def test_fixture(robustness, mlp, points, norm):
 '''
 
 
-def test_xdist_gives_the_serial_verdicts(project):
+def _serial(project):
+    """The per-sample JUnit cases of TESTS run serially (cache off: every verdict computed)."""
     project.test_file(TESTS)
-    serial = project.run("--robust-junit=serial.xml", "--robust-seed=3", "--robust-cache=off")
-    serial.assert_outcomes(passed=6)
+    project.run("--robust-junit=serial.xml", "--robust-seed=3", "--robust-cache=off").assert_outcomes(passed=6)
+    return project.cases(project.path / "serial.xml")
+
+
+def test_xdist_gives_the_serial_verdicts(project):
+    a = _serial(project)
     parallel = project.run("--robust-junit=xdist.xml", "--robust-seed=3", "-n", "2", "--robust-html=x.html",
                            "--robust-cache=off")
     parallel.assert_outcomes(passed=6)
     parallel.stdout.fnmatch_lines(["*2 workers*"])
-    a, b = project.cases(project.path / "serial.xml"), project.cases(project.path / "xdist.xml")
+    b = project.cases(project.path / "xdist.xml")
     assert len(a) == 6 * 12
     assert a == b
     sa, sb = project.suite_properties(project.path / "serial.xml"), project.suite_properties(
@@ -63,13 +68,11 @@ def _verdicts(cases):
 
 
 def test_shards_spread_one_test_over_the_workers_with_the_serial_verdicts(project):
-    project.test_file(TESTS)
-    serial = project.run("--robust-junit=serial.xml", "--robust-seed=3", "--robust-cache=off")
-    serial.assert_outcomes(passed=6)
+    a = _serial(project)
     sharded = project.run("--robust-junit=shards.xml", "--robust-seed=3", "-n", "2", "--robust-shards=auto",
                           "--robust-cache=off")
     sharded.assert_outcomes(passed=4 * 2 + 2)  # each marker test runs as one item per worker
-    a, b = project.cases(project.path / "serial.xml"), project.cases(project.path / "shards.xml")
+    b = project.cases(project.path / "shards.xml")
     assert len(b) == 6 * 12  # one set of per-sample testcases per test, not per shard
     assert _verdicts(a) == _verdicts(b)
     sharded.stdout.fnmatch_lines(["total * 6 of 6 passed"])  # one summary row per test

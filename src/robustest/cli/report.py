@@ -16,7 +16,6 @@ must be there exactly once), and the exit status is 1 when a test fails its crit
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any, List
 
 from ..reporting.merge import FORMAT
@@ -25,19 +24,13 @@ from ..reporting.merge import FORMAT
 def read_results(path: str) -> List[Any]:
     """The tests of a results file; a clear :class:`~robustest.errors.InvalidArgument` otherwise."""
     from ..errors import invalid_argument
+    from ..reporting.baseline import read_document
     from ..reporting.html import HtmlTest
 
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except OSError as exc:
-        raise invalid_argument("results", path, f"a readable file ({exc.strerror})", "check the path") from None
-    except json.JSONDecodeError as exc:
-        raise invalid_argument("results", path, f"JSON (line {exc.lineno}: {exc.msg})",
-                               "pass the file written by `robustest check --json`") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("tests"), list):
-        raise invalid_argument("results", path, f"a results document with format {FORMAT!r}",
-                               "pass the file written by `robustest check --json`")
+    fix = "pass the file written by `robustest check --json` or `pytest --robust-json`"
+    doc = read_document(path, argument="results", fmt=FORMAT, what="a results document", fix=fix)
+    if not isinstance(doc.get("tests"), list):
+        raise invalid_argument("results", path, "a list of tests", fix)
     try:
         return [HtmlTest.from_dict(t) for t in doc["tests"]]
     except (KeyError, TypeError, ValueError) as exc:

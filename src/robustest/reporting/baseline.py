@@ -29,7 +29,8 @@ from typing import Any, Dict, List, Sequence
 from ..errors import invalid_argument
 from . import TestRecord
 
-__all__ = ["FORMAT", "baseline_document", "save_baseline", "load_baseline", "regressions"]
+__all__ = ["FORMAT", "baseline_document", "save_baseline", "load_baseline", "read_document",
+           "regressions"]
 
 FORMAT = "robustest-baseline/1"
 
@@ -52,19 +53,27 @@ def save_baseline(path: str, records: Sequence[TestRecord]) -> None:
     atomic_write_text(path, json.dumps(baseline_document(records), indent=1, sort_keys=True))
 
 
-def load_baseline(path: str) -> Dict[str, Any]:
-    """A baseline file written by :func:`save_baseline`; a clear error for anything else."""
+def read_document(path: str, *, argument: str, fmt: str, what: str, fix: str) -> Dict[str, Any]:
+    """The JSON document at ``path`` with ``"format": fmt``; an :class:`~robustest.errors.InvalidArgument`
+    naming ``argument`` for an unreadable file, bad JSON or another document (``fix`` says how to get one)."""
     try:
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
     except OSError as exc:
-        raise invalid_argument("--robust-baseline", path, f"a readable file ({exc.strerror})",
-                               "write one first with --robust-save-baseline") from None
+        raise invalid_argument(argument, path, f"a readable file ({exc.strerror})", fix) from None
     except json.JSONDecodeError as exc:
-        raise invalid_argument("--robust-baseline", path, f"JSON (line {exc.lineno}: {exc.msg})",
-                               "write it with --robust-save-baseline") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("tests"), dict):
-        raise invalid_argument("--robust-baseline", path, f"a baseline document with format {FORMAT!r}",
+        raise invalid_argument(argument, path, f"JSON (line {exc.lineno}: {exc.msg})", fix) from None
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise invalid_argument(argument, path, f"{what} with format {fmt!r}", fix)
+    return doc
+
+
+def load_baseline(path: str) -> Dict[str, Any]:
+    """A baseline file written by :func:`save_baseline`; a clear error for anything else."""
+    doc = read_document(path, argument="--robust-baseline", fmt=FORMAT, what="a baseline document",
+                        fix="write one first with --robust-save-baseline")
+    if not isinstance(doc.get("tests"), dict):
+        raise invalid_argument("--robust-baseline", path, "a 'tests' table",
                                "write it with --robust-save-baseline")
     return doc
 

@@ -94,13 +94,17 @@ def merge_records(records: Sequence[TestRecord], *, strict: bool = True) -> List
     """``records`` with the shards of each test merged into one record (whole tests pass through).
 
     ``strict``: a test with a missing or repeated shard is an error; otherwise its shard records are left
-    as they are (a CI job's own slice, or an xdist item that errored)."""
+    as they are (a CI job's own slice, or an xdist item that errored). A whole (unsharded) test that
+    several jobs ran is kept once."""
     groups: Dict[str, List[TestRecord]] = {}
     order: List[Tuple[Optional[TestRecord], str]] = []  # keep the order of first appearance
+    whole = set()
     for r in records:
         mark = shard_of(r)
         if mark is None:
-            order.append((r, ""))
+            if r.nodeid not in whole:  # a whole test that every job ran (e.g. a robustness fixture check)
+                order.append((r, ""))
+                whole.add(r.nodeid)
             continue
         if mark[2] not in groups:
             groups[mark[2]] = []
