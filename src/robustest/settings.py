@@ -58,7 +58,8 @@ class Settings:
     per-sample JUnit file; ``junit`` its path (None: not written); ``junit_include`` which samples it
     lists; ``html`` the path of the HTML report (None: not written); ``repair`` a directory where failing
     marker tests get a repaired model (None: off); ``suppress_health_check`` names of health checks to
-    silence (see :mod:`robustest.checks`); ``cache`` the verdict cache's mode (:mod:`robustest.cache`);
+    silence (see :mod:`robustest.checks`); ``cache`` the verdict cache's mode (off, read, write,
+    readwrite: in ``.robustest_cache/`` of the rootdir) or its own directory (:mod:`robustest.cache`);
     ``shards`` how many items a ``@robust`` test runs as under pytest-xdist ("auto": one per worker);
     ``json`` the path of the results file (``robustest report --merge`` reads it); ``baseline`` a
     baseline file to compare every sample with, and ``baseline_tolerance`` the relative drop of a

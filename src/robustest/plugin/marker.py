@@ -28,8 +28,10 @@ a closer marker overrides key by key. Arguments: ``eps`` (radius, >= 0), ``norm`
 ``escalate`` (highest rung, see :data:`robustest.results.RUNGS`), ``timeout`` (seconds per sample),
 ``domain`` ((lo, hi) or None), ``min_pass`` (fraction of samples that must pass, default 1.0),
 ``require`` ("not_falsified": unknown counts as passing; "certified": only certified samples pass),
-``model``/``data`` (fixture names), ``seed`` (default: derived from the run's seed and the test id);
-the other keywords are exactly those of :func:`robustest.check` (e.g. ``solver="highs"``, ``alpha_crown=True``),
+``model``/``data`` (fixture names), ``seed`` (default: derived from the run's seed and the test id),
+``shards`` (run the test as this many pytest items, each a slice of the samples, for pytest-xdist; see
+:mod:`robustest.plugin.scale`); the other keywords are exactly those of :func:`robustest.check`
+(but ``indices`` and ``cache``, which the plugin sets) (e.g. ``solver="highs"``, ``alpha_crown=True``),
 all checked against the option table (:mod:`robustest._options`) that the API and the config use. Misuse raises
 ``pytest.UsageError`` naming the argument, its value and the fix.
 

@@ -259,6 +259,8 @@ class ScalePlugin:
     # ---------------------------------------------------------------------------- the end
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.cache is not None:
+            self.cache.close()  # reopened on demand; this process checks nothing more
         if getattr(self.config, "workerinput", None) is not None:
             return
         from .hooks import _STATE
@@ -285,6 +287,7 @@ class ScalePlugin:
             tests = sorted(state.html_tests, key=lambda t: t.record.nodeid)
             atomic_write_text(self.settings.json, json.dumps(results_document(tests)))
 
+    @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
         from .hooks import _STATE
 
