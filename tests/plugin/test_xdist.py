@@ -39,7 +39,8 @@ def test_fixture(robustness, mlp, points, norm):
 def _serial(project):
     """The per-sample JUnit cases of TESTS run serially (cache off: every verdict computed)."""
     project.test_file(TESTS)
-    project.run("--robust-junit=serial.xml", "--robust-seed=3", "--robust-cache=off").assert_outcomes(passed=6)
+    serial = project.run("--robust-junit=serial.xml", "--robust-seed=3", "--robust-cache=off")
+    serial.assert_outcomes(passed=6)
     return project.cases(project.path / "serial.xml")
 
 

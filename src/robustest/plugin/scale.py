@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -263,9 +263,8 @@ class ScalePlugin:
             self.cache.close()  # reopened on demand; this process checks nothing more
         if getattr(self.config, "workerinput", None) is not None:
             return
-        from .hooks import _STATE
-
         from ..reporting.merge import merge_records, merge_tests, shard_of
+        from .hooks import _STATE
 
         state = self.config.stash[_STATE]
         bases = {mark[2] for r in state.records if (mark := shard_of(r)) is not None}
