@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -97,7 +97,8 @@ class CachePlan:
             if i in self.reused or s.verdict == "misclassified":
                 continue
             ce = s.counterexample
-            blob, dtype, shape = b"", "", ()
+            blob, dtype = b"", ""
+            shape: Tuple[int, ...] = ()
             if s.verdict == "falsified":
                 if not isinstance(ce, torch.Tensor):
                     continue

@@ -244,7 +244,7 @@ def pytest_runtest_call(item: pytest.Item) -> None:
 
 def scale_plugin(item: pytest.Item) -> "scale.ScalePlugin":
     """The run's :class:`~robustest.plugin.scale.ScalePlugin` (shards, cache, baseline)."""
-    return item.config.pluginmanager.get_plugin("robustest-scale")  # type: ignore[no-any-return]
+    return item.config.pluginmanager.get_plugin("robustest-scale")  # type: ignore[return-value]
 
 
 def _replace_record(item: pytest.Item, old: "TestRecord", new: "TestRecord") -> None:
