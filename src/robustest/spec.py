@@ -211,7 +211,7 @@ def margin_matrix(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     return c[keep].view(n, num_classes - 1, num_classes)
 
 
-def bound_rows(n: int, idx: Optional[torch.Tensor] = None, *, like: torch.Tensor) -> torch.Tensor:
+def bound_rows(n: int, idx: torch.Tensor | None = None, *, like: torch.Tensor) -> torch.Tensor:
     """The rows ``[I; -I]`` (2r, n) over the entries ``idx`` (default all) of an ``n``-vector: the lower
     bound of row ``j`` is the entry's lower bound, that of row ``r + j`` minus its upper bound. Float dtype
     and device of ``like``.
