@@ -40,8 +40,10 @@ def test_xdist_gives_the_serial_verdicts(project):
     project.test_file(TESTS)
     serial = project.run("--robust-junit=serial.xml", "--robust-seed=3")
     serial.assert_outcomes(passed=6)
-    parallel = project.run("--robust-junit=xdist.xml", "--robust-seed=3", "-n", "2", "--robust-html=x.html")
+    parallel = project.run("--robust-junit=xdist.xml", "--robust-seed=3", "-n", "2", "--robust-html=x.html",
+                           "-v")
     parallel.assert_outcomes(passed=6)
+    assert "robustest check:" not in parallel.stdout.str()  # workers show no progress, even with -v
     parallel.stdout.fnmatch_lines(["*2 workers*"])
     a, b = project.cases(project.path / "serial.xml"), project.cases(project.path / "xdist.xml")
     assert len(a) == 6 * 12
