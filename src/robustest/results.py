@@ -35,6 +35,8 @@ INCLUDE_MODES: Tuple[str, ...] = ("all", "failures", "none")
 RUNGS: Tuple[str, ...] = ("attack", "ibp", "crown", "lp", "milp", "bab")
 #: LP/MILP solver backends (:mod:`robustest.solvers`; its registry test checks the names)
 SOLVERS: Tuple[str, ...] = ("highs", "gurobi")
+#: the profiles of the default attack sequence (:data:`robustest.attacks.sequence.STRENGTHS`), default first
+STRENGTH_NAMES: Tuple[str, ...] = ("standard", "fast", "thorough")
 #: every spelling of a norm that robustest accepts (``spec.normalize_norm`` maps them to linf/l2/l1)
 NORM_ALIASES: Dict[str, str] = {"inf": "linf", "linf": "linf", "l_inf": "linf", "Linf": "linf", "2": "l2",
                                 "l2": "l2", "L2": "l2", "1": "l1", "l1": "l1", "L1": "l1"}
