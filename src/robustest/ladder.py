@@ -23,6 +23,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+# imported with the module, not inside AttackRung.run: check() builds its Attack objects with the
+# build_sequence it imported, and a later import here could meet a re-imported robustest.attacks (pytester
+# restores sys.modules between in-process runs), whose Attack class those objects are not instances of
+from .attacks.sequence import build_sequence, run_sequence
 from .errors import invalid_argument
 from .progress import Progress, tell
 from .provers import Known, ProofSettings, ProofTask, Prover, ProverOutcome, rung_provers
@@ -128,8 +132,6 @@ class AttackRung(Rung):
     name = "attack"
 
     def run(self, ctx: StepContext, indices: List[int]) -> Dict[int, StepOutcome]:
-        from .attacks.sequence import build_sequence, run_sequence
-
         attacks = build_sequence(ctx.attacks)
         share = 1.0 if ctx.escalate == "attack" else ATTACK_SHARE_BEFORE_PROVERS
         start = time.perf_counter()

@@ -47,8 +47,9 @@ def _serial(project):
 def test_xdist_gives_the_serial_verdicts(project):
     a = _serial(project)
     parallel = project.run("--robust-junit=xdist.xml", "--robust-seed=3", "-n", "2", "--robust-html=x.html",
-                           "--robust-cache=off")
+                           "--robust-cache=off", "-v")
     parallel.assert_outcomes(passed=6)
+    assert "robustest check:" not in parallel.stdout.str()  # workers show no progress, even with -v
     parallel.stdout.fnmatch_lines(["*2 workers*"])
     b = project.cases(project.path / "xdist.xml")
     assert len(a) == 6 * 12
