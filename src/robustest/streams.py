@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 
 _MASK = 2**63 - 1
+_COPIES = 7919  # a salt: copies' streams differ from the originals'
 
 
 def stream_seed(seed: int, key: int, draw: int = 0) -> int:
@@ -50,6 +51,18 @@ class SampleStreams:
         """The streams of ``rows`` (indices into this batch), continuing their draws."""
         picked = rows.tolist() if isinstance(rows, torch.Tensor) else list(rows)
         return SampleStreams(self.seed, [self.keys[int(r)] for r in picked], self._draws)
+
+    def repeat(self, k: int) -> "SampleStreams":
+        """Streams for ``k`` copies of every row (row ``i * k + j`` is copy ``j`` of row ``i``, e.g. one
+        copy per target class), each its own stream, independent of this one's."""
+        return SampleStreams(stream_seed(self.seed, k, _COPIES), [key * k + j for key in self.keys for j in range(k)])
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        """One generator for the whole batch, seeded by the seed and these rows' keys: for attacks that draw
+        per batch (their draws then depend on which samples share the batch)."""
+        g = torch.Generator(device=device)
+        g.manual_seed(stream_seed(self.seed, hash(tuple(self.keys)) % _MASK, _COPIES))
+        return g
 
     def _generators(self, device: torch.device) -> List[torch.Generator]:
         out = []
@@ -86,6 +99,16 @@ RandomSource = Union[torch.Generator, SampleStreams]
 def subset(source: Optional[RandomSource], rows: torch.Tensor) -> Optional[RandomSource]:
     """``source`` restricted to ``rows`` when it has one stream per sample; a plain generator as is."""
     return source if source is None or isinstance(source, torch.Generator) else source.subset(rows)
+
+
+def repeat(source: Optional[RandomSource], k: int) -> Optional[RandomSource]:
+    """``source`` for ``k`` copies of every row (see :meth:`SampleStreams.repeat`); a generator as is."""
+    return source if source is None or isinstance(source, torch.Generator) else source.repeat(k)
+
+
+def as_generator(source: Optional[RandomSource], device: torch.device) -> Optional[torch.Generator]:
+    """A plain generator for an attack that draws per batch (see :meth:`SampleStreams.generator`)."""
+    return source if source is None or isinstance(source, torch.Generator) else source.generator(device)
 
 
 def rand(source: Optional[RandomSource], shape: Tuple[int, ...], *, like: torch.Tensor) -> torch.Tensor:

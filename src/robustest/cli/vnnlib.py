@@ -97,8 +97,11 @@ def run(args: argparse.Namespace) -> int:
     from ..io.models import load_model
 
     model = load_model(args.model, model_class=args.model_class, model_kwargs=args.model_kwargs)
-    result = decide(model, args.model, args.spec, args.timeout, start=start, input_shape=args.input_shape,
-                    seed=args.seed)
+    from .progress import status
+
+    with status("robustest vnnlib", budget=args.timeout):
+        result = decide(model, args.model, args.spec, args.timeout, start=start, input_shape=args.input_shape,
+                        seed=args.seed)
     text = result.format()
     if args.out:
         atomic_write_text(args.out, text)
