@@ -20,9 +20,9 @@ import torch
 
 from ._options import reject_unknown_keywords
 from .attacks.sequence import DEFAULT_STRENGTH, AttackSpec, build_sequence, run_sequence
-from .checks import HealthCheckWarning, as_suppressed, masking_check, run_health_checks
 from .cache import VerdictCache, as_cache
 from .cache.reuse import CachePlan
+from .checks import HealthCheckWarning, as_suppressed, masking_check, run_health_checks
 from .ladder import Ladder, StepContext
 from .provers import ProofSettings
 from .results import AttackResult, Report
@@ -94,7 +94,8 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
                       sample_ids=ids)
     plan = CachePlan.open(store, model=model, inputs=x, labels=y, ball=ball, escalate=escalate, seed=seed,
                           sample_ids=ids, timeout=float(timeout),
-                          options={"solver": solver, "attacks": attacks, "strength": strength, "provers": settings})
+                          options={"solver": solver, "attacks": attacks, "strength": strength,
+                                   "provers": settings})
     ctx.charge(list(range(n)), time.perf_counter() - start)
     samples = Ladder(ctx).run(logits.argmax(1), reuse=None if plan is None else plan.reuse)
     if plan is not None:

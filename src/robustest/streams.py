@@ -55,14 +55,25 @@ class SampleStreams:
     def repeat(self, k: int) -> "SampleStreams":
         """Streams for ``k`` copies of every row (row ``i * k + j`` is copy ``j`` of row ``i``, e.g. one
         copy per target class), each its own stream, independent of this one's."""
-        return SampleStreams(stream_seed(self.seed, k, _COPIES), [key * k + j for key in self.keys for j in range(k)])
+        keys = [key * k + j for key in self.keys for j in range(k)]
+        return SampleStreams(stream_seed(self.seed, k, _COPIES), keys)
 
-    def generator(self, device: torch.device) -> torch.Generator:
-        """One generator for the whole batch, seeded by the seed and these rows' keys: for attacks that draw
-        per batch (their draws then depend on which samples share the batch)."""
-        g = torch.Generator(device=device)
-        g.manual_seed(stream_seed(self.seed, hash(tuple(self.keys)) % _MASK, _COPIES))
-        return g
+    def randint(self, high: int, shape: Tuple[int, ...], *, device: torch.device) -> torch.Tensor:
+        """Integers in [0, high), row ``r`` from stream ``keys[r]``, computed for all rows at once by a
+        counter-based hash of (seed, key, draw, element): cheap enough for a draw per attack step."""
+        draws = []
+        for key in self.keys:
+            draws.append(self._draws.get(key, 0))
+            self._draws[key] = draws[-1] + 1
+        n, rest = shape[0], int(torch.Size(shape[1:]).numel())
+        key = torch.tensor(self.keys, dtype=torch.int64, device=device).view(n, 1)
+        draw = torch.tensor(draws, dtype=torch.int64, device=device).view(n, 1)
+        element = torch.arange(rest, dtype=torch.int64, device=device).view(1, rest)
+        x = _mix32(key & _M32) ^ _mix32((key >> 32) + 0x51ED27)
+        x = _mix32(torch.full_like(key, self.seed % _M32) ^ x)
+        x = _mix32(x ^ _mix32(draw + 0x2545F491))
+        x = _mix32(x ^ _mix32(element + 0x68E31DA4))
+        return ((x * high) >> 32).view(shape)  # the high bits (Lemire): unbiased enough, well mixed
 
     def _generators(self, device: torch.device) -> List[torch.Generator]:
         out = []
@@ -92,6 +103,17 @@ class SampleStreams:
         return self._draw(True, tuple(shape), dtype, device)
 
 
+_M32 = 0xFFFFFFFF
+
+
+def _mix32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer hash (lowbias32) on int64 tensors holding values in [0, 2**32)."""
+    x = x & _M32
+    x = ((x ^ (x >> 16)) * 0x7FEB352D) & _M32
+    x = ((x ^ (x >> 15)) * 0x846CA68B) & _M32
+    return x ^ (x >> 16)
+
+
 #: What the attacks accept as their source of randomness.
 RandomSource = Union[torch.Generator, SampleStreams]
 
@@ -106,9 +128,12 @@ def repeat(source: Optional[RandomSource], k: int) -> Optional[RandomSource]:
     return source if source is None or isinstance(source, torch.Generator) else source.repeat(k)
 
 
-def as_generator(source: Optional[RandomSource], device: torch.device) -> Optional[torch.Generator]:
-    """A plain generator for an attack that draws per batch (see :meth:`SampleStreams.generator`)."""
-    return source if source is None or isinstance(source, torch.Generator) else source.generator(device)
+def randint(source: Optional[RandomSource], high: int, shape: Tuple[int, ...], *,
+            device: torch.device) -> torch.Tensor:
+    """``torch.randint(0, high, shape)`` from a generator or from per-sample streams (row by row)."""
+    if source is not None and not isinstance(source, torch.Generator):
+        return source.randint(high, tuple(shape), device=device)
+    return torch.randint(0, high, tuple(shape), generator=source, device=device)
 
 
 def rand(source: Optional[RandomSource], shape: Tuple[int, ...], *, like: torch.Tensor) -> torch.Tensor:

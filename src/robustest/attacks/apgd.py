@@ -24,8 +24,17 @@ import torch
 from ..errors import invalid_argument
 from ..spec import LpBall
 from ..streams import RandomSource, repeat, subset
-from .base import (Attack, Deadline, Found, best_of_copies, check_steps, compact, input_gradient,
-                   target_copies, top_targets)
+from .base import (
+    Attack,
+    Deadline,
+    Found,
+    best_of_copies,
+    check_steps,
+    compact,
+    input_gradient,
+    target_copies,
+    top_targets,
+)
 from .losses import LOSSES, is_success
 
 MOMENTUM = 0.75

@@ -24,10 +24,19 @@ from typing import Any, Optional, Tuple
 import torch
 
 from ..errors import invalid_argument
-from ..streams import RandomSource, repeat, subset
 from ..spec import LpBall, lp_norm
-from .base import (Attack, Deadline, Found, best_of_copies, check_steps, compact, input_gradient,
-                   target_copies, top_targets)
+from ..streams import RandomSource, repeat, subset
+from .base import (
+    Attack,
+    Deadline,
+    Found,
+    best_of_copies,
+    check_steps,
+    compact,
+    input_gradient,
+    target_copies,
+    top_targets,
+)
 from .losses import is_success
 
 #: a stand-in for an unbounded domain's distance to its edge
