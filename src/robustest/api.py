@@ -93,9 +93,9 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
                       spent=[0.0] * n, escalate=escalate, attacks=sequence, solver=solver, settings=settings,
                       sample_ids=ids)
     plan = CachePlan.open(store, model=model, inputs=x, labels=y, ball=ball, escalate=escalate, seed=seed,
-                          sample_ids=ids, options={"solver": solver, "attacks": attacks, "provers": settings,
-                                                   "strength": strength},
-                          timeout=float(timeout))
+                          sample_ids=ids, timeout=float(timeout),
+                          options={"solver": solver, "attacks": attacks, "strength": strength,
+                                   "provers": settings})
     ctx.charge(list(range(n)), time.perf_counter() - start)
     samples = Ladder(ctx).run(logits.argmax(1), reuse=None if plan is None else plan.reuse)
     if plan is not None:
@@ -104,7 +104,7 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
     if free and "masking" not in as_suppressed(suppress_health_check):  # gradient-free vs gradient attacks
         found = masking_check(model, x, y, ball, gradient_free=sum(s.method in free for s in samples),
                               attacked=sum(s.verdict != "misclassified" for s in samples),
-                              generator=ctx.streams(range(n), salt=2))
+                              generator=ctx.generator(salt=2))
         for msg in found:
             warnings.warn(msg, HealthCheckWarning, stacklevel=2)
         warned = [*warned, *found]
