@@ -7,6 +7,8 @@ HiGHS calls with the current primal and dual bounds. A quadratic objective is pa
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Mapping
 
@@ -19,6 +21,41 @@ try:
     import highspy
 except ImportError:  # pragma: no cover - highspy is a dependency
     highspy = None  # type: ignore[assignment]
+
+
+_BANNER_SHOWN = False
+
+
+def quiet_highs() -> "highspy.Highs":
+    """A ``highspy.Highs`` with its log off. HiGHS prints its banner ("Running HiGHS ...") to the
+    process's stdout when the first instance is made, before any option can be set, so the first one is
+    made with file descriptor 1 pointed at /dev/null (a CLI's ``--json -`` output or pytest's captured
+    output stays clean); the banner is printed once per process, so later ones need nothing.
+
+        >>> isinstance(quiet_highs(), highspy.Highs)
+        True
+    """
+    global _BANNER_SHOWN
+    if highspy is None:  # pragma: no cover
+        raise SolverUnavailable("solver='highs' needs highspy, which is not installed. "
+                                "Fix: pip install highspy")
+    if _BANNER_SHOWN:
+        h = highspy.Highs()
+    else:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+            h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(devnull)
+        _BANNER_SHOWN = True
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("log_to_console", False)
+    return h
 
 
 class HighsSolver(Solver):
@@ -45,8 +82,7 @@ class HighsSolver(Solver):
         """A fresh HiGHS instance holding the model (with the current Hessian, if any). MILPs get a new
         one per objective: after an interrupted run HiGHS hands the next run's callback stale bounds,
         which would stop it at once."""
-        h = highspy.Highs()
-        h.silent()
+        h = quiet_highs()
         h.setOptionValue("threads", int(self.threads))
         rowwise, minimize = int(highspy.MatrixFormat.kRowwise), int(highspy.ObjSense.kMinimize)
         cost, lb, ub, rlo, rhi, start, index, value, integrality = self._lp
