@@ -91,9 +91,10 @@ class HighsSolver(Solver):
                                  start, index, value, integrality)
         else:
             q_start, q_index, q_value = self._hessian
-            status = h.passModel(self._n, self._m, self._nnz, int(q_value.size), rowwise,
-                                 int(highspy.HessianFormat.kTriangular), minimize, 0.0, cost, lb, ub, rlo, rhi,
-                                 start, index, value, q_start, q_index, q_value, integrality)
+            triangular = int(highspy.HessianFormat.kTriangular)
+            status = h.passModel(self._n, self._m, self._nnz, int(q_value.size), rowwise, triangular, minimize,
+                                 0.0, cost, lb, ub, rlo, rhi, start, index, value, q_start, q_index, q_value,
+                                 integrality)
         if status == highspy.HighsStatus.kError:
             raise SolverError(f"HiGHS rejected the model ({self._n} columns, {self._m} rows)")
         if self._integer:
