@@ -9,7 +9,9 @@ The kind is chosen by suffix and content: ``.onnx`` is imported into ordinary to
 and certifiers see the same modules as for a torch model); ``.pt2`` is a ``torch.export`` archive; a
 ``.pt``/``.pth``/``.ts`` zip holding TorchScript code is loaded with ``torch.jit.load``; anything else is
 a state dict read with ``torch.load(weights_only=True)`` into ``model_class(**model_kwargs)``. Pickled
-code from the file is never executed; only the class the caller names is imported.
+code from the file is never executed; only the class the caller names is imported. A ``.pt2`` archive
+is checked member by member first (:mod:`robustest.io.export_archive`): one that holds pickled objects,
+compiled code or sample inputs that need full unpickling is refused with the reason.
 """
 
 from __future__ import annotations
@@ -74,8 +76,12 @@ def _is_torchscript(p: Path) -> bool:
 
 
 def _load_export(p: Path) -> nn.Module:
+    from .export_archive import safe_export_load
+
     try:
-        program = torch.export.load(str(p))
+        program = safe_export_load(p)
+    except ModelError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure means "not an export archive"
         raise ModelError(
             f"model={str(p)!r} is not valid: expected a torch.export archive ({type(exc).__name__}: "
