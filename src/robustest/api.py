@@ -17,7 +17,7 @@ import torch
 
 from .attacks.losses import margin_loss
 from .attacks.sequence import AttackSpec, build_sequence, run_sequence
-from .checks import run_health_checks
+from .checks import as_suppressed, preserved_buffers, run_health_checks
 from .ladder import StepContext, StepOutcome, rungs, validate_escalate
 from .results import AttackResult, Report, SampleResult
 from .spec import Bound, LpBall, as_ball
@@ -43,6 +43,15 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
         report = robustest.check(model, x_test[:100], y_test[:100], eps=0.05, escalate="crown")
         assert report.passed(min_pass=0.9)
     """
+    with preserved_buffers(model):
+        return _check(model, inputs, labels, eps=eps, norm=norm, escalate=escalate, timeout=timeout,
+                      domain=domain, seed=seed, solver=solver, attacks=attacks,
+                      suppress_health_check=suppress_health_check, options=options)
+
+
+def _check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], norm: str, escalate: str,
+           timeout: float, domain: Domain, seed: int, solver: str, attacks: Union[str, Sequence[AttackSpec]],
+           suppress_health_check: Iterable[Any], options: Dict[str, Any]) -> Report:
     ball = as_ball(eps, norm, domain)
     validate_escalate(escalate)
     timeout, seed = as_timeout(timeout), as_seed(seed)
@@ -50,7 +59,7 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
     x = as_inputs(inputs, ball.domain)
     y = as_labels(labels, x.shape[0], x.device)
     start = time.perf_counter()
-    logits = model_logits(model, x, y)
+    logits = model_logits(model, x, y, allow_train="train_mode" in as_suppressed(suppress_health_check))
     warned = run_health_checks(model, x, y, suppress_health_check, logits=logits)
     pred = logits.argmax(1)
     n = x.shape[0]

@@ -16,9 +16,10 @@ its string name) in :func:`robustest.check`, or ``suppress_health_check`` in the
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import warnings
-from typing import Any, Iterable, List, Optional
+from typing import Any, Iterable, Iterator, List, Optional
 
 import torch
 
@@ -53,15 +54,47 @@ def as_suppressed(values: Optional[Iterable[Any]]) -> frozenset[str]:
     return frozenset(out)
 
 
+def training_modules(model: Any) -> List[str]:
+    """Names of the submodules of ``model`` in train mode ("<model>" for the top one); [] otherwise.
+    Every submodule counts: ``model.training`` alone misses a BatchNorm left in train mode inside."""
+    if not isinstance(model, torch.nn.Module):
+        return []
+    return [name or "<model>" for name, m in model.named_modules() if m.training]
+
+
+def train_mode_message(names: List[str]) -> str:
+    shown = ", ".join(names[:3]) + ("..." if len(names) > 3 else "")
+    return (f"Health check train_mode: the model is in train mode (modules {shown}), so dropout and "
+            "batch-norm make its outputs depend on chance and on the batch, a forward pass would overwrite "
+            "its running statistics, and no verdict would be reproducible. Fix: call model.eval() before "
+            "checking it. " + _silence("train_mode"))
+
+
+@contextlib.contextmanager
+def preserved_buffers(model: Any) -> Iterator[None]:
+    """Put back every buffer of ``model`` (BatchNorm running statistics, counters) as it was on entry:
+    a model run in train mode (``suppress_health_check=['train_mode']``) must not be changed by robustest."""
+    if not isinstance(model, torch.nn.Module):
+        yield
+        return
+    saved = [(b, b.detach().clone()) for b in model.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():  # compared, not version-counted: batch_norm updates its stats unversioned
+            for buf, copy in saved:
+                if not torch.equal(buf, copy):
+                    buf.copy_(copy)
+
+
 def run_health_checks(model: Any, x: torch.Tensor, y: torch.Tensor,
                       suppress: Iterable[Any] = (), logits: Optional[torch.Tensor] = None) -> List[str]:
     """Run the checks on a few samples; raise for train mode, warn for the rest; return the warnings."""
     off = as_suppressed(suppress)
     found: List[str] = []
-    if isinstance(model, torch.nn.Module) and model.training:
-        msg = ("Health check train_mode: the model is in train mode, so dropout and batch-norm make its "
-               "outputs depend on chance and on the batch, and no verdict would be reproducible. Fix: call "
-               "model.eval() before checking it. " + _silence("train_mode"))
+    training = training_modules(model)
+    if training:
+        msg = train_mode_message(training)
         if "train_mode" not in off:
             raise HealthCheckError(msg)
         found.append(msg)
@@ -85,7 +118,7 @@ def run_health_checks(model: Any, x: torch.Tensor, y: torch.Tensor,
         found += _gradient_check(model, xs, ys)
     for msg in found:
         if not msg.startswith("Health check train_mode"):
-            warnings.warn(msg, HealthCheckWarning, stacklevel=3)
+            warnings.warn(msg, HealthCheckWarning, stacklevel=4)  # past check() and _check()
     return found
 
 

@@ -15,7 +15,7 @@ from typing import Any, Optional, Tuple
 
 import torch
 
-from .errors import ModelError, ShapeError, invalid_argument
+from .errors import HealthCheckError, ModelError, ShapeError, invalid_argument
 from .spec import Bound
 
 
@@ -77,12 +77,19 @@ def as_labels(labels: Any, n: int, device: torch.device) -> torch.Tensor:
     return y.to(device=device, dtype=torch.long)
 
 
-def model_logits(model: Any, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """One clean forward pass, checking that the model is callable and returns (N, K) logits that
-    cover every label."""
+def model_logits(model: Any, x: torch.Tensor, labels: torch.Tensor, *,
+                 allow_train: bool = False) -> torch.Tensor:
+    """One clean forward pass, checking that the model is callable, in eval mode (every submodule:
+    a forward pass in train mode would overwrite BatchNorm statistics) unless ``allow_train``, and
+    returns (N, K) logits that cover every label."""
     if not callable(model):
         raise ModelError(f"model={type(model).__name__} is not valid: expected a callable such as a "
                          "torch.nn.Module. Fix: pass the module itself, not its state_dict")
+    from .checks import train_mode_message, training_modules  # checks imports the attacks
+
+    training = training_modules(model)
+    if training and not allow_train:
+        raise HealthCheckError(train_mode_message(training))
     _check_device(model, x)
     with torch.no_grad():
         z = model(x)
