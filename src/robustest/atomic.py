@@ -28,7 +28,7 @@ __all__ = ["atomic_path", "atomic_write_text", "writable_target"]
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def writable_target(path: PathLike) -> Path:
+def writable_target(path: PathLike, *, argument: str = "path") -> Path:
     """The file a write to ``path`` must replace: a symlink's final target (so the link stays a link and
     its target does not go stale), or ``path`` itself. Raises
     :class:`~robustest.errors.InvalidArgument` when something other than a regular file is there (a
@@ -38,8 +38,8 @@ def writable_target(path: PathLike) -> Path:
     target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     if target.exists() and not target.is_file():
         kind = "a directory" if target.is_dir() else "a special file (device, pipe or socket)"
-        raise invalid_argument("path", str(path), f"a regular file or a new path, not {kind}",
-                               "write the report to a file path (e.g. out/report.html)")
+        raise invalid_argument(argument, str(path), f"a regular file or a new path, not {kind}",
+                               f"pass {argument} a file path (e.g. out/report.html)")
     return target
 
 

@@ -67,8 +67,16 @@ def run(args: argparse.Namespace) -> int:
     from ..results import Report
     from .progress import progress
 
+    from ..outputs import check_outputs
+
     if args.batch < 1:
         raise invalid_argument("--batch", args.batch, "a number of samples >= 1", "pass --batch 32")
+    repeated = sorted({e for e in args.eps if args.eps.count(e) > 1})
+    if repeated:
+        raise invalid_argument("--eps", repeated[0], "each radius once (repeated, every sample would be "
+                               "counted once per copy)", f"drop the repeated --eps {repeated[0]:g}")
+    check_outputs({"model": args.model, "data": args.data},
+                  {"--junit": args.junit, "--html": args.html, "--json": args.json_path})
     model = model_from_args(args)
     inputs, labels = data_from_args(args)
     domain = None if args.no_domain else tuple(args.domain)

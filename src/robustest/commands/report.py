@@ -61,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.html and not args.junit:
         raise invalid_argument("outputs", None, "--html PATH and/or --junit PATH", "name at least one output")
+    from ..outputs import check_outputs
+
+    check_outputs({"results": args.results}, {"--html": args.html, "--junit": args.junit})
     tests = read_results(args.results)
     if args.html:
         from ..reporting.html import write_html_tests

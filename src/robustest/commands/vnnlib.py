@@ -70,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
     from ..vnnlib import load_vnnlib, verify
     from ..vnnlib.verify import VerifyResult, check_input_shape
 
+    from ..outputs import check_outputs
+
+    check_outputs({"model": args.model, "spec": args.spec}, {"--out": args.out})
     spec = load_vnnlib(args.spec)
     model = model_from_args(args)
     shape = args.input_shape
