@@ -21,7 +21,7 @@ from .checks import as_suppressed, preserved_buffers, run_health_checks
 from .ladder import StepContext, StepOutcome, rungs, validate_escalate
 from .results import AttackResult, Report, SampleResult
 from .spec import Bound, LpBall, as_ball
-from .validate import as_inputs, as_labels, as_seed, as_timeout, model_logits
+from .validate import as_inputs, as_labels, as_seed, as_solver, as_timeout, model_logits
 
 Domain = Optional[Tuple[Bound, Bound]]
 
@@ -54,7 +54,7 @@ def _check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], n
            suppress_health_check: Iterable[Any], options: Dict[str, Any]) -> Report:
     ball = as_ball(eps, norm, domain)
     validate_escalate(escalate)
-    timeout, seed = as_timeout(timeout), as_seed(seed)
+    timeout, seed, solver = as_timeout(timeout), as_seed(seed), as_solver(solver)
     build_sequence(attacks)  # validate the attack list before any work
     x = as_inputs(inputs, ball.domain)
     y = as_labels(labels, x.shape[0], x.device)

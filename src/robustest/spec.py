@@ -34,6 +34,30 @@ BALL_RTOL = 1e-5
 BALL_ATOL = 1e-6
 
 
+def _domain_bound(domain: object, value: object) -> Bound:
+    """One end of ``domain``: a number or a numeric tensor (numpy arrays become tensors), no NaN."""
+    if isinstance(value, bool) or isinstance(value, (str, bytes)):
+        raise invalid_argument("domain", domain, "numbers or numeric tensors (lo, hi)",
+                               "pass domain=(0.0, 1.0), or tensors shaped like one input")
+    if isinstance(value, (int, float)):
+        t = torch.tensor(float(value))
+    else:
+        try:
+            t = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+        except (TypeError, ValueError, RuntimeError):
+            raise invalid_argument("domain", domain, "numbers or numeric tensors (lo, hi)",
+                                   "pass domain=(0.0, 1.0), or tensors shaped like one input") from None
+        if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or t.dtype.is_signed
+                                                          or t.dtype == torch.uint8):
+            raise invalid_argument("domain", domain, f"real-valued bounds, got a {t.dtype} tensor",
+                                   "pass float tensors or numbers")
+    if bool(torch.isnan(t.double() if not t.is_floating_point() else t).any()):
+        raise invalid_argument("domain", domain, "bounds without NaN (a NaN bound blinds the attacks: every "
+                               "clipped coordinate becomes NaN)", "replace NaN by the real bound, or by "
+                               "-inf/inf for an unbounded coordinate")
+    return value if isinstance(value, (int, float, torch.Tensor)) else t
+
+
 def normalize_norm(norm: object) -> str:
     """Return the canonical norm name ("linf", "l2", "l1") or raise a clear error."""
     key = str(norm) if not isinstance(norm, float) or not math.isinf(norm) else "inf"
@@ -68,7 +92,7 @@ class LpBall:
             if not isinstance(self.domain, (tuple, list)) or len(self.domain) != 2:
                 raise invalid_argument("domain", self.domain, "a pair (lo, hi) or None",
                                        "pass domain=(0.0, 1.0) for images scaled to [0, 1]")
-            lo, hi = self.domain
+            lo, hi = (_domain_bound(self.domain, v) for v in self.domain)
             if bool(torch.any(torch.as_tensor(lo) >= torch.as_tensor(hi))):
                 raise invalid_argument("domain", self.domain, "lo < hi everywhere",
                                        "swap the bounds or pass domain=None for an unbounded input")

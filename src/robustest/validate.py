@@ -42,9 +42,22 @@ def as_inputs(inputs: Any, domain: Optional[Tuple[Bound, Bound]]) -> torch.Tenso
         rows = bad.nonzero()[:, 0].tolist()[:10]
         raise invalid_argument("inputs", "...", f"finite values (NaN or Inf in sample(s) {rows})",
                                "clean or drop those samples before checking them")
+    if x.shape[0] == 0:
+        raise invalid_argument("inputs", f"tensor of shape {tuple(x.shape)}", "at least one sample (an empty "
+                               "batch would pass every criterion with 0 of 0 samples)",
+                               "check the data loading; pass a non-empty batch", cls=ShapeError)
     if domain is not None:
         lo = torch.as_tensor(domain[0], dtype=x.dtype, device=x.device)
         hi = torch.as_tensor(domain[1], dtype=x.dtype, device=x.device)
+        for end in (lo, hi):
+            try:
+                fits = torch.broadcast_shapes(end.shape, x.shape[1:]) == x.shape[1:]
+            except RuntimeError:
+                fits = False
+            if not fits:
+                raise invalid_argument("domain", f"bounds of shape {tuple(end.shape)}",
+                                       f"numbers or tensors broadcastable to one input, shape {tuple(x.shape[1:])}",
+                                       "pass domain=(lo, hi) with lo, hi shaped like inputs[0]", cls=ShapeError)
         outside = ((x < lo) | (x > hi)).flatten(1).any(1)
         if bool(outside.any()):
             rows = outside.nonzero()[:, 0].tolist()[:10]
@@ -65,8 +78,11 @@ def _short_domain(domain: Tuple[Bound, Bound]) -> str:
 def as_labels(labels: Any, n: int, device: torch.device) -> torch.Tensor:
     """Labels as a 1-D int64 tensor of length ``n`` on ``device``."""
     y = _tensor(labels, "labels")
-    if y.is_floating_point() or y.dtype == torch.bool:
-        if y.is_floating_point() and bool((y != y.round()).any()):
+    if y.dtype == torch.bool:
+        raise invalid_argument("labels", "bool tensor", "integer class indices (True/False is not a class)",
+                               "pass labels.long() if the two classes really are 0 and 1")
+    if y.is_floating_point() or y.is_complex():
+        if not bool(torch.isfinite(y).all()) or bool((y != y.round()).any()):
             raise invalid_argument("labels", "float tensor", "integer class indices",
                                    "pass labels.long() of class indices, not one-hot or probabilities")
     if y.dim() != 1 or y.shape[0] != n:
@@ -98,6 +114,12 @@ def model_logits(model: Any, x: torch.Tensor, labels: torch.Tensor, *,
         raise ModelError(f"model output={shape} is not valid: expected logits of shape "
                          f"({x.shape[0]}, K) with K >= 2 classes. Fix: return one row of class scores per "
                          "input (unwrap tuples/dicts with a small wrapper module)")
+    bad_rows = ~torch.isfinite(z).all(1)
+    if bool(bad_rows.any()):
+        rows = bad_rows.nonzero()[:, 0].tolist()[:10]
+        raise ModelError(f"model output=NaN/Inf logits for sample(s) {rows} is not valid: expected finite "
+                         "logits (no verdict means anything on them). Fix: check the weights for NaN/Inf and "
+                         "the forward pass for log(0) or division by zero")
     k = z.shape[1]
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= k):
         bad = labels[(labels < 0) | (labels >= k)][:5].tolist()
@@ -112,6 +134,16 @@ def _check_device(model: Any, x: torch.Tensor) -> None:
         if p is not None and p.device != x.device:
             raise invalid_argument("inputs", f"tensor on {x.device}", f"the model's device ({p.device})",
                                    f"move them together: inputs.to('{p.device}') or model.to('{x.device}')")
+
+
+def as_solver(solver: Any) -> str:
+    """An LP/MILP backend name, checked at the door (not only when a rung that uses it runs)."""
+    from .solvers.base import BACKENDS
+
+    if not isinstance(solver, str) or solver not in BACKENDS:
+        raise invalid_argument("solver", solver, f"one of {sorted(BACKENDS)}",
+                               "use solver='highs' (installed with robustest) or solver='gurobi'")
+    return solver
 
 
 def as_timeout(timeout: Any) -> float:
