@@ -5,7 +5,8 @@
 
 Each ``--eps`` is one check of every sample (attacks, then certifiers up to ``--escalate``). The exit
 status is 0 when every check meets the criterion (``--min-pass`` share of samples passing, where passing
-means ``--require``: not falsified (default) or certified), 1 when one does not, 2 on bad input.
+means ``--require``: not falsified (default) or certified), 1 when one does not, 2 on bad input, 3 on
+a robustest bug.
 """
 
 from __future__ import annotations

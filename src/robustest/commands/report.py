@@ -33,6 +33,9 @@ def read_results(path: str) -> List[Any]:
             doc = json.load(fh)
     except OSError as exc:
         raise invalid_argument("results", path, f"a readable file ({exc.strerror})", "check the path") from None
+    except UnicodeDecodeError:
+        raise invalid_argument("results", path, "a UTF-8 JSON text file, not a binary one",
+                               "pass the file written by `robustest check --json`") from None
     except json.JSONDecodeError as exc:
         raise invalid_argument("results", path, f"JSON (line {exc.lineno}: {exc.msg})",
                                "pass the file written by `robustest check --json`") from None
