@@ -29,8 +29,9 @@ def _tensor(value: Any, name: str) -> torch.Tensor:
                                f"pass {name} as a tensor, e.g. torch.tensor(...)") from None
 
 
-def as_inputs(inputs: Any, domain: Optional[Tuple[Bound, Bound]]) -> torch.Tensor:
-    """Inputs as a floating tensor of shape (N, ...), finite and inside the domain."""
+def as_inputs(inputs: Any, domain: Optional[Tuple[Bound, Bound]], *, allow_empty: bool = False) -> torch.Tensor:
+    """Inputs as a floating tensor of shape (N, ...) with N >= 1 (unless ``allow_empty``: the caller
+    says what an empty set means), finite and inside the domain."""
     x = _tensor(inputs, "inputs")
     if not x.is_floating_point():
         x = x.float()
@@ -42,7 +43,7 @@ def as_inputs(inputs: Any, domain: Optional[Tuple[Bound, Bound]]) -> torch.Tenso
         rows = bad.nonzero()[:, 0].tolist()[:10]
         raise invalid_argument("inputs", "...", f"finite values (NaN or Inf in sample(s) {rows})",
                                "clean or drop those samples before checking them")
-    if x.shape[0] == 0:
+    if x.shape[0] == 0 and not allow_empty:
         raise invalid_argument("inputs", f"tensor of shape {tuple(x.shape)}", "at least one sample (an empty "
                                "batch would pass every criterion with 0 of 0 samples)",
                                "check the data loading; pass a non-empty batch", cls=ShapeError)
