@@ -28,7 +28,8 @@ def main() -> None:
     from robustest.certify.milp import milp_verify
     from robustest.io import load_model
     from robustest.vnnlib import load_vnnlib
-    from robustest.vnnlib.prove import _graph, region_ball
+    from robustest.graph import read_model
+    from robustest.vnnlib.prove import region_ball
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--net", default="256x2")
@@ -40,7 +41,7 @@ def main() -> None:
     cpu = torch.device("cpu")
     for prop in args.props:
         region = load_vnnlib(args.bench_dir / f"vnnlib/{prop}.vnnlib").regions[0]
-        graph = _graph(model, (784, 1), cpu)
+        graph = read_model(model, torch.zeros(1, 784, 1))
         x0, ball = region_ball(region, (784, 1), cpu)
         C = torch.cat([a for a, _ in region.polytopes]).double().unsqueeze(0)
         t = time.perf_counter()

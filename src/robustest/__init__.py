@@ -23,11 +23,12 @@ _LAZY = {
     "bounds": "robustest.certify.api",
     "repair": "robustest.repair.api",
     "radius": "robustest.minimal.api",
-    "robust": "robustest.marker",
+    "robust": "robustest.plugin.marker",
     "LpBall": "robustest.spec",
     "load_model": "robustest.io.models",
     "load_data": "robustest.io.data",
     "write_html": "robustest.reporting.html",
+    "write_junit": "robustest.reporting.junit",
     "Report": "robustest.results",
     "SampleResult": "robustest.results",
     "AttackResult": "robustest.results",
@@ -53,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .api import attack, check
     from .errors import (ConfigError, HealthCheckError, InvalidArgument, ModelError, RobustestError,
                          ShapeError, SolverError, SolverUnavailable, UnsupportedLayer)
-    from .marker import robust
+    from .plugin.marker import robust
     from .results import AttackResult, Bounds, Report, SampleResult
     from .spec import LpBall
 

@@ -1,34 +1,35 @@
-"""The escalation ladder: attacks first, then ever stronger (and dearer) certifiers.
+"""The one orchestrator: per-sample budgets, the bound cache and the counterexample re-check.
 
-Each rung is a :class:`Step` registered under its name. :func:`robustest.check` runs the rungs in
-:data:`LADDER` order up to ``escalate``, each only on the samples still undecided, and charges every
-sample for the time spent on it. Adding a certifier means writing one class, decorating it with
-:func:`register`, and naming its module in :data:`_PROVIDERS`.
+:func:`robustest.check` runs the rungs of :data:`robustest.results.RUNGS` up to ``escalate``, cheapest
+first, each only on the samples still undecided: the attacks (which can only falsify), then the provers
+of :mod:`robustest.provers`, each rung's provers in registry order. Every sample has its own budget
+(``timeout`` seconds for the whole ladder); a batched prover's time is shared by the samples it worked
+on. The bounds each prover learns are kept per sample (:class:`~robustest.provers.Known`), so the next
+prover starts from the best ones known (IBP ⊇ CROWN ⊇ LP ⊇ MILP). Every counterexample, whichever rung
+claims it, is re-checked here by a forward pass before it counts.
+
+    >>> import torch
+    >>> from robustest.ladder import Ladder, rungs
+    >>> [r.name for r in rungs("lp")]
+    ['attack', 'ibp', 'crown', 'lp']
 """
 
 from __future__ import annotations
 
-import importlib
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 from .errors import invalid_argument
+from .provers import Known, ProofSettings, ProofTask, Prover, ProverOutcome, rung_provers
+from .results import RUNGS, SampleResult
+from .schedules import ATTACK_SHARE_BEFORE_PROVERS
 from .spec import LpBall
 
-#: The rungs, cheapest first. ``escalate`` names the highest one to run.
-LADDER: Tuple[str, ...] = ("attack", "ibp", "crown", "lp", "milp")
-
-#: Modules that register the rungs (imported lazily so ``import robustest`` stays light).
-_PROVIDERS: Dict[str, str] = {
-    "attack": "robustest.attack_step",
-    "ibp": "robustest.certify.steps",
-    "crown": "robustest.certify.steps",
-    "lp": "robustest.certify.steps",
-    "milp": "robustest.certify.steps",
-}
+__all__ = ["Ladder", "Rung", "StepContext", "StepOutcome", "rungs", "validate_escalate"]
 
 
 @dataclass
@@ -47,7 +48,8 @@ class StepOutcome:
 
 @dataclass
 class StepContext:
-    """Everything a rung may use. ``cache`` lets rungs share work (e.g. CROWN bounds reused by LP/MILP)."""
+    """Everything a rung may use: the batch, the budgets (``spent`` per sample) and the shared state
+    (``graph``: the model read once; ``known``: per-sample bounds)."""
 
     model: torch.nn.Module
     inputs: torch.Tensor
@@ -56,8 +58,12 @@ class StepContext:
     seed: int
     timeout: float
     spent: List[float]
-    options: Dict[str, Any] = field(default_factory=dict)
-    cache: Dict[str, Any] = field(default_factory=dict)
+    escalate: str = "attack"
+    attacks: Any = "auto"
+    solver: str = "highs"
+    settings: ProofSettings = field(default_factory=ProofSettings)
+    known: Dict[int, Known] = field(default_factory=dict)
+    graph: Any = None
 
     def remaining(self, i: int) -> float:
         """Seconds left in sample ``i``'s budget."""
@@ -70,18 +76,30 @@ class StepContext:
             for i in indices:
                 self.spent[i] += share
 
-    def deadline_for(self, indices: Sequence[int]) -> float:
-        """A wall-clock deadline for a batched phase over ``indices``: their pooled remaining budget."""
-        pool = sum(max(0.0, self.remaining(i)) for i in indices)
-        return time.perf_counter() + pool
-
     def generator(self, salt: int = 0) -> torch.Generator:
         g = torch.Generator(device=self.inputs.device)
         g.manual_seed((self.seed * 1_000_003 + salt) % (2**63 - 1))
         return g
 
+    def read_graph(self) -> Any:
+        if self.graph is None:
+            from .graph import read_model
 
-class Step:
+            self.graph = read_model(self.model, self.inputs[:1])
+        return self.graph
+
+    def task(self, indices: Sequence[int]) -> ProofTask:
+        """The robustness proof task of the samples ``indices``, with what is known of them."""
+        graph = self.read_graph()
+        idx = torch.tensor(list(indices), device=self.inputs.device, dtype=torch.long)
+        base = ProofTask.margins(graph, self.inputs[idx].to(torch.float64), self.ball, self.labels[idx],
+                                 solver=self.solver, settings=self.settings)
+        rows = base.d.shape[1]
+        known = tuple(self.known.setdefault(i, Known(np.full(rows, -np.inf))) for i in indices)
+        return replace(base, known=known)
+
+
+class Rung:
     """One rung. Subclasses set ``name`` and implement :meth:`run`."""
 
     name: str = ""
@@ -94,34 +112,177 @@ class Step:
         raise NotImplementedError
 
 
-def register(name: str) -> Callable[[type], type]:
-    """Class decorator naming a rung. The rung is found through :data:`_PROVIDERS` (module) and the
-    class attribute ``name``, not through a mutable registry, so a re-imported module (pytester restores
-    ``sys.modules`` between in-process runs) can never leave the ladder without its rungs."""
-
-    def deco(cls: type) -> type:
-        cls.name = name
-        return cls
-
-    return deco
+#: the old name of :class:`Rung`
+Step = Rung
 
 
-def _find(name: str) -> type:
-    module = importlib.import_module(_PROVIDERS[name])
-    for value in vars(module).values():
-        if isinstance(value, type) and issubclass(value, Step) and value.__dict__.get("name") == name:
-            return value
-    raise LookupError(f"module {_PROVIDERS[name]} defines no rung named {name!r}")  # a packaging bug
+class AttackRung(Rung):
+    """Falsify with the attack sequence (``ctx.attacks``). Never certifies. When provers follow, the
+    attacks may use :data:`ATTACK_SHARE_BEFORE_PROVERS` of the pooled budget."""
+
+    name = "attack"
+
+    def run(self, ctx: StepContext, indices: List[int]) -> Dict[int, StepOutcome]:
+        from .attacks.sequence import build_sequence, run_sequence
+
+        attacks = build_sequence(ctx.attacks)
+        share = 1.0 if ctx.escalate == "attack" else ATTACK_SHARE_BEFORE_PROVERS
+        start = time.perf_counter()
+        pool = sum(max(0.0, ctx.remaining(i)) for i in indices)
+        idx = torch.tensor(indices, device=ctx.inputs.device)
+        out = run_sequence(ctx.model, ctx.inputs[idx], ctx.labels[idx], ctx.ball, attacks,
+                           generator=ctx.generator(salt=1), deadline=start + share * pool)
+        ctx.charge(indices, time.perf_counter() - start)
+        return {i: StepOutcome("falsified", counterexample=out.adversarial[k], method=out.method[k])
+                for k, i in enumerate(indices) if bool(out.success[k])}
+
+
+class ProverRung(Rung):
+    """A rung of provers (e.g. "crown": CROWN, then alpha-CROWN when ``settings.alpha_crown``). A batched
+    prover runs once on all live samples; the others per sample, each with its remaining budget (MILP with
+    ``settings.milp_share`` of it when a later rung of this ladder supports the network)."""
+
+    def __init__(self, name: str, *, later: Sequence[Prover] = ()) -> None:
+        self.name = name
+        self.later = list(later)
+
+    def share(self, ctx: StepContext) -> float:
+        """The share of a sample's remaining budget each per-sample prover of this rung may use."""
+        if self.name == "milp" and any(p.supports(ctx.read_graph()) for p in self.later):
+            return ctx.settings.milp_share
+        return 1.0
+
+    def run(self, ctx: StepContext, indices: List[int]) -> Dict[int, StepOutcome]:
+        out: Dict[int, StepOutcome] = {}
+        share = self.share(ctx)
+        for prover in rung_provers(self.name):
+            if prover.name == "alpha-crown" and not ctx.settings.alpha_crown:
+                continue
+            live = [i for i in indices if ctx.remaining(i) > 0 and (i not in out or out[i].verdict is None)]
+            if not live:
+                break
+            if prover.batched:
+                t0 = time.perf_counter()
+                found = prover.prove(ctx.task(live), deadline=t0 + min(ctx.remaining(i) for i in live))
+                ctx.charge(live, time.perf_counter() - t0)
+                pairs = list(zip(live, found))
+            else:
+                pairs = []
+                for i in live:
+                    t0 = time.perf_counter()
+                    (one,) = prover.prove(ctx.task([i]), deadline=t0 + share * ctx.remaining(i))
+                    ctx.charge([i], time.perf_counter() - t0)
+                    pairs.append((i, one))
+            for i, o in pairs:
+                ctx.known[i].learn(o.lower, o.boxes)
+                out[i] = _step_outcome(o)
+        return out
+
+
+def _step_outcome(o: ProverOutcome) -> StepOutcome:
+    if o.status == "proved":
+        return StepOutcome("certified", figure=o.figure, method=o.method)
+    if o.status == "counterexample":
+        return StepOutcome("falsified", figure=o.figure, method=o.method, counterexample=o.counterexample)
+    return StepOutcome(reason=o.reason)
 
 
 def validate_escalate(escalate: str) -> str:
-    if escalate not in LADDER:
-        raise invalid_argument("escalate", escalate, f"one of {', '.join(map(repr, LADDER))}",
-                               "pass escalate='attack' to only attack, or escalate='milp' for the full ladder")
+    if escalate not in RUNGS:
+        raise invalid_argument("escalate", escalate, f"one of {', '.join(map(repr, RUNGS))}",
+                               "pass escalate='attack' to only attack, or escalate='bab' for the full ladder")
     return escalate
 
 
-def rungs(escalate: str) -> List[Step]:
+def rungs(escalate: str) -> List[Rung]:
     """The rungs to run, in order, up to and including ``escalate``."""
     validate_escalate(escalate)
-    return [_find(name)() for name in LADDER[: LADDER.index(escalate) + 1]]
+    names = RUNGS[: RUNGS.index(escalate) + 1]
+    return [AttackRung() if name == "attack" else
+            ProverRung(name, later=[p for r in names[k + 1:] for p in rung_provers(r)])
+            for k, name in enumerate(names)]
+
+
+class Ladder:
+    """Runs the rungs on a batch and turns their outcomes into :class:`SampleResult` s."""
+
+    def __init__(self, ctx: StepContext) -> None:
+        self.ctx = ctx
+
+    def run(self, predicted: torch.Tensor) -> Tuple[SampleResult, ...]:
+        ctx = self.ctx
+        n = ctx.inputs.shape[0]
+        decided: Dict[int, SampleResult] = {}
+        for i in range(n):
+            if predicted[i] != ctx.labels[i]:
+                decided[i] = SampleResult(index=i, verdict="misclassified", method="clean",
+                                          label=int(ctx.labels[i]), seconds=ctx.spent[i],
+                                          predicted=int(predicted[i]))
+        last: Dict[int, Tuple[str, str]] = {}
+        for rung in rungs(ctx.escalate):
+            todo = [i for i in range(n) if i not in decided and ctx.remaining(i) > 0]
+            if not todo:
+                break
+            outcomes = rung.run(ctx, todo)
+            self.recheck(outcomes)
+            for i in todo:
+                out = outcomes.get(i, StepOutcome())
+                if out.verdict is None:
+                    last[i] = (rung.name, out.reason)
+                    continue
+                decided[i] = self._sample(i, out, rung.name)
+        for i in range(n):
+            if i not in decided:
+                decided[i] = self._unknown(i, *last.get(i, ("none", "")))
+        return tuple(replace(decided[i], seconds=ctx.spent[i]) for i in range(n))
+
+    def recheck(self, outcomes: Dict[int, StepOutcome]) -> None:
+        """Re-check every claimed counterexample by a forward pass; demote the ones that fail to undecided."""
+        from .attacks.losses import margin_loss
+
+        ctx = self.ctx
+        claimed = [i for i, o in outcomes.items() if o.verdict == "falsified"]
+        if not claimed:
+            return
+        idx = torch.tensor(claimed, device=ctx.inputs.device)
+        cands = []
+        for i in claimed:
+            ce = outcomes[i].counterexample
+            ok_shape = isinstance(ce, torch.Tensor) and ce.numel() == ctx.inputs[i].numel()
+            cands.append(ce.reshape(ctx.inputs[i].shape).to(ctx.inputs) if ok_shape  # type: ignore[union-attr]
+                         else ctx.inputs[i])
+        xa = torch.stack(cands)
+        with torch.no_grad():
+            z = ctx.model(xa)
+        pred = z.argmax(1)
+        margin = -margin_loss(z, ctx.labels[idx])
+        inside = ctx.ball.contains(xa, ctx.inputs[idx])
+        dist = ctx.ball.distance(xa, ctx.inputs[idx])
+        for k, i in enumerate(claimed):
+            o = outcomes[i]
+            if bool(inside[k]) and int(pred[k]) != int(ctx.labels[i]):
+                o.counterexample, o.figure = xa[k], float(margin[k])
+                o.predicted, o.distance = int(pred[k]), float(dist[k])
+            else:
+                outcomes[i] = StepOutcome(reason=f"a counterexample from {o.method or 'this rung'} failed the "
+                                                 "forward-pass re-check and was discarded")
+
+    def _sample(self, i: int, out: StepOutcome, rung: str) -> SampleResult:
+        ctx = self.ctx
+        label = int(ctx.labels[i])
+        if out.verdict == "falsified":
+            return SampleResult(index=i, verdict="falsified", method=out.method or rung, label=label,
+                                seconds=ctx.spent[i], counterexample=out.counterexample,
+                                predicted=out.predicted, distance=out.distance, figure=out.figure)
+        return SampleResult(index=i, verdict="certified", method=out.method or rung, label=label,
+                            seconds=ctx.spent[i], predicted=label, figure=out.figure, reason=out.reason)
+
+    def _unknown(self, i: int, method: str, reason: str) -> SampleResult:
+        ctx = self.ctx
+        if ctx.remaining(i) <= 0:
+            reason = f"time budget of {ctx.timeout:g} s per sample used up" + (f"; {reason}" if reason else "")
+        if not reason:
+            reason = ("survived every attack; escalate past 'attack' to try to certify it"
+                      if method == "attack" else f"not decided by {method}")
+        return SampleResult(index=i, verdict="unknown", method=method, label=int(ctx.labels[i]),
+                            seconds=ctx.spent[i], reason=reason)

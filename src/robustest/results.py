@@ -1,23 +1,44 @@
-"""Frozen result types: one vocabulary for attacks, certifiers, the plugin and the CLI.
+"""The vocabulary: verdicts, rungs, pass criteria, report modes and the frozen result types.
 
 A sample is ``certified`` (a sound bound proves no input of the ball changes the label), ``falsified``
 (a counterexample was found and re-checked by a forward pass), ``unknown`` (the budget ran out or every
 step was inconclusive) or ``misclassified`` (wrong on the clean input, so robustness is moot).
+
+This module is the bottom layer: it imports nothing of robustest's and no torch (tensors appear only in
+type annotations), so the plugin, the settings and the option table can use it at start-up.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Literal, Optional, Tuple
 
-import torch
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
-from .spec import LpBall
+    from .spec import LpBall
 
 Verdict = Literal["certified", "falsified", "unknown", "misclassified"]
 VERDICTS: Tuple[str, ...] = ("certified", "falsified", "unknown", "misclassified")
 Require = Literal["certified", "not_falsified"]
+#: what passing means for a sample: not falsified (unknown passes) or certified
+REQUIRE_MODES: Tuple[str, ...] = ("not_falsified", "certified")
+#: how unknown samples appear in the per-sample JUnit file, and which samples it lists
+UNKNOWN_MODES: Tuple[str, ...] = ("skipped", "failure", "pass")
+INCLUDE_MODES: Tuple[str, ...] = ("all", "failures", "none")
+
+#: The rungs of the ladder, cheapest first; ``escalate`` names the highest one to run. "attack" only
+#: falsifies; the others are the provers of :mod:`robustest.provers` (whose registry test checks that its
+#: order is this one). Named here, torch-free, so that the plugin can validate ``--robust-escalate`` and
+#: write its help at start-up without importing the provers.
+RUNGS: Tuple[str, ...] = ("attack", "ibp", "crown", "lp", "milp", "bab")
+#: LP/MILP solver backends (:mod:`robustest.solvers`; its registry test checks the names)
+SOLVERS: Tuple[str, ...] = ("highs", "gurobi")
+#: every spelling of a norm that robustest accepts (``spec.normalize_norm`` maps them to linf/l2/l1)
+NORM_ALIASES: Dict[str, str] = {"inf": "linf", "linf": "linf", "l_inf": "linf", "Linf": "linf", "2": "l2",
+                                "l2": "l2", "L2": "l2", "1": "l1", "l1": "l1", "L1": "l1"}
+NORM_SPELLINGS: Tuple[str, ...] = tuple(NORM_ALIASES)
 
 
 @dataclass(frozen=True)
@@ -34,7 +55,7 @@ class SampleResult:
     method: str
     label: int
     seconds: float
-    counterexample: Optional[torch.Tensor] = None
+    counterexample: Optional["torch.Tensor"] = None
     predicted: Optional[int] = None
     distance: Optional[float] = None
     figure: Optional[float] = None
@@ -46,7 +67,7 @@ class SampleResult:
             return self.verdict == "certified"
         return self.verdict in ("certified", "unknown")
 
-    def message(self, ball: LpBall) -> str:
+    def message(self, ball: "LpBall") -> str:
         """One line that says it all, e.g. ``falsified: eps=0.05 linf |d|=0.049 label 3 -> 5 by apgd``."""
         head = f"{self.verdict}: {ball.describe()}"
         if self.verdict == "falsified":
@@ -65,7 +86,7 @@ class Report:
     """The result of :func:`robustest.check` for a batch of inputs."""
 
     samples: Tuple[SampleResult, ...]
-    ball: LpBall
+    ball: "LpBall"
     escalate: str
     seed: int
     seconds: float
@@ -101,13 +122,6 @@ class Report:
 
     def failures(self, require: Require = "not_falsified") -> List[SampleResult]:
         return [s for s in self.samples if not s.passed(require)]
-
-    def to_junit(self, path: str, *, name: str = "robustest", unknown: str = "skipped",
-                 include: str = "all") -> None:
-        """Write one JUnit testcase per sample to ``path`` (atomically)."""
-        from .reporting.junit import write_junit
-
-        write_junit(path, [(name, self)], unknown=unknown, include=include)
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-ready summary (counterexamples are left out)."""
@@ -165,11 +179,3 @@ class Bounds:
     margins_lower: Optional[torch.Tensor] = None
     margins_upper: Optional[torch.Tensor] = None
     extra: Dict[str, Any] = field(default_factory=dict)
-
-
-def merge_counts(reports: Sequence[Report]) -> Dict[str, int]:
-    total = {v: 0 for v in VERDICTS}
-    for r in reports:
-        for k, v in r.counts().items():
-            total[k] += v
-    return total

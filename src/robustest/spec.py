@@ -21,11 +21,10 @@ from typing import Callable, Literal, Optional, Tuple, Union
 import torch
 
 from .errors import InvalidArgument, invalid_argument
+from .results import NORM_ALIASES
 
 Norm = Literal["linf", "l2", "l1"]
 NORMS: Tuple[str, ...] = ("linf", "l2", "l1")
-_NORM_ALIASES = {"inf": "linf", "linf": "linf", "l_inf": "linf", "Linf": "linf", "2": "l2", "l2": "l2",
-                 "L2": "l2", "1": "l1", "l1": "l1", "L1": "l1"}
 Bound = Union[float, torch.Tensor]
 
 #: Relative slack allowed when re-checking that a point lies in the ball. Float32 rounding of
@@ -61,9 +60,9 @@ def _domain_bound(domain: object, value: object) -> Bound:
 def normalize_norm(norm: object) -> str:
     """Return the canonical norm name ("linf", "l2", "l1") or raise a clear error."""
     key = str(norm) if not isinstance(norm, float) or not math.isinf(norm) else "inf"
-    if key not in _NORM_ALIASES:
+    if key not in NORM_ALIASES:
         raise invalid_argument("norm", norm, "one of 'linf', 'l2', 'l1'", "use norm='linf' or norm='l2'")
-    return _NORM_ALIASES[key]
+    return NORM_ALIASES[key]
 
 
 @dataclass(frozen=True)
@@ -230,6 +229,20 @@ def margin_matrix(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     return c[keep].view(n, num_classes - 1, num_classes)
 
 
+def bound_rows(n: int, idx: torch.Tensor | None = None, *, like: torch.Tensor) -> torch.Tensor:
+    """The rows ``[I; -I]`` (2r, n) over the entries ``idx`` (default all) of an ``n``-vector: the lower
+    bound of row ``j`` is the entry's lower bound, that of row ``r + j`` minus its upper bound. Float dtype
+    and device of ``like``.
+
+        >>> bound_rows(3, torch.tensor([0, 2]), like=torch.zeros(1)).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [-1.0, -0.0, -0.0], [-0.0, -0.0, -1.0]]
+    """
+    eye = torch.eye(n, dtype=like.dtype, device=like.device)
+    if idx is not None:
+        eye = eye[idx]
+    return torch.cat([eye, -eye])
+
+
 def as_ball(eps: Union[float, "LpBall"], norm: str, domain: Optional[Tuple[Bound, Bound]]) -> LpBall:
     """Accept either an :class:`LpBall` or the loose ``eps, norm, domain`` arguments."""
     if isinstance(eps, LpBall):
@@ -237,5 +250,5 @@ def as_ball(eps: Union[float, "LpBall"], norm: str, domain: Optional[Tuple[Bound
     return LpBall(eps=eps, norm=norm, domain=domain)
 
 
-__all__ = ["LpBall", "Norm", "NORMS", "lp_norm", "project_l1", "margin_matrix", "normalize_norm",
+__all__ = ["LpBall", "Norm", "NORMS", "lp_norm", "project_l1", "margin_matrix", "bound_rows", "normalize_norm",
            "as_ball", "InvalidArgument"]

@@ -15,6 +15,7 @@ from typing import Any, Optional, Tuple
 
 import torch
 
+from ._options import problem
 from .errors import HealthCheckError, ModelError, ShapeError, invalid_argument
 from .spec import Bound
 
@@ -137,24 +138,18 @@ def _check_device(model: Any, x: torch.Tensor) -> None:
                                    f"move them together: inputs.to('{p.device}') or model.to('{x.device}')")
 
 
-def as_solver(solver: Any) -> str:
-    """An LP/MILP backend name, checked at the door (not only when a rung that uses it runs)."""
-    from .solvers.base import BACKENDS
-
-    if not isinstance(solver, str) or solver not in BACKENDS:
-        raise invalid_argument("solver", solver, f"one of {sorted(BACKENDS)}",
-                               "use solver='highs' (installed with robustest) or solver='gurobi'")
-    return solver
+def as_option(name: str, value: Any) -> Any:
+    """``value`` checked against option ``name`` of the option table (:mod:`robustest._options`), the
+    same rule the marker, the config file and the CLI apply."""
+    found = problem(name, value)
+    if found is not None:
+        raise invalid_argument(name, value, *found)
+    return value
 
 
 def as_timeout(timeout: Any) -> float:
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise invalid_argument("timeout", timeout, "seconds per sample, a number > 0",
-                               "pass timeout=10.0 (or float('inf') for no limit)")
-    return float(timeout)
+    return float(as_option("timeout", timeout))
 
 
 def as_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise invalid_argument("seed", seed, "an integer >= 0", "pass seed=0")
-    return seed
+    return int(as_option("seed", seed))

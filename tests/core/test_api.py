@@ -75,14 +75,14 @@ def test_pass_criterion(digits_mlp):
 
 def test_a_rung_whose_counterexample_fails_the_recheck_is_demoted(monkeypatch, digits_mlp):
     """A certifier that claims a counterexample which is not one must not produce "falsified"."""
-    from robustest import api, ladder
+    from robustest import ladder
 
     class Liar(ladder.Step):
         def run(self, ctx: StepContext, indices):
             return {i: StepOutcome("falsified", counterexample=ctx.inputs[i].clone(), method="liar")
                     for i in indices}
 
-    monkeypatch.setattr(api, "rungs", lambda escalate: [Liar()])
+    monkeypatch.setattr(ladder, "rungs", lambda escalate: [Liar()])
     model, x, y = digits_mlp
     report = robustest.check(model, x[:5], y[:5], eps=0.05)
     assert report.verdicts == ["unknown"] * 5

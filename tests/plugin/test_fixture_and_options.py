@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from robustest.pytest_plugin import derive_seed
+from robustest.plugin.hooks import derive_seed
 
 HEADER = '''
 import pytest
@@ -89,8 +89,9 @@ def test_it(model, data):
     pass
 ''')
     result = project.run("--robust-escalate=bogus")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*robustest: escalate='bogus' is not valid*"])
+    assert result.ret == 4  # refused at start-up, not in every test
+    result.stderr.fnmatch_lines(["*robustest: escalate='bogus' in the command line is not valid: expected one "
+                                 "of 'attack', 'ibp', 'crown', 'lp', 'milp', 'bab'*"])
     result = project.run("--robust-timeout=0")
     assert result.ret == 4  # a usage error: the run does not start
     result.stderr.fnmatch_lines(
@@ -110,16 +111,16 @@ def test_b(model, data):
     project.pytester.makepyprojecttoml('''
 [tool.robustest]
 seed = 3
-escalate = "bogus"
+escalate = "ibp"
 junit = "file.xml"
 [tool.robustest.profiles.mine]
 seed = 4
 ''')
-    # the file's escalate reaches test_a (and robustest.check rejects it); test_b's marker wins
+    # the file's escalate reaches test_a; test_b's marker wins
     result = project.run()
-    result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*test_a*", "robustest: escalate='bogus' is not valid*"])
+    result.assert_outcomes(passed=2)
     props = project.suite_properties(project.path / "file.xml")
+    assert props["test_it.py::test_a"]["escalate"] == "ibp"
     assert props["test_it.py::test_b"]["escalate"] == "attack"
     assert props["test_it.py::test_b"]["seed"] == str(derive_seed(3, "test_it.py::test_b"))
     # profile beats file, command line beats profile

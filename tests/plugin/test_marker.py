@@ -177,7 +177,7 @@ def test_loading_the_plugin_imports_no_torch(pytester):
 import sys
 
 def test_no_torch_yet():
-    assert "robustest.pytest_plugin" in sys.modules
+    assert "robustest.plugin" in sys.modules
     assert "torch" not in sys.modules
 ''')
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--robust-junit=out.xml")

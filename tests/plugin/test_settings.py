@@ -126,7 +126,7 @@ def test_settings_are_frozen_and_validated():
 
 
 def test_settings_and_plugin_import_without_torch():
-    code = ("import sys, robustest.settings, robustest.pytest_plugin, robustest.marker; "
+    code = ("import sys, robustest.settings, robustest.plugin, robustest.plugin.marker; "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

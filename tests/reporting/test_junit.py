@@ -126,7 +126,9 @@ def test_bad_modes_name_the_argument(tmp_path, make_report):
 
 def test_report_to_junit(tmp_path, make_report):
     out = tmp_path / "r.xml"
-    make_report(["falsified", "certified"]).to_junit(str(out), name="mytest")
+    import robustest
+
+    robustest.write_junit(str(out), [("mytest", make_report(["falsified", "certified"]))])
     _, tcs = cases(out)
     assert [tc.get("name") for tc in tcs] == ["mytest sample 0000", "mytest sample 0001"]
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from robustest.cli import main
-from robustest.commands.report import read_results, results_document
+from robustest.cli.report import read_results, results_document
 from robustest.errors import InvalidArgument
 from robustest.reporting import record_from_report
 from robustest.reporting.html import HtmlTest, render_html

@@ -16,12 +16,13 @@ import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple
 
+from ..results import VERDICTS
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..results import Report
 
 __all__ = ["SampleRecord", "TestRecord", "record_from_report", "VERDICTS"]
 
-VERDICTS: Tuple[str, ...] = ("certified", "falsified", "unknown", "misclassified")
 
 
 @dataclass(frozen=True)

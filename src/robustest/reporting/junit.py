@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple, Union
 
 from ..atomic import atomic_write_text
 from ..errors import invalid_argument
-from ..settings import INCLUDE_MODES, UNKNOWN_MODES
+from ..results import INCLUDE_MODES, UNKNOWN_MODES
 from . import SampleRecord, TestRecord, record_from_report
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -1,22 +1,44 @@
-"""Proof steps for VNN-LIB regions, on top of the certifiers in :mod:`robustest.certify`.
+"""The proof stages of ``robustest vnnlib``: the provers of :mod:`robustest.provers` on VNN-LIB regions.
 
-A region (input box, output polytopes ``A_p y <= b_p``) is proved (``unsat``) when, for every polytope,
-some row has a sound lower bound ``min (A_p y)_k > (b_p)_k`` over the box: no output can satisfy all
-of that polytope's rows. Each prover takes ``(model, region, shape, deadline)`` and returns a
-:class:`~robustest.vnnlib.verify.Proof` (the method that proved the whole region, or a candidate
-counterexample to re-check), or ``None``.
+A region (input box, output disjuncts ``A_p y <= b_p``) becomes a :class:`~robustest.provers.ProofTask`
+with one group of rows per disjunct (rows ``A_p``, offsets ``-b_p``): it is proved (``unsat``) when every
+disjunct has a row whose sound lower bound ``min (A_p y - b_p)_k`` over the box is > 0. Each stage is a
+callable ``(model, region, shape, deadline) -> Proof | None`` around one registry prover; the stages of
+one :func:`robustest.vnnlib.verify` call share each region's task, so a later prover starts from the
+bounds an earlier one learnt (MILP from alpha-CROWN's, alpha-CROWN from CROWN's intermediate bounds).
+
+    >>> from robustest.vnnlib.prove import default_stages
+    >>> [s.__name__ for s in default_stages()]
+    ['crown', 'bab', 'alpha_crown', 'milp']
 """
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Tuple
 
+import numpy as np
 import torch
 from torch import nn
 
+from ..errors import UnsupportedLayer
+from ..provers import PROVERS, Known, ProofTask
+from ..schedules import StageSchedule
 from ..spec import LpBall
 from .parser import Region
-from .verify import Proof
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What a stage returns: ``method`` proved the region, or found ``candidate`` (a flat input that the
+    verifier re-checks by a forward pass before it answers ``sat``), or neither."""
+
+    method: str = ""
+    candidate: Optional[torch.Tensor] = None
+
+
+Stage = Callable[[nn.Module, Region, Tuple[int, ...], float], Optional[Proof]]
 
 
 def region_ball(region: Region, shape: Tuple[int, ...], device: torch.device
@@ -33,166 +55,74 @@ def region_ball(region: Region, shape: Tuple[int, ...], device: torch.device
     return x0, LpBall(eps=eps, norm="linf", domain=(lo.reshape(shape), hi.reshape(shape)))
 
 
-def spec_rows(region: Region, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor, List[int]]:
-    """All polytope rows stacked: ``C`` (1, M, K), ``b`` (M,), and which polytope each row belongs to."""
-    rows = [a for a, _ in region.polytopes]
-    owner = [p for p, (a, _) in enumerate(region.polytopes) for _ in range(a.shape[0])]
-    C = torch.cat(rows).to(device, torch.float64).unsqueeze(0)
-    b = torch.cat([b for _, b in region.polytopes]).to(device, torch.float64)
-    return C, b, owner
-
-
-def polytopes_refuted(lower: torch.Tensor, b: torch.Tensor, owner: List[int], n_poly: int) -> torch.Tensor:
-    """Per polytope: whether some row's lower bound exceeds its right-hand side."""
-    out = torch.zeros(n_poly, dtype=torch.bool)
-    for k, p in enumerate(owner):
-        out[p] |= bool(lower[k] > b[k])
-    return out
-
-
-def _graph(model: nn.Module, shape: Tuple[int, ...], device: torch.device):  # type: ignore[no-untyped-def]
-    from ..graph import read_model
-
-    return read_model(model, torch.zeros((1,) + shape, device=device))
-
-
-def crown_prover(alpha_steps: int = 0):  # type: ignore[no-untyped-def]
-    """CROWN (``alpha_steps=0``) or alpha-CROWN over the whole box, all polytope rows in one pass."""
-    name = "crown" if alpha_steps == 0 else "alpha-crown"
-
-    def prove(model: nn.Module, region: Region, shape: Tuple[int, ...], deadline: float) -> Optional[Proof]:
-        from ..certify.crown import crown
-
-        if any(a.shape[0] == 0 for a, _ in region.polytopes):
-            return None  # an unconstrained output polytope cannot be refuted
-        device = region_device(model)
-        graph = _graph(model, shape, device)
-        x0, ball = region_ball(region, shape, device)
-        C, b, owner = spec_rows(region, device)
-        res = crown(graph, x0, ball, C, alpha_steps=alpha_steps)
-        done = polytopes_refuted(res.lower[0].cpu(), b.cpu(), owner, len(region.polytopes))
-        return Proof(name) if bool(done.all()) else None
-
-    prove.__name__ = name.replace("-", "_")
-    prove.cheap = True  # type: ignore[attr-defined]  # run before the short attack
-    return prove
-
-
 def region_device(model: nn.Module) -> torch.device:
     p = next(iter(model.parameters()), None)
     return p.device if p is not None else torch.device("cpu")
 
 
-PROVERS = [crown_prover(0)]
-
-
-def milp_prover(model: nn.Module, region: Region, shape: Tuple[int, ...], deadline: float) -> Optional[Proof]:
-    """alpha-CROWN, then exact MILP (the certification rung's big-M encoding, HiGHS) on its bounds.
-
-    alpha-CROWN alone proves the region when every polytope has a row with a positive lower bound. MILP
-    then decides properties whose polytopes are single rows ``a y <= 0`` (robustness properties such as
-    VNN-COMP's mnist_fc): each unproved row's minimum ``a y`` is solved until one is <= 0 (a candidate
-    counterexample) or all are proved > 0. MILP leaves a tenth of the time to the attacks that follow.
-    """
-    import time
-
-    from ..certify.crown import crown
-    from ..certify.encode import numpy_boxes
-    from ..certify.milp import milp_verify
+def region_task(model: nn.Module, region: Region, shape: Tuple[int, ...]) -> Optional[ProofTask]:
+    """The region as a proof task (batch of one), or None when a disjunct has no rows (the whole output
+    space: it cannot be refuted)."""
+    from ..graph import read_model
 
     if any(a.shape[0] == 0 for a, _ in region.polytopes):
         return None
     device = region_device(model)
-    graph = _graph(model, shape, device)
+    graph = read_model(model, torch.zeros((1,) + shape, device=device))
     x0, ball = region_ball(region, shape, device)
-    C, b, owner = spec_rows(region, device)
-    res = crown(graph, x0, ball, C, alpha_steps=20)
-    if bool(polytopes_refuted(res.lower[0].cpu(), b.cpu(), owner, len(region.polytopes)).all()):
-        return Proof("alpha-crown")
-    if any(a.shape[0] != 1 for a, _ in region.polytopes) or bool((b != 0).any()):
-        return None
-    left = 0.9 * (deadline - time.perf_counter())
-    if left <= 0:
-        return None
-    out = milp_verify(graph, x0[0], ball, C[0].cpu().numpy(), res.lower[0].cpu().numpy(),
-                      numpy_boxes(res.boxes, 0), time_limit=left)
-    if out.verdict == "certified":
-        return Proof("milp")
-    if out.verdict == "falsified" and out.counterexample is not None:
-        return Proof("milp", candidate=out.counterexample.reshape(-1))
-    return None
+    C = torch.cat([a for a, _ in region.polytopes]).to(device, torch.float64).unsqueeze(0)
+    d = -torch.cat([b for _, b in region.polytopes]).to(device, torch.float64).unsqueeze(0)
+    groups = tuple(p for p, (a, _) in enumerate(region.polytopes) for _ in range(a.shape[0]))
+    return ProofTask(graph, x0, ball, C, d, groups, known=(Known(np.full(C.shape[1], -np.inf)),))
 
 
-def region_rows(region: Region, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
-    """The polytopes as ``C`` (P, M, K) and ``b`` (P, M), float64; short polytopes padded with zero rows
-    whose right-hand side is ``inf`` (always satisfied, never refutable)."""
-    M = max(a.shape[0] for a, _ in region.polytopes)
-    K = region.polytopes[0][0].shape[1]
-    C = torch.zeros(len(region.polytopes), M, K, dtype=torch.float64, device=device)
-    b = torch.full((len(region.polytopes), M), float("inf"), dtype=torch.float64, device=device)
-    for p, (a, bb) in enumerate(region.polytopes):
-        C[p, :a.shape[0]] = a.to(device, torch.float64)
-        b[p, :a.shape[0]] = bb.to(device, torch.float64)
-    return C, b
+class RegionTasks:
+    """The tasks of one verifier run, one per region, so its stages share what they learn."""
+
+    def __init__(self) -> None:
+        self._tasks: Dict[int, Tuple[Region, Optional[ProofTask]]] = {}
+
+    def get(self, model: nn.Module, region: Region, shape: Tuple[int, ...]) -> Optional[ProofTask]:
+        key = id(region)
+        if key not in self._tasks or self._tasks[key][0] is not region:
+            self._tasks[key] = (region, region_task(model, region, shape))
+        return self._tasks[key][1]
 
 
-def bab_prover(share: float = 0.95, root_alpha_steps: int = 30, quick: float = 0.05,  # type: ignore[no-untyped-def]
-               first: float = 0.05, refine: float = 0.45):
-    """Batched beta-CROWN branch and bound (:mod:`robustest.certify.bab`) on all polytopes of the region at
-    once, for ``share`` of the remaining time (the rest goes to the provers after it). Fully connected ReLU
-    networks only (others raise UnsupportedLayer, and the verifier drops this prover). A box corner that
-    the bounds point to and that lands in a polytope is returned as a counterexample candidate.
+def stage(name: str, *, share: float = 1.0, cheap: bool = False, tasks: Optional[RegionTasks] = None) -> Stage:
+    """Registry prover ``name`` as a stage that may use ``share`` of the time left. Raises
+    :class:`~robustest.errors.UnsupportedLayer` when the prover cannot work on the network (the verifier
+    then drops it and notes why)."""
+    shared = tasks or RegionTasks()
+    prover = PROVERS[name]
 
-    The schedule, in shares of that time:
-
-    1. a quick search (``quick``) on the root's alpha-CROWN bounds: most properties close here in seconds;
-    2. a short round: tighten the intermediate bounds by BaB on each layer's prefix
-       (:mod:`robustest.certify.refine`) for ``first``, then search on them for ``first``: properties that
-       need only a little refinement close here;
-    3. one long refinement (``refine``), starting from the bounds of step 2, then the search on its bounds
-       with all that is left.
-
-    Why one long refinement rather than rounds of doubling length: each refinement call starts its
-    per-neuron searches afresh, so rounds spend most of their time redoing the last round's work. Measured on
-    mnist_fc 256x4 prop_12_0.05 (``benchmarks/vnncomp.md``): 150 s in one call leave 78 of the last layer's
-    neurons unstable and the search reaches a worst margin of -0.05 in 80 s; three doubling rounds in about
-    the same total time left 123 unstable and -0.55."""
-
-    def bab(model: nn.Module, region: Region, shape: Tuple[int, ...], deadline: float) -> Optional[Proof]:
-        import time
-
-        from ..certify.bab import bab_mlp
-        from ..certify.mlp import dense_mlp, root_bounds
-        from ..certify.refine import refine_bounds
-
-        if any(a.shape[0] == 0 for a, _ in region.polytopes):
+    def prove(model: nn.Module, region: Region, shape: Tuple[int, ...], deadline: float) -> Optional[Proof]:
+        task = shared.get(model, region, shape)
+        if task is None:
             return None
-        # the search runs on CPU copies whatever the model's device: it is tuned and tested there
-        cpu = torch.device("cpu")
-        net = dense_mlp(_graph(model, shape, region_device(model))).to(cpu)
-        x0, ball = region_ball(region, shape, cpu)
-        lo, hi = ball.box(x0)
-        lo, hi = lo[0].reshape(-1), hi[0].reshape(-1)
-        C, b = region_rows(region, cpu)
+        if not prover.supports(task.graph):
+            raise UnsupportedLayer(f"{name} does not support this network (fully connected ReLU networks only)")
         now = time.perf_counter()
-        end = now + share * (deadline - now)
-        span = end - now
-        bounds = root_bounds(net, lo, hi, alpha_steps=root_alpha_steps, deadline=end)
-        stats = bab_mlp(net, lo, hi, C, b, deadline=now + quick * span, bounds=bounds)
-        for tighten, search in ((first, first), (refine, None)):
-            if stats.proved or stats.candidate is not None or len(net.weights) <= 2 or time.perf_counter() >= end:
-                break
-            bounds = refine_bounds(net, lo, hi, *bounds, deadline=min(end, time.perf_counter() + tighten * span))
-            stop = end if search is None else min(end, time.perf_counter() + search * span)
-            stats = bab_mlp(net, lo, hi, C, b, deadline=stop, bounds=bounds)
-        if stats.proved:
-            return Proof("bab")
-        if stats.candidate is not None:
-            return Proof("bab", candidate=stats.candidate)
+        (out,) = prover.prove(task, deadline=now + share * max(0.0, deadline - now))
+        assert task.known is not None
+        task.known[0].learn(out.lower, out.boxes)
+        if out.status == "proved":
+            return Proof(name)
+        if out.status == "counterexample" and out.counterexample is not None:
+            return Proof(name, candidate=out.counterexample.reshape(-1))
         return None
 
-    return bab
+    prove.__name__ = name.replace("-", "_")
+    prove.cheap = cheap  # type: ignore[attr-defined]  # run before the short attack
+    return prove
 
 
-PROVERS.append(bab_prover())
-PROVERS.append(milp_prover)
+def default_stages(schedule: StageSchedule = StageSchedule()) -> List[Stage]:
+    """The stages of one verifier run, cheap first, sharing one :class:`RegionTasks`."""
+    tasks = RegionTasks()
+    return ([stage(n, share=s, cheap=True, tasks=tasks) for n, s in schedule.cheap]
+            + [stage(n, share=s, tasks=tasks) for n, s in schedule.expensive])
+
+
+__all__ = ["Proof", "Stage", "StageSchedule", "region_ball", "region_task", "RegionTasks", "stage",
+           "default_stages"]

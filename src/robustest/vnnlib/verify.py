@@ -19,13 +19,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
 from ..errors import ShapeError, UnsupportedLayer, invalid_argument
 from .parser import Region, VnnlibSpec
+from .prove import Stage, default_stages
 
 Status = str  # "sat" | "unsat" | "timeout" | "unknown"
 
@@ -123,24 +124,13 @@ def f32_box(region: Region) -> Tuple[torch.Tensor, torch.Tensor]:
     return lo, torch.maximum(hi, lo)
 
 
-@dataclass(frozen=True)
-class Proof:
-    """What a prover returns: ``method`` proved the region, or found ``candidate`` (a flat input that the
-    verifier re-checks by a forward pass before it answers ``sat``), or neither."""
-
-    method: str = ""
-    candidate: Optional[torch.Tensor] = None
-
-
-Prover = Callable[[nn.Module, Region, Tuple[int, ...], float], Optional[Proof]]
-
-
 def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], timeout: float,
-           seed: int = 0, provers: Optional[Sequence[Prover]] = None) -> VerifyResult:
+           seed: int = 0, stages: Optional[Sequence[Stage]] = None) -> VerifyResult:
     """Decide ``spec`` on ``model`` within ``timeout`` seconds (wall clock).
 
-    ``provers`` are called per region with ``(model, region, shape, deadline)`` and return a
-    :class:`Proof` (or ``None``); by default :func:`default_provers`.
+    ``stages`` are called per region with ``(model, region, shape, deadline)`` and return a
+    :class:`~robustest.vnnlib.prove.Proof` (or ``None``); by default
+    :func:`~robustest.vnnlib.prove.default_stages`, the registry's provers.
     """
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 \
             or not math.isfinite(timeout):
@@ -154,7 +144,7 @@ def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], ti
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     check_output_count(model, spec, shape, device=device, dtype=dtype)
-    provers = list(default_provers() if provers is None else provers)
+    provers = list(default_stages() if stages is None else stages)
     if not spec.regions:
         return VerifyResult("unsat", time.perf_counter() - start, "empty input region")
     open_regions: List[Region] = list(spec.regions)
@@ -165,9 +155,9 @@ def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], ti
     # whatever time is left.
     cheap = [p for p in provers if getattr(p, "cheap", False)]
     expensive = [p for p in provers if not getattr(p, "cheap", False)]
-    stages: List[Tuple[str, Any]] = [("attack", 0), ("prove", cheap), ("attack", 1), ("prove", expensive),
-                                     ("attack", 2)]
-    for kind, arg in stages:
+    order: List[Tuple[str, Any]] = [("attack", 0), ("prove", cheap), ("attack", 1), ("prove", expensive),
+                                    ("attack", 2)]
+    for kind, arg in order:
         if kind == "attack":
             for region in list(open_regions):
                 share = 0.2 if arg == 1 else 1.0
@@ -262,13 +252,3 @@ def _confirm(model: nn.Module, spec: VnnlibSpec, wrapped: SpecMargin, u: torch.T
         if spec.violated_by(x[i], y[i]):
             return x[i].cpu(), y[i].cpu()
     return None
-
-
-def default_provers() -> List[Prover]:
-    """The proof methods available in this installation, cheapest first."""
-    out: List[Prover] = []
-    try:
-        from . import prove
-    except ImportError:  # the proof step needs robustest.certify
-        return out
-    return prove.PROVERS

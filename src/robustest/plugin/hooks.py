@@ -1,6 +1,6 @@
 """The robustest pytest plugin (registered through the ``pytest11`` entry point): thin by design.
 
-It adds the ``@robust`` marker (see :mod:`robustest.marker` for how a test hands over its model and
+It adds the ``@robust`` marker (see :mod:`robustest.plugin.marker` for how a test hands over its model and
 samples), the ``robustness`` fixture, the ``--robust-...`` options, the per-sample JUnit file and the
 terminal summary. All the work is :func:`robustest.check`; loading this module imports no torch.
 
@@ -28,12 +28,12 @@ The imperative form, inside a test body::
 
 from __future__ import annotations
 
-import inspect
 import zlib
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import pytest
 
+from .._options import help_for
 from .marker import (
     is_marker_usage_error,
     marker_args,
@@ -45,9 +45,9 @@ from .marker import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .reporting import TestRecord
-    from .results import Report
-    from .settings import Settings
+    from ..reporting import TestRecord
+    from ..results import Report
+    from ..settings import Settings
 
 _STATE = pytest.StashKey["_State"]()
 _ITEM_RECORDS = pytest.StashKey[List["TestRecord"]]()
@@ -78,7 +78,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--robust-timeout", type=float, metavar="SECONDS",
                     help="time budget per sample (default: from the config, else 10)")
     group.addoption("--robust-escalate", metavar="RUNG",
-                    help="highest rung of the ladder: attack, ibp, crown, lp or milp")
+                    help=help_for("escalate"))
     group.addoption("--robust-profile", metavar="NAME",
                     help="settings profile from [tool.robustest.profiles] or robustest.yaml "
                          "(built in: ci, nightly)")
@@ -92,8 +92,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "robust(eps, norm='linf', escalate=..., min_pass=1.0, require='not_falsified', "
                    "model=None, data=None, ...): check the test's model on its samples with robustest.check")
-    from .errors import ConfigError
-    from .settings import load_settings
+    from ..errors import ConfigError
+    from ..settings import load_settings
 
     opt = config.option
     overrides = {"junit": opt.robust_junit, "junit_include": opt.robust_junit_include,
@@ -153,20 +153,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 state.records = [new if r is old else r for r in state.records]
 
 
-def _check_parameters(radius: bool = False) -> Tuple[str, ...]:
-    """Keyword options of robustest.check (or robustest.radius with ``min_radius``) a marker may pass on."""
-    import robustest
-
-    params = inspect.signature(robustest.radius if radius else robustest.check).parameters
-    return tuple(n for n, p in params.items() if p.kind is p.KEYWORD_ONLY)
-
-
 def pytest_runtest_setup(item: pytest.Item) -> None:
     args = marker_args(item)
     if args is None:
         return
-    extra = _check_parameters(radius="min_radius" in args)
-    validate_marker_args(args, where=f"@robust on {item.nodeid}", extra=extra)
+    validate_marker_args(args, where=f"@robust on {item.nodeid}")
 
 
 def _failure_text(report: "Report", record: "TestRecord", require: str, extra: List[str]) -> str:
@@ -188,7 +179,7 @@ def pytest_runtest_call(item: pytest.Item) -> None:
         return
     import robustest
 
-    from .errors import RobustestError
+    from ..errors import RobustestError
 
     state: _State = item.config.stash[_STATE]
     settings = state.settings
@@ -241,7 +232,7 @@ def _health(settings: "Settings") -> Dict[str, Any]:
 def _repair(item: pytest.Item, model: Any, inputs: Any, labels: Any, report: "Report", kwargs: Dict[str, Any],
             out_dir: str) -> Tuple[List[Tuple[str, str]], List[str], Optional["Report"]]:
     """Run the repair helper on a failed marker check: (JUnit properties, failure-text lines, re-check)."""
-    from .repair.pytest_support import repair_after_check
+    from ..repair.pytest_support import repair_after_check
 
     summary = repair_after_check(model, inputs, labels, report, check_kwargs=dict(kwargs), out_dir=out_dir,
                                  test_name=item.nodeid)
@@ -253,7 +244,7 @@ def _record(item: pytest.Item, report: "Report", *, min_pass: float, require: st
             label: Optional[str] = None, properties: Any = (), notes: Any = (),
             enforced: bool = True, inputs: Any = None) -> "TestRecord":
     """Keep the check's record for the reports (and its counterexample images for --robust-html)."""
-    from .reporting import record_from_report
+    from ..reporting import record_from_report
 
     records = item.stash.setdefault(_ITEM_RECORDS, [])
     suffix = "" if label is None and not records else f" {label or f'#{len(records) + 1}'}"
@@ -264,91 +255,25 @@ def _record(item: pytest.Item, report: "Report", *, min_pass: float, require: st
     state: _State = item.config.stash[_STATE]
     state.records.append(record)
     if state.settings.html:
-        from .reporting.html import HtmlTest, tests_from_reports
+        from ..reporting.html import HtmlTest, tests_from_reports
 
         shown = tests_from_reports([(record.name, report)], None if inputs is None else [inputs])[0]
         state.html_tests.append(HtmlTest(record, shown.images, shown.value_range))
     return record
 
 
-# ------------------------------------------------------------------------------------------ fixture
-class Robustness:
-    """The ``robustness`` fixture: run checks inside a test body and have them reported.
-
-    Options left out come from the run's settings; the seed derives from the run's seed, the test id and
-    the call's position in the test, so reruns and xdist give the same verdicts.
-    """
-
-    def __init__(self, item: pytest.Item) -> None:
-        self._item = item
-        self._calls = 0
-
-    @property
-    def settings(self) -> "Settings":
-        """The run's settings (after config file, profile and command line)."""
-        return self._item.config.stash[_STATE].settings
-
-    def check(self, model: Any, inputs: Any, labels: Any, *, eps: float, name: Optional[str] = None,
-              min_pass: Optional[float] = None, require: Optional[str] = None, **kwargs: Any) -> "Report":
-        """Run :func:`robustest.check`, record the report (JUnit, summary) and return it. Never fails.
-
-        ``name`` labels the check in the reports (default: ``#2``, ``#3``... after the first);
-        ``min_pass``/``require`` only decide how the reports show it.
-
-            >>> report = robustness.check(model, x, y, eps=0.05, norm="l2")     # doctest: +SKIP
-        """
-        return self._run(model, inputs, labels, eps=eps, name=name, min_pass=min_pass, require=require,
-                         enforced=False, **kwargs)
-
-    def _run(self, model: Any, inputs: Any, labels: Any, *, eps: float, name: Optional[str],
-             min_pass: Optional[float], require: Optional[str], enforced: bool, **kwargs: Any) -> "Report":
-        import robustest
-
-        given = {k: v for k, v in (("min_pass", min_pass), ("require", require)) if v is not None}
-        validate_marker_args(given, where="robustness")
-        s = self.settings
-        self._calls += 1
-        salt = self._item.nodeid if self._calls == 1 else f"{self._item.nodeid}#{self._calls}"
-        options = {"escalate": s.escalate, "timeout": s.timeout, "seed": derive_seed(s.seed, salt),
-                   **_health(s), **kwargs}
-        report = robustest.check(model, inputs, labels, eps=eps, **options)
-        _record(self._item, report, min_pass=s.min_pass if min_pass is None else min_pass,
-                require=s.require if require is None else require, label=name, enforced=enforced,
-                inputs=inputs)
-        return report
-
-    def require(self, model: Any, inputs: Any, labels: Any, *, eps: float, min_pass: Optional[float] = None,
-                require: Optional[str] = None, name: Optional[str] = None, **kwargs: Any) -> "Report":
-        """Like :meth:`check`, then fail the test when fewer than ``min_pass`` of the samples pass.
-
-            >>> robustness.require(model, x, y, eps=0.05, min_pass=0.9, require="certified")  # doctest: +SKIP
-        """
-        report = self._run(model, inputs, labels, eps=eps, name=name, min_pass=min_pass, require=require,
-                           enforced=True, **kwargs)
-        record = self._item.stash[_ITEM_RECORDS][-1]
-        if not record.passed:
-            pytest.fail(_failure_text(report, record, record.require, []), pytrace=False)
-        return report
-
-
-@pytest.fixture
-def robustness(request: pytest.FixtureRequest) -> Robustness:
-    """Run robustness checks inside a test: ``robustness.check(...)`` and ``robustness.require(...)``."""
-    return Robustness(request.node)
-
-
 # ------------------------------------------------------------------------------ reporting, xdist
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
     """pytest-xdist controller: collect the records a worker sent through ``workeroutput``."""
-    from .reporting import TestRecord
+    from ..reporting import TestRecord
 
     state: _State = node.config.stash[_STATE]
     output = getattr(node, "workeroutput", {})
     for data in output.get(_WORKER_KEY, []):
         state.records.append(TestRecord.from_dict(data))
     if output.get(_WORKER_HTML_KEY):
-        from .reporting.html import HtmlTest
+        from ..reporting.html import HtmlTest
 
         state.html_tests += [HtmlTest.from_dict(d) for d in output[_WORKER_HTML_KEY]]
 
@@ -366,12 +291,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state.records.sort(key=lambda r: r.nodeid)
     s = state.settings
     if s.junit:
-        from .reporting.junit import write_records
+        from ..reporting.junit import write_records
 
         _write(session, state, "--robust-junit", "per-sample JUnit file", s.junit, lambda: write_records(
             s.junit, state.records, unknown=s.unknown, include=s.junit_include))
     if s.html:
-        from .reporting.html import write_html_tests
+        from ..reporting.html import write_html_tests
 
         tests = sorted(state.html_tests, key=lambda t: t.record.nodeid)
         _write(session, state, "--robust-html", "HTML report", s.html,
@@ -395,7 +320,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(error, red=True)
     if not state.records:
         return
-    from .reporting.terminal import summary_lines
+    from ..reporting.terminal import summary_lines
 
     terminalreporter.write_sep("=", "robustest summary")
     for line in summary_lines(state.records, width=config.get_terminal_writer().fullwidth):

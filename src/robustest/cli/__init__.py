@@ -1,6 +1,6 @@
 """The ``robustest`` command line: one subcommand per library job.
 
-Each subcommand lives in its own module ``robustest.commands.<name>`` with a function
+Each subcommand lives in its own module ``robustest.cli.<name>`` with a function
 ``register(subparsers)`` that adds its parser and sets ``func`` (a callable taking the parsed args and
 returning the exit status). Adding a subcommand means adding its module and its name below.
 
@@ -19,15 +19,15 @@ SUBCOMMANDS = ("check", "attack", "radius", "repair", "vnnlib", "report")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robustest", description=__doc__.splitlines()[0])
-    from . import __version__
+    from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"robustest {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         try:
-            module = importlib.import_module(f"robustest.commands.{name}")
+            module = importlib.import_module(f"robustest.cli.{name}")
         except ModuleNotFoundError as exc:  # a subcommand whose module is not there yet
-            if exc.name != f"robustest.commands.{name}":
+            if exc.name != f"robustest.cli.{name}":
                 raise
             continue
         module.register(sub)
@@ -41,7 +41,7 @@ EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 def main(argv: Optional[List[str]] = None) -> int:
     """Run one subcommand. Exit status: 0 the criterion held, 1 it failed, 2 a usage or input error (one
     line on stderr, no traceback), 3 an internal error (a robustest bug: the traceback, to report)."""
-    from .errors import RobustestError
+    from ..errors import RobustestError
 
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse's own usage errors exit with 2
@@ -70,7 +70,3 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -25,11 +25,12 @@ file's profile), and ``eps``/``norm`` from a test argument of that name, so a pa
 
 ``@robust(...)`` is exactly ``@pytest.mark.robust(...)``; markers on a class or module give defaults that
 a closer marker overrides key by key. Arguments: ``eps`` (radius, >= 0), ``norm`` ("linf", "l2", "l1"),
-``escalate`` (highest rung: "attack", "ibp", "crown", "lp", "milp"), ``timeout`` (seconds per sample),
+``escalate`` (highest rung, see :data:`robustest.results.RUNGS`), ``timeout`` (seconds per sample),
 ``domain`` ((lo, hi) or None), ``min_pass`` (fraction of samples that must pass, default 1.0),
 ``require`` ("not_falsified": unknown counts as passing; "certified": only certified samples pass),
 ``model``/``data`` (fixture names), ``seed`` (default: derived from the run's seed and the test id);
-any other keyword is passed on to :func:`robustest.check` (e.g. ``solver="highs"``). Misuse raises
+the other keywords are exactly those of :func:`robustest.check` (e.g. ``solver="highs"``, ``alpha_crown=True``),
+all checked against the option table (:mod:`robustest._options`) that the API and the config use. Misuse raises
 ``pytest.UsageError`` naming the argument, its value and the fix.
 
 ``min_radius=r`` (instead of ``eps``) runs :func:`robustest.radius` and judges it at ``r``: a sample is
@@ -42,13 +43,13 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import pytest
 
-from .settings import REQUIRE_MODES
+from .._options import CHECK_OPTIONS, MARKER_OWN, RADIUS_OPTIONS, problem, unknown_keyword
 
-__all__ = ["robust", "MARKER_ARGS", "usage_error", "is_marker_usage_error", "validate_marker_args",
+__all__ = ["robust", "marker_keywords", "usage_error", "is_marker_usage_error", "validate_marker_args",
            "marker_args", "model_and_samples", "as_samples", "radius_report"]
 
 _TAG = "_robustest_usage"
@@ -65,12 +66,7 @@ def usage_error(message: str) -> pytest.UsageError:
 def is_marker_usage_error(exc: BaseException) -> bool:
     return isinstance(exc, pytest.UsageError) and getattr(exc, _TAG, False)
 
-#: The marker's own arguments; other keywords go to robustest.check.
-MARKER_ARGS: Tuple[str, ...] = ("eps", "norm", "escalate", "timeout", "domain", "min_pass", "require",
-                                "model", "data", "seed", "min_radius")
-
 _UNIT: Tuple[float, float] = (0.0, 1.0)
-_NORMS = ("linf", "l2", "l1", "inf", "l_inf", "Linf", "L2", "L1", "2", "1")
 
 
 def robust(eps: Optional[float] = None, *, norm: Optional[str] = None, escalate: Optional[str] = None,
@@ -101,51 +97,29 @@ def _usage(where: str, name: str, value: Any, expected: str, fix: str) -> pytest
     return usage_error(f"{where}: {name}={value!r} is not valid: expected {expected}. Fix: {fix}")
 
 
-def _number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+def validate_marker_args(args: Mapping[str, Any], *, where: str, radius: bool = False) -> None:
+    """Raise a (tagged) ``pytest.UsageError`` for a bad or unknown marker argument.
 
-
-def validate_marker_args(args: Mapping[str, Any], *, where: str,
-                         extra: Optional[Sequence[str]] = None) -> None:
-    """Raise a (tagged) ``pytest.UsageError`` for a bad marker argument.
-
-    ``extra`` lists the keywords robustest.check accepts besides the marker's own; None skips the
-    unknown-argument check (it needs robustest.api, which imports torch).
+    The marker takes exactly the options of :func:`robustest.check` (or, with ``min_radius``, those of
+    :func:`robustest.radius`) plus its own (:data:`~robustest._options.MARKER_OWN`); every value goes
+    through the option table that the API and the config file use.
     """
+    radius = radius or "min_radius" in args
     if "min_radius" in args and "eps" in args:
         raise _usage(where, "eps", args["eps"], "no eps together with min_radius (min_radius is the radius)",
                      "keep one of eps (one threat radius) or min_radius (robustest.radius)")
-    if extra is not None:
-        for name in args:
-            if name not in MARKER_ARGS and name not in extra:
-                valid = ", ".join(MARKER_ARGS + tuple(n for n in extra if n not in MARKER_ARGS))
-                raise usage_error(f"{where}: unknown argument {name!r}: valid arguments are {valid}. "
-                                        f"Fix: remove {name!r} or correct its spelling")
-    if "eps" in args and not (_number(args["eps"]) and args["eps"] >= 0):
-        raise _usage(where, "eps", args["eps"], "a finite number >= 0", "pass eps=0.05")
-    if "norm" in args and str(args["norm"]) not in _NORMS:
-        raise _usage(where, "norm", args["norm"], "one of 'linf', 'l2', 'l1'", "pass norm='linf'")
-    if "require" in args and args["require"] not in REQUIRE_MODES:
-        raise _usage(where, "require", args["require"], "'not_falsified' or 'certified'",
-                     "pass require='not_falsified' (unknown passes) or require='certified'")
-    if "min_pass" in args and not (_number(args["min_pass"]) and 0 <= args["min_pass"] <= 1):
-        raise _usage(where, "min_pass", args["min_pass"], "a fraction between 0 and 1",
-                     "pass min_pass=0.9 for 90% of the samples")
-    if "min_radius" in args and not (_number(args["min_radius"]) and args["min_radius"] > 0):
-        raise _usage(where, "min_radius", args["min_radius"], "a finite number > 0", "pass min_radius=0.1")
-    if "timeout" in args and not (_number(args["timeout"]) and args["timeout"] > 0):
-        raise _usage(where, "timeout", args["timeout"], "a number of seconds > 0", "pass timeout=10.0")
-    if "seed" in args and (isinstance(args["seed"], bool) or not isinstance(args["seed"], int)):
-        raise _usage(where, "seed", args["seed"], "an integer", "pass seed=0 or leave it out")
-    for name in ("model", "data", "escalate"):
-        if name in args and not (isinstance(args[name], str) and args[name]):
-            expected = "a rung name" if name == "escalate" else "the name of a fixture the test requests"
-            fix = "pass escalate='attack'" if name == "escalate" else f"pass {name}='<fixture name>'"
-            raise _usage(where, name, args[name], expected, fix)
-    if "domain" in args and args["domain"] is not None:
-        dom = args["domain"]
-        if not isinstance(dom, (tuple, list)) or len(dom) != 2:
-            raise _usage(where, "domain", dom, "a pair (lo, hi) or None", "pass domain=(0.0, 1.0)")
+    valid = marker_keywords(radius=radius)
+    for name, value in args.items():
+        if name not in valid:
+            raise usage_error(unknown_keyword(name, valid, where))
+        found = problem(name, value)
+        if found is not None:
+            raise _usage(where, name, value, *found)
+
+
+def marker_keywords(*, radius: bool = False) -> Tuple[str, ...]:
+    """The marker's keywords: its own plus check()'s, or with ``min_radius`` plus radius()'s."""
+    return (RADIUS_OPTIONS if radius else CHECK_OPTIONS) + MARKER_OWN
 
 
 # ---------------------------------------------------- how a test hands over its model and samples
@@ -237,8 +211,8 @@ def radius_report(model: Any, inputs: Any, labels: Any, *, min_radius: float, no
     """
     import robustest
 
-    from .results import Report, SampleResult
-    from .spec import LpBall
+    from ..results import Report, SampleResult
+    from ..spec import LpBall
 
     certifier = None if escalate == "attack" else escalate
     more.pop("suppress_health_check", None)  # a config-wide check option; robustest.radius has none

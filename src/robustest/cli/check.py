@@ -18,35 +18,30 @@ from pathlib import Path
 from typing import Any, List, Tuple
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"--min-pass={text} is not valid: expected a fraction in [0, 1]. "
-                                         "Fix: pass --min-pass 0.9")
-    return value
-
-
 def register(subparsers: Any) -> None:
+    from .._options import cli_value, help_for
     from ..io.args import add_data_arguments, add_model_arguments
 
     p = subparsers.add_parser("check", help="check robustness of a model on a data file (CI gate)",
                               description=__doc__.splitlines()[0])
     add_model_arguments(p)
     add_data_arguments(p)
-    p.add_argument("--eps", type=float, action="append", required=True,
+    p.add_argument("--eps", type=cli_value("eps", float), action="append", required=True,
                    help="radius of the threat model; repeat for several (gives a robust accuracy curve)")
-    p.add_argument("--norm", default="linf", help="linf (default), l2 or l1")
-    p.add_argument("--escalate", default="attack", help="last rung: attack (default), ibp, crown, lp, milp")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds per sample for the whole ladder")
+    p.add_argument("--norm", type=cli_value("norm"), default="linf", help="linf (default), l2 or l1")
+    p.add_argument("--escalate", type=cli_value("escalate"), default="attack",
+                   help=help_for("escalate") + " (default attack)")
+    p.add_argument("--timeout", type=cli_value("timeout", float), default=10.0,
+                   help="seconds per sample for the whole ladder")
     p.add_argument("--domain", nargs=2, type=float, default=(0.0, 1.0), metavar=("LO", "HI"),
                    help="valid input range (default 0 1)")
     p.add_argument("--no-domain", action="store_true", help="inputs are unbounded (no clipping)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--min-pass", type=_fraction, default=1.0, help="share of samples that must pass (default 1)")
-    p.add_argument("--require", choices=("not_falsified", "certified"), default="not_falsified",
+    p.add_argument("--seed", type=cli_value("seed", int), default=0)
+    p.add_argument("--alpha-crown", action="store_true", help=help_for("alpha_crown"))
+    p.add_argument("--solver", type=cli_value("solver"), default="highs", help=help_for("solver"))
+    p.add_argument("--min-pass", type=cli_value("min_pass", float), default=1.0,
+                   help="share of samples that must pass (default 1)")
+    p.add_argument("--require", type=cli_value("require"), default="not_falsified",
                    help="what passing means for a sample (default not_falsified)")
     p.add_argument("--batch", type=int, default=32, help="samples per progress step (default 32)")
     p.add_argument("--junit", default=None, help="write per-sample JUnit XML here")
@@ -89,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         for eps, start in chunks:
             x, y = inputs[start:start + args.batch], labels[start:start + args.batch]
             rep = check(model, x, y, eps=eps, norm=args.norm, escalate=args.escalate, timeout=args.timeout,
-                        domain=domain, seed=args.seed)
+                        domain=domain, seed=args.seed, solver=args.solver, alpha_crown=args.alpha_crown)
             parts.setdefault(eps, []).append((start, rep))
             bar.update(len(y))
     for eps in args.eps:

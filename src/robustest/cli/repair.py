@@ -18,6 +18,7 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
+    from .._options import cli_value, help_for
     from ..io.args import add_data_arguments, add_model_arguments
 
     p = subparsers.add_parser("repair", help="repair a model with the counterexamples a check finds",
@@ -37,7 +38,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--omega", type=float, default=0.2, help="weight of the loss in the pick (default 0.2)")
     p.add_argument("--margin", type=float, default=0.05, help="logit margin the cuts ask for (default 0.05)")
     p.add_argument("--solver", default="dual", help="dual (default), highs or gurobi")
-    p.add_argument("--escalate", default="attack", help="last rung of the checks (default attack)")
+    p.add_argument("--escalate", type=cli_value("escalate"), default="attack",
+                   help=help_for("escalate") + " for the checks (default attack)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per sample for the checks")
     p.add_argument("--domain", nargs=2, type=float, default=(0.0, 1.0), metavar=("LO", "HI"))
     p.add_argument("--no-domain", action="store_true", help="inputs are unbounded")

@@ -1,1 +1,0 @@
-"""Subcommands of the ``robustest`` CLI, one module each (see robustest.cli)."""

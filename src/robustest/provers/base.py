@@ -1,0 +1,154 @@
+"""The prover interface: a proof task in, a typed outcome out.
+
+A :class:`ProofTask` asks, for each of its ``N`` samples, that every *group* of output rows has a row
+``C[n, r] @ f(x) + d[n, r] > 0`` for every input ``x`` of the region around ``x0[n]`` (an Lp ball
+intersected with the domain; a box is an linf ball with a tensor domain). A robustness property is
+``K - 1`` groups of one row each (``e_y - e_j``); a VNN-LIB property ``OR_p (A_p y <= b_p)`` is one group
+per disjunct ``p`` with rows ``A_p`` and ``d = -b_p`` (the disjunct is refuted when one of its rows is
+violated everywhere). A :class:`Prover` returns one :class:`ProverOutcome` per sample: ``proved``,
+``counterexample`` (a candidate input that the orchestrator re-checks by a forward pass) or ``open``,
+with the row bounds it learnt and the time it used. Bounds it learnt are sound whatever the status, so
+the orchestrator keeps the best bound per row across provers (:class:`Known`).
+
+    >>> import torch
+    >>> from robustest.graph import read_model
+    >>> from robustest.provers import PROVERS, ProofTask
+    >>> from robustest.spec import LpBall
+    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2)).eval()
+    >>> with torch.no_grad():
+    ...     _ = net[0].weight.copy_(torch.eye(2)); _ = net[0].bias.copy_(torch.tensor([1.0, 0.0]))
+    >>> task = ProofTask.margins(read_model(net, torch.zeros(1, 2)), torch.zeros(1, 2, dtype=torch.float64),
+    ...                          LpBall(0.1, "linf", None), torch.tensor([0]))
+    >>> [o.status for o in PROVERS["ibp"].prove(task, deadline=float("inf"))]
+    ['proved']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Literal, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from ..graph import Graph
+from ..schedules import ProofSettings
+from ..spec import LpBall, margin_matrix
+
+Status = Literal["proved", "counterexample", "open"]
+NpBox = Tuple[np.ndarray, np.ndarray]
+
+__all__ = ["ProofTask", "Known", "ProverOutcome", "Prover", "ProofSettings", "decide", "Status"]
+
+
+@dataclass
+class Known:
+    """What is known about one sample so far: a sound lower bound per row (``-inf`` where nothing is) and
+    the per-node bounds of the network (numpy boxes, one per graph node) once a linear pass computed them."""
+
+    lower: np.ndarray
+    boxes: Optional[List[NpBox]] = None
+
+    def learn(self, lower: Optional[np.ndarray], boxes: Optional[List[NpBox]] = None) -> None:
+        """Keep the larger of the old and new lower bound per row (both are sound)."""
+        if lower is not None:
+            self.lower = np.maximum(self.lower, lower)
+        if boxes is not None:
+            self.boxes = boxes
+
+
+@dataclass(frozen=True)
+class ProofTask:
+    """See the module docstring. ``C`` (N, R, K) and ``d`` (N, R) float64 on the graph's device, ``groups``
+    the group of each row (shared by all samples), ``known`` one :class:`Known` per sample (or None)."""
+
+    graph: Graph
+    x0: torch.Tensor
+    ball: LpBall
+    C: torch.Tensor
+    d: torch.Tensor
+    groups: Tuple[int, ...]
+    known: Optional[Tuple[Known, ...]] = None
+    solver: str = "highs"
+    settings: ProofSettings = field(default_factory=ProofSettings)
+
+    @staticmethod
+    def margins(graph: Graph, x0: torch.Tensor, ball: LpBall, labels: torch.Tensor, **more: object) -> ProofTask:
+        """The robustness task: rows ``e_y - e_j`` for every ``j != y``, one group each."""
+        K = graph.nodes[-1].shape[0]
+        C = margin_matrix(labels.to(x0.device), K).to(torch.float64)
+        return ProofTask(graph, x0, ball, C, torch.zeros(C.shape[:2], dtype=torch.float64, device=x0.device),
+                         tuple(range(K - 1)), **more)  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return int(self.x0.shape[0])
+
+    def take(self, idx: Sequence[int]) -> ProofTask:
+        """The task restricted to the samples ``idx`` (positions in this task)."""
+        pos = list(idx)
+        t = torch.tensor(pos, device=self.x0.device, dtype=torch.long)
+        known = None if self.known is None else tuple(self.known[i] for i in pos)
+        return ProofTask(self.graph, self.x0[t], self.ball, self.C[t], self.d[t], self.groups, known,
+                         self.solver, self.settings)
+
+    def lower_known(self) -> np.ndarray:
+        """(N, R) the best known lower bound per row (-inf where none)."""
+        if self.known is None:
+            return np.full(tuple(self.d.shape), -np.inf)
+        return np.stack([k.lower for k in self.known])
+
+    @property
+    def single_rows(self) -> bool:
+        """Whether every group has one row (a conjunction of rows, as for robustness)."""
+        return len(set(self.groups)) == len(self.groups)
+
+
+@dataclass(frozen=True)
+class ProverOutcome:
+    """One sample's outcome. ``figure`` is the proved margin (the smallest over groups of the group's best
+    row bound) or the candidate's margin; ``lower`` the sound row bounds learnt (R,), ``boxes`` per-node
+    bounds learnt, ``counterexample`` a candidate input (the sample's shape) to re-check."""
+
+    status: Status
+    method: str
+    seconds: float = 0.0
+    figure: Optional[float] = None
+    lower: Optional[np.ndarray] = None
+    boxes: Optional[List[NpBox]] = None
+    counterexample: Optional[torch.Tensor] = None
+    reason: str = ""
+
+
+def group_margin(lower: np.ndarray, groups: Sequence[int]) -> float:
+    """The smallest, over groups, of the group's largest row bound: > 0 means proved."""
+    g = np.asarray(groups)
+    return float(min(np.max(lower[g == v]) for v in np.unique(g)))
+
+
+def decide(method: str, lower: np.ndarray, groups: Sequence[int], *, seconds: float = 0.0,
+           boxes: Optional[List[NpBox]] = None, reason: str = "") -> ProverOutcome:
+    """``proved`` when every group has a row whose sound lower bound is > 0, else ``open``."""
+    worst = group_margin(lower, groups)
+    if worst > 0:
+        return ProverOutcome("proved", method, seconds, worst, lower, boxes)
+    why = f"{method} margin >= {worst:.3g}"
+    return ProverOutcome("open", method, seconds, worst, lower, boxes, reason=f"{why}; {reason}" if reason else why)
+
+
+class Prover:
+    """A proof method. Subclasses set ``name`` and ``rung`` (the ladder rung it belongs to, see
+    :data:`robustest.results.RUNGS`; None: a prover the ladder does not run as a rung of its own),
+    ``batched`` (one call for the whole batch, else the orchestrator calls it per sample with that
+    sample's budget) and implement :meth:`prove`."""
+
+    name: str = ""
+    rung: Optional[str] = None
+    batched: bool = False
+
+    def supports(self, graph: Graph) -> bool:
+        """Whether the prover can work on this graph at all (cheap; no bounds are computed)."""
+        return True
+
+    def prove(self, task: ProofTask, *, deadline: float) -> List[ProverOutcome]:
+        """One outcome per sample of ``task``; stop by ``deadline`` (a ``time.perf_counter()`` value)."""
+        raise NotImplementedError

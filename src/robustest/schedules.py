@@ -1,0 +1,53 @@
+"""The schedules of the proof engine: frozen settings objects with the measured defaults, torch-free.
+
+Every share of time, step count and batch size the orchestrator and the provers use lives here, named
+and documented, so a user can change one (``robustest.check(..., provers=ProofSettings(alpha_steps=40))``)
+and a benchmark can state what it ran with.
+
+    >>> from robustest.schedules import ProofSettings
+    >>> ProofSettings().milp_share
+    0.25
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Tuple
+
+__all__ = ["ProofSettings", "StageSchedule", "ATTACK_SHARE_BEFORE_PROVERS"]
+
+#: share of the pooled per-sample budget the attacks of :func:`robustest.check` may use when provers
+#: follow them
+ATTACK_SHARE_BEFORE_PROVERS = 0.5
+
+
+@dataclass(frozen=True)
+class ProofSettings:
+    """The provers' knobs, frozen, with the measured defaults.
+
+    ``alpha_crown``: after plain CROWN, optimise the ReLU slopes (``alpha_steps`` Adam steps) for the
+    samples CROWN leaves open. ``milp_share``: when a later rung (BaB) supports the network, MILP gets this
+    share of a sample's remaining budget instead of all of it. BaB's schedule (shares of its time): a quick
+    search on the root's alpha-CROWN bounds (``bab_root_alpha_steps``), a short refine/search round of
+    ``bab_first`` each, one long refinement of ``bab_refine``, then the search with the rest
+    (``benchmarks/vnncomp.md`` has the measurements behind them).
+    """
+
+    alpha_crown: bool = False
+    alpha_steps: int = 20
+    milp_share: float = 0.25
+    bab_root_alpha_steps: int = 30
+    bab_quick: float = 0.05
+    bab_first: float = 0.05
+    bab_refine: float = 0.45
+
+
+@dataclass(frozen=True)
+class StageSchedule:
+    """Which provers run in the verifier's two proof stages, and the share of the time left that each
+    may use. Cheap: CROWN before the short attack. Expensive: BaB (fully connected ReLU nets) with 0.95,
+    then alpha-CROWN and MILP (with 0.9: the rest goes to the attacks after it). Measured on mnist_fc
+    (``benchmarks/vnncomp.md``): MILP after BaB decided nothing in the last runs, hence BaB's large share."""
+
+    cheap: Tuple[Tuple[str, float], ...] = (("crown", 1.0),)
+    expensive: Tuple[Tuple[str, float], ...] = (("bab", 0.95), ("alpha-crown", 1.0), ("milp", 0.9))
