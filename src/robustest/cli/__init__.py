@@ -12,13 +12,20 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import List, Optional
+from typing import List, NoReturn, Optional
 
 SUBCOMMANDS = ("check", "attack", "radius", "repair", "vnnlib", "report")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line (the usage text is one ``--help`` away) and status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}. See: {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="robustest", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="robustest", description=__doc__.splitlines()[0])
     from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"robustest {__version__}")
