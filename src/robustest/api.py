@@ -23,7 +23,8 @@ from .ladder import Ladder, StepContext
 from .provers import ProofSettings
 from .results import AttackResult, Report
 from .spec import Bound, LpBall, as_ball
-from .validate import as_inputs, as_labels, as_option, as_seed, as_timeout, model_logits
+from .validate import (as_inputs, as_labels, as_model_inputs, as_option, as_seed, as_timeout, check_classes,
+                       model_logits)
 
 Domain = Optional[Tuple[Bound, Bound]]
 
@@ -63,7 +64,7 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
         settings = replace(settings, alpha_crown=True)
     ball = as_ball(eps, norm, domain)
     build_sequence(attacks)  # validate the attack list before any work
-    x = as_inputs(inputs, ball.domain)
+    x = as_model_inputs(model, as_inputs(inputs, ball.domain))
     y = as_labels(labels, x.shape[0], x.device)
     start = time.perf_counter()
     with preserved_buffers(model):  # a train-mode model (suppressed check) keeps its statistics
@@ -96,10 +97,12 @@ def attack(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], n
     ball = as_ball(eps, norm, domain)
     seed = as_seed(seed)
     attacks = build_sequence(method, **options)
-    x = as_inputs(inputs, ball.domain)
+    x = as_model_inputs(model, as_inputs(inputs, ball.domain))
     y = as_labels(labels, x.shape[0], x.device)
-    model_logits(model, x, y)
+    k = model_logits(model, x, y).shape[1]
     t = None if targets is None else as_labels(targets, x.shape[0], x.device)
+    if t is not None:
+        check_classes("targets", t, k)
     g = torch.Generator(device=x.device)
     g.manual_seed(seed)
     start = time.perf_counter()

@@ -11,6 +11,7 @@ Every failure is a robustest error naming the argument, its value, what was expe
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Optional, Tuple
 
 import torch
@@ -109,8 +110,16 @@ def model_logits(model: Any, x: torch.Tensor, labels: torch.Tensor, *,
     if training and not allow_train:
         raise HealthCheckError(train_mode_message(training))
     _check_device(model, x)
-    with torch.no_grad():
-        z = model(x)
+    _check_weights(model)
+    try:
+        with torch.no_grad():
+            z = model(x)
+    except (RuntimeError, ValueError, IndexError, TypeError) as exc:
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise invalid_argument("inputs", f"tensor of shape {tuple(x.shape)}, {x.dtype}",
+                               f"inputs the model can run on (its forward pass raised {type(exc).__name__}: "
+                               f"{first})", "pass inputs shaped like the model's training batches (N, ...), "
+                               "e.g. flatten images for an MLP", cls=ShapeError) from None
     if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[0] != x.shape[0] or z.shape[1] < 2:
         shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
         raise ModelError(f"model output={shape} is not valid: expected logits of shape "
@@ -122,12 +131,39 @@ def model_logits(model: Any, x: torch.Tensor, labels: torch.Tensor, *,
         raise ModelError(f"model output=NaN/Inf logits for sample(s) {rows} is not valid: expected finite "
                          "logits (no verdict means anything on them). Fix: check the weights for NaN/Inf and "
                          "the forward pass for log(0) or division by zero")
-    k = z.shape[1]
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= k):
-        bad = labels[(labels < 0) | (labels >= k)][:5].tolist()
-        raise invalid_argument("labels", bad, f"class indices in [0, {k - 1}] (the model has {k} outputs)",
-                               "check that the labels match the model's classes")
+    check_classes("labels", labels, z.shape[1])
     return z
+
+
+def check_classes(name: str, classes: torch.Tensor, k: int) -> None:
+    """Raise when a class index of ``classes`` (labels, targets) is outside ``[0, k)``."""
+    if classes.numel() and (int(classes.min()) < 0 or int(classes.max()) >= k):
+        bad = classes[(classes < 0) | (classes >= k)][:5].tolist()
+        raise invalid_argument(name, bad, f"class indices in [0, {k - 1}] (the model has {k} outputs)",
+                               f"check that the {name} match the model's classes")
+
+
+def _check_weights(model: Any) -> None:
+    if not isinstance(model, torch.nn.Module):
+        return
+    for kind, named in (("parameter", model.named_parameters()), ("buffer", model.named_buffers())):
+        for name, t in named:
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise ModelError(f"model {kind} {name!r} is not valid: expected finite values, it holds "
+                                 f"{int((~torch.isfinite(t)).sum())} NaN/Inf. Fix: reload or retrain the "
+                                 "weights (a diverged training run?)")
+
+
+def as_model_inputs(model: Any, x: torch.Tensor) -> torch.Tensor:
+    """``x`` in the floating dtype of the model's parameters (numpy gives float64, most models are
+    float32): the verdict is about the model as it runs. The cast is logged."""
+    if not isinstance(model, torch.nn.Module):
+        return x
+    p = next((t for t in model.parameters() if t.is_floating_point()), None)
+    if p is None or p.dtype == x.dtype:
+        return x
+    logging.getLogger("robustest").info("inputs cast from %s to the model's %s", x.dtype, p.dtype)
+    return x.to(p.dtype)
 
 
 def _check_device(model: Any, x: torch.Tensor) -> None:

@@ -44,6 +44,7 @@ def load_model(path: PathLike, *, model_class: Optional[str] = None,
     if not p.is_file():
         raise invalid_argument("model", str(path), "an existing model file (.onnx, .pt2, .pt, .pth)",
                                "check the path")
+    _check_not_empty_or_truncated(p)
     suffix = p.suffix.lower()
     if suffix == ".onnx":
         from .onnx_import import import_onnx
@@ -64,6 +65,24 @@ def load_model(path: PathLike, *, model_class: Optional[str] = None,
             "together with its module class", "pass --model-class package.module:ClassName (or "
             "model_class=...) for a state dict, or save the model with torch.jit.save / torch.export.save")
     return model.to(device).eval()
+
+
+def _check_not_empty_or_truncated(p: Path) -> None:
+    """An empty file, or a zip archive (TorchScript, torch.export, torch.save) cut short, gets its own
+    message: otherwise it looks like a state dict without its class."""
+    size = p.stat().st_size
+    if size == 0:
+        raise invalid_argument("model", str(p), "a model file, got an empty file (0 bytes)",
+                               "save the model again (an interrupted copy or download?)")
+    with p.open("rb") as fh:
+        magic = fh.read(4)
+    if magic == b"PK\x03\x04":
+        try:
+            zipfile.ZipFile(p).close()  # reads the central directory, which sits at the very end
+        except (zipfile.BadZipFile, OSError, EOFError):
+            raise invalid_argument("model", str(p), f"a complete zip archive, got one that is truncated or "
+                                   f"corrupt ({size} bytes, no readable central directory)",
+                                   "save or copy the model again") from None
 
 
 def _is_torchscript(p: Path) -> bool:
