@@ -25,6 +25,8 @@ import torch
 
 from .attacks.losses import margin_loss
 from .errors import HealthCheckError, invalid_argument
+from .validate import silence_hint as _silence
+from .validate import train_mode_message, training_modules
 
 
 class HealthCheck(str, enum.Enum):
@@ -38,11 +40,6 @@ class HealthCheckWarning(UserWarning):
     """A condition that makes robustness results less trustworthy."""
 
 
-def _silence(name: str) -> str:
-    return (f"Silence it with suppress_health_check=['{name}'] (pytest: "
-            f"suppress_health_check = [\"{name}\"] in [tool.robustest]).")
-
-
 def as_suppressed(values: Optional[Iterable[Any]]) -> frozenset[str]:
     out = set()
     for v in values or ():
@@ -52,22 +49,6 @@ def as_suppressed(values: Optional[Iterable[Any]]) -> frozenset[str]:
                                    "pass e.g. suppress_health_check=['probabilities']")
         out.add(name)
     return frozenset(out)
-
-
-def training_modules(model: Any) -> List[str]:
-    """Names of the submodules of ``model`` in train mode ("<model>" for the top one); [] otherwise.
-    Every submodule counts: ``model.training`` alone misses a BatchNorm left in train mode inside."""
-    if not isinstance(model, torch.nn.Module):
-        return []
-    return [name or "<model>" for name, m in model.named_modules() if m.training]
-
-
-def train_mode_message(names: List[str]) -> str:
-    shown = ", ".join(names[:3]) + ("..." if len(names) > 3 else "")
-    return (f"Health check train_mode: the model is in train mode (modules {shown}), so dropout and "
-            "batch-norm make its outputs depend on chance and on the batch, a forward pass would overwrite "
-            "its running statistics, and no verdict would be reproducible. Fix: call model.eval() before "
-            "checking it. " + _silence("train_mode"))
 
 
 @contextlib.contextmanager

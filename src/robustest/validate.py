@@ -12,7 +12,7 @@ Every failure is a robustest error naming the argument, its value, what was expe
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import torch
 
@@ -96,6 +96,27 @@ def as_labels(labels: Any, n: int, device: torch.device) -> torch.Tensor:
     return y.to(device=device, dtype=torch.long)
 
 
+def silence_hint(name: str) -> str:
+    return (f"Silence it with suppress_health_check=['{name}'] (pytest: "
+            f"suppress_health_check = [\"{name}\"] in [tool.robustest]).")
+
+
+def training_modules(model: Any) -> List[str]:
+    """Names of the submodules of ``model`` in train mode ("<model>" for the top one); [] otherwise.
+    Every submodule counts: ``model.training`` alone misses a BatchNorm left in train mode inside."""
+    if not isinstance(model, torch.nn.Module):
+        return []
+    return [name or "<model>" for name, m in model.named_modules() if m.training]
+
+
+def train_mode_message(names: List[str]) -> str:
+    shown = ", ".join(names[:3]) + ("..." if len(names) > 3 else "")
+    return (f"Health check train_mode: the model is in train mode (modules {shown}), so dropout and "
+            "batch-norm make its outputs depend on chance and on the batch, a forward pass would overwrite "
+            "its running statistics, and no verdict would be reproducible. Fix: call model.eval() before "
+            "checking it. " + silence_hint("train_mode"))
+
+
 def model_logits(model: Any, x: torch.Tensor, labels: torch.Tensor, *,
                  allow_train: bool = False) -> torch.Tensor:
     """One clean forward pass, checking that the model is callable, in eval mode (every submodule:
@@ -104,8 +125,6 @@ def model_logits(model: Any, x: torch.Tensor, labels: torch.Tensor, *,
     if not callable(model):
         raise ModelError(f"model={type(model).__name__} is not valid: expected a callable such as a "
                          "torch.nn.Module. Fix: pass the module itself, not its state_dict")
-    from .checks import train_mode_message, training_modules  # checks imports the attacks
-
     training = training_modules(model)
     if training and not allow_train:
         raise HealthCheckError(train_mode_message(training))
