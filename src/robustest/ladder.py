@@ -203,6 +203,21 @@ def rungs(escalate: str) -> List[Rung]:
             for k, name in enumerate(names)]
 
 
+def _flips_in_float64(model: Any, xa: torch.Tensor, labels: torch.Tensor) -> Optional[torch.Tensor]:
+    """Per point: does a float64 copy of ``model`` also change the label? None when the model is not an
+    ``nn.Module`` of float parameters, or the copy cannot run in float64 (the float32 verdict stands)."""
+    import copy
+
+    if not isinstance(model, torch.nn.Module) or xa.dtype == torch.float64:
+        return None
+    try:
+        twin = copy.deepcopy(model).double()
+        with torch.no_grad():
+            return twin(xa.double()).argmax(1) != labels
+    except Exception:  # noqa: BLE001 - TorchScript, exported programs, dtype-fixed ops: no second opinion
+        return None
+
+
 class Ladder:
     """Runs the rungs on a batch and turns their outcomes into :class:`SampleResult` s."""
 
@@ -251,18 +266,25 @@ class Ladder:
             ok_shape = isinstance(ce, torch.Tensor) and ce.numel() == ctx.inputs[i].numel()
             cands.append(ce.reshape(ctx.inputs[i].shape).to(ctx.inputs) if ok_shape  # type: ignore[union-attr]
                          else ctx.inputs[i])
+        x0 = ctx.inputs[idx]
         xa = torch.stack(cands)
+        near = ctx.ball.contains(xa, x0)  # within rounding slack: pull strictly inside, then judge
+        xa = torch.where(near.view(-1, *([1] * (xa.dim() - 1))), ctx.ball.pull_inside(xa, x0), xa)
         with torch.no_grad():
             z = ctx.model(xa)
         pred = z.argmax(1)
         margin = -margin_loss(z, ctx.labels[idx])
-        inside = ctx.ball.contains(xa, ctx.inputs[idx])
-        dist = ctx.ball.distance(xa, ctx.inputs[idx])
+        inside = near & ctx.ball.contains_exactly(xa, x0)
+        dist = ctx.ball.distance(xa.double(), x0.double())
+        flips64 = _flips_in_float64(ctx.model, xa, ctx.labels[idx])
         for k, i in enumerate(claimed):
             o = outcomes[i]
             if bool(inside[k]) and int(pred[k]) != int(ctx.labels[i]):
                 o.counterexample, o.figure = xa[k], float(margin[k])
                 o.predicted, o.distance = int(pred[k]), float(dist[k])
+                if flips64 is not None and not bool(flips64[k]):
+                    o.reason = (f"the label flips at the model's precision ({xa.dtype}) only: a float64 forward "
+                                "pass of the same weights at this point keeps the label")
             else:
                 outcomes[i] = StepOutcome(reason=f"a counterexample from {o.method or 'this rung'} failed the "
                                                  "forward-pass re-check and was discarded")
@@ -273,7 +295,8 @@ class Ladder:
         if out.verdict == "falsified":
             return SampleResult(index=i, verdict="falsified", method=out.method or rung, label=label,
                                 seconds=ctx.spent[i], counterexample=out.counterexample,
-                                predicted=out.predicted, distance=out.distance, figure=out.figure)
+                                predicted=out.predicted, distance=out.distance, figure=out.figure,
+                                reason=out.reason)
         return SampleResult(index=i, verdict="certified", method=out.method or rung, label=label,
                             seconds=ctx.spent[i], predicted=label, figure=out.figure, reason=out.reason)
 

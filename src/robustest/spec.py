@@ -112,6 +112,30 @@ class LpBall:
         in_domain = ((x >= lo - BALL_ATOL) & (x <= hi + BALL_ATOL)).flatten(1).all(1)
         return inside & in_domain & finite
 
+    def contains_exactly(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        """Per-sample bool: ``x`` as stored (in its dtype) is in the ball and the domain with no slack,
+        the distance computed in float64. A counterexample must pass this, not only :meth:`contains`."""
+        x64, x064 = x.double(), x0.double()
+        inside = lp_norm((x64 - x064).flatten(1), self.norm) <= self.eps
+        finite = torch.isfinite(x).flatten(1).all(1)
+        if self.domain is None:
+            return inside & finite
+        lo, hi = self._domain_on(x64)
+        return inside & finite & ((x64 >= lo) & (x64 <= hi)).flatten(1).all(1)
+
+    def pull_inside(self, x: torch.Tensor, x0: torch.Tensor, *, ulps: int = 8) -> torch.Tensor:
+        """``x`` moved towards ``x0`` one ulp at a time (at most ``ulps``) until :meth:`contains_exactly`
+        holds: rounding ``x0 + delta`` to the model's dtype can leave a projected point an ulp outside.
+        Points further out are left as they are (the caller's check rejects them)."""
+        x = self.clip_domain(x)
+        for _ in range(ulps):
+            bad = ~self.contains_exactly(x, x0)
+            if not bool(bad.any()):
+                break
+            mask = bad.view(-1, *([1] * (x.dim() - 1)))
+            x = torch.where(mask, torch.nextafter(x, x0.to(x.dtype)), x)
+        return x
+
     def clip_domain(self, x: torch.Tensor) -> torch.Tensor:
         if self.domain is None:
             return x
