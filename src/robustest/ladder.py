@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .errors import invalid_argument
+from .errors import SolverError, invalid_argument
 from .provers import Known, ProofSettings, ProofTask, Prover, ProverOutcome, rung_provers
 from .results import RUNGS, SampleResult
 from .schedules import ATTACK_SHARE_BEFORE_PROVERS
@@ -238,7 +238,7 @@ class Ladder:
             todo = [i for i in range(n) if i not in decided and ctx.remaining(i) > 0]
             if not todo:
                 break
-            outcomes = rung.run(ctx, todo)
+            outcomes = self._run_rung(rung, todo)
             self.recheck(outcomes)
             for i in todo:
                 out = outcomes.get(i, StepOutcome())
@@ -250,6 +250,20 @@ class Ladder:
             if i not in decided:
                 decided[i] = self._unknown(i, *last.get(i, ("none", "")))
         return tuple(replace(decided[i], seconds=ctx.spent[i]) for i in range(n))
+
+    def _run_rung(self, rung: Any, todo: List[int]) -> Dict[int, StepOutcome]:
+        """``rung.run`` on ``todo``; when a solver fails on the batch, each sample is run alone so that
+        only the samples it fails on stay undecided (with the reason), never the whole check."""
+        try:
+            return rung.run(self.ctx, todo)
+        except SolverError as exc:
+            if len(todo) == 1:
+                return {todo[0]: StepOutcome(reason=f"{rung.name}: the solver failed ({exc})")}
+        outcomes: Dict[int, StepOutcome] = {}
+        for i in todo:
+            if self.ctx.remaining(i) > 0:
+                outcomes.update(self._run_rung(rung, [i]))
+        return outcomes
 
     def recheck(self, outcomes: Dict[int, StepOutcome]) -> None:
         """Re-check every claimed counterexample by a forward pass; demote the ones that fail to undecided."""

@@ -72,3 +72,29 @@ def test_float32_only_flip_is_reported_as_such():
     assert outcomes[0].verdict == "falsified"  # the model as it runs does flip
     assert "precision (torch.float32) only" in outcomes[0].reason and "float64" in outcomes[0].reason
     assert model.a.dtype == torch.float32  # the float64 re-check ran on a copy
+
+
+def test_a_solver_failure_on_one_sample_leaves_only_that_sample_unknown(monkeypatch):
+    """A rung whose solver fails on sample 1 (as HiGHS rejecting a model did for a whole batch) makes
+    sample 1 unknown with the reason; the other samples are still decided and the check returns."""
+    import robustest
+    from robustest import ladder
+    from robustest.errors import SolverError
+
+    class Flaky(ladder.Rung):
+        name = "lp"
+
+        def run(self, ctx, indices):
+            if 1 in indices:
+                raise SolverError("HiGHS rejected the model (223 columns, 136 rows)")
+            return {i: StepOutcome("certified", figure=1.0, method="lp") for i in indices}
+
+    monkeypatch.setattr(ladder, "rungs", lambda escalate: [Flaky()])
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(2, 2)).eval()
+    x = torch.rand(3, 2)
+    with torch.no_grad():
+        y = net(x).argmax(1)
+    report = robustest.check(net, x, y, eps=0.01, escalate="lp")
+    assert report.verdicts == ["certified", "unknown", "certified"]
+    assert "solver failed" in report.samples[1].reason and "HiGHS rejected" in report.samples[1].reason
