@@ -5,7 +5,8 @@ Where settings come from, weakest first (each later source overrides the keys it
 1. built-in defaults (the fields of :class:`Settings`);
 2. the config file: ``[tool.robustest]`` in ``pyproject.toml`` and/or ``robustest.yaml`` beside it
    (when both exist, ``robustest.yaml`` wins key by key);
-3. the selected profile: ``--robust-profile NAME`` (or ``profile = "NAME"`` in the file). The built-in
+3. the selected profile: ``--robust-profile NAME``, else the ``ROBUSTEST_PROFILE`` environment variable,
+   else ``profile = "NAME"`` in the file. The built-in
    profiles ``ci`` and ``nightly`` can be extended or overridden by the file's own profiles;
 4. the command line (``--robust-seed``, ``--robust-timeout``, ...);
 5. the arguments of a test's ``@robust(...)`` marker (applied by the plugin, not here).
@@ -35,6 +36,7 @@ key, the file and the valid choices. This module imports no torch (the plugin lo
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -45,6 +47,9 @@ from .errors import ConfigError
 
 
 PYPROJECT = "pyproject.toml"
+#: the environment variable that selects a profile (as HYPOTHESIS_PROFILE does): beats the file's
+#: ``profile`` key, loses to ``--robust-profile``
+PROFILE_ENV = "ROBUSTEST_PROFILE"
 YAML_FILE = "robustest.yaml"
 
 
@@ -58,7 +63,12 @@ class Settings:
     per-sample JUnit file; ``junit`` its path (None: not written); ``junit_include`` which samples it
     lists; ``html`` the path of the HTML report (None: not written); ``repair`` a directory where failing
     marker tests get a repaired model (None: off); ``suppress_health_check`` names of health checks to
-    silence (see :mod:`robustest.checks`).
+    silence (see :mod:`robustest.checks`); ``cache`` the verdict cache's mode (off, read, write,
+    readwrite: in ``.robustest_cache/`` of the rootdir) or its own directory (:mod:`robustest.cache`);
+    ``shards`` how many items a ``@robust`` test runs as under pytest-xdist ("auto": one per worker);
+    ``json`` the path of the results file (``robustest report --merge`` reads it); ``baseline`` a
+    baseline file to compare every sample with, and ``baseline_tolerance`` the relative drop of a
+    certified margin it tolerates.
     """
 
     seed: int = 0
@@ -73,6 +83,11 @@ class Settings:
     repair: Optional[str] = None
     suppress_health_check: Tuple[str, ...] = ()
     profile: Optional[str] = None
+    cache: str = "readwrite"
+    shards: Union[int, str] = 1
+    json: Optional[str] = None
+    baseline: Optional[str] = None
+    baseline_tolerance: float = 0.1
 
     def __post_init__(self) -> None:
         _check_values(self, source="settings")
@@ -86,6 +101,20 @@ class Settings:
             return dataclasses.replace(self, **changes)
         except ConfigError as exc:
             raise ConfigError(str(exc).replace("in settings", f"in {source}")) from None
+
+
+def describe(settings: Settings) -> str:
+    """One line for pytest's header: the active profile, the escalation, the budget and the criterion.
+
+        >>> print(describe(Settings(timeout=5.0, profile="ci")))   # (wrapped here)
+        robustest: profile ci, escalate=attack (attacks only: unknown counts as passing),
+        timeout=5 s per sample, require=not_falsified, min_pass=1, seed=0
+    """
+    attack_only = settings.escalate == "attack" and settings.require == "not_falsified"
+    caveat = " (attacks only: unknown counts as passing)" if attack_only else ""
+    return (f"robustest: profile {settings.profile or '(none)'}, escalate={settings.escalate}{caveat}, "
+            f"timeout={settings.timeout:g} s per sample, require={settings.require}, "
+            f"min_pass={settings.min_pass:g}, seed={settings.seed}")
 
 
 FIELD_NAMES: Tuple[str, ...] = tuple(f.name for f in fields(Settings))
@@ -110,7 +139,7 @@ def _bad(field_name: str, value: Any, expected: str, fix: str, source: str) -> C
 
 
 #: settings that are paths or names (None: not set)
-_PATHS: Tuple[str, ...] = ("junit", "html", "repair", "profile")
+_PATHS: Tuple[str, ...] = ("junit", "html", "repair", "profile", "json", "baseline")
 
 
 def _check_values(s: Settings, *, source: str) -> None:
@@ -126,6 +155,7 @@ def _check_values(s: Settings, *, source: str) -> None:
             raise _bad(f.name, value, *found, source)
     object.__setattr__(s, "timeout", float(s.timeout))
     object.__setattr__(s, "min_pass", float(s.min_pass))
+    object.__setattr__(s, "baseline_tolerance", float(s.baseline_tolerance))
     object.__setattr__(s, "suppress_health_check", tuple(s.suppress_health_check))
 
 
@@ -212,7 +242,8 @@ def load_settings(directory: Union[str, Path, None] = None, *, profile: Optional
                   overrides: Optional[Mapping[str, Any]] = None) -> Settings:
     """Settings from the config files in ``directory`` (default: the current one).
 
-    ``profile`` (e.g. from ``--robust-profile``) beats a ``profile`` key in the file; ``overrides``
+    ``profile`` (e.g. from ``--robust-profile``) beats ``$ROBUSTEST_PROFILE``, which beats a ``profile``
+    key in the file; ``overrides``
     (the command line; ``None`` values are ignored) beat everything in the file.
 
         >>> load_settings("/nonexistent", overrides={"seed": 3}).seed
@@ -220,13 +251,14 @@ def load_settings(directory: Union[str, Path, None] = None, *, profile: Optional
     """
     top, file_profiles, source = read_config(Path.cwd() if directory is None else directory)
     settings = Settings().replace(source=source, **{k: v for k, v in top.items()})
-    chosen = profile if profile is not None else settings.profile
+    env = os.environ.get(PROFILE_ENV) or None
+    chosen = profile if profile is not None else env if env is not None else settings.profile
     if chosen is not None:
         known = dict(BUILTIN_PROFILES)
         for name, values in file_profiles.items():
             known[name] = {**known.get(name, {}), **values}
         if chosen not in known:
-            origin = "the command line" if profile else source
+            origin = "the command line" if profile else f"${PROFILE_ENV}" if env else source
             raise ConfigError(f"unknown profile {chosen!r} (from {origin}):"
                               f" valid profiles are {', '.join(sorted(known))}. "
                               f"Fix: pick one of them or add [tool.robustest.profiles.{chosen}]")

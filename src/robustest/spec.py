@@ -16,16 +16,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Literal, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Literal, Optional, Tuple, Union
 
 import torch
 
 from .errors import InvalidArgument, invalid_argument
 from .results import NORM_ALIASES
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .streams import RandomSource
+
 Norm = Literal["linf", "l2", "l1"]
 NORMS: Tuple[str, ...] = ("linf", "l2", "l1")
 Bound = Union[float, torch.Tensor]
+
+#: The dual of each norm, ``||a||_q = max{a . d : ||d||_p <= 1}`` with ``1/p + 1/q = 1``: l1 and linf
+#: are each other's dual, l2 is its own. The one table of it; use :func:`dual_norm`.
+_DUAL_NORMS = {"linf": "l1", "l2": "l2", "l1": "linf"}
+#: numpy's ``ord`` for each norm: ``np.linalg.norm(v, ord=NUMPY_ORD[norm])``
+NUMPY_ORD = {"linf": math.inf, "l2": 2, "l1": 1}
 
 #: Relative slack allowed when re-checking that a point lies in the ball. Float32 rounding of
 #: ``x0 + delta`` can exceed ``eps`` by one ulp; anything larger is a bug and is rejected.
@@ -63,6 +72,16 @@ def normalize_norm(norm: object) -> str:
     if key not in NORM_ALIASES:
         raise invalid_argument("norm", norm, "one of 'linf', 'l2', 'l1'", "use norm='linf' or norm='l2'")
     return NORM_ALIASES[key]
+
+
+def dual_norm(norm: object) -> str:
+    """The dual norm's name: how far a linear function ``a . x`` moves over a unit ball of ``norm`` is
+    ``lp_norm(a, dual_norm(norm))``.
+
+    >>> dual_norm("linf"), dual_norm("l2"), dual_norm("l1")
+    ('l1', 'l2', 'linf')
+    """
+    return _DUAL_NORMS[normalize_norm(norm)]
 
 
 @dataclass(frozen=True)
@@ -166,18 +185,21 @@ class LpBall:
             return lambda x: torch.clamp(x, lo, hi)
         return lambda x: self.project(x, x0)
 
-    def random_start(self, x0: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """A random point of ball ∩ domain (uniform in the linf box; uniform direction for l2/l1)."""
+    def random_start(self, x0: torch.Tensor, generator: Optional["RandomSource"] = None) -> torch.Tensor:
+        """A random point of ball ∩ domain (uniform in the linf box; uniform direction for l2/l1).
+
+        ``generator`` is a ``torch.Generator`` or per-sample streams (:mod:`robustest.streams`)."""
+        from .streams import rand, randn
+
         shape = x0.flatten(1).shape
         if self.norm == "linf":
-            u = torch.rand(shape, generator=generator, device=x0.device, dtype=x0.dtype)
+            u = rand(generator, shape, like=x0)
             delta = (2 * u - 1) * self.eps
         else:
-            g = torch.randn(shape, generator=generator, device=x0.device, dtype=x0.dtype)
+            g = randn(generator, shape, like=x0)
             if self.norm == "l1":
-                g = g.sign() * (-torch.rand(shape, generator=generator, device=x0.device,
-                                            dtype=x0.dtype).clamp_min(1e-12).log())
-            r = torch.rand((shape[0], 1), generator=generator, device=x0.device, dtype=x0.dtype)
+                g = g.sign() * (-rand(generator, shape, like=x0).clamp_min(1e-12).log())
+            r = rand(generator, (shape[0], 1), like=x0)
             delta = g / lp_norm(g, self.norm).clamp_min(1e-12).unsqueeze(1) * self.eps * r
         return self.project(x0 + delta.view_as(x0), x0)
 
@@ -274,5 +296,5 @@ def as_ball(eps: Union[float, "LpBall"], norm: str, domain: Optional[Tuple[Bound
     return LpBall(eps=eps, norm=norm, domain=domain)
 
 
-__all__ = ["LpBall", "Norm", "NORMS", "lp_norm", "project_l1", "margin_matrix", "bound_rows", "normalize_norm",
-           "as_ball", "InvalidArgument"]
+__all__ = ["LpBall", "Norm", "NORMS", "NUMPY_ORD", "dual_norm", "lp_norm", "project_l1", "margin_matrix",
+           "bound_rows", "normalize_norm", "as_ball", "InvalidArgument"]

@@ -71,6 +71,23 @@ def as_inputs(inputs: Any, domain: Optional[Tuple[Bound, Bound]], *, allow_empty
     return x
 
 
+def as_indices(indices: Any, n: int) -> List[int]:
+    """The samples' positions in the whole set: ``n`` distinct integers >= 0 (default ``0 .. n-1``)."""
+    if indices is None:
+        return list(range(n))
+    if isinstance(indices, torch.Tensor):
+        indices = indices.tolist()
+    try:
+        ids = [int(i) for i in indices]
+        ok = all(not isinstance(i, bool) and int(i) == i for i in indices)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or len(ids) != n or len(set(ids)) != n or (ids and min(ids) < 0):
+        raise invalid_argument("indices", indices, f"{n} distinct integers >= 0, one per sample",
+                               "pass the samples' positions in the whole set, e.g. indices=range(100, 200)")
+    return ids
+
+
 def _short_domain(domain: Tuple[Bound, Bound]) -> str:
     lo, hi = domain
     if isinstance(lo, torch.Tensor) or isinstance(hi, torch.Tensor):

@@ -77,7 +77,11 @@ def run(args: argparse.Namespace) -> int:
     domain = None if args.no_domain else tuple(args.domain)
     check_kwargs = dict(eps=args.eps, norm=args.norm, escalate=args.escalate, timeout=args.timeout,
                         domain=domain, seed=args.seed)
-    before = check(model, inputs, labels, **check_kwargs)
+    from ..progress import Progress, tell
+    from .progress import status
+
+    with status("robustest repair: checking the model"):
+        before = check(model, inputs, labels, **check_kwargs)
     if args.pgd_train:
         adversarial: Any = None
     elif not before.counts()["falsified"]:
@@ -86,13 +90,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     else:
         adversarial = before
-    result = repair(model, adversarial, train, eps=args.eps if args.pgd_train else None, norm=args.norm,
-                    domain=domain, n_adversarial=max(args.pgd_train, 1), iterations=args.iterations,
-                    omega=args.omega, margin=args.margin, solver=args.solver, seed=args.seed)
+    with status("robustest repair"):
+        tell(Progress(task="repair", step="cutting-plane repair", decided=0, total=len(labels)))
+        result = repair(model, adversarial, train, eps=args.eps if args.pgd_train else None, norm=args.norm,
+                        domain=domain, n_adversarial=max(args.pgd_train, 1), iterations=args.iterations,
+                        omega=args.omega, margin=args.margin, solver=args.solver, seed=args.seed)
     with atomic_path(args.out, suffix=Path(args.out).suffix) as tmp:  # nothing lands unless it loads back
         torch.save({k: v.detach().cpu() for k, v in result.model.state_dict().items()}, tmp)
         load_model(tmp, model_class=args.model_class, model_kwargs=args.model_kwargs)
-    after = check(result.model, inputs, labels, **check_kwargs)
+    with status("robustest repair: re-checking the repaired model"):
+        after = check(result.model, inputs, labels, **check_kwargs)
     summary = RepairSummary(test_name=str(args.model), before=before.counts(), after=after.counts(),
                             saved_path=args.out, after_report=after, result=result)
     print("\n".join(summary.lines()))

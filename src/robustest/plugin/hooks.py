@@ -15,7 +15,8 @@ Options (command line beats the config file, see :mod:`robustest.settings`; mark
 - ``--robust-repair=DIR``: repair the model of a marker test that fails with counterexamples.
 
 Under pytest-xdist each worker sends its records to the controller (``workeroutput``), which alone
-writes the JUnit file and prints the summary.
+writes the JUnit file and prints the summary. pytest's header shows the active settings
+(:func:`robustest.settings.describe`); a long check shows its progress (:mod:`robustest.reporting.live`).
 
 The imperative form, inside a test body::
 
@@ -28,12 +29,14 @@ The imperative form, inside a test body::
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import pytest
 
 from .._options import help_for
+from . import scale
 from .marker import (
     is_marker_usage_error,
     marker_args,
@@ -86,6 +89,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the HTML report (verdicts, images of counterexamples) to PATH")
     group.addoption("--robust-repair", metavar="DIR",
                     help="repair the model of a failing @robust test and save it under DIR")
+    scale.add_options(group)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -98,7 +102,8 @@ def pytest_configure(config: pytest.Config) -> None:
     opt = config.option
     overrides = {"junit": opt.robust_junit, "junit_include": opt.robust_junit_include,
                  "unknown": opt.robust_unknown, "seed": opt.robust_seed, "timeout": opt.robust_timeout,
-                 "escalate": opt.robust_escalate, "repair": opt.robust_repair, "html": opt.robust_html}
+                 "escalate": opt.robust_escalate, "repair": opt.robust_repair, "html": opt.robust_html,
+                 **scale.overrides(opt)}
     directory = config.rootpath
     if config.inipath is None and not _has_config(directory):
         directory = config.invocation_params.dir
@@ -107,7 +112,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise usage_error(f"robustest: {exc}") from None
     # a path from the command line is relative to where pytest runs, one from the config file to the file
-    paths = (("junit", opt.robust_junit), ("html", opt.robust_html), ("repair", opt.robust_repair))
+    paths = (("junit", opt.robust_junit), ("html", opt.robust_html), ("repair", opt.robust_repair),
+             ("json", opt.robust_json), ("baseline", opt.robust_baseline))
     for name, given in paths:
         value = getattr(settings, name)
         if value is not None:
@@ -121,6 +127,15 @@ def pytest_configure(config: pytest.Config) -> None:
     except InvalidArgument as exc:
         raise usage_error(f"robustest: {exc}") from None
     config.stash[_STATE] = _State(settings)
+    config.pluginmanager.register(scale.ScalePlugin(config, settings), "robustest-scale")
+
+
+def pytest_report_header(config: pytest.Config) -> Optional[str]:
+    """The run's robustest settings in pytest's header (profile, escalation, budget, criterion)."""
+    from ..settings import describe
+
+    state = config.stash.get(_STATE, None)
+    return None if state is None else describe(state.settings)
 
 
 def _has_config(directory: Any) -> bool:
@@ -158,6 +173,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 new = dataclasses.replace(old, xfail=reason or "expected to fail")
                 records[i] = new
                 state.records = [new if r is old else r for r in state.records]
+                state.html_tests = [dataclasses.replace(t, record=new) if t.record is old else t
+                                    for t in state.html_tests]
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -198,36 +215,67 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     if "eps" not in args and "min_radius" not in args:
         raise usage_error(f"@robust on {item.nodeid}: no eps. Fix: pass @robust(eps=0.05) or give the "
                            "test an 'eps' argument (e.g. @pytest.mark.parametrize('eps', [0.01, 0.05]))")
-    model, inputs, labels = model_and_samples(item, args)
+    model, all_inputs, all_labels = model_and_samples(item, args)
     min_pass = float(args.pop("min_pass", settings.min_pass))
     require = str(args.pop("require", settings.require))
-    for key in ("model", "data"):
+    for key in ("model", "data", "shards"):
         args.pop(key, None)
+    shard = scale.shard_of_item(item)  # a slice of the samples (xdist shards, a CI matrix job)
     kwargs = {"norm": "linf", "escalate": settings.escalate, "timeout": settings.timeout,
-              "seed": derive_seed(settings.seed, item.nodeid), **_health(settings), **args}
+              "seed": derive_seed(settings.seed, item.nodeid if shard is None else shard.nodeid),
+              **_health(settings), **args}
+    inputs, labels, start = all_inputs, all_labels, 0
+    if shard is not None:
+        inputs, labels, rows = scale.take(shard, all_inputs, all_labels)
+        kwargs["indices"], start = rows, rows.start
+    from ..reporting.live import live_progress
+
+    radii = None
     try:
-        if "min_radius" in kwargs:
-            report = radius_report(model, inputs, labels, **kwargs)
-        else:
-            report = robustest.check(model, inputs, labels, **kwargs)
+        with live_progress(item.config):
+            if "min_radius" in kwargs:
+                report, radii = radius_report(model, inputs, labels, **kwargs)
+            else:
+                report = scale.globalize(robustest.check(model, inputs, labels, cache=scale_plugin(item).cache,
+                                                         **kwargs), start)
         error = None
     except RobustestError as exc:  # bad input or an unsupported model: its message says it all
         error = f"robustest: {exc}"
     if error is not None:  # outside the except block, so no "during handling" chain is printed
         pytest.fail(error, pytrace=False)
     passed = report.passed(min_pass=min_pass, require=require)  # type: ignore[arg-type]
-    properties: List[Tuple[str, str]] = []
+    properties: List[Tuple[str, str]] = [] if shard is None else list(shard.properties())
     notes: List[str] = []
     after = None
-    if not passed and settings.repair and report.counts()["falsified"] and "min_radius" not in kwargs:
+    if (not passed and settings.repair and report.counts()["falsified"] and "min_radius" not in kwargs
+            and shard is None):
         properties, notes, after = _repair(item, model, inputs, labels, report, kwargs, settings.repair)
     record = _record(item, report, min_pass=min_pass, require=require, properties=properties, notes=notes,
-                     inputs=inputs)
+                     inputs=all_inputs, radii=radii)
+    judged, failure = scale_plugin(item).judge(item, record, total=len(all_labels))
+    if judged is not record:  # failed on a baseline regression or on a CI slice's share of failures
+        _replace_record(item, record, judged)
     if after is not None:  # the repaired model's re-check, reported beside the original (not enforced)
         _record(item, after, min_pass=min_pass, require=require, label="repaired", enforced=False,
                 inputs=inputs)
-    if not passed:
-        pytest.fail(_failure_text(report, record, require, notes), pytrace=False)
+    if failure is not None:
+        if shard is None and not passed:
+            failure = _failure_text(report, judged, require, notes + scale.regression_lines(judged))
+        pytest.fail(failure, pytrace=False)
+
+
+def scale_plugin(item: pytest.Item) -> "scale.ScalePlugin":
+    """The run's :class:`~robustest.plugin.scale.ScalePlugin` (shards, cache, baseline)."""
+    return item.config.pluginmanager.get_plugin("robustest-scale")  # type: ignore[return-value]
+
+
+def _replace_record(item: pytest.Item, old: "TestRecord", new: "TestRecord") -> None:
+    state: _State = item.config.stash[_STATE]
+    records = item.stash[_ITEM_RECORDS]
+    records[records.index(old)] = new
+    state.records = [new if r is old else r for r in state.records]
+    state.html_tests = [dataclasses.replace(t, record=new) if t.record is old else t
+                        for t in state.html_tests]
 
 
 def _health(settings: "Settings") -> Dict[str, Any]:
@@ -249,7 +297,7 @@ def _repair(item: pytest.Item, model: Any, inputs: Any, labels: Any, report: "Re
 
 def _record(item: pytest.Item, report: "Report", *, min_pass: float, require: str,
             label: Optional[str] = None, properties: Any = (), notes: Any = (),
-            enforced: bool = True, inputs: Any = None) -> "TestRecord":
+            enforced: bool = True, inputs: Any = None, radii: Any = None) -> "TestRecord":
     """Keep the check's record for the reports (and its counterexample images for --robust-html)."""
     from ..reporting import record_from_report
 
@@ -261,11 +309,11 @@ def _record(item: pytest.Item, report: "Report", *, min_pass: float, require: st
     records.append(record)
     state: _State = item.config.stash[_STATE]
     state.records.append(record)
-    if state.settings.html:
+    if state.settings.html or state.settings.json:
         from ..reporting.html import HtmlTest, tests_from_reports
 
         shown = tests_from_reports([(record.name, report)], None if inputs is None else [inputs])[0]
-        state.html_tests.append(HtmlTest(record, shown.images, shown.value_range))
+        state.html_tests.append(HtmlTest(record, shown.images, shown.value_range, radii or {}))
     return record
 
 
