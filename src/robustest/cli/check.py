@@ -5,7 +5,8 @@
 
 Each ``--eps`` is one check of every sample (attacks, then certifiers up to ``--escalate``). The exit
 status is 0 when every check meets the criterion (``--min-pass`` share of samples passing, where passing
-means ``--require``: not falsified (default) or certified), 1 when one does not, 2 on bad input.
+means ``--require``: not falsified (default) or certified), 1 when one does not, 2 on bad input, 3 on
+a robustest bug.
 """
 
 from __future__ import annotations
@@ -80,8 +81,16 @@ def run(args: argparse.Namespace) -> int:
     from ..results import Report
     from .progress import progress
 
+    from ..outputs import check_outputs
+
     if args.batch < 1:
         raise invalid_argument("--batch", args.batch, "a number of samples >= 1", "pass --batch 32")
+    repeated = sorted({e for e in args.eps if args.eps.count(e) > 1})
+    if repeated:
+        raise invalid_argument("--eps", repeated[0], "each radius once (repeated, every sample would be "
+                               "counted once per copy)", f"drop the repeated --eps {repeated[0]:g}")
+    check_outputs({"model": args.model, "data": args.data},
+                  {"--junit": args.junit, "--html": args.html, "--json": args.json_path})
     executor = parse_executor(args.executor, workers=args.workers)
     model = model_from_args(args)
     inputs, labels = data_from_args(args)

@@ -47,10 +47,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _same_file(a: str, b: str) -> bool:
-    return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -65,10 +61,9 @@ def run(args: argparse.Namespace) -> int:
     from ..repair.api import repair
     from ..repair.pytest_support import RepairSummary
 
-    for other in (args.model, args.data, args.train):
-        if other and (_same_file(args.out, other) or os.path.abspath(args.out) == os.path.abspath(other)):
-            raise invalid_argument("--out", args.out, "a new file, not one of the inputs",
-                                   "write the repaired model to another path, e.g. --out repaired.pt")
+    from ..outputs import check_outputs
+
+    check_outputs({"model": args.model, "data": args.data, "train": args.train}, {"--out": args.out})
     if args.model_class is None:
         raise invalid_argument("--model-class", None, "the Python class of the model (repair writes a state "
                                "dict, and TorchScript/ONNX graphs cannot be evaluated at other weights)",

@@ -95,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter() - (process_age() if own_process else 0.0)
     from ..atomic import atomic_write_text
     from ..io.models import load_model
+    from ..outputs import check_outputs
 
+    check_outputs({"model": args.model, "spec": args.spec}, {"--out": args.out})
     model = load_model(args.model, model_class=args.model_class, model_kwargs=args.model_kwargs)
     from .progress import status
 

@@ -119,6 +119,13 @@ def pytest_configure(config: pytest.Config) -> None:
         if value is not None:
             base = config.invocation_params.dir if given is not None else directory
             settings = settings.replace(**{name: str((base / value).resolve())})
+    from ..errors import InvalidArgument
+    from ..outputs import check_outputs
+
+    try:  # before the session: an unwritable report path must not wait for every test to have run
+        check_outputs({}, {"--robust-junit": settings.junit, "--robust-html": settings.html})
+    except InvalidArgument as exc:
+        raise usage_error(f"robustest: {exc}") from None
     config.stash[_STATE] = _State(settings)
     config.pluginmanager.register(scale.ScalePlugin(config, settings), "robustest-scale")
 
