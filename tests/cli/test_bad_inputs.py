@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import robustest
-from robustest.errors import ConfigError, HealthCheckError, InvalidArgument, ModelError, ShapeError
+from robustest.errors import HealthCheckError, InvalidArgument, ModelError, ShapeError
 
 
 def _net():
@@ -40,19 +40,19 @@ def _train_bn():
 
 
 def check(**kw):
-    args = dict(model=NET, inputs=X, labels=Y, eps=0.01)
+    args = {"model": NET, "inputs": X, "labels": Y, "eps": 0.01}
     args.update(kw)
     return lambda: robustest.check(args.pop("model"), args.pop("inputs"), args.pop("labels"), **args)
 
 
 def attack(**kw):
-    args = dict(model=NET, inputs=X, labels=Y, eps=0.01)
+    args = {"model": NET, "inputs": X, "labels": Y, "eps": 0.01}
     args.update(kw)
     return lambda: robustest.attack(args.pop("model"), args.pop("inputs"), args.pop("labels"), **args)
 
 
 def bounds(**kw):
-    args = dict(eps=0.01)
+    args = {"eps": 0.01}
     args.update(kw)
     return lambda: robustest.bounds(NET, X, **args)
 

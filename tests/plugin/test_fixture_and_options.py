@@ -186,8 +186,8 @@ def test_a(model, data):
     (project.path / "afile").write_text("not a directory")
     result = project.run("--robust-junit=afile/out.xml")
     assert result.ret == 4  # refused before any test runs (robustest.outputs.check_outputs)
-    result.stderr.fnmatch_lines(["*robustest: --robust-junit=* is not valid: expected a path in a folder (*afile "
-                                 "is a file, not a folder). Fix: pass --robust-junit a path whose parent is a folder"])
+    result.stderr.fnmatch_lines([("*robustest: --robust-junit=* is not valid: expected a path in a folder (*afile "
+                                  "is a file, not a folder). Fix: pass --robust-junit a path whose parent is a folder")])
 
 
 def test_escalate_to_a_certifier_certifies_and_require_certified(project):

@@ -9,10 +9,10 @@ import pytest
 
 from robustest.cli import main
 from robustest.cli.report import read_results
-from robustest.reporting.merge import results_document
 from robustest.errors import InvalidArgument
 from robustest.reporting import record_from_report
 from robustest.reporting.html import HtmlTest, render_html
+from robustest.reporting.merge import results_document
 
 SCRIPT = 'x"><script>alert(1)</script>'
 
