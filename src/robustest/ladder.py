@@ -84,6 +84,12 @@ class StepContext:
             for i in indices:
                 self.spent[i] += share
 
+    def generator(self, salt: int = 0) -> torch.Generator:
+        """One generator for a whole-batch draw (e.g. the masking health check)."""
+        g = torch.Generator(device=self.inputs.device)
+        g.manual_seed((self.seed * 1_000_003 + salt) % (2**63 - 1))
+        return g
+
     def streams(self, indices: Sequence[int], salt: int = 0) -> SampleStreams:
         """Random streams for the samples ``indices``, one each, keyed by the sample's position in the
         whole set: a sample draws the same numbers whichever samples it is checked with."""

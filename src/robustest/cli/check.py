@@ -50,6 +50,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--executor", default="local", metavar="local|pool|ray[=ADDRESS]",
                    help="where the batches run: this process (default), a local process pool, or Ray tasks "
                         "(a local Ray with --workers CPUs, or the cluster at ADDRESS); same verdicts")
+    p.add_argument("--cache", type=cli_value("cache"), default=None, metavar="DIR|MODE",
+                   help="reuse decided verdicts from the verdict cache in DIR (or a mode: read, write, "
+                        "readwrite in ./.robustest_cache); default: no cache")
     p.add_argument("--workers", type=int, default=2,
                    help="processes of the pool / CPUs of a local Ray (default 2)")
     p.add_argument("--junit", default=None, help="write per-sample JUnit XML here")
@@ -97,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     chunks = [(e, i) for e in args.eps for i in range(0, len(labels), args.batch)]
     parts: dict = {}
     options = dict(norm=args.norm, escalate=args.escalate, timeout=args.timeout, domain=domain,
-                   seed=args.seed, solver=args.solver, alpha_crown=args.alpha_crown, strength=args.strength)
+                   seed=args.seed, solver=args.solver, alpha_crown=args.alpha_crown, strength=args.strength,
+                   cache=args.cache)
     calls = [(inputs[start:start + args.batch], labels[start:start + args.batch], start,
               {**options, "eps": eps}) for eps, start in chunks]
     with progress(total=len(labels) * len(args.eps), desc="robustest check", unit="sample") as bar:

@@ -236,8 +236,8 @@ def pytest_runtest_call(item: pytest.Item) -> None:
             if "min_radius" in kwargs:
                 report, radii = radius_report(model, inputs, labels, **kwargs)
             else:
-                report = scale.globalize(robustest.check(model, inputs, labels, cache=scale_plugin(item).cache,
-                                                         **kwargs), start)
+                report = robustest.check(model, inputs, labels, cache=scale_plugin(item).cache, **kwargs)
+                report = scale.globalize(report, start)
         error = None
     except RobustestError as exc:  # bad input or an unsupported model: its message says it all
         error = f"robustest: {exc}"
