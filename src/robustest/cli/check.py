@@ -12,7 +12,6 @@ a robustest bug.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
@@ -125,21 +124,12 @@ def run(args: argparse.Namespace) -> int:
         for w in r.warnings:
             print(f"warning: {w}", file=sys.stderr)
         print(f"{n}: {rec.summary}")
-    if args.junit:
-        from ..reporting.junit import write_records
+    outputs = {"junit": args.junit, "html": args.html, "json": args.json_path}
+    if any(outputs.values()):
+        from ..reporting.formats import ReportOptions, write_reports
 
-        write_records(args.junit, records)
-    if args.html or args.json_path:
         tests = tests_from_reports(results, [inputs] * len(results), min_pass=args.min_pass,
                                    require=args.require)
         tests = [replace(t, record=rec) for t, rec in zip(tests, records)]
-        if args.html:
-            from ..reporting.html import write_html_tests
-
-            write_html_tests(args.html, tests, title=f"robustest check: {name}")
-        if args.json_path:
-            from ..atomic import atomic_write_text
-            from ..reporting.merge import results_document
-
-            atomic_write_text(args.json_path, json.dumps(results_document(tests)))
+        write_reports(outputs, tests, ReportOptions(title=f"robustest check: {name}"))
     return 0 if all(rec.passed for rec in records) else 1

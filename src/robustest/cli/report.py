@@ -71,14 +71,9 @@ def run(args: argparse.Namespace) -> int:
         from ..reporting.merge import merge_tests
 
         tests = merge_tests(tests)
-    if args.html:
-        from ..reporting.html import write_html_tests
+    from ..reporting.formats import ReportOptions, write_reports
 
-        write_html_tests(args.html, tests, title=args.title)
-    if args.junit:
-        from ..reporting.junit import write_records
-
-        write_records(args.junit, [t.record for t in tests])
+    write_reports({"html": args.html, "junit": args.junit}, tests, ReportOptions(title=args.title))
     failed = sum(not t.record.passed for t in tests)
     if args.merge:
         for t in tests:

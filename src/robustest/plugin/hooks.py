@@ -345,17 +345,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     state.records.sort(key=lambda r: r.nodeid)
     s = state.settings
-    if s.junit:
-        from ..reporting.junit import write_records
+    from ..reporting.formats import ReportOptions, write_reports
+    from ..reporting.html import HtmlTest
 
-        _write(session, state, "--robust-junit", "per-sample JUnit file", s.junit, lambda: write_records(
-            s.junit, state.records, unknown=s.unknown, include=s.junit_include))
-    if s.html:
-        from ..reporting.html import write_html_tests
-
-        tests = sorted(state.html_tests, key=lambda t: t.record.nodeid)
-        _write(session, state, "--robust-html", "HTML report", s.html,
-               lambda: write_html_tests(s.html, tests))
+    options = ReportOptions(unknown=s.unknown, include=s.junit_include)
+    for name, option, what, path, tests in (
+            ("junit", "--robust-junit", "per-sample JUnit file", s.junit, [HtmlTest(r) for r in state.records]),
+            ("html", "--robust-html", "HTML report", s.html, sorted(state.html_tests, key=lambda t: t.record.nodeid))):
+        if path:
+            _write(session, state, option, what, path,
+                   lambda name=name, path=path, tests=tests: write_reports({name: path}, tests, options))
 
 
 def _write(session: pytest.Session, state: _State, option: str, what: str, path: str, write: Any) -> None:

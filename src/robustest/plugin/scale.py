@@ -278,13 +278,9 @@ class ScalePlugin:
 
             save_baseline(self.settings.baseline, state.records)
         if self.settings.json:
-            import json
+            from ..reporting.formats import write_reports
 
-            from ..atomic import atomic_write_text
-            from ..reporting.merge import results_document
-
-            tests = sorted(state.html_tests, key=lambda t: t.record.nodeid)
-            atomic_write_text(self.settings.json, json.dumps(results_document(tests)))
+            write_reports({"json": self.settings.json}, sorted(state.html_tests, key=lambda t: t.record.nodeid))
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
