@@ -47,6 +47,7 @@ def test_bounds_contain_sampled_and_attacked_outputs(net, eps, norm, method, see
        seed=st.integers(0, 1000))
 # HiGHS's presolve called this feasible MILP infeasible for one margin (a false proof); the backend re-checks
 @example(net=build(kind="conv", bn=True, residual=False, pool="avg", seed=27), eps=0.1, norm="linf", seed=79)
+@example(net=build(kind="conv", bn=True, residual=False, pool="max", seed=20683), eps=0.1, norm="linf", seed=657)
 def test_ibp_contains_crown_contains_lp_contains_milp(net, eps, norm, seed):
     model, shape = net
     x = _inputs(shape, 1, seed)
@@ -66,9 +67,11 @@ def test_ibp_contains_crown_contains_lp_contains_milp(net, eps, norm, seed):
         assert res.status == "optimal" and res.bound <= res.objective
         mins.append(res.objective)
         duals.append(res.bound)
-        # the MILP's point lies in the ball's box and its margin is the reported objective
+        # the MILP's point lies in the ball's box, up to the solver's feasibility tolerance (2.4e-7 on the
+        # conv/bn/max-pool example below; a counterexample is projected into the ball and re-checked before it
+        # counts), and its margin is the reported objective
         lo, hi = ball.box(x)
-        assert bool(((point >= lo[0] - 1e-7) & (point <= hi[0] + 1e-7)).all())
+        assert bool(((point >= lo[0] - 1e-6) & (point <= hi[0] + 1e-6)).all())
         if norm == "l1":  # encoded exactly: the optimum lies in the ball itself
             assert bool(ball.contains(point.unsqueeze(0), x)[0])
         with torch.no_grad():
