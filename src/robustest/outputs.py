@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Optional
 
 from .atomic import writable_target
 from .errors import invalid_argument
@@ -55,7 +55,7 @@ def _check_writable(option: str, path: str) -> None:
     os.unlink(probe)
 
 
-def check_outputs(inputs: Mapping[str, Optional[str]], outputs: Mapping[str, Optional[str]]) -> None:
+def check_outputs(inputs: Mapping[str, str | None], outputs: Mapping[str, str | None]) -> None:
     """Raise :class:`~robustest.errors.InvalidArgument` when an output (option name -> path; None means
     not asked for) is one of the ``inputs`` (kind -> path), names the same file as another output, or
     cannot be written (a directory or device there, a read-only or missing folder)."""

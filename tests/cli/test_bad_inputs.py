@@ -183,7 +183,7 @@ CLI = [  # (id, argv with {model} {data} {tmp}, text in the one-line error)
     ("report-needs-output", ["report", "{data}"], "outputs"),
     ("report-binary", ["report", "{data}", "--html", "{tmp}/r.html"], "results="),
     ("report-html-is-results", ["report", "{data}", "--html", "{data}"], "--html"),
-    ("vnnlib-state-dict", ["vnnlib", "{model}", "{tmp}/none.vnnlib", "--timeout", "5"], "model="),
+    ("vnnlib-missing-spec", ["vnnlib", "{model}", "{tmp}/none.vnnlib", "--timeout", "5"], "spec="),
     ("vnnlib-out-is-model", ["vnnlib", "{model}", "{data}", "--timeout", "5", "--out", "{model}"], "--out"),
     ("vnnlib-timeout", ["vnnlib", "{model}", "{tmp}/none.vnnlib", "--timeout", "0"], "--timeout"),
 ]

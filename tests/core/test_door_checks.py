@@ -27,7 +27,7 @@ def _xy(net, n=4):
 
 def test_wrong_input_width_names_inputs():
     net = _net()
-    x, y = _xy(net)
+    _, y = _xy(net)
     with pytest.raises(ShapeError, match=r"inputs='tensor of shape \(4, 5\).*forward pass raised.*Fix:"):
         robustest.check(net, torch.rand(4, 5), y, eps=0.01)
     with pytest.raises(ShapeError, match=r"inputs="):

@@ -49,7 +49,7 @@ class _NanNet(nn.Module):
 
 
 def test_nan_logits_are_an_error(tiny):
-    _, x, y = tiny
+    _, x, _ = tiny
     with pytest.raises(ModelError, match=r"NaN/Inf logits for sample\(s\) \[0\].*Fix:"):
         robustest.check(_NanNet().eval(), x, torch.zeros(5, dtype=torch.long), eps=0.01)
 

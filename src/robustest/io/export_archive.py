@@ -23,8 +23,9 @@ import io
 import json
 import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any
 
 import torch
 
@@ -79,7 +80,7 @@ def check_export_archive(path: Any) -> None:
         raise ModelError(f"model={str(p)!r} is not valid: expected a torch.export archive (a zip file; "
                          f"{type(exc).__name__}: {exc}). {_FIX}") from None
     with z:
-        names: List[str] = [n for n in z.namelist() if not n.endswith("/")]
+        names: list[str] = [n for n in z.namelist() if not n.endswith("/")]
         roots = {n.split("/", 1)[0] for n in names}
         if len(roots) != 1 or any("/" not in n for n in names):
             bad = next((n for n in names if "/" not in n), names[0] if names else "(empty archive)")
