@@ -35,6 +35,7 @@ import pytest
 
 from .._options import help_for
 from .marker import (
+    as_samples,
     is_marker_usage_error,
     marker_args,
     model_and_samples,
@@ -86,6 +87,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the HTML report (verdicts, images of counterexamples) to PATH")
     group.addoption("--robust-repair", metavar="DIR",
                     help="repair the model of a failing @robust test and save it under DIR")
+    group.addoption("--robust-repair-data", metavar="FILE",
+                    help="training data (.pt/.npz with inputs, labels) for --robust-repair's loss constraint "
+                         "and held-out accuracy (default: a 'repair_data' fixture)")
+    group.addoption("--robust-repair-method", choices=("guided", "one-shot", "adversarial-finetune"),
+                    default="guided", help="how --robust-repair repairs (default: guided rounds)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -113,6 +119,14 @@ def pytest_configure(config: pytest.Config) -> None:
         if value is not None:
             base = config.invocation_params.dir if given is not None else directory
             settings = settings.replace(**{name: str((base / value).resolve())})
+    if settings.repair is not None:  # an unwritable directory is found before any test runs
+        from ..errors import InvalidArgument
+        from ..repair.outdir import check_output_dir
+
+        try:
+            check_output_dir(settings.repair)
+        except InvalidArgument as exc:
+            raise usage_error(f"robustest: {exc}") from None
     config.stash[_STATE] = _State(settings)
 
 
@@ -213,7 +227,8 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     notes: List[str] = []
     after = None
     if not passed and settings.repair and report.counts()["falsified"] and "min_radius" not in kwargs:
-        properties, notes, after = _repair(item, model, inputs, labels, report, kwargs, settings.repair)
+        properties, notes, after = _repair(item, model, inputs, labels, report, kwargs, settings.repair,
+                                           min_pass=min_pass, require=require)
     record = _record(item, report, min_pass=min_pass, require=require, properties=properties, notes=notes,
                      inputs=inputs)
     if after is not None:  # the repaired model's re-check, reported beside the original (not enforced)
@@ -230,14 +245,39 @@ def _health(settings: "Settings") -> Dict[str, Any]:
 
 
 def _repair(item: pytest.Item, model: Any, inputs: Any, labels: Any, report: "Report", kwargs: Dict[str, Any],
-            out_dir: str) -> Tuple[List[Tuple[str, str]], List[str], Optional["Report"]]:
+            out_dir: str, *, min_pass: float, require: str
+            ) -> Tuple[List[Tuple[str, str]], List[str], Optional["Report"]]:
     """Run the repair helper on a failed marker check: (JUnit properties, failure-text lines, re-check)."""
+    from ..errors import RobustestError
     from ..repair.pytest_support import repair_after_check
 
+    try:
+        train = _repair_data(item)
+    except RobustestError as exc:  # e.g. a --robust-repair-data file that does not load
+        return [("repair_error", str(exc))], [f"  robustest repair of {item.nodeid}: not repaired: {exc}"], None
     summary = repair_after_check(model, inputs, labels, report, check_kwargs=dict(kwargs), out_dir=out_dir,
-                                 test_name=item.nodeid)
+                                 test_name=item.nodeid, min_pass=min_pass, require=require, train=train,
+                                 method=item.config.option.robust_repair_method)
     return (list(summary.properties()), [f"  {line}" for line in summary.lines()],
             getattr(summary, "after_report", None))
+
+
+def _repair_data(item: pytest.Item) -> Optional[Tuple[Any, Any]]:
+    """The repair's training data: --robust-repair-data=FILE, else a ``repair_data`` fixture, else None."""
+    path = item.config.option.robust_repair_data
+    if path is not None:
+        from ..io.data import load_data
+
+        return load_data(path)
+    try:
+        value = item._request.getfixturevalue("repair_data")  # type: ignore[attr-defined]
+    except pytest.FixtureLookupError:
+        return None
+    samples = as_samples(value)
+    if samples is None:
+        raise usage_error(f"@robust on {item.nodeid}: fixture 'repair_data' gave {type(value).__name__}: expected "
+                          "(inputs, labels) or a dict with 'inputs' and 'labels'. Fix: return (x_train, y_train)")
+    return samples
 
 
 def _record(item: pytest.Item, report: "Report", *, min_pass: float, require: str,
