@@ -73,8 +73,8 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
     ``solver`` ("dual", "highs", "gurobi"), ``penalty`` (the elastic weight: cuts that cannot all hold
     leave a reported slack instead of failing), ``wrong_classes`` ("all", or k: only the k strongest wrong
     classes per point, fewer rows), ``evaluate=(x, y)`` for the before/after accuracies (default: the
-    training data); with ``eps`` the robust accuracy under PGD is reported too. The input model is never
-    modified.
+    training data); with ``eps`` the robust accuracy under PGD is reported too; ``time_limit`` (seconds)
+    stops the master QPs early (a note says so). The input model is never modified.
 
     Example::
 
