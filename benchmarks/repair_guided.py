@@ -111,9 +111,10 @@ def evaluate(model: torch.nn.Module, gate: Tuple[torch.Tensor, torch.Tensor], un
             "grad_l1": masking(model, x[:100], y[:100])[0], "logit_gap": masking(model, x[:100], y[:100])[1]}
 
 
-def run_method(method: str, model: torch.nn.Module, test: RepairTest, train: Any, budget: float) -> Any:
-    settings = {"one-shot": GuidedSettings(iterations=20), "guided": GuidedSettings(),
-                "guided+robust-lin": GuidedSettings(robust_linearisation=True),
+def run_method(method: str, model: torch.nn.Module, test: RepairTest, train: Any, budget: float,
+               neighbours: int) -> Any:
+    settings = {"one-shot": GuidedSettings(iterations=20), "guided": GuidedSettings(neighbours=neighbours),
+                "guided+robust-lin": GuidedSettings(robust_linearisation=True, neighbours=neighbours),
                 "adversarial-finetune": GuidedSettings(rounds=1000, time_budget=max(budget, 1.0))}[method]
     api_method = {"guided+robust-lin": "guided"}.get(method, method)
     return robustest.repair(model, train=train, test=test, method=api_method, guided=settings)
@@ -126,6 +127,8 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--jsonl", default=None, help="append one JSON line per run here")
+    ap.add_argument("--neighbours", type=int, default=GuidedSettings().neighbours,
+                    help="training samples near each failing test sample whose counterexamples join the cuts")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(machine(), flush=True)
@@ -141,11 +144,11 @@ def main() -> None:
             guided_seconds = 0.0
             for method in args.methods:
                 load = os.getloadavg()[0]
-                res = run_method(method, model, test, train, guided_seconds)
+                res = run_method(method, model, test, train, guided_seconds, args.neighbours)
                 if method == "guided":
                     guided_seconds = res.seconds
                 ev = evaluate(res.model, gate, unseen, eps)
-                rec = {"model": name, "gate": start, "eps": eps, "method": method, "status": res.status,
+                rec = {"model": name, "gate": start, "eps": eps, "method": method, "neighbours": args.neighbours, "status": res.status,
                        "passes": res.passed, "rounds": len(res.rounds), "seconds": res.seconds,
                        "distance": res.distance, "falsified_before": before["falsified"],
                        "falsified_after": res.after.counts()["falsified"], "load": load,

@@ -108,3 +108,12 @@ def test_bad_test_and_settings_are_refused_clearly(gap):
         GuidedSettings(time_budget=0)
     with pytest.raises(InvalidArgument, match="test"):
         robustest.repair(gap.model(), train=gap.data(20, 0), method="adversarial-finetune")
+
+
+def test_the_final_model_is_rechecked_with_the_full_ladder_and_certificates_are_counted(gap):
+    test = RepairTest(gap.x, gap.y, check={"eps": 0.08, "seed": 0, "escalate": "crown"})
+    res = robustest.repair(gap.model(), train=gap.data(200, 0), test=test)
+    assert res.after.escalate == "crown" and res.before.escalate == "crown"
+    # a linear model: CROWN is exact, so every sample that survives the attacks is certified
+    assert res.after.counts()["certified"] == len(gap.y) and res.lost_certificates == 0
+    assert res.before.counts()["certified"] == len(gap.y) - 2 and res.status == FIXED
