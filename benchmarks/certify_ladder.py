@@ -59,6 +59,7 @@ def main() -> None:
     ap.add_argument("--baseline", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    ap.add_argument("--escalate", default="milp", help="the top rung of the full ladder (milp or bab)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = load_model(args.model)
@@ -68,24 +69,24 @@ def main() -> None:
         crown = robustest.check(model, x, y, eps=eps, escalate="crown", timeout=args.timeout)
         t_crown = time.perf_counter() - t0
         t0 = time.perf_counter()
-        full = robustest.check(model, x, y, eps=eps, escalate="milp", timeout=args.timeout)
+        full = robustest.check(model, x, y, eps=eps, escalate=args.escalate, timeout=args.timeout)
         t_full = time.perf_counter() - t0
         by = {}
         for s in full.samples:
             key = f"{s.verdict}/{s.method}"
             by[key] = by.get(key, 0) + 1
-        milp = [s for s in full.samples if s.method in ("lp", "milp") and s.verdict != "unknown"]
-        times = [s.seconds for s in full.samples if s.method == "milp" and s.verdict != "unknown"]
+        milp = [s for s in full.samples if s.method in ("lp", "milp", "bab") and s.verdict != "unknown"]
+        times = [s.seconds for s in full.samples if s.method in ("milp", "bab") and s.verdict != "unknown"]
         print(f"eps={eps}: attacks+CROWN {crown.counts()} in {t_crown:.1f} s")
         print(f"eps={eps}: full ladder {full.counts()} in {t_full:.1f} s; by rung {dict(sorted(by.items()))}")
-        print(f"eps={eps}: resolved by LP/MILP {len(milp)} of {crown.counts()['unknown']} left by CROWN; "
-              f"MILP-resolved samples: {len(times)}, median {statistics.median(times) if times else float('nan'):.2f} s, "
+        print(f"eps={eps}: resolved by LP/MILP/BaB {len(milp)} of {crown.counts()['unknown']} left by CROWN; "
+              f"MILP/BaB-resolved samples: {len(times)}, median {statistics.median(times) if times else float('nan'):.2f} s, "
               f"max {max(times) if times else float('nan'):.2f} s", flush=True)
         for s in full.samples:
             if s.verdict == "unknown":
                 print(f"  unknown sample {s.index}: {s.reason}")
         ours, base = [], []
-        for s in [s for s in full.samples if s.method == "milp" and s.verdict != "unknown"][: args.baseline]:
+        for s in [s for s in full.samples if s.method in ("milp", "bab") and s.verdict != "unknown"][: args.baseline]:
             b = plain_bigm(model, x[s.index], y[s.index], eps, args.timeout)
             ours.append(s.seconds)
             base.append(b if b is not None else float("inf"))

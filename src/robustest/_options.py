@@ -25,7 +25,8 @@ from typing import Any, Callable, Dict, Iterable, Optional, Tuple, TypeVar
 from .results import INCLUDE_MODES, NORM_SPELLINGS, REQUIRE_MODES, RUNGS, SOLVERS, UNKNOWN_MODES
 from .schedules import ProofSettings
 
-__all__ = ["Option", "OPTIONS", "CHECK_OPTIONS", "RADIUS_OPTIONS", "MARKER_OWN", "problem", "close_match", "unknown_keyword",
+__all__ = ["Option", "OPTIONS", "CHECK_OPTIONS", "RADIUS_OPTIONS", "MARKER_OWN", "problem", "close_match",
+           "unknown_keyword",
            "reject_unknown_keywords", "rung_help", "cli_value", "help_for"]
 
 

@@ -120,10 +120,12 @@ def caller_stacklevel() -> int:
     frame outside the library (the user's call, or the plugin's), however deep inside it was raised."""
     import os
     import sys
+    from types import FrameType
 
     root = os.path.dirname(os.path.abspath(__file__))
     plugin = os.path.join(root, "plugin")
-    level, frame = 1, sys._getframe(1)
+    level = 1
+    frame: Optional[FrameType] = sys._getframe(1)
     while frame is not None:
         name = os.path.abspath(frame.f_code.co_filename)
         if not name.startswith(root) or name.startswith(plugin):

@@ -95,7 +95,7 @@ BUILTIN_PROFILES: Dict[str, Dict[str, Any]] = {
     # fast and deterministic, failures only in the JUnit file to stay inside CI artefact limits
     "ci": {"timeout": 5.0, "escalate": "attack", "junit_include": "failures"},
     # time to certify: the full ladder with a generous budget
-    "nightly": {"timeout": 60.0, "escalate": "milp", "junit_include": "all"},
+    "nightly": {"timeout": 60.0, "escalate": "bab", "junit_include": "all"},
 }
 
 

@@ -205,6 +205,20 @@ def margin_matrix(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     return c[keep].view(n, num_classes - 1, num_classes)
 
 
+def bound_rows(n: int, idx: Optional[torch.Tensor] = None, *, like: torch.Tensor) -> torch.Tensor:
+    """The rows ``[I; -I]`` (2r, n) over the entries ``idx`` (default all) of an ``n``-vector: the lower
+    bound of row ``j`` is the entry's lower bound, that of row ``r + j`` minus its upper bound. Float dtype
+    and device of ``like``.
+
+        >>> bound_rows(3, torch.tensor([0, 2]), like=torch.zeros(1)).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [-1.0, -0.0, -0.0], [-0.0, -0.0, -1.0]]
+    """
+    eye = torch.eye(n, dtype=like.dtype, device=like.device)
+    if idx is not None:
+        eye = eye[idx]
+    return torch.cat([eye, -eye])
+
+
 def as_ball(eps: Union[float, "LpBall"], norm: str, domain: Optional[Tuple[Bound, Bound]]) -> LpBall:
     """Accept either an :class:`LpBall` or the loose ``eps, norm, domain`` arguments."""
     if isinstance(eps, LpBall):
@@ -212,5 +226,5 @@ def as_ball(eps: Union[float, "LpBall"], norm: str, domain: Optional[Tuple[Bound
     return LpBall(eps=eps, norm=norm, domain=domain)
 
 
-__all__ = ["LpBall", "Norm", "NORMS", "lp_norm", "project_l1", "margin_matrix", "normalize_norm",
+__all__ = ["LpBall", "Norm", "NORMS", "lp_norm", "project_l1", "margin_matrix", "bound_rows", "normalize_norm",
            "as_ball", "InvalidArgument"]

@@ -186,27 +186,6 @@ def test_l2_ladder_with_alpha_crown_is_sound():
     assert bool((vals.amin((1, 2)) >= figures - 1e-6).all())
 
 
-@settings(max_examples=8)
-@given(net=nets, eps=st.sampled_from([0.05, 0.2]), seed=st.integers(0, 1000))
-def test_lp_tightened_bounds_are_sound_and_tighter(net, eps, seed):
-    from robustest.certify.milp import lp_tighten
-
-    model, shape = net
-    x = torch.rand((1,) + shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    ball = LpBall(eps, "linf")
-    graph = read_model(model, x)
-    boxes = numpy_boxes(intermediate_bounds(graph, x, ball), 0)
-    tight = lp_tighten(graph, x[0], ball, boxes)
-    gen = torch.Generator().manual_seed(seed)
-    pts = torch.cat([ball.random_start(x.expand((64,) + shape), gen), x])
-    with torch.no_grad():
-        values = graph.forward(pts)
-    for (lo, hi), (tlo, thi), v in zip(boxes, tight, values):
-        assert (tlo >= lo).all() and (thi <= hi).all()
-        flat = v.reshape(v.shape[0], -1).numpy()
-        assert (flat >= tlo - 1e-9).all() and (flat <= thi + 1e-9).all()
-
-
 @pytest.mark.parametrize("norm", ["linf", "l1"])
 def test_lp_bounds_api_contains_outputs_and_is_inside_crown(norm):
     model = boundary_net(5)

@@ -64,7 +64,7 @@ def compute(graph: Graph, x: torch.Tensor, ball: LpBall, C: torch.Tensor | None,
     full = eye if C is None else torch.cat([eye, C.to(x.dtype)], dim=1)
     if method == "ibp":
         lo, hi = interval_bounds(graph, *ball.box(x))[-1]
-        ml, mu = _spec_interval(C.to(x.dtype), lo, hi) if C is not None else (None, None)
+        ml, mu = spec_interval(C.to(x.dtype), lo, hi) if C is not None else (None, None)
         return lo, hi, ml, mu, {}
     if method in ("crown", "alpha-crown"):
         res = crown(graph, x, ball, full, alpha_steps=20 if method == "alpha-crown" else 0)
@@ -73,7 +73,7 @@ def compute(graph: Graph, x: torch.Tensor, ball: LpBall, C: torch.Tensor | None,
         lo, hi = torch.maximum(res.lower[:, :K], ibp_lo), torch.minimum(res.upper[:, :K], ibp_hi)
         ml = mu = None
         if C is not None:
-            ml, mu = _spec_interval(C.to(x.dtype), ibp_lo, ibp_hi)
+            ml, mu = spec_interval(C.to(x.dtype), ibp_lo, ibp_hi)
             ml, mu = torch.maximum(res.lower[:, K:], ml), torch.minimum(res.upper[:, K:], mu)
         return lo, hi, ml, mu, {"boxes": res.boxes}
     from .lp import lp_bounds
@@ -84,12 +84,12 @@ def compute(graph: Graph, x: torch.Tensor, ball: LpBall, C: torch.Tensor | None,
     lo, hi = torch.maximum(low[:, :K], ibp_lo), torch.minimum(up[:, :K], ibp_hi)
     ml = mu = None
     if C is not None:
-        ml, mu = _spec_interval(C.to(x.dtype), ibp_lo, ibp_hi)
+        ml, mu = spec_interval(C.to(x.dtype), ibp_lo, ibp_hi)
         ml, mu = torch.maximum(low[:, K:], ml), torch.minimum(up[:, K:], mu)
     return lo, hi, ml, mu, {"boxes": boxes}
 
 
-def _spec_interval(c: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple:
+def spec_interval(c: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Bounds of ``c @ z`` (N, M) for ``lo <= z <= hi`` (N, K)."""
     low = (c.clamp(min=0) @ lo.unsqueeze(2) + c.clamp(max=0) @ hi.unsqueeze(2)).squeeze(2)
     up = (c.clamp(min=0) @ hi.unsqueeze(2) + c.clamp(max=0) @ lo.unsqueeze(2)).squeeze(2)

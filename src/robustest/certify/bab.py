@@ -18,15 +18,16 @@ network: one that lands inside the polytope is returned as a counterexample cand
     >>> from robustest.spec import LpBall
     >>> net = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1)).eval()
     >>> g = read_model(net, torch.zeros(1, 2))
-    >>> ok = prove_rows(g, torch.zeros(1, 2, dtype=torch.float64), LpBall(0.1, "linf", None),
-    ...                 -torch.ones(1, 1, dtype=torch.float64), torch.full((1,), -1e3, dtype=torch.float64),
-    ...                 deadline=float("inf"))
-    >>> ok      # -f(x) > -1000, i.e. f(x) < 1000 on the box
+    >>> stats = bab(g, torch.zeros(1, 2, dtype=torch.float64), LpBall(0.1, "linf", None),
+    ...             -torch.ones(1, 1, dtype=torch.float64), torch.full((1,), -1e3, dtype=torch.float64),
+    ...             deadline=float("inf"))
+    >>> stats.proved      # -f(x) > -1000, i.e. f(x) < 1000 on the box
     True
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -39,7 +40,9 @@ from .leaf_lp import leaf_margin
 from .mlp import DenseMLP, dense_mlp, root_bounds
 from .queue import DomainQueue
 
-__all__ = ["BabStats", "bab", "bab_mlp", "prove_rows"]
+__all__ = ["BabStats", "bab", "bab_mlp"]
+
+log = logging.getLogger(__name__)
 
 #: a row is proved when its lower bound exceeds the right-hand side by this much (float64 rounding of the
 #: bound computation is far below it).
@@ -156,7 +159,7 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
             deadline: float, batch: int = 256, iters: int = 10, root_iters: int = 30, candidates: int = 3,
             max_domains: int = 100_000, root_alpha_steps: int = 0, lr_alpha: float = 0.1, lr_beta: float = 0.05,
             bounds: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None, drop_refuted: bool = False,
-            spread: bool = False, precision: torch.dtype = torch.float32, verbose: bool = False) -> BabStats:
+            spread: bool = False, precision: torch.dtype = torch.float32) -> BabStats:
     """Prove that no ``x`` in ``[lo, hi]`` (flat, float64) has ``C[p] @ net(x) <= b[p]`` for any ``p``
     (``C`` (P, M, K), ``b`` (P, M); pad short polytopes with zero rows and ``b = inf``).
 
@@ -172,131 +175,155 @@ def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, 
     CPU). Nothing rests on it: every bound the search keeps (for closing a domain, ordering the queue and
     the reported ``worst``) is the best iterate's slopes and multipliers re-evaluated in the dtype of
     ``lo`` (float64), one pass per domain."""
-    start = time.perf_counter()
     ls, us = bounds if bounds is not None else root_bounds(net, lo, hi, alpha_steps=root_alpha_steps,
                                                            deadline=deadline)
-    P, M = C.shape[:2]
-    exact = _Search(net, lo, hi, C, b, iters=iters, root_iters=root_iters, candidates=candidates, ls=ls, us=us)
-    search = exact
-    if precision != lo.dtype:
-        search = _Search(net.to(precision), lo.to(precision), hi.to(precision), C.to(precision),
-                         b.to(precision), iters=iters, root_iters=root_iters, candidates=candidates,
-                         ls=[t.to(precision) for t in ls], us=[t.to(precision) for t in us])
-    state = DomainBatch.root(ls, us, M, P)
-    worst = torch.full((P,), PROOF_TOLERANCE, dtype=lo.dtype)
-    dropped = torch.zeros(P, dtype=torch.bool)
-    queue = DomainQueue()
-    done, biggest = P, 0
+    return _BabRun(net, lo, hi, C, b, ls, us, iters=iters, root_iters=root_iters, candidates=candidates,
+                   lr_alpha=lr_alpha, lr_beta=lr_beta, drop_refuted=drop_refuted, precision=precision
+                   ).search(deadline=deadline, batch=batch, max_domains=max_domains, spread=spread)
 
-    def run(domains: DomainBatch, **kw: object) -> Bounded:
-        return bound(search.net, search.ls, search.us, search.lo, search.hi, search.C[domains.prop], domains,
-                     lr_alpha=lr_alpha, lr_beta=lr_beta, **kw)  # type: ignore[arg-type]
 
-    def checked(domains: DomainBatch) -> torch.Tensor:
+class _BabRun:
+    """One branch and bound run: the queue of open domains and what is known per polytope.
+
+    ``exact`` bounds in ``lo``'s dtype (float64); ``search`` optimises in ``precision`` (the same object
+    when the dtypes agree). ``worst`` and ``dropped`` are per polytope; ``done`` counts the domains
+    bounded, ``biggest`` the largest queue."""
+
+    def __init__(self, net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b: torch.Tensor,
+                 ls: list[torch.Tensor], us: list[torch.Tensor], *, iters: int, root_iters: int, candidates: int,
+                 lr_alpha: float, lr_beta: float, drop_refuted: bool, precision: torch.dtype) -> None:
+        self.start = time.perf_counter()
+        self.net, self.lo, self.hi, self.C, self.b, self.ls, self.us = net, lo, hi, C, b, ls, us
+        self.iters, self.root_iters, self.lr_alpha, self.lr_beta = iters, root_iters, lr_alpha, lr_beta
+        self.drop_refuted = drop_refuted
+        self.P, self.M = C.shape[:2]
+        self.exact = _Search(net, lo, hi, C, b, iters=iters, root_iters=root_iters, candidates=candidates,
+                             ls=ls, us=us)
+        self.fast = self.exact
+        if precision != lo.dtype:
+            self.fast = _Search(net.to(precision), lo.to(precision), hi.to(precision), C.to(precision),
+                                b.to(precision), iters=iters, root_iters=root_iters, candidates=candidates,
+                                ls=[t.to(precision) for t in ls], us=[t.to(precision) for t in us])
+        self.worst = torch.full((self.P,), PROOF_TOLERANCE, dtype=lo.dtype)
+        self.dropped = torch.zeros(self.P, dtype=torch.bool)
+        self.queue = DomainQueue()
+        self.done, self.biggest = self.P, 0
+
+    def run(self, domains: DomainBatch, **kw: object) -> Bounded:
+        s = self.fast
+        return bound(s.net, s.ls, s.us, s.lo, s.hi, s.C[domains.prop], domains,
+                     lr_alpha=self.lr_alpha, lr_beta=self.lr_beta, **kw)  # type: ignore[arg-type]
+
+    def checked(self, domains: DomainBatch) -> torch.Tensor:
         """(D, M) lower bounds of the domains from their own slopes and multipliers, in ``lo``'s dtype."""
-        parts = [bound(net, ls, us, lo, hi, C[d.prop], d, optimise=False).lower
+        parts = [bound(self.net, self.ls, self.us, self.lo, self.hi, self.C[d.prop], d, optimise=False).lower
                  for d in (domains.take(torch.arange(i, min(i + 2048, len(domains))))
                            for i in range(0, len(domains), 2048))]
-        return torch.cat(parts) if parts else lo.new_zeros(0, M)
+        return torch.cat(parts) if parts else self.lo.new_zeros(0, self.M)
 
-    def stats(proved: bool, reason: str = "", candidate: torch.Tensor | None = None) -> BabStats:
-        w = worst.clone()
-        if len(queue):
-            w.scatter_reduce_(0, queue.props(), queue.margins(), "amin")
-        return BabStats(proved, done, biggest, time.perf_counter() - start, reason, candidate, w, dropped)
+    def stats(self, proved: bool, reason: str = "", candidate: torch.Tensor | None = None) -> BabStats:
+        w = self.worst.clone()
+        if len(self.queue):
+            w.scatter_reduce_(0, self.queue.props(), self.queue.margins(), "amin")
+        return BabStats(proved, self.done, self.biggest, time.perf_counter() - self.start, reason, candidate, w,
+                        self.dropped)
 
-    def drop(polytopes: torch.Tensor, margins: torch.Tensor, props: torch.Tensor) -> None:
+    def drop(self, polytopes: torch.Tensor, margins: torch.Tensor, props: torch.Tensor) -> None:
         """Give up the ``polytopes`` (indices, repeats allowed), recording the bound they had (over
         ``margins`` of domains of ``props`` not in the queue, and their queued domains)."""
-        gone = torch.zeros(P, dtype=torch.bool)
+        gone = torch.zeros(self.P, dtype=torch.bool)
         gone[polytopes] = True
-        gone &= ~dropped
-        dropped[gone] = True
+        gone &= ~self.dropped
+        self.dropped[gone] = True
         for p in gone.nonzero().flatten().tolist():
-            worst[p] = torch.cat([margins[props == p], queue.margins()[queue.props() == p]]).min()
+            self.worst[p] = torch.cat([margins[props == p], self.queue.margins()[self.queue.props() == p]]).min()
 
-    def admit(children: DomainBatch, out: Bounded, parent: torch.Tensor | None) -> torch.Tensor | None:
+    def admit(self, children: DomainBatch, out: Bounded, parent: torch.Tensor | None) -> torch.Tensor | None:
         """Queue the children still open (``out`` from the search; ``parent`` their parents' checked bounds,
         which hold on them too: their inputs are a subset); returns a counterexample when one stops the
         search."""
-        nonlocal biggest
+        search, exact = self.fast, self.exact
         hit = search.hits(out.points, children.prop).any(1)
-        low = out.lower if search is exact else checked(DomainBatch(children.splits, out.alpha, out.beta,
-                                                                    children.prop))
+        low = out.lower if search is exact else self.checked(DomainBatch(children.splits, out.alpha, out.beta,
+                                                                         children.prop))
         if parent is not None:
             low = torch.maximum(low, parent)
         m = exact.margins(low, children.prop)
         if bool(hit.any()):
-            if not drop_refuted:
+            if not self.drop_refuted:
                 d = int(hit.nonzero()[0, 0])
                 cx = search.counterexample(out.points[d:d + 1], children.prop[d:d + 1])
-                return None if cx is None else torch.where(cx == search.lo, lo, hi)  # the same corner, exact
-            drop(children.prop[hit], m, children.prop)
-        live = ~dropped[children.prop] & (m <= PROOF_TOLERANCE)
+                return None if cx is None else torch.where(cx == search.lo, self.lo, self.hi)  # same corner, exact
+            self.drop(children.prop[hit], m, children.prop)
+        live = ~self.dropped[children.prop] & (m <= PROOF_TOLERANCE)
         idx = live.nonzero().flatten()
-        queue.discard(dropped)
-        queue.add(children.take(idx), m[idx], low[idx])
-        biggest = max(biggest, len(queue))
+        self.queue.discard(self.dropped)
+        self.queue.add(children.take(idx), m[idx], low[idx])
+        self.biggest = max(self.biggest, len(self.queue))
         return None
 
-    out = run(state, iters=root_iters)
-    cex = admit(state, out, None)
-    if cex is not None:
-        return stats(False, "counterexample", cex)
-    rounds = 0
-    while len(queue):
-        rounds += 1
-        if verbose and rounds % 20 == 1:
-            print(f"bab: {time.perf_counter() - start:.1f}s, {done} domains, queue {len(queue)}, worst margin "
-                  f"{float(queue.margins().min()):.4g}, per property "
-                  f"{torch.bincount(queue.props(), minlength=P).tolist()}",
-                  flush=True)
-        if time.perf_counter() >= deadline:
-            return stats(False, "time is up")
-        slots = queue.live()
-        order = queue.margins().argsort()  # positions in `slots`
-        if spread:  # rank of each domain within its polytope, then by rank
-            prop = queue.props()[order]
-            grouped = prop.argsort(stable=True)
-            counts = torch.bincount(prop, minlength=P)
-            rank = torch.empty_like(grouped)
-            rank[grouped] = torch.arange(len(order)) - (counts.cumsum(0) - counts)[prop[grouped]]
-            order = order[rank.argsort(stable=True)]
-        parents, parent_low = queue.pop(slots[order[:batch]])
-        free = ((exact.l < 0) & (exact.u > 0) & (parents.splits == 0)).any(1)
-        if not bool(free.all()):  # every ReLU fixed: the domain's exact bound is an LP
-            stuck = parents.take((~free).nonzero().flatten())
-            signs = torch.where(stuck.splits != 0, stuck.splits.to(lo.dtype), torch.where(exact.l >= 0, 1.0, -1.0))
-            m = torch.tensor([leaf_margin(net, lo, hi, signs[d], C[stuck.prop[d]], b[stuck.prop[d]])
-                              for d in range(len(stuck))], dtype=lo.dtype)
-            if bool((m <= PROOF_TOLERANCE).any()):
-                if not drop_refuted:
-                    queue.add(parents, exact.margins(parent_low, parents.prop), parent_low)
-                    return stats(False, "a domain with every ReLU fixed is still open")
-                drop(stuck.prop[m <= PROOF_TOLERANCE], torch.cat([m, exact.margins(parent_low, parents.prop)]),
-                     torch.cat([stuck.prop, parents.prop]))
-            idx = free.nonzero().flatten()
-            parents, parent_low = parents.take(idx), parent_low[idx]
-            done += int((~free).sum())
-            if not len(parents):
-                continue
-        children, first_m = search.branch(parents)
-        keep = first_m.to(lo.dtype) <= PROOF_TOLERANCE
-        if search is not exact and not bool(keep.all()):  # closed on the parent's slopes: check in float64
-            cl = (~keep).nonzero().flatten()
-            keep[cl] = exact.margins(checked(children.take(cl)), children.prop[cl]) <= PROOF_TOLERANCE
-        kept = keep.nonzero().flatten()
-        children = children.take(kept)
-        done += int(keep.numel())
-        if not len(children):
-            continue
-        out = run(children, iters=iters)
-        cex = admit(children, out, parent_low.repeat_interleave(2, dim=0)[kept])
+    def search(self, *, deadline: float, batch: int, max_domains: int, spread: bool) -> BabStats:
+        queue, exact, lo, hi, C, b, P = self.queue, self.exact, self.lo, self.hi, self.C, self.b, self.P
+        state = DomainBatch.root(self.ls, self.us, self.M, P)
+        out = self.run(state, iters=self.root_iters)
+        cex = self.admit(state, out, None)
         if cex is not None:
-            return stats(False, "counterexample", cex)
-        if len(queue) > max_domains:
-            return stats(False, "too many open domains")
-    return stats(not bool(dropped.any()))
+            return self.stats(False, "counterexample", cex)
+        rounds = 0
+        while len(queue):
+            rounds += 1
+            if rounds % 20 == 1 and log.isEnabledFor(logging.INFO):  # progress for a long search
+                log.info("bab: %.1fs, %d domains, queue %d, worst margin %.4g, per property %s",
+                         time.perf_counter() - self.start, self.done, len(queue), float(queue.margins().min()),
+                         torch.bincount(queue.props(), minlength=P).tolist())
+            if time.perf_counter() >= deadline:
+                return self.stats(False, "time is up")
+            slots = queue.live()
+            order = queue.margins().argsort()  # positions in `slots`
+            if spread:  # rank of each domain within its polytope, then by rank
+                prop = queue.props()[order]
+                grouped = prop.argsort(stable=True)
+                counts = torch.bincount(prop, minlength=P)
+                rank = torch.empty_like(grouped)
+                rank[grouped] = torch.arange(len(order)) - (counts.cumsum(0) - counts)[prop[grouped]]
+                order = order[rank.argsort(stable=True)]
+            parents, parent_low = queue.pop(slots[order[:batch]])
+            free = ((exact.l < 0) & (exact.u > 0) & (parents.splits == 0)).any(1)
+            if not bool(free.all()):  # every ReLU fixed: the domain's exact bound is an LP
+                stuck = parents.take((~free).nonzero().flatten())
+                signs = torch.where(stuck.splits != 0, stuck.splits.to(lo.dtype),
+                                    torch.where(exact.l >= 0, 1.0, -1.0))
+                m = torch.tensor([leaf_margin(self.net, lo, hi, signs[d], C[stuck.prop[d]], b[stuck.prop[d]])
+                                  for d in range(len(stuck))], dtype=lo.dtype)
+                if bool((m <= PROOF_TOLERANCE).any()):
+                    if not self.drop_refuted:
+                        queue.add(parents, exact.margins(parent_low, parents.prop), parent_low)
+                        return self.stats(False, "a domain with every ReLU fixed is still open")
+                    self.drop(stuck.prop[m <= PROOF_TOLERANCE],
+                              torch.cat([m, exact.margins(parent_low, parents.prop)]),
+                              torch.cat([stuck.prop, parents.prop]))
+                idx = free.nonzero().flatten()
+                parents, parent_low = parents.take(idx), parent_low[idx]
+                self.done += int((~free).sum())
+                if not len(parents):
+                    continue
+            children, first_m = self.fast.branch(parents)
+            keep = first_m.to(lo.dtype) <= PROOF_TOLERANCE
+            if self.fast is not exact and not bool(keep.all()):  # closed on the parent's slopes: check in float64
+                cl = (~keep).nonzero().flatten()
+                keep[cl] = exact.margins(self.checked(children.take(cl)), children.prop[cl]) <= PROOF_TOLERANCE
+            kept = keep.nonzero().flatten()
+            children = children.take(kept)
+            self.done += int(keep.numel())
+            if not len(children):
+                continue
+            out = self.run(children, iters=self.iters)
+            cex = self.admit(children, out, parent_low.repeat_interleave(2, dim=0)[kept])
+            if cex is not None:
+                return self.stats(False, "counterexample", cex)
+            if len(queue) > max_domains:
+                return self.stats(False, "too many open domains")
+        return self.stats(not bool(self.dropped.any()))
 
 
 def bab(graph: Graph, x0: torch.Tensor, ball: LpBall, A: torch.Tensor, b: torch.Tensor, *, deadline: float,
@@ -310,9 +337,3 @@ def bab(graph: Graph, x0: torch.Tensor, ball: LpBall, A: torch.Tensor, b: torch.
     lo, hi = lo[0].reshape(-1).double().cpu(), hi[0].reshape(-1).double().cpu()
     return bab_mlp(net, lo, hi, A.double().cpu().unsqueeze(0), b.double().cpu().unsqueeze(0), deadline=deadline,
                    batch=batch, max_domains=max_domains, **options)  # type: ignore[arg-type]
-
-
-def prove_rows(graph: Graph, x0: torch.Tensor, ball: LpBall, A: torch.Tensor, b: torch.Tensor, *,
-               deadline: float, batch: int = 256) -> bool:
-    """Whether :func:`bab` proves that no input of the box reaches ``A y <= b``."""
-    return bab(graph, x0, ball, A, b, deadline=deadline, batch=batch).proved

@@ -20,7 +20,7 @@ import torch
 
 from ..graph import Graph
 from ..layers.base import Box
-from ..spec import LpBall
+from ..spec import LpBall, bound_rows
 from .ibp import interval_bounds
 
 #: Largest number of elements in one batch of coefficient tensors (batches are split to stay below).
@@ -73,22 +73,14 @@ def _lower(graph: Graph, start: int, A: torch.Tensor, boxes: list[Box], x0: torc
     return concretize(A_in, const, x0, ball, boxes[0])
 
 
-def _identity_spec(shape: tuple[int, ...], batch: int, like: torch.Tensor) -> torch.Tensor:
-    """``[I; -I]`` over the flattened ``shape``, for every sample: lower and upper bound of each entry."""
-    n = _numel(shape)
-    eye = torch.eye(n, dtype=like.dtype, device=like.device).reshape((n,) + tuple(shape))
-    return torch.cat([eye, -eye]).unsqueeze(0).expand((batch, 2 * n) + tuple(shape))
-
-
 def intermediate_bounds(graph: Graph, x0: torch.Tensor, ball: LpBall) -> list[Box]:
     """Bounds of every node: CROWN on each input of a ReLU/MaxPool (intersected with IBP), IBP elsewhere.
 
     Work saved without losing tightness: a node that is one affine layer applied to the input keeps its
-    interval bound for linf balls (exact there); for a node feeding only ReLUs, CROWN bounds only the
-    neurons IBP leaves unstable (a stable ReLU's relaxation does not depend on its bounds).
+    interval bound for linf balls (exact there); when every consumer of a node says which of its bounds
+    its rule depends on (``Layer.bounded_inputs``: a ReLU, only its unstable neurons), CROWN bounds only those.
     """
     from ..layers.base import AffineLayer
-    from ..layers.relu import ReLU
 
     lo, hi = ball.box(x0)
     boxes = interval_bounds(graph, lo, hi)
@@ -104,14 +96,19 @@ def intermediate_bounds(graph: Graph, x0: torch.Tensor, ball: LpBall) -> list[Bo
             continue
         l0, u0 = boxes[k][0].flatten(1), boxes[k][1].flatten(1)
         n = l0.shape[1]
-        if all(isinstance(graph.nodes[u].layer, ReLU) for u in users.get(k, [])):
-            idx = torch.nonzero(((l0 < 0) & (u0 > 0)).any(0)).flatten()
-        else:
-            idx = torch.arange(n, device=l0.device)
+        needed: torch.Tensor | None = torch.zeros_like(l0, dtype=torch.bool)
+        for user in users.get(k, []):
+            layer = graph.nodes[user].layer
+            mask = None if layer is None else layer.bounded_inputs(boxes[k])
+            if mask is None or needed is None:
+                needed = None
+                break
+            needed = needed | mask.flatten(1)
+        idx = torch.arange(n, device=l0.device) if needed is None else torch.nonzero(needed.any(0)).flatten()
         if idx.numel() == 0:
             continue
-        eye = torch.eye(n, dtype=x0.dtype, device=x0.device)[idx].reshape((idx.numel(),) + tuple(node.shape))
-        spec = torch.cat([eye, -eye]).unsqueeze(0).expand((x0.shape[0], 2 * idx.numel()) + tuple(node.shape))
+        rows = bound_rows(n, idx, like=x0).reshape((2 * idx.numel(),) + tuple(node.shape))
+        spec = rows.unsqueeze(0).expand((x0.shape[0],) + tuple(rows.shape))
         low = _lower(graph, k, spec, boxes, x0, ball)
         l, u = l0.clone(), u0.clone()
         r = idx.numel()
@@ -161,15 +158,13 @@ def _numel(shape: tuple[int, ...]) -> int:
 
 def _optimise(graph: Graph, out: int, A: torch.Tensor, boxes: list[Box], x0: torch.Tensor, ball: LpBall,
               steps: int) -> torch.Tensor:
-    """alpha-CROWN: gradient ascent on per-(sample, spec row, neuron) lower slopes of unstable ReLUs."""
-    from ..layers.relu import ReLU
-
+    """alpha-CROWN: gradient ascent on the optimisable relaxation parameters of every layer that has some
+    (``Layer.relax_init``: a ReLU's per-(sample, spec row, neuron) lower slopes)."""
     alphas: dict[int, torch.Tensor] = {}
     for k, node in enumerate(graph.nodes):
-        if isinstance(node.layer, ReLU):
-            lo, hi = boxes[node.inputs[0]]
-            init = (hi > -lo).to(lo.dtype).unsqueeze(1).expand((lo.shape[0], A.shape[1]) + tuple(lo.shape[1:]))
-            alphas[k] = init.clone().requires_grad_(True)
+        init = None if node.layer is None else node.layer.relax_init(boxes[node.inputs[0]], A.shape[1])
+        if init is not None:
+            alphas[k] = init.requires_grad_(True)
     if not alphas:
         return _lower(graph, out, A, boxes, x0, ball)
     opt = torch.optim.Adam(list(alphas.values()), lr=0.1)

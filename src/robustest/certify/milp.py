@@ -51,63 +51,19 @@ def milp_minimum(graph: Graph, x0: torch.Tensor, ball: LpBall, c: np.ndarray, bo
     return res, point
 
 
-def lp_tighten(graph: Graph, x0: torch.Tensor, ball: LpBall, boxes: Sequence[tuple[np.ndarray, np.ndarray]], *,
-               solver: str = "highs", deadline: float = float("inf")) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per-node bounds with the unstable inputs of every ReLU (except those of the first affine layer, whose
-    bounds are exact) tightened by minimising/maximising them over the LP relaxation, layer by layer.
-    Every LP optimum is lowered/raised by the solver tolerance, so the bounds stay sound. Stops at
-    ``deadline`` with what it has."""
-    from ..layers.relu import ReLU
-
-    out = [(lo.copy(), hi.copy()) for lo, hi in boxes]
-    targets = sorted({n.inputs[0] for n in graph.nodes[1:] if isinstance(n.layer, ReLU)})
-    for k in targets:
-        if not graph.nodes[k].inputs or graph.nodes[k].inputs == (0,):
-            continue
-        lo, hi = out[k]
-        uns = np.nonzero((lo < 0) & (hi > 0))[0]
-        if uns.size == 0:
-            continue
-        enc = encode_ball(graph, x0, ball, out, exact=False)
-        handle = open_solver(enc.problem, solver)
-        for j in uns:
-            v = int(enc.nodes[k][j])
-            for sign in (1.0, -1.0):
-                left = deadline - time.perf_counter()
-                if left <= 0:
-                    return out
-                res = handle.minimize({v: sign}, time_limit=left)
-                if res.status != "optimal":
-                    continue
-                if sign > 0:
-                    lo[j] = max(lo[j], safe(res.objective))
-                else:
-                    hi[j] = min(hi[j], -safe(res.objective))
-                if lo[j] >= 0 or hi[j] <= 0:
-                    break
-        relu_out = [m for m, n in enumerate(graph.nodes) if n.inputs == (k,) and isinstance(n.layer, ReLU)]
-        for m in relu_out:  # the ReLU outputs follow
-            out[m] = (np.maximum(out[m][0], np.maximum(lo, 0)), np.minimum(out[m][1], np.maximum(hi, 0)))
-    return out
-
-
 def milp_verify(graph: Graph, x0: torch.Tensor, ball: LpBall, spec: np.ndarray, known: np.ndarray,
                 boxes: Sequence[tuple[np.ndarray, np.ndarray]], *, solver: str = "highs",
-                time_limit: float = float("inf"), tighten: bool = False) -> MilpOutcome:
+                time_limit: float = float("inf")) -> MilpOutcome:
     """Decide ``spec @ f(x) > 0`` (all rows) over the ball around ``x0`` (batch-free), given ``known``
-    sound lower bounds of each row (rows with ``known > 0`` are not solved again).
-
-    ``tighten``: first tighten the bounds of the unstable ReLU inputs after the first layer by LP
-    (triangle relaxation, layer by layer), which shrinks the big-M constants and stabilises neurons. Off
-    by default: on the digits MLP it did not pay for its LPs (benchmarks/certification.md)."""
+    sound lower bounds of each row (rows with ``known > 0`` are not solved again). (Tightening the big-M
+    constants by LP first did not pay for its LPs on the digits MLP, benchmarks/certification.md, and was
+    removed.)"""
     start = time.perf_counter()
     deadline = start + time_limit
     order = [int(m) for m in np.argsort(known) if not known[m] > 0]
     bounds = np.asarray(known, dtype=np.float64).copy()
     if not order:
         return MilpOutcome("certified", float(bounds.min()), None, "", 0)
-    if tighten:
-        boxes = lp_tighten(graph, x0, ball, boxes, solver=solver, deadline=start + time_limit / 4)
     enc = encode_ball(graph, x0, ball, boxes, exact=True)
     handle = open_solver(enc.problem, solver)
     for n, m in enumerate(order):

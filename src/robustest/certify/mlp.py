@@ -2,8 +2,9 @@
 
 The branch and bound (:mod:`robustest.certify.bab`) bounds hundreds of sub-domains at once; on a chain
 ``Linear -> ReLU -> ... -> Linear`` that is a handful of batched matrix products, far cheaper than the
-graph walk of :mod:`robustest.certify.crown`. :func:`dense_mlp` reads such a chain from a graph (leading
-reshapes/flattens allowed) and refuses anything else with :class:`~robustest.errors.UnsupportedLayer`.
+graph walk of :mod:`robustest.certify.crown`. :func:`dense_mlp` reads such a chain from a graph by each
+layer's ``dense_role`` (leading reshapes/flattens allowed) and refuses anything else with
+:class:`~robustest.errors.UnsupportedLayer`.
 
 Notation: ``z_i = W_i h_{i-1} + b_i`` (``h_0 = x`` flat), ``h_i = relu(z_i)`` for ``i < L``, output
 ``z_L``. "Layer ``i``" below is the ReLU layer ``i = 1 .. L-1``; its pre-activation bounds are ``l_i, u_i``.
@@ -27,9 +28,8 @@ import torch
 
 from ..errors import UnsupportedLayer
 from ..graph import Graph
-from ..layers.linear import Linear
-from ..layers.relu import ReLU, relaxation
-from ..layers.reshape import Reshape
+from ..layers.relu import relaxation
+from ..spec import bound_rows
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,8 @@ class DenseMLP:
 
 def dense_mlp(graph: Graph, *, dtype: torch.dtype = torch.float64) -> DenseMLP:
     """The graph as a :class:`DenseMLP`; raises :class:`UnsupportedLayer` unless it is a chain of
-    reshapes followed by alternating Linear and ReLU layers ending with a Linear."""
+    reshapes followed by alternating affine (Linear) and ReLU layers ending with an affine one (the
+    layers' ``dense_role``: "reshape", "affine", "relu")."""
     kinds: list[str] = []
     weights: list[torch.Tensor] = []
     biases: list[torch.Tensor] = []
@@ -69,16 +70,19 @@ def dense_mlp(graph: Graph, *, dtype: torch.dtype = torch.float64) -> DenseMLP:
             raise UnsupportedLayer(f"node {node.name} takes inputs {node.inputs}: the dense branch and bound "
                                    f"handles chains only. Fix: use milp/crown for this network")
         layer = node.layer
-        if isinstance(layer, Reshape) and not weights:
+        role = None if layer is None else layer.dense_role
+        if role == "reshape" and not weights:
             continue
-        if isinstance(layer, Linear):
+        if role == "affine":
+            assert layer is not None
             if kinds and kinds[-1] == "linear":
                 raise UnsupportedLayer(f"two Linear layers in a row at {node.name}: the dense branch and bound "
                                        f"expects Linear and ReLU to alternate. Fix: fold them into one")
-            weights.append(layer.weight.detach().to(dtype))
-            biases.append(layer.bias.detach().to(dtype))
+            w, b = layer.dense_affine()
+            weights.append(w.to(dtype))
+            biases.append(b.to(dtype))
             kinds.append("linear")
-        elif isinstance(layer, ReLU) and kinds and kinds[-1] == "linear":
+        elif role == "relu" and kinds and kinds[-1] == "linear":
             kinds.append("relu")
         else:
             raise UnsupportedLayer(f"layer {node.name} ({layer!r}) is not part of a Linear/ReLU chain: the dense "
@@ -162,8 +166,7 @@ def layer_bound(net: DenseMLP, k: int, ls: list[torch.Tensor], us: list[torch.Te
     hl, hu = ls[k - 2].clamp(min=0), us[k - 2].clamp(min=0)
     il = w.clamp(min=0) @ hl + w.clamp(max=0) @ hu + b
     iu = w.clamp(min=0) @ hu + w.clamp(max=0) @ hl + b
-    eye = torch.eye(n, dtype=lo.dtype, device=lo.device)
-    A = torch.cat([eye, -eye]).unsqueeze(0)
+    A = bound_rows(n, like=lo).unsqueeze(0)
     Ax, c, _ = backward(net, k, A, A.new_zeros(1, 2 * n), [t[None] for t in ls], [t[None] for t in us])
     low = concretize(Ax, c, lo, hi)[0]
     l, u = torch.maximum(il, low[:n]), torch.minimum(iu, -low[n:])
@@ -182,8 +185,7 @@ def _optimise_layer(net: DenseMLP, k: int, l: torch.Tensor, u: torch.Tensor, ls:
     if r == 0:
         return l, u
     n = l.shape[0]
-    eye = torch.eye(n, dtype=lo.dtype, device=lo.device)[idx]
-    A = torch.cat([eye, -eye]).unsqueeze(0)  # (1, 2r, n)
+    A = bound_rows(n, idx, like=lo).unsqueeze(0)  # (1, 2r, n)
     alphas = [(us[i] > -ls[i]).to(lo.dtype).expand(1, 2 * r, -1).clone().requires_grad_(True)
               for i in range(k - 1)]
     opt = torch.optim.Adam(alphas, lr=0.1)

@@ -36,6 +36,7 @@ import time
 
 import torch
 
+from ..spec import bound_rows
 from .bab import bab_mlp
 from .mlp import DenseMLP, layer_bound
 
@@ -54,8 +55,7 @@ def refine_layer(net: DenseMLP, k: int, ls: list[torch.Tensor], us: list[torch.T
         return l, u
     prefix = DenseMLP(net.weights[:k], net.biases[:k])
     n = l.numel()
-    eye = torch.eye(n, dtype=lo.dtype, device=lo.device)[idx]
-    C = torch.cat([eye, -eye]).unsqueeze(1)  # (2r, 1, n): min z_j > 0 proves it active, min -z_j > 0 inactive
+    C = bound_rows(n, idx, like=lo).unsqueeze(1)  # (2r, 1, n): min z_j > 0 proves it active, min -z_j > 0 inactive
     # a sign that some point takes cannot be proved impossible: search only the others
     todo = (~_reached(prefix, lo, hi, C[:, 0])).nonzero().flatten()
     if todo.numel() == 0:

@@ -59,7 +59,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--min-pass", dest="min_pass", type=cli_value("min_pass", float), default=1.0,
                    help=help_for("min_pass"))
     p.add_argument("--require", type=cli_value("require"), default="not_falsified", help=help_for("require"))
-    p.add_argument("--escalate", default="attack", help="last rung of the checks (default attack)")
+    p.add_argument("--escalate", type=cli_value("escalate"), default="attack",
+                   help=help_for("escalate") + " for the checks (default attack)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per sample for the checks")
     p.add_argument("--domain", nargs=2, type=float, default=(0.0, 1.0), metavar=("LO", "HI"))
     p.add_argument("--no-domain", action="store_true", help="inputs are unbounded")

@@ -1,8 +1,10 @@
 """Read a torch model into a :class:`Graph`: ``nn.Sequential`` directly, anything else through torch.fx.
 
-BatchNorm (eval) directly after a Linear/Conv2d is folded into it; Identity/Dropout vanish; constant
-``+ - * /`` (e.g. input normalisation ``(x - mean) / std``) become :class:`~robustest.layers.Scale`. The
-graph is checked against the model on the example input, so a misread model fails loudly, never silently.
+Every module and call is converted by the layer kind that declares it (:mod:`robustest.layers.registry`).
+BatchNorm (eval) directly after a Linear/Conv2d is folded into it (``Layer.followed_by``); Identity/Dropout
+vanish; constant ``+ - * /`` (e.g. input normalisation ``(x - mean) / std``) become
+:class:`~robustest.layers.Scale`. The graph is checked against the model on the example input, so a misread
+model fails loudly, never silently.
 
     >>> import torch
     >>> from torch import nn
@@ -15,14 +17,16 @@ graph is checked against the model on the example input, so a misread model fail
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import HealthCheckError, ModelError, UnsupportedLayer
-from ..layers import Add, Conv2d, Layer, Linear, ReLU, Reshape, Scale
-from .modules import KNOWN, convert_module, unsupported
+from ..layers import Layer
+from ..layers.base import Call
+from ..layers.registry import kind_of_module, kinds_of_call, torch_modules, unsupported
 from .nodes import Graph, Node
 
 Entry = dict[str, Any]  # name, layer, inputs (indices), shape
@@ -44,7 +48,7 @@ def read_model(model: nn.Module, example: torch.Tensor) -> Graph:
                                f"differently from deployment and certificates would be meaningless. "
                                f"Fix: call model.eval() first")
     shape = tuple(example.shape[1:])
-    if isinstance(model, KNOWN) and not isinstance(model, nn.Sequential):
+    if isinstance(model, torch_modules()) and not isinstance(model, nn.Sequential):
         model = nn.Sequential(model)  # a bare layer: fx would trace into its functional form
     if _plain_sequential(model):
         entries = _from_sequential(model, shape)
@@ -65,7 +69,17 @@ def _leaves(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
 
 
 def _plain_sequential(model: nn.Module) -> bool:
-    return isinstance(model, nn.Sequential) and all(isinstance(m, KNOWN) for _, m in _leaves(model))
+    known = torch_modules()
+    return isinstance(model, nn.Sequential) and all(isinstance(m, known) for _, m in _leaves(model))
+
+
+def convert_module(mod: nn.Module, path: str, in_shapes: Sequence[tuple[int, ...]]) -> Layer | None:
+    """The layer for ``mod`` on inputs of batch-free shapes ``in_shapes`` (None for an identity), by the
+    kind whose ``modules`` include its class."""
+    kind = kind_of_module(mod)
+    if kind is None:
+        raise unsupported(type(mod).__name__, path)
+    return kind.from_module(mod, path, tuple(in_shapes[0]))
 
 
 def _apply(layer: Layer | None, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
@@ -84,12 +98,6 @@ def _from_sequential(model: nn.Module, shape: tuple[int, ...]) -> list[Entry]:
     return entries
 
 
-_RELU = {torch.relu, torch.nn.functional.relu, "relu"}
-_ADD = {operator.add, torch.add, "add", operator.iadd}
-_SUB = {operator.sub, torch.sub, "sub", operator.isub}
-_MUL = {operator.mul, torch.mul, "mul", operator.imul}
-_DIV = {operator.truediv, torch.div, "div", operator.itruediv}
-_RESHAPE = {torch.flatten, torch.reshape, "flatten", "view", "reshape"}
 _SKIP = {"size", operator.getitem}  # feed shapes to reshape calls, never a tensor the graph needs
 
 
@@ -182,39 +190,30 @@ def _function(node: Any, entries: list[Entry], index: dict[str, int], consts: di
             return
         except Exception:  # noqa: BLE001
             raise unsupported(f"function {name}", node.name) from None
-    ins = (index[tensors[0].name],)
-    rank = len(entries[ins[0]]["shape"]) + 1
-    if target in _RELU:
-        add(node, ReLU(), ins)
-    elif target in _RESHAPE:
-        out = shape_of(node)
-        meta = node.meta.get("tensor_meta")
-        if meta is None or meta.shape[0] != 1 and meta.shape[0] != node.args[0].meta["tensor_meta"].shape[0]:
-            raise unsupported(f"function {name}", node.name, "it mixes the batch dimension")
-        add(node, Reshape(out), ins)
-    elif name in ("dropout", "identity", "contiguous", "clone", "detach"):
-        add(node, None, ins)
-    elif target in _ADD and len(tensors) == 2:
-        add(node, Add(), (index[tensors[0].name], index[tensors[1].name]))
-    elif target in _ADD | _SUB | _MUL | _DIV and len(tensors) == 1 and len(node.args) == 2:
-        first = node.args[0] is tensors[0]
-        c = const(node.args[1] if first else node.args[0], rank)
-        if c is None:
-            raise unsupported(f"function {name}", node.name, "the other operand is not a constant")
-        one, zero = torch.ones((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
-        if target in _ADD:
-            layer = Scale(one, c)
-        elif target in _SUB:
-            layer = Scale(one, -c) if first else Scale(-one, c)
-        elif target in _MUL:
-            layer = Scale(c, zero)
-        elif first:
-            layer = Scale(1.0 / c, zero, source="normalize")
-        else:
-            raise unsupported(f"function {name}", node.name, "division by a tensor")
-        add(node, layer, ins)
-    else:
-        raise unsupported(f"function {name}", node.name)
+    rank = len(entries[index[tensors[0].name]]["shape"]) + 1
+    binary = len(tensors) == 1 and len(node.args) == 2
+    first = bool(node.args) and node.args[0] is tensors[0]
+    call = Call(target=target, function=name, name=node.name, inputs=tuple(index[t.name] for t in tensors),
+                in_shapes=tuple(tuple(entries[index[t.name]]["shape"]) for t in tensors), out_shape=shape_of(node),
+                binary=binary, constant=const(node.args[1] if first else node.args[0], rank) if binary else None,
+                tensor_first=first, keeps_batch=_keeps_batch(node))
+    for kind in kinds_of_call(target):
+        layer = kind.from_call(call)
+        if layer is not NotImplemented:
+            add(node, layer, call.inputs[:1] if layer is None else call.inputs[:layer.arity])
+            return
+    raise unsupported(f"function {name}", node.name)
+
+
+def _keeps_batch(node: Any) -> bool:
+    """Whether the output's dimension 0 is the batch (the shapes were propagated on a batch of 1)."""
+    meta = node.meta.get("tensor_meta")
+    if meta is None or not hasattr(meta, "shape"):
+        return False
+    if meta.shape[0] == 1:
+        return True
+    src = getattr(node.args[0], "meta", {}).get("tensor_meta") if node.args else None
+    return src is not None and meta.shape[0] == src.shape[0]
 
 
 def _ancestors(entries: list[Entry], out: int) -> list[Entry]:
@@ -228,24 +227,22 @@ def _ancestors(entries: list[Entry], out: int) -> list[Entry]:
 
 
 def _fold(entries: list[Entry]) -> list[Entry]:
-    """Fold a Scale (BatchNorm, constant affine) into the Linear/Conv2d right before it, when it is that
-    layer's only consumer and its scale is per channel. Folded Scales become identities (layer None)."""
+    """Fold a layer into the one right before it when that layer says they are one (``Layer.followed_by``:
+    a Linear/Conv2d absorbs a per-channel Scale, i.e. a BatchNorm or a constant affine map) and it is that
+    layer's only consumer. Folded layers become identities (layer None)."""
     entries = [dict(e) for e in entries]
-    for k, e in enumerate(entries):
-        scale = e["layer"]
-        if not isinstance(scale, Scale):
+    cpu = torch.device("cpu")
+    for e in entries[1:]:
+        if e["layer"] is None or len(e["inputs"]) != 1:
             continue
         (p,) = e["inputs"]
         prev = entries[p]["layer"]
-        users = sum(p in f["inputs"] for f in entries)
-        if not isinstance(prev, (Linear, Conv2d)) or users != 1:
+        if prev is None or sum(p in f["inputs"] for f in entries) != 1:
             continue
-        vec = scale.to(torch.device("cpu"), torch.float64).channel_vectors(prev.weight.shape[0])
-        if vec is None:
-            continue
-        w = prev.to(torch.device("cpu"), torch.float64)
-        entries[p]["layer"] = w.scaled(*vec)
-        e["layer"] = None
+        merged = prev.to(cpu, torch.float64).followed_by(e["layer"].to(cpu, torch.float64))
+        if merged is not None:
+            entries[p]["layer"] = merged
+            e["layer"] = None
     return entries
 
 

@@ -1,4 +1,9 @@
-"""One file per layer kind; each gives forward, interval (IBP), backward linear (CROWN) and LP/MILP rules.
+"""One file per layer kind; each gives forward, interval (IBP), backward linear (CROWN) and LP/MILP rules,
+and declares the torch modules, torch.fx calls and ONNX operators it stands for (:mod:`.registry`).
+
+Adding a kind: its file here (a :func:`~.registry.register`-ed :class:`~.base.Layer` subclass with an
+``example()``, on which ``tests/layers/test_layer_rules.py`` checks every rule for soundness) and its import
+line below.
 
     >>> import torch
     >>> from robustest.layers import ReLU
@@ -10,8 +15,10 @@ from .add import Add
 from .avgpool import AvgPool2d
 from .base import AffineLayer, Layer
 from .conv import Conv2d
+from .identity import Identity
 from .linear import Linear
 from .maxpool import MaxPool2d
+from .registry import kinds, supported_text
 from .relu import ReLU
 from .reshape import Reshape
 from .scale import Scale
@@ -21,10 +28,13 @@ __all__ = [
            "AffineLayer",
            "AvgPool2d",
            "Conv2d",
+           "Identity",
            "Layer",
            "Linear",
            "MaxPool2d",
            "ReLU",
            "Reshape",
            "Scale",
+           "kinds",
+           "supported_text",
 ]

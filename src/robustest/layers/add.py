@@ -1,7 +1,11 @@
-"""Residual ``a + b`` of two same-shaped tensors."""
+"""Residual ``a + b`` of two same-shaped tensors.
+
+ONNX ``Add``/``Sub`` of two activations import as a call of ``operator.add``/``operator.sub``.
+"""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,12 +13,33 @@ import numpy as np
 import torch
 
 from ..solvers.base import Problem
-from .base import Box, Layer, NpBox, widen
+from .base import Box, Call, Layer, NpBox, OnnxNode, widen
+from .registry import register
+from .scale import OPS
 
 
+@register
 class Add(Layer):
     kind = "Add"
     arity = 2
+    summary = "a + b of two tensors, e.g. a residual"
+    functions = OPS["add"]
+    onnx_ops = ("Add", "Sub")
+
+    @classmethod
+    def example(cls, gen: torch.Generator) -> tuple[Add, list[tuple[int, ...]]]:
+        return cls(), [(2, 3), (2, 3)]
+
+    @classmethod
+    def from_call(cls, call: Call) -> Add:
+        return cls() if len(call.inputs) == 2 else NotImplemented
+
+    @classmethod
+    def from_onnx(cls, node: OnnxNode) -> Any:
+        x, y = node.inputs
+        if not (node.is_activation(x) and node.is_activation(y)):
+            return NotImplemented  # by a constant: Scale's
+        return node.call(operator.add if node.op == "Add" else operator.sub, x, y)
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         return xs[0] + xs[1]

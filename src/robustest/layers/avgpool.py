@@ -1,15 +1,45 @@
-"""``nn.AvgPool2d`` (a linear map with non-negative weights; ``count_include_pad`` honoured)."""
+"""``nn.AvgPool2d`` (a linear map with non-negative weights; ``count_include_pad`` honoured).
+
+ONNX ``AveragePool`` (2-D, symmetric pads, floor mode) imports as ``nn.AvgPool2d``.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from .base import AffineLayer
+from .base import AffineLayer, OnnxNode, onnx_pool_args, pair
+from .registry import register, unsupported
 
 
+@register
 class AvgPool2d(AffineLayer):
     kind = "AvgPool2d"
+    summary = "without divisor_override"
+    modules = (nn.AvgPool2d,)
+    onnx_ops = ("AveragePool",)
+
+    @classmethod
+    def example(cls, gen: torch.Generator) -> tuple[AvgPool2d, list[tuple[int, ...]]]:
+        return cls((2, 2), (1, 1), (1, 1), count_include_pad=False), [(2, 3, 3)]
+
+    @classmethod
+    def from_module(cls, mod: nn.Module, path: str, in_shape: tuple[int, ...]) -> AvgPool2d:
+        assert isinstance(mod, nn.AvgPool2d)
+        if mod.divisor_override is not None:
+            raise unsupported(type(mod).__name__, path, "divisor_override")
+        return cls(pair(mod.kernel_size), pair(mod.stride if mod.stride is not None else mod.kernel_size),
+                   pair(mod.padding), ceil_mode=mod.ceil_mode, count_include_pad=mod.count_include_pad)
+
+    @classmethod
+    def from_onnx(cls, node: OnnxNode) -> Any:
+        k, stride, pads = onnx_pool_args(node)
+        return node.apply(nn.AvgPool2d(k, stride=stride, padding=pads,
+                                       count_include_pad=bool(node.attrs.get("count_include_pad", 0))),
+                          node.inputs[0])
 
     def __init__(self, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int], *,
                  ceil_mode: bool = False, count_include_pad: bool = True) -> None:

@@ -12,15 +12,22 @@ A layer has four faces, one per certifier:
 
 ``boxes`` are the (sound) bounds of the layer's inputs: batched tensors for ``interval``/``backward``,
 flat numpy arrays of one sample for ``encode``. Layers are immutable once built.
+
+A layer kind also declares what it stands for, so that every reader finds it in the registry
+(:mod:`robustest.layers.registry`): torch modules (``modules``, converted by ``from_module``), torch.fx calls
+(``functions``, converted by ``from_call``) and ONNX operators (``onnx_ops``, imported by ``from_onnx`` as
+ordinary torch modules, which ``from_module`` then reads).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, TypeVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..solvers.base import Problem
 
@@ -38,7 +45,68 @@ def widen(lo: np.ndarray, hi: np.ndarray) -> NpBox:
     return lo - pad, hi + pad
 
 
+def randn(gen: torch.Generator, *shape: int) -> torch.Tensor:
+    """Standard normal float64 numbers from ``gen`` (for the kinds' :meth:`Layer.example`)."""
+    return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+
+def pair(v: object) -> tuple[int, int]:
+    """An int or a pair of ints (a torch module's kernel/stride/padding) as a pair."""
+    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))  # type: ignore[index]
+
+
+def onnx_pool_args(node: OnnxNode) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """Kernel, strides and (symmetric) pads of an ONNX 2-D pool node in floor mode; refuses the others."""
+    from ..errors import UnsupportedLayer
+
+    k = tuple(node.attrs["kernel_shape"])
+    pads = list(node.attrs.get("pads", [0] * 4))
+    if len(k) != 2 or pads[:2] != pads[2:] or node.attrs.get("ceil_mode", 0):
+        raise UnsupportedLayer(f"model has {node.op} node {node.name!r} that is not 2-D with "
+                               "symmetric pads and floor mode. Fix: export a standard 2-D pool")
+    return pair(k), pair(node.attrs.get("strides", [1, 1])), pair(pads[:2])
+
+
 _L = TypeVar("_L", bound="Layer")
+
+
+@dataclass(frozen=True)
+class Call:
+    """A torch.fx function or method call, as the graph reader shows it to the kinds that declare it.
+
+    ``function`` is the called function's or method's name and ``name`` the fx node's (for messages); ``inputs`` are the graph entries of the operands computed from the model's input (the others are
+    constants); ``constant`` is the other operand of a binary call on one such tensor when it is a
+    constant (float64, batch dimension dropped), else None; ``tensor_first`` says whether the tensor is
+    the first operand; ``keeps_batch`` whether the output's dimension 0 is still the batch."""
+
+    target: object
+    function: str
+    name: str
+    inputs: tuple[int, ...]
+    in_shapes: tuple[tuple[int, ...], ...]
+    out_shape: tuple[int, ...]
+    binary: bool
+    constant: torch.Tensor | None
+    tensor_first: bool
+    keeps_batch: bool
+
+
+class OnnxNode(Protocol):
+    """What the ONNX importer shows a kind's ``from_onnx``: the node, its inputs (numpy constants or
+    activations) and the few builder operations a handler needs. It returns an activation."""
+
+    op: str
+    name: str
+    inputs: list[Any]
+    attrs: dict[str, Any]
+
+    def is_activation(self, value: Any) -> bool: ...
+    def probe(self, value: Any) -> torch.Tensor: ...  # an activation's value on a batch-1 probe input
+    def apply(self, mod: nn.Module, src: Any) -> Any: ...  # add ``mod`` to the model and call it on ``src``
+    def call(self, fn: Any, *srcs: Any) -> Any: ...  # call the function ``fn`` on activations
+    def sole_producer(self, i: int) -> nn.Module | None: ...  # the module that computed input i, if i is its only use
+    def with_probe(self, act: Any, probe: torch.Tensor) -> Any: ...  # ``act`` after its module changed in place
+    def evaluate(self, values: list[Any]) -> np.ndarray: ...  # this operator on constants (numpy)
 
 
 class Layer:
@@ -47,8 +115,61 @@ class Layer:
     kind: ClassVar[str] = "layer"
     #: True for layers whose CROWN rule needs the bounds of their inputs (ReLU, MaxPool).
     nonlinear: ClassVar[bool] = False
-    #: Number of inputs (Add has 2).
+    #: Number of inputs (Add has 2); the fx reader passes a call's first ``arity`` tensor operands.
     arity: ClassVar[int] = 1
+    #: What the kind stands for, in words, for the "supported" text (:func:`~.registry.supported_text`).
+    summary: ClassVar[str] = ""
+    #: Torch module classes this kind stands for (converted by :meth:`from_module`).
+    modules: ClassVar[tuple[type[nn.Module], ...]] = ()
+    #: torch.fx call targets this kind stands for: functions (by identity) or names (converted by :meth:`from_call`).
+    functions: ClassVar[tuple[object, ...]] = ()
+    #: ONNX operator types this kind stands for (imported by :meth:`from_onnx`).
+    onnx_ops: ClassVar[tuple[str, ...]] = ()
+    #: The kind's place in the dense Linear/ReLU chain of the branch and bound (:mod:`robustest.certify.mlp`):
+    #: "affine" (gives :meth:`dense_affine`), "relu", "reshape" (allowed before the first affine layer) or None.
+    dense_role: ClassVar[str | None] = None
+
+    @classmethod
+    def from_module(cls, mod: nn.Module, path: str, in_shape: tuple[int, ...]) -> Layer | None:
+        """The layer for ``mod`` (one of :attr:`modules`) on inputs of batch-free shape ``in_shape``; None for
+        an identity, which vanishes from the graph. Raises :class:`~robustest.errors.UnsupportedLayer`."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_call(cls, call: Call) -> Layer | None:
+        """The layer for a torch.fx call of one of :attr:`functions`; None for an identity;
+        ``NotImplemented`` when the call's form is another kind's (e.g. ``+`` of two tensors vs a constant)."""
+        return NotImplemented
+
+    @classmethod
+    def from_onnx(cls, node: OnnxNode) -> Any:
+        """Import an ONNX node of one of :attr:`onnx_ops` as torch modules: returns the output activation,
+        or ``NotImplemented`` when the node's form is another kind's."""
+        return NotImplemented
+
+    @classmethod
+    def example(cls, gen: torch.Generator) -> tuple[Layer, list[tuple[int, ...]]]:
+        """A small random instance (float64) and its batch-free input shapes: what the registry-wide
+        soundness test (``tests/layers/test_layer_rules.py``) checks every rule of the kind on."""
+        raise NotImplementedError
+
+    def bounded_inputs(self, box: Box) -> torch.Tensor | None:
+        """Which entries of the input's bounds the CROWN rule depends on (bool, shaped like the box), or
+        None for all. Intermediate bounds are computed by CROWN only where some consumer needs them."""
+        return None
+
+    def relax_init(self, box: Box, rows: int) -> torch.Tensor | None:
+        """Initial optimisable relaxation parameters (alpha-CROWN) for ``rows`` spec rows, passed back to
+        :meth:`backward` as ``relax["alpha"]``; None when the rule has none."""
+        return None
+
+    def followed_by(self, nxt: Layer) -> Layer | None:
+        """This layer and ``nxt`` after it as one layer (e.g. a Linear absorbing a BatchNorm), or None."""
+        return None
+
+    def dense_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(W, b)`` with ``y = W x + b`` on flat vectors, for kinds whose :attr:`dense_role` is "affine"."""
+        raise NotImplementedError
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -5,6 +5,8 @@
   ``y = x_j`` when one input provably dominates its window, else the constant ``max_i u_i``.
 * LP: ``y >= x_i`` for all i and ``y <= x_i + (U - l_i)(1 - d_i)``, ``sum d = 1`` with ``d`` in [0, 1];
   MILP: the same with binary ``d`` (exact). Inputs that can never be the maximum are left out.
+
+ONNX ``MaxPool`` (2-D, symmetric pads, floor mode) imports as ``nn.MaxPool2d``.
 """
 
 from __future__ import annotations
@@ -15,14 +17,38 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..solvers.base import Problem
-from .base import Box, Layer, NpBox, widen
+from .base import Box, Layer, NpBox, OnnxNode, onnx_pool_args, pair, widen
+from .registry import register, unsupported
 
 
+@register
 class MaxPool2d(Layer):
     kind = "MaxPool2d"
     nonlinear = True
+    summary = "without dilation, ceil_mode or return_indices"
+    modules = (nn.MaxPool2d,)
+    onnx_ops = ("MaxPool",)
+
+    @classmethod
+    def example(cls, gen: torch.Generator) -> tuple[MaxPool2d, list[tuple[int, ...]]]:
+        return cls((2, 2), (2, 2), (1, 1)), [(2, 3, 3)]
+
+    @classmethod
+    def from_module(cls, mod: nn.Module, path: str, in_shape: tuple[int, ...]) -> MaxPool2d:
+        assert isinstance(mod, nn.MaxPool2d)
+        if pair(mod.dilation) != (1, 1) or mod.ceil_mode or mod.return_indices:
+            raise unsupported(type(mod).__name__, path, "dilation, ceil_mode and return_indices are not supported")
+        return cls(pair(mod.kernel_size), pair(mod.stride if mod.stride is not None else mod.kernel_size),
+                   pair(mod.padding))
+
+    @classmethod
+    def from_onnx(cls, node: OnnxNode) -> Any:
+        k, stride, pads = onnx_pool_args(node)
+        return node.apply(nn.MaxPool2d(k, stride=stride, padding=pads,
+                                       dilation=tuple(node.attrs.get("dilations", [1, 1]))), node.inputs[0])
 
     def __init__(self, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int], *,
                  ceil_mode: bool = False) -> None:

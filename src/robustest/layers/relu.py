@@ -15,9 +15,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..solvers.base import Problem
-from .base import Box, Layer, NpBox, widen
+from .base import Box, Call, Layer, NpBox, OnnxNode, widen
+from .registry import register
 
 
 def relaxation(lo: torch.Tensor, hi: torch.Tensor, alpha: torch.Tensor | None = None
@@ -37,9 +39,40 @@ def relaxation(lo: torch.Tensor, hi: torch.Tensor, alpha: torch.Tensor | None = 
     return low, up, icpt
 
 
+@register
 class ReLU(Layer):
     kind = "ReLU"
     nonlinear = True
+    summary = "F.relu, torch.relu"
+    modules = (nn.ReLU,)
+    functions = (torch.relu, torch.nn.functional.relu, "relu")
+    onnx_ops = ("Relu",)
+    dense_role = "relu"
+
+    @classmethod
+    def example(cls, gen: torch.Generator) -> tuple[ReLU, list[tuple[int, ...]]]:
+        return cls(), [(6,)]
+
+    @classmethod
+    def from_module(cls, mod: nn.Module, path: str, in_shape: tuple[int, ...]) -> ReLU:
+        return cls()
+
+    @classmethod
+    def from_call(cls, call: Call) -> ReLU:
+        return cls()
+
+    @classmethod
+    def from_onnx(cls, node: OnnxNode) -> Any:
+        return node.apply(nn.ReLU(), node.inputs[0])
+
+    def bounded_inputs(self, box: Box) -> torch.Tensor:
+        """Only unstable neurons: a stable ReLU's relaxation does not depend on its bounds."""
+        return (box[0] < 0) & (box[1] > 0)
+
+    def relax_init(self, box: Box, rows: int) -> torch.Tensor:
+        """The adaptive lower slopes (1 where ``u > -l``, else 0), one per (sample, spec row, neuron)."""
+        lo, hi = box
+        return (hi > -lo).to(lo.dtype).unsqueeze(1).expand((lo.shape[0], rows) + tuple(lo.shape[1:])).clone()
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         return torch.relu(xs[0])

@@ -16,6 +16,7 @@ from typing import Any, List, Optional, Tuple
 import torch
 
 from ..errors import UnsupportedLayer, invalid_argument
+from ..results import RUNGS
 from ..spec import Bound, LpBall
 from ..validate import as_inputs, as_labels, as_seed, as_timeout, model_logits
 from .deepfool import deepfool, flipped
@@ -24,7 +25,7 @@ from .pgd_search import pgd_search
 from .result import RadiusReport, RadiusSample
 
 METHODS = ("auto", "deepfool", "lr_qp", "pgd")
-CERTIFIERS = ("ibp", "crown", "lp", "milp", None)
+CERTIFIERS = RUNGS[1:] + (None,)  # the proof rungs of robustest.check
 
 
 def radius(model: Any, inputs: Any, labels: Any, *, norm: str = "l2", exact: bool = False,
@@ -49,7 +50,7 @@ def radius(model: Any, inputs: Any, labels: Any, *, norm: str = "l2", exact: boo
         raise invalid_argument("method", method, f"one of {', '.join(map(repr, METHODS))}",
                                "pass method='auto'")
     if certifier not in CERTIFIERS:
-        raise invalid_argument("certifier", certifier, "one of 'ibp', 'crown', 'lp', 'milp' or None",
+        raise invalid_argument("certifier", certifier, f"one of {', '.join(map(repr, RUNGS[1:]))} or None",
                                "pass certifier='crown', or None to skip the lower bound")
     if isinstance(lower_steps, bool) or not isinstance(lower_steps, int) or lower_steps < 0:
         raise invalid_argument("lower_steps", lower_steps, "an integer >= 0", "pass lower_steps=8")

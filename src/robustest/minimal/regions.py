@@ -30,12 +30,18 @@ import torch
 from torch import nn
 
 from ..errors import ModelError, UnsupportedLayer
+from ..layers import ReLU, kinds
 
-#: leaf modules that are affine (in eval mode) and so keep the network piecewise affine
-_AFFINE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Flatten, nn.Unflatten, nn.Identity,
-           nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.BatchNorm1d, nn.BatchNorm2d,
-           nn.Dropout, nn.ZeroPad2d, nn.ConstantPad2d)
-_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+#: Affine (in eval mode) leaf modules that no layer kind stands for yet (they have no bound rules, but keep
+#: the network piecewise affine); the others come from the layer registry.
+_AFFINE_WITHOUT_KIND = (nn.Conv1d, nn.Conv3d, nn.Unflatten, nn.AvgPool1d, nn.AdaptiveAvgPool2d, nn.ZeroPad2d,
+                        nn.ConstantPad2d)
+
+
+def affine_modules() -> tuple[type[nn.Module], ...]:
+    """Leaf modules that are affine in eval mode: those of every linear layer kind (``not nonlinear``) and
+    :data:`_AFFINE_WITHOUT_KIND`. With the ReLU kind's modules they keep a network piecewise affine."""
+    return tuple(m for k in kinds() if not k.nonlinear for m in k.modules) + _AFFINE_WITHOUT_KIND
 
 
 @dataclass(frozen=True)
@@ -97,12 +103,13 @@ class PiecewiseAffine:
         self.dim = int(np.prod(self.input_shape))
 
     def _swap_relus(self, module: nn.Module) -> None:
+        affine = affine_modules()
         for name, child in module.named_children():
-            if isinstance(child, nn.ReLU):
+            if isinstance(child, ReLU.modules):
                 masked = _MaskedReLU()
                 setattr(module, name, masked)
                 self.relus.append(masked)
-            elif isinstance(child, _AFFINE):
+            elif isinstance(child, affine):
                 continue
             elif any(True for _ in child.children()):
                 self._swap_relus(child)  # a container or custom block: its leaves are checked

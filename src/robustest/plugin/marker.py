@@ -25,11 +25,12 @@ file's profile), and ``eps``/``norm`` from a test argument of that name, so a pa
 
 ``@robust(...)`` is exactly ``@pytest.mark.robust(...)``; markers on a class or module give defaults that
 a closer marker overrides key by key. Arguments: ``eps`` (radius, >= 0), ``norm`` ("linf", "l2", "l1"),
-``escalate`` (highest rung: "attack", "ibp", "crown", "lp", "milp"), ``timeout`` (seconds per sample),
+``escalate`` (highest rung, see :data:`robustest.results.RUNGS`), ``timeout`` (seconds per sample),
 ``domain`` ((lo, hi) or None), ``min_pass`` (fraction of samples that must pass, default 1.0),
 ``require`` ("not_falsified": unknown counts as passing; "certified": only certified samples pass),
 ``model``/``data`` (fixture names), ``seed`` (default: derived from the run's seed and the test id);
-any other keyword is passed on to :func:`robustest.check` (e.g. ``solver="highs"``). Misuse raises
+the other keywords are exactly those of :func:`robustest.check` (e.g. ``solver="highs"``, ``alpha_crown=True``),
+all checked against the option table (:mod:`robustest._options`) that the API and the config use. Misuse raises
 ``pytest.UsageError`` naming the argument, its value and the fix.
 
 ``min_radius=r`` (instead of ``eps``) runs :func:`robustest.radius` and judges it at ``r``: a sample is
@@ -42,7 +43,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import pytest
 

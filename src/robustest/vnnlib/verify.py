@@ -135,9 +135,9 @@ def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], ti
     # whatever time is left.
     cheap = [p for p in provers if getattr(p, "cheap", False)]
     expensive = [p for p in provers if not getattr(p, "cheap", False)]
-    stages: List[Tuple[str, Any]] = [("attack", 0), ("prove", cheap), ("attack", 1), ("prove", expensive),
-                                     ("attack", 2)]
-    for kind, arg in stages:
+    order: List[Tuple[str, Any]] = [("attack", 0), ("prove", cheap), ("attack", 1), ("prove", expensive),
+                                    ("attack", 2)]
+    for kind, arg in order:
         if kind == "attack":
             for region in list(open_regions):
                 share = 0.2 if arg == 1 else 1.0
