@@ -51,11 +51,11 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Optional[D
     t0 = time.perf_counter()
     deadline = t0 + settings.time_budget
     notes: List[str] = []
-    loss_data, held = _data_split(test, train, holdout, settings, seed, notes)
     before = before if before is not None else test.run(model)
     if test.passes(before):
         raise invalid_argument("test", before.summary(min_pass=test.min_pass, require=test.require),  # type: ignore[arg-type]
                                "a failing test", "nothing to fix: the test already passes on this model")
+    loss_data, held = _data_split(test, train, holdout, settings, seed, notes)
     rounds_budget = 1 if method == "one-shot" else settings.rounds
     h_before = ho.figures(model, held, test, limit=settings.holdout_limit)
     current = copy.deepcopy(model).eval()
