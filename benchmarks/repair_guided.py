@@ -113,7 +113,7 @@ def evaluate(model: torch.nn.Module, gate: Tuple[torch.Tensor, torch.Tensor], un
 
 def run_method(method: str, model: torch.nn.Module, test: RepairTest, train: Any, budget: float,
                neighbours: int) -> Any:
-    settings = {"one-shot": GuidedSettings(iterations=20), "guided": GuidedSettings(neighbours=neighbours),
+    settings = {"one-shot": GuidedSettings(iterations=20, robust_linearisation=False), "guided": GuidedSettings(neighbours=neighbours, robust_linearisation=False),
                 "guided+robust-lin": GuidedSettings(robust_linearisation=True, neighbours=neighbours),
                 "adversarial-finetune": GuidedSettings(rounds=1000, time_budget=max(budget, 1.0))}[method]
     api_method = {"guided+robust-lin": "guided"}.get(method, method)

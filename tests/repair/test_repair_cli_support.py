@@ -53,7 +53,7 @@ def test_cli_exits_non_zero_and_writes_nothing_when_the_round_budget_ends_first(
                d / "hard.pt")
     out = d / "never.pt"
     code = main(["repair", str(d / "gap.pt"), str(d / "hard.pt"), "--model-class", "gapnet:GapNet", "--eps", "0.08",
-                 "--train", str(d / "train.pt"), "--out", str(out), "--rounds", "2"])
+                 "--train", str(d / "train.pt"), "--out", str(out), "--rounds", "2", "--plain-cuts"])
     text = capsys.readouterr().out
     assert code == 1 and not out.exists()
     assert "not passing (round budget reached)" in text and "still failing: samples" in text

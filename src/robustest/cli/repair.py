@@ -52,8 +52,9 @@ def register(subparsers: Any) -> None:
                    f"{g.iterations})")
     p.add_argument("--margin", type=float, default=g.margin, help=f"logit margin the cuts ask for (default "
                    f"{g.margin:g})")
-    p.add_argument("--robust-linearisation", dest="robust_linearisation", action="store_true",
-                   help="tighten each cut by eps times the input gradient's dual norm (eq. 18)")
+    p.add_argument("--plain-cuts", dest="robust_linearisation", action="store_false",
+                   help="plain cuts instead of the robust linearisation (eq. 18: each cut tightened by eps times "
+                        "the input gradient's dual norm), which is the default")
     p.add_argument("--save-anyway", dest="save_anyway", action="store_true",
                    help="write --out even when the model is not accepted as a fix")
     p.add_argument("--min-pass", dest="min_pass", type=cli_value("min_pass", float), default=1.0,

@@ -38,7 +38,9 @@ class GuidedSettings:
     ``holdout_limit`` caps the held-out samples attacked for robust accuracy; ``neighbours``: training
     samples nearest each failing test sample whose own counterexamples join the cuts (0: off);
     ``iterations`` master QPs per round; ``margin`` the logit margin the cuts ask for;
-    ``robust_linearisation`` tightens each cut by eps times the input gradient's dual norm (eq. 18);
+    ``robust_linearisation`` tightens each cut by eps times the input gradient's dual norm (eq. 18; on by
+    default: in benchmarks/repair.md it passed 5 of 5 failing tests against 4 of 5 without it, in fewer
+    rounds and less time, at the same held-out figures);
     ``loss_subsample`` caps the training samples in the loss cut; ``save_anyway`` accepts (so the
     plugin and CLI save) a model that is not a fix: one that fits the test only or does not pass;
     ``finetune_steps``/``finetune_lr``/``finetune_batch``/``finetune_pgd_steps`` are the adversarial
@@ -53,7 +55,7 @@ class GuidedSettings:
     neighbours: int = 2
     iterations: int = 5
     margin: float = 0.05
-    robust_linearisation: bool = False
+    robust_linearisation: bool = True
     loss_subsample: Optional[int] = 1000
     save_anyway: bool = False
     finetune_steps: int = 10
