@@ -3,8 +3,9 @@
 For the examples' MLP and CNN (examples/digits.py, 8x8 digits) and a CNNLight-shaped model (digits
 upscaled to 28x28, trained here as in benchmarks/repair_table1.py), a "test" is 20 correctly
 classified samples of the test split checked with robustest.check's default attack ensemble ("auto")
-at an eps where 10-30% of them are falsified. Each method starts from the same model: one-shot (one round, as before #18), guided rounds,
-guided rounds with the robust linearisation (eq. 18) at the test's eps, and adversarial fine-tuning (PGD
+at an eps where 10-30% of them are falsified. Each method starts from the same model: one-shot (one
+round, plain cuts, as before #18), guided rounds with plain cuts, guided rounds with the robust
+linearisation (eq. 18) at the test's eps (the default since), and adversarial fine-tuning (PGD
 training steps on the failing samples plus training data, for at most the guided run's wall time). All
 get the training split as repair data (the repair holds out a quarter of it for its accuracy tolerance).
 
@@ -113,7 +114,8 @@ def evaluate(model: torch.nn.Module, gate: Tuple[torch.Tensor, torch.Tensor], un
 
 def run_method(method: str, model: torch.nn.Module, test: RepairTest, train: Any, budget: float,
                neighbours: int) -> Any:
-    settings = {"one-shot": GuidedSettings(iterations=20, robust_linearisation=False), "guided": GuidedSettings(neighbours=neighbours, robust_linearisation=False),
+    settings = {"one-shot": GuidedSettings(iterations=20, robust_linearisation=False),
+                "guided": GuidedSettings(neighbours=neighbours, robust_linearisation=False),
                 "guided+robust-lin": GuidedSettings(robust_linearisation=True, neighbours=neighbours),
                 "adversarial-finetune": GuidedSettings(rounds=1000, time_budget=max(budget, 1.0))}[method]
     api_method = {"guided+robust-lin": "guided"}.get(method, method)
@@ -148,7 +150,8 @@ def main() -> None:
                 if method == "guided":
                     guided_seconds = res.seconds
                 ev = evaluate(res.model, gate, unseen, eps)
-                rec = {"model": name, "gate": start, "eps": eps, "method": method, "neighbours": args.neighbours, "status": res.status,
+                rec = {"model": name, "gate": start, "eps": eps, "method": method, "neighbours": args.neighbours,
+                       "status": res.status,
                        "passes": res.passed, "rounds": len(res.rounds), "seconds": res.seconds,
                        "distance": res.distance, "falsified_before": before["falsified"],
                        "falsified_after": res.after.counts()["falsified"], "load": load,

@@ -120,3 +120,8 @@ def test_the_final_model_is_rechecked_with_the_full_ladder_and_certificates_are_
     # a linear model: CROWN is exact, so every sample that survives the attacks is certified
     assert res.after.counts()["certified"] == len(gap.y) and res.lost_certificates == 0
     assert res.before.counts()["certified"] == len(gap.y) - 2 and res.status == FIXED
+
+
+def test_a_one_shot_option_given_with_a_test_is_refused_not_ignored(gap):
+    with pytest.raises(InvalidArgument, match="margin=0.5 .*GuidedSettings"):
+        robustest.repair(gap.model(), train=gap.data(20, 0), test=gate(gap), margin=0.5)

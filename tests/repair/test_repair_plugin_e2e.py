@@ -51,7 +51,7 @@ def test_failing_marker_test_is_repaired_saved_and_rechecked(pytester):
     pytester.makepyfile(test_it=TEST)
     result = pytester.runpytest("-p", "no:cacheprovider", "--robust-repair=repaired")
     result.assert_outcomes(failed=1)  # the test itself still fails: the user's model is not robust
-    result.stdout.fnmatch_lines(["*robustest repair of test_it.py::test_weak: saved *repaired/test_it.py_test_weak-*.pt",
+    result.stdout.fnmatch_lines(["*robustest repair of test_it.py::test_weak: saved *repaired/test_it.py_test_weak-*",
                                  "*verdict*before*after*", "*falsified*2*0*",
                                  "*guided repair: fixed (the test passes)*", "*held-out (50 samples): clean 100.0%*",
                                  "test_it.py::test_weak repaired * passed*"])

@@ -11,9 +11,10 @@ the best weighted sum of scaled violation V and loss L (``omega`` weights the lo
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import time
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -58,7 +59,8 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
     :class:`~robustest.repair.guided_types.GuidedRepairResult`. ``train`` is then the training data (a
     share is held out unless ``holdout=`` is given); ``method`` is "guided", "one-shot" (one round) or
     "adversarial-finetune" (PGD training steps in the same rounds); ``until="fixed"`` is "one-shot";
-    ``guided`` holds the rounds' settings (:class:`~robustest.repair.guided_types.GuidedSettings`);
+    ``guided`` holds the rounds' settings (:class:`~robustest.repair.guided_settings.GuidedSettings`;
+    the one-shot options below are refused with a test, so that none is silently ignored);
     ``adversarial`` may be the test's report (saves one check). Without ``test`` it is one cutting-plane
     repair of the given points (below).
 
@@ -87,6 +89,13 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
         raise ModelError(f"model={type(model).__name__} is not valid: expected a torch.nn.Module. Fix: "
                          "repair changes weights, so pass the module itself (not a function or state_dict)")
     if test is not None or method != "guided":
+        _one_shot_only({"iterations": iterations, "steps": steps, "omega": omega, "loss_slack": loss_slack,
+                        "margin": margin, "robust_linearisation": robust_linearisation,
+                        "robust_radius": robust_radius, "block": block, "block_rounds": block_rounds,
+                        "solver": solver, "eps": eps, "norm": norm, "n_adversarial": n_adversarial,
+                        "violation_kind": violation_kind, "wrong_classes": wrong_classes,
+                        "loss_subsample": loss_subsample, "penalty": penalty, "evaluate": evaluate,
+                        "stop_when_fixed": stop_when_fixed, "step_grid": step_grid, "time_limit": time_limit})
         return _guided(model, adversarial, train, test=test, until=until, method=method, holdout=holdout,
                        settings=guided, domain=domain, seed=seed)
     _check_options(iterations=iterations, steps=steps, omega=omega, loss_slack=loss_slack, margin=margin,
@@ -257,6 +266,18 @@ def _guided(model: torch.nn.Module, adversarial: Any, train: Optional[Data], *, 
                          holdout=None if holdout is None else _data("holdout", holdout, domain),
                          settings=settings or GuidedSettings(), method="one-shot" if until == "fixed" else method,
                          seed=as_seed(seed), before=adversarial)
+
+
+def _one_shot_only(given: Dict[str, Any]) -> None:
+    """Refuse a one-shot option passed together with ``test=`` (the rounds take theirs from ``guided=``)."""
+    params = inspect.signature(repair).parameters
+    for name, value in given.items():
+        default = params[name].default
+        if value is not default and value != default:
+            raise invalid_argument(name, value, f"the default ({default!r}) when test= is given: the guided rounds "
+                                   "take their settings from guided=GuidedSettings(...)",
+                                   f"leave {name} out, or set its counterpart in GuidedSettings (margin, iterations, "
+                                   "robust_linearisation, loss_subsample, time_budget), or drop test= for one repair")
 
 
 def _solve_stacked(A: torch.Tensor, r: np.ndarray, *, solver: str, block: Optional[float], rounds: int,
