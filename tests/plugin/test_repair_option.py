@@ -22,12 +22,13 @@ class Summary:
         return [("repair.status", "repaired")]
 
 def repair_after_check(model, inputs, labels, report, *, check_kwargs, out_dir, test_name, min_pass, require,
-                       train, method):
+                       train, method, settings):
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     Path(out_dir, "call.json").write_text(json.dumps({
         "test_name": test_name, "check_kwargs": sorted(check_kwargs), "eps": check_kwargs["eps"],
         "n": int(inputs.shape[0]), "falsified": report.counts()["falsified"], "min_pass": min_pass,
-        "require": require, "train": None if train is None else int(train[0].shape[0]), "method": method}))
+        "require": require, "train": None if train is None else int(train[0].shape[0]), "method": method,
+        "save_anyway": settings is not None and settings.save_anyway}))
     return Summary(report)
 
 module = types.ModuleType("robustest.repair.pytest_support")
@@ -50,7 +51,8 @@ def test_weak(model, data):
 def test_fine(model, data):
     pass
 ''')
-    result = project.run("--robust-repair=repaired", "--robust-junit=out.xml", "--robust-repair-method=one-shot")
+    result = project.run("--robust-repair=repaired", "--robust-junit=out.xml", "--robust-repair-method=one-shot",
+                         "--robust-repair-save-anyway")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*robustness FAILED*", "*sample 1: falsified*",
                                  "  repair: 2 counterexamples fixed, model saved"])
@@ -59,6 +61,7 @@ def test_fine(model, data):
     assert call["eps"] == 0.1 and call["n"] == 4 and call["falsified"] == 2
     assert call["min_pass"] == 1.0 and call["require"] == "not_falsified" and call["method"] == "one-shot"
     assert call["train"] is None  # no repair_data fixture, no --robust-repair-data
+    assert call["save_anyway"]
     assert {"eps", "norm", "escalate", "timeout", "seed", "attacks"} <= set(call["check_kwargs"])
     props = project.suite_properties(project.path / "out.xml")
     assert props["test_it.py::test_weak"]["repair.status"] == "repaired"

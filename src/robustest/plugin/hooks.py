@@ -92,6 +92,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "and held-out accuracy (default: a 'repair_data' fixture)")
     group.addoption("--robust-repair-method", choices=("guided", "one-shot", "adversarial-finetune"),
                     default="guided", help="how --robust-repair repairs (default: guided rounds)")
+    group.addoption("--robust-repair-save-anyway", action="store_true", default=False,
+                    help="save a repaired model that is not accepted as a fix (fits the test only, or still fails)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -257,9 +259,18 @@ def _repair(item: pytest.Item, model: Any, inputs: Any, labels: Any, report: "Re
         return [("repair_error", str(exc))], [f"  robustest repair of {item.nodeid}: not repaired: {exc}"], None
     summary = repair_after_check(model, inputs, labels, report, check_kwargs=dict(kwargs), out_dir=out_dir,
                                  test_name=item.nodeid, min_pass=min_pass, require=require, train=train,
-                                 method=item.config.option.robust_repair_method)
+                                 method=item.config.option.robust_repair_method, settings=_repair_settings(item))
     return (list(summary.properties()), [f"  {line}" for line in summary.lines()],
             getattr(summary, "after_report", None))
+
+
+def _repair_settings(item: pytest.Item) -> Any:
+    """GuidedSettings from the --robust-repair-... options (None: the defaults)."""
+    if not item.config.option.robust_repair_save_anyway:
+        return None
+    from ..repair.guided_settings import GuidedSettings
+
+    return GuidedSettings(save_anyway=True)
 
 
 def _repair_data(item: pytest.Item) -> Optional[Tuple[Any, Any]]:
