@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 import pytest
 
 from .._options import help_for
+from ..repair.guided_settings import METHODS as REPAIR_METHODS
 from .marker import (
     as_samples,
     is_marker_usage_error,
@@ -90,8 +91,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--robust-repair-data", metavar="FILE",
                     help="training data (.pt/.npz with inputs, labels) for --robust-repair's loss constraint "
                          "and held-out accuracy (default: a 'repair_data' fixture)")
-    group.addoption("--robust-repair-method", choices=("guided", "one-shot", "adversarial-finetune"),
-                    default="guided", help="how --robust-repair repairs (default: guided rounds)")
+    group.addoption("--robust-repair-method", choices=REPAIR_METHODS, default=REPAIR_METHODS[0],
+                    help="how --robust-repair repairs (default: guided rounds)")
     group.addoption("--robust-repair-save-anyway", action="store_true", default=False,
                     help="save a repaired model that is not accepted as a fix (fits the test only, or still fails)")
 
