@@ -1,4 +1,4 @@
-"""Attack speed and strength against the bare floor and torchattacks, in one process.
+"""Attack speed against the bare floor and torchattacks, in one process.
 
     python benchmarks/attack_speed.py            # prints markdown tables (copied to benchmarks/README.md)
 
@@ -6,8 +6,7 @@ Speed: 40-step linf PGD on the same model, batch and steps: samples per second o
   - the floor: a bare loop doing only forward + backward + sign step + projection,
   - robustest's PGD with per-sample early stop off (the same work as the floor) and on (the default),
   - torchattacks.PGD.
-Strength: robust accuracy under robustest's default falsification sequence ("auto": FGSM, APGD-CE,
-APGD-DLR, APGD-T) vs torchattacks PGD with 100 steps and 5 random restarts, and the time of each.
+Strength (the default sequence vs AutoAttack and PGD-100 x 5) is benchmarks/attacks.py.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from __future__ import annotations
 import torch
 from _common import interleaved, machine, table
 
-import robustest
 from robustest.attacks import get_attack
 from robustest.spec import LpBall
 from digits import load_model, test_data
@@ -56,28 +54,6 @@ def speed(name: str, eps: float, n: int = 400):
     return rows, broken
 
 
-def strength(name: str, eps: float, n: int = 400):
-    import torchattacks
-
-    model = load_model(name)
-    x, y = test_data(name, n)
-    with torch.no_grad():
-        clean = model(x).argmax(1) == y
-    torch.manual_seed(0)
-    ta = torchattacks.MultiAttack([torchattacks.PGD(model, eps=eps, alpha=2.5 * eps / 100, steps=100,
-                                                    random_start=True) for _ in range(5)])
-    # median of 3 interleaved runs each (one warm-up call first): single runs of 0.1-0.2 s are noise
-    t = interleaved({"ours": lambda: robustest.attack(model, x, y, eps=eps, method="auto", seed=0),
-                     "ta": lambda: ta(x, y)}, rounds=3)
-    ours = robustest.attack(model, x, y, eps=eps, method="auto", seed=0)
-    adv = ta(x, y)
-    with torch.no_grad():
-        ta_robust = float(((model(adv).argmax(1) == y) & clean).float().mean())
-    ours_robust = ours.robust_accuracy(clean)
-    return [name, eps, f"{ours_robust:.1%}", f"{ta_robust:.1%}", f"{t['ours']:.2f}", f"{t['ta']:.2f}",
-            f"{t['ours'] / t['ta']:.2f}"]
-
-
 def main() -> None:
     print(f"Machine: {machine()}\n")
     for name, eps in [("mlp", 0.05), ("cnn", 0.05)]:
@@ -85,10 +61,6 @@ def main() -> None:
         print(f"### Speed: 40-step linf PGD, eps={eps}, batch 400, digits {name.upper()} "
               f"({broken} of 400 broken by PGD)\n")
         print(table(["attack", "samples/s", "vs floor", "vs torchattacks"], rows) + "\n")
-    print("### Strength: robust accuracy (lower is stronger) on 400 digits test samples\n")
-    rows = [strength(name, eps) for name in ["mlp", "cnn"] for eps in [0.03, 0.05, 0.1]]
-    print(table(["model", "eps (linf)", "robustest auto", "torchattacks PGD-100 x5", "robustest s",
-                 "torchattacks s", "time ratio"], rows))
 
 
 if __name__ == "__main__":

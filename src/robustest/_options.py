@@ -22,7 +22,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, Optional, Tuple, TypeVar
 
-from .results import INCLUDE_MODES, NORM_SPELLINGS, REQUIRE_MODES, RUNGS, SOLVERS, UNKNOWN_MODES
+from .results import (INCLUDE_MODES, NORM_SPELLINGS, REQUIRE_MODES, RUNGS, SOLVERS, STRENGTH_NAMES,
+                      UNKNOWN_MODES)
 from .schedules import ProofSettings
 
 __all__ = ["Option", "OPTIONS", "CHECK_OPTIONS", "RADIUS_OPTIONS", "MARKER_OWN", "problem", "close_match",
@@ -109,6 +110,9 @@ _TABLE = (
     Option("suppress_health_check", _names, "a list of health check names (not a single string)",
            "pass suppress_health_check=['probabilities']", "health checks to silence",
            ((["probabilities"], ()), ("probabilities", [1]))),
+    _choice("strength", STRENGTH_NAMES,
+            "pass strength='standard' (or 'fast' / 'thorough' for a shorter / longer attack sequence)",
+            "length of the default attack sequence"),
     Option("alpha_crown", lambda v: isinstance(v, bool), "True or False",
            "pass alpha_crown=True to optimise CROWN's slopes", "optimise CROWN's ReLU slopes",
            ((True, False), ("no", 1, None))),
@@ -145,7 +149,7 @@ OPTIONS: Dict[str, Option] = {o.name: o for o in _TABLE}
 
 #: the keyword options of :func:`robustest.check` (besides model, inputs, labels)
 CHECK_OPTIONS: Tuple[str, ...] = ("eps", "norm", "escalate", "timeout", "domain", "seed", "solver", "attacks",
-                                  "suppress_health_check", "alpha_crown", "provers")
+                                  "suppress_health_check", "alpha_crown", "provers", "strength")
 
 #: the options the marker passes on to :func:`robustest.radius` when it has ``min_radius``
 #: (``escalate`` names the certifier of the lower radius)

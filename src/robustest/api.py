@@ -11,14 +11,15 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import replace
 from typing import Any, Iterable, Optional, Sequence, Tuple, Union
 
 import torch
 
 from ._options import reject_unknown_keywords
-from .attacks.sequence import AttackSpec, build_sequence, run_sequence
-from .checks import run_health_checks
+from .attacks.sequence import DEFAULT_STRENGTH, AttackSpec, build_sequence, run_sequence
+from .checks import HealthCheckWarning, as_suppressed, masking_check, run_health_checks
 from .ladder import Ladder, StepContext
 from .provers import ProofSettings
 from .results import AttackResult, Report
@@ -33,7 +34,7 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
           escalate: str = "attack", timeout: float = 10.0, domain: Domain = (0.0, 1.0), seed: int = 0,
           solver: str = "highs", attacks: Union[str, Sequence[AttackSpec]] = "auto",
           suppress_health_check: Iterable[Any] = (), alpha_crown: bool = False,
-          provers: Optional[ProofSettings] = None) -> Report:
+          provers: Optional[ProofSettings] = None, strength: str = DEFAULT_STRENGTH) -> Report:
     """Decide, per sample, whether every input in the ``eps``-ball around it keeps its label.
 
     The ladder runs cheapest first, each rung only on the samples still undecided: attacks (which can
@@ -43,7 +44,10 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
     CROWN leaves open; ``provers`` holds the provers' other knobs (a frozen
     :class:`~robustest.provers.ProofSettings`). Every counterexample, whichever rung found it, is re-checked
     by a plain forward pass: it must change the label and lie in the ball and the domain. A misspelt
-    keyword is an :class:`~robustest.errors.InvalidArgument` naming the closest valid one.
+    keyword is an :class:`~robustest.errors.InvalidArgument` naming the closest valid one. ``strength``
+    ("fast", "standard", "thorough") sets the length of the default attack sequence (``attacks="auto"``).
+    After attacks that include a gradient-free one (the default sequence does), the ``masking`` health
+    check warns when the gradients mislead them.
 
     Example::
 
@@ -51,7 +55,8 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
         assert report.passed(min_pass=0.9)
     """
     given = dict(norm=norm, escalate=escalate, timeout=timeout, seed=seed, solver=solver, attacks=attacks,
-                 suppress_health_check=suppress_health_check, alpha_crown=alpha_crown, provers=provers)
+                 suppress_health_check=suppress_health_check, alpha_crown=alpha_crown, provers=provers,
+                 strength=strength)
     if not isinstance(eps, LpBall):
         given.update(eps=eps, domain=domain)
     if isinstance(given["suppress_health_check"], (set, frozenset)):
@@ -62,7 +67,7 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
     if alpha_crown:
         settings = replace(settings, alpha_crown=True)
     ball = as_ball(eps, norm, domain)
-    build_sequence(attacks)  # validate the attack list before any work
+    sequence = build_sequence(attacks, strength=strength)  # validate the attack list before any work
     x = as_inputs(inputs, ball.domain)
     y = as_labels(labels, x.shape[0], x.device)
     start = time.perf_counter()
@@ -70,9 +75,17 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
     warned = run_health_checks(model, x, y, suppress_health_check, logits=logits)
     n = x.shape[0]
     ctx = StepContext(model=model, inputs=x, labels=y, ball=ball, seed=seed, timeout=float(timeout),
-                      spent=[0.0] * n, escalate=escalate, attacks=attacks, solver=solver, settings=settings)
+                      spent=[0.0] * n, escalate=escalate, attacks=sequence, solver=solver, settings=settings)
     ctx.charge(list(range(n)), time.perf_counter() - start)
     samples = Ladder(ctx).run(logits.argmax(1))
+    free = {a.describe() for a in sequence if a.gradient_free}
+    if free and "masking" not in as_suppressed(suppress_health_check):  # gradient-free vs gradient attacks
+        found = masking_check(model, x, y, ball, gradient_free=sum(s.method in free for s in samples),
+                              attacked=sum(s.verdict != "misclassified" for s in samples),
+                              generator=ctx.generator(salt=2))
+        for msg in found:
+            warnings.warn(msg, HealthCheckWarning, stacklevel=2)
+        warned = [*warned, *found]
     return Report(samples=samples, ball=ball, escalate=escalate, seed=seed,
                   seconds=time.perf_counter() - start, warnings=tuple(warned))
 
@@ -82,9 +95,11 @@ def attack(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], n
            targets: Any = None, timeout: Optional[float] = None, **options: Any) -> AttackResult:
     """Attack every sample; return the re-checked adversarial inputs and which samples broke.
 
-    ``method`` is an attack name ("fgsm", "pgd", "apgd", "apgd-dlr", "apgd-t"), "auto" for the default
-    falsification sequence, or a list run in turn on the samples still unbroken. ``options`` go to a
-    single named attack (e.g. ``steps=100, restarts=5``). ``targets`` makes the attack targeted.
+    ``method`` is an attack name ("fgsm", "pgd", "apgd", "apgd-dlr", "apgd-t", "square", "fab"), "auto"
+    for the default falsification sequence (``strength="fast"`` / ``"thorough"`` shortens / lengthens
+    it), or a list run in turn on the samples still unbroken. ``options`` go to a
+    single named attack (e.g. ``steps=100, restarts=5``). ``targets`` makes the attack targeted: a
+    sample counts as broken only when it is predicted as its target (never as its label).
     ``timeout`` bounds the whole call in seconds.
 
     Example::

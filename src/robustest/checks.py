@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import enum
 import warnings
+from dataclasses import dataclass
 from typing import Any, Iterable, List, Optional
 
 import torch
 
 from .attacks.losses import margin_loss
 from .errors import HealthCheckError, invalid_argument
+from .spec import LpBall, lp_norm
 
 
 class HealthCheck(str, enum.Enum):
@@ -31,6 +33,7 @@ class HealthCheck(str, enum.Enum):
     probabilities = "probabilities"
     nondeterministic = "nondeterministic"
     gradients = "gradients"
+    masking = "masking"
 
 
 class HealthCheckWarning(UserWarning):
@@ -133,3 +136,79 @@ def caller_stacklevel() -> int:
         frame, level = frame.f_back, level + 1
     return level
 
+
+
+@dataclass(frozen=True)
+class MaskingProbe:
+    """The masking check's own small attacks: ``samples`` correctly classified inputs, PGD with ``steps``."""
+
+    samples: int = 16
+    steps: int = 20
+
+
+def masking_check(model: Any, x: torch.Tensor, y: torch.Tensor, ball: LpBall, *, gradient_free: int,
+                  attacked: int, probe: MaskingProbe = MaskingProbe(),
+                  generator: Optional[torch.Generator] = None) -> List[str]:
+    """Signs that the gradient attacks are blind on this model (masked or obfuscated gradients), after
+    the attacks ran: ``gradient_free`` of the ``attacked`` samples were broken by a gradient-free attack
+    after every gradient attack failed on them. A small probe on up to ``probe.samples`` correctly
+    classified samples adds: PGD at an unbounded radius (the whole domain) not reaching 100% though the
+    batch holds inputs of other classes; PGD success not growing from eps to 4 eps; FGSM breaking samples
+    PGD does not. Zero/NaN input gradients are the ``gradients`` check. Returns the warnings (one message).
+
+        >>> import torch
+        >>> from robustest.spec import LpBall
+        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2)).eval()
+        >>> msgs = masking_check(net, torch.rand(8, 2), torch.zeros(8, dtype=torch.long), LpBall(0.1),
+        ...                      gradient_free=3, attacked=8)
+        >>> "Square attack broke 3 of 8 samples" in msgs[0]
+        True
+    """
+    from .attacks import get_attack
+
+    signs: List[str] = []
+    if gradient_free:
+        signs.append(f"the gradient-free Square attack broke {gradient_free} of {attacked} samples that every "
+                     "gradient attack (FGSM, APGD) had left standing")
+    with torch.no_grad():
+        pred = model(x).argmax(1)
+    right = (pred == y).nonzero()[:, 0][:probe.samples]
+    if right.numel():
+        xs, ys = x[right], y[right]
+        pgd = get_attack("pgd", steps=probe.steps)
+
+        def rate(radius: float, attack: Any = pgd) -> torch.Tensor:
+            return attack(model, xs, ys, LpBall(radius, ball.norm, ball.domain), generator=generator).success
+
+        at_eps = rate(ball.eps)
+        n = len(ys)
+        wide = _domain_diameter(ball, xs)
+        if wide is not None and len(set(pred.tolist())) > 1:
+            unbounded = rate(wide)
+            if not bool(unbounded.all()):
+                signs.append(f"PGD with an unbounded radius (the whole domain) broke only {int(unbounded.sum())} "
+                             f"of {n} samples, though the batch holds inputs of other classes")
+        larger = rate(4 * ball.eps)
+        if int(larger.sum()) < int(at_eps.sum()):
+            signs.append(f"PGD broke fewer samples at 4 eps ({int(larger.sum())} of {n}) than at eps "
+                         f"({int(at_eps.sum())})")
+        fgsm = rate(ball.eps, get_attack("fgsm"))
+        beats = int((fgsm & ~at_eps).sum())
+        if beats:
+            signs.append(f"FGSM broke {beats} of {n} samples that {probe.steps}-step PGD did not")
+    if not signs:
+        return []
+    return ["Health check masking: " + "; ".join(signs) + ". The gradients mislead the attacks here "
+            "(masked or obfuscated gradients: rounding, a saturated layer, a non-differentiable step), so "
+            "samples that survive gradient attacks are weak evidence of robustness. Fix: remove the "
+            "non-differentiable part for testing, run attacks=['square'] or strength='thorough', and "
+            "certify (escalate='crown') instead of trusting attacks. " + _silence("masking")]
+
+
+def _domain_diameter(ball: LpBall, x: torch.Tensor) -> Optional[float]:
+    """A radius whose ball holds the whole domain around any of its points (None: unbounded domain)."""
+    if ball.domain is None:
+        return None
+    lo, hi = (torch.as_tensor(b, dtype=x.dtype, device=x.device) for b in ball.domain)
+    width = torch.broadcast_to(hi - lo, x[:1].shape).flatten(1)
+    return float(lp_norm(width, ball.norm)[0])

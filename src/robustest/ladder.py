@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from .errors import invalid_argument
+from .progress import Progress, tell
 from .provers import Known, ProofSettings, ProofTask, Prover, ProverOutcome, rung_provers
 from .results import RUNGS, SampleResult
 from .schedules import ATTACK_SHARE_BEFORE_PROVERS
@@ -223,6 +224,7 @@ class Ladder:
             todo = [i for i in range(n) if i not in decided and ctx.remaining(i) > 0]
             if not todo:
                 break
+            self._tell(rung.name, n - len(todo), todo)
             outcomes = rung.run(ctx, todo)
             self.recheck(outcomes)
             for i in todo:
@@ -234,7 +236,15 @@ class Ladder:
         for i in range(n):
             if i not in decided:
                 decided[i] = self._unknown(i, *last.get(i, ("none", "")))
+        self._tell("done", n, [])
         return tuple(replace(decided[i], seconds=ctx.spent[i]) for i in range(n))
+
+    def _tell(self, step: str, decided: int, todo: Sequence[int]) -> None:
+        """Progress for a display (:mod:`robustest.progress`): the rung starting, what is settled, and
+        the most time the undecided samples may still take."""
+        left = sum(max(0.0, self.ctx.remaining(i)) for i in todo)
+        tell(Progress(task="check", step=step, decided=decided, total=self.ctx.inputs.shape[0],
+                      budget_left=left))
 
     def recheck(self, outcomes: Dict[int, StepOutcome]) -> None:
         """Re-check every claimed counterexample by a forward pass; demote the ones that fail to undecided."""

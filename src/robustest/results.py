@@ -35,6 +35,8 @@ INCLUDE_MODES: Tuple[str, ...] = ("all", "failures", "none")
 RUNGS: Tuple[str, ...] = ("attack", "ibp", "crown", "lp", "milp", "bab")
 #: LP/MILP solver backends (:mod:`robustest.solvers`; its registry test checks the names)
 SOLVERS: Tuple[str, ...] = ("highs", "gurobi")
+#: the profiles of the default attack sequence (:data:`robustest.attacks.sequence.STRENGTHS`), default first
+STRENGTH_NAMES: Tuple[str, ...] = ("standard", "fast", "thorough")
 #: every spelling of a norm that robustest accepts (``spec.normalize_norm`` maps them to linf/l2/l1)
 NORM_ALIASES: Dict[str, str] = {"inf": "linf", "linf": "linf", "l_inf": "linf", "Linf": "linf", "2": "l2",
                                 "l2": "l2", "L2": "l2", "1": "l1", "l1": "l1", "L1": "l1"}
@@ -115,10 +117,23 @@ class Report:
         c = self.counts()
         frac = self.pass_fraction(require)
         status = "passed" if self.passed(min_pass=min_pass, require=require) else "FAILED"
+        caveat = self.caveat(require)
+        status += f" ({caveat})" if caveat else ""
         return (f"robustness {status}: {frac:.1%} of {len(self.samples)} samples pass "
                 f"(require={require}, min_pass={min_pass:g}) at {self.ball.describe()}; "
                 f"certified {c['certified']}, falsified {c['falsified']}, unknown {c['unknown']}, "
                 f"misclassified {c['misclassified']}")
+
+    def caveat(self, require: Require = "not_falsified") -> str:
+        """What a pass does not say, when unknown samples count as passing: "not falsified by attacks;
+        0 proved" (only attacks ran) or "3 unknown count as passing; 44 proved" (the provers left some
+        undecided); "" when every passing sample was proved or ``require="certified"``."""
+        c = self.counts()
+        if require != "not_falsified" or not c["unknown"]:
+            return ""
+        if self.escalate == "attack" or self.escalate.endswith("/none"):  # attacks (or radius search) only
+            return f"not falsified by attacks; {c['certified']} proved"
+        return f"{c['unknown']} unknown count as passing; {c['certified']} proved"
 
     def failures(self, require: Require = "not_falsified") -> List[SampleResult]:
         return [s for s in self.samples if not s.passed(require)]

@@ -5,7 +5,8 @@ Where settings come from, weakest first (each later source overrides the keys it
 1. built-in defaults (the fields of :class:`Settings`);
 2. the config file: ``[tool.robustest]`` in ``pyproject.toml`` and/or ``robustest.yaml`` beside it
    (when both exist, ``robustest.yaml`` wins key by key);
-3. the selected profile: ``--robust-profile NAME`` (or ``profile = "NAME"`` in the file). The built-in
+3. the selected profile: ``--robust-profile NAME``, else the ``ROBUSTEST_PROFILE`` environment variable,
+   else ``profile = "NAME"`` in the file. The built-in
    profiles ``ci`` and ``nightly`` can be extended or overridden by the file's own profiles;
 4. the command line (``--robust-seed``, ``--robust-timeout``, ...);
 5. the arguments of a test's ``@robust(...)`` marker (applied by the plugin, not here).
@@ -35,6 +36,7 @@ key, the file and the valid choices. This module imports no torch (the plugin lo
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -45,6 +47,9 @@ from .errors import ConfigError
 
 
 PYPROJECT = "pyproject.toml"
+#: the environment variable that selects a profile (as HYPOTHESIS_PROFILE does): beats the file's
+#: ``profile`` key, loses to ``--robust-profile``
+PROFILE_ENV = "ROBUSTEST_PROFILE"
 YAML_FILE = "robustest.yaml"
 
 
@@ -86,6 +91,20 @@ class Settings:
             return dataclasses.replace(self, **changes)
         except ConfigError as exc:
             raise ConfigError(str(exc).replace("in settings", f"in {source}")) from None
+
+
+def describe(settings: Settings) -> str:
+    """One line for pytest's header: the active profile, the escalation, the budget and the criterion.
+
+        >>> print(describe(Settings(timeout=5.0, profile="ci")))   # (wrapped here)
+        robustest: profile ci, escalate=attack (attacks only: unknown counts as passing),
+        timeout=5 s per sample, require=not_falsified, min_pass=1, seed=0
+    """
+    attack_only = settings.escalate == "attack" and settings.require == "not_falsified"
+    caveat = " (attacks only: unknown counts as passing)" if attack_only else ""
+    return (f"robustest: profile {settings.profile or '(none)'}, escalate={settings.escalate}{caveat}, "
+            f"timeout={settings.timeout:g} s per sample, require={settings.require}, "
+            f"min_pass={settings.min_pass:g}, seed={settings.seed}")
 
 
 FIELD_NAMES: Tuple[str, ...] = tuple(f.name for f in fields(Settings))
@@ -205,7 +224,8 @@ def load_settings(directory: Union[str, Path, None] = None, *, profile: Optional
                   overrides: Optional[Mapping[str, Any]] = None) -> Settings:
     """Settings from the config files in ``directory`` (default: the current one).
 
-    ``profile`` (e.g. from ``--robust-profile``) beats a ``profile`` key in the file; ``overrides``
+    ``profile`` (e.g. from ``--robust-profile``) beats ``$ROBUSTEST_PROFILE``, which beats a ``profile``
+    key in the file; ``overrides``
     (the command line; ``None`` values are ignored) beat everything in the file.
 
         >>> load_settings("/nonexistent", overrides={"seed": 3}).seed
@@ -213,13 +233,14 @@ def load_settings(directory: Union[str, Path, None] = None, *, profile: Optional
     """
     top, file_profiles, source = read_config(Path.cwd() if directory is None else directory)
     settings = Settings().replace(source=source, **{k: v for k, v in top.items()})
-    chosen = profile if profile is not None else settings.profile
+    env = os.environ.get(PROFILE_ENV) or None
+    chosen = profile if profile is not None else env if env is not None else settings.profile
     if chosen is not None:
         known = dict(BUILTIN_PROFILES)
         for name, values in file_profiles.items():
             known[name] = {**known.get(name, {}), **values}
         if chosen not in known:
-            origin = "the command line" if profile else source
+            origin = "the command line" if profile else f"${PROFILE_ENV}" if env else source
             raise ConfigError(f"unknown profile {chosen!r} (from {origin}):"
                               f" valid profiles are {', '.join(sorted(known))}. "
                               f"Fix: pick one of them or add [tool.robustest.profiles.{chosen}]")

@@ -27,6 +27,12 @@ Norm = Literal["linf", "l2", "l1"]
 NORMS: Tuple[str, ...] = ("linf", "l2", "l1")
 Bound = Union[float, torch.Tensor]
 
+#: The dual of each norm, ``||a||_q = max{a . d : ||d||_p <= 1}`` with ``1/p + 1/q = 1``: l1 and linf
+#: are each other's dual, l2 is its own. The one table of it; use :func:`dual_norm`.
+_DUAL_NORMS = {"linf": "l1", "l2": "l2", "l1": "linf"}
+#: numpy's ``ord`` for each norm: ``np.linalg.norm(v, ord=NUMPY_ORD[norm])``
+NUMPY_ORD = {"linf": math.inf, "l2": 2, "l1": 1}
+
 #: Relative slack allowed when re-checking that a point lies in the ball. Float32 rounding of
 #: ``x0 + delta`` can exceed ``eps`` by one ulp; anything larger is a bug and is rejected.
 BALL_RTOL = 1e-5
@@ -39,6 +45,16 @@ def normalize_norm(norm: object) -> str:
     if key not in NORM_ALIASES:
         raise invalid_argument("norm", norm, "one of 'linf', 'l2', 'l1'", "use norm='linf' or norm='l2'")
     return NORM_ALIASES[key]
+
+
+def dual_norm(norm: object) -> str:
+    """The dual norm's name: how far a linear function ``a . x`` moves over a unit ball of ``norm`` is
+    ``lp_norm(a, dual_norm(norm))``.
+
+    >>> dual_norm("linf"), dual_norm("l2"), dual_norm("l1")
+    ('l1', 'l2', 'linf')
+    """
+    return _DUAL_NORMS[normalize_norm(norm)]
 
 
 @dataclass(frozen=True)
@@ -205,7 +221,7 @@ def margin_matrix(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     return c[keep].view(n, num_classes - 1, num_classes)
 
 
-def bound_rows(n: int, idx: Optional[torch.Tensor] = None, *, like: torch.Tensor) -> torch.Tensor:
+def bound_rows(n: int, idx: torch.Tensor | None = None, *, like: torch.Tensor) -> torch.Tensor:
     """The rows ``[I; -I]`` (2r, n) over the entries ``idx`` (default all) of an ``n``-vector: the lower
     bound of row ``j`` is the entry's lower bound, that of row ``r + j`` minus its upper bound. Float dtype
     and device of ``like``.
@@ -226,5 +242,5 @@ def as_ball(eps: Union[float, "LpBall"], norm: str, domain: Optional[Tuple[Bound
     return LpBall(eps=eps, norm=norm, domain=domain)
 
 
-__all__ = ["LpBall", "Norm", "NORMS", "lp_norm", "project_l1", "margin_matrix", "bound_rows", "normalize_norm",
-           "as_ball", "InvalidArgument"]
+__all__ = ["LpBall", "Norm", "NORMS", "NUMPY_ORD", "dual_norm", "lp_norm", "project_l1", "margin_matrix",
+           "bound_rows", "normalize_norm", "as_ball", "InvalidArgument"]

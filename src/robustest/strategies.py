@@ -3,6 +3,7 @@
 Use them for property tests of your own: "no point of the ball changes the label", "the output moves
 by at most L * eps", ... Hypothesis shrinks a failure towards the centre, so the reported point is a
 small perturbation. The strategies favour the ball's surface and the box corners, where failures hide.
+Hypothesis is an optional extra (``pip install 'robustest[hypothesis]'``); nothing else imports it.
 
     >>> import torch
     >>> from hypothesis import given, settings
@@ -19,7 +20,12 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 import torch
-from hypothesis import strategies as st
+
+try:
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover - exercised without the extra
+    raise ImportError("robustest.strategies needs Hypothesis, which is not installed. "
+                      "Fix: pip install 'robustest[hypothesis]'") from None
 
 from .spec import Bound, LpBall
 

@@ -29,6 +29,7 @@ def test_check_gates_on_the_criterion_and_writes_every_output(digits_files, tmp_
     assert falsified and sorted(map(int, doc["tests"][1]["images"])) == falsified  # 8x8 images of each
     cases = ET.parse(out["xml"]).getroot().findall(".//testcase")
     assert len(cases) == 16
+    assert {c.get("classname") for c in cases} == {"robustest.mlp_pt"}  # CI renderers group by it
     page = out["html"].read_text()
     assert len(re.findall(r'<tr data-verdict="', page)) == 16
     assert "Robust accuracy vs eps" in page and page.count("data:image/png;base64,") == 3 * len(falsified)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from robustest.errors import InvalidArgument
-from robustest.spec import LpBall, margin_matrix, project_l1
+from robustest.spec import LpBall, dual_norm, lp_norm, margin_matrix, project_l1
 
 
 @settings(max_examples=60)
@@ -68,3 +68,19 @@ def test_margin_matrix():
     z = torch.tensor([[1.0, 2.0, 5.0], [4.0, 1.0, 0.0]])
     margins = torch.einsum("nmk,nk->nm", c, z)
     assert torch.equal(margins, torch.tensor([[4.0, 3.0], [3.0, 4.0]]))
+
+
+@settings(max_examples=40)
+@given(norm=st.sampled_from(["linf", "l2", "l1"]), seed=st.integers(0, 1000))
+def test_the_dual_norm_is_the_largest_move_of_a_linear_function_over_the_unit_ball(norm, seed):
+    """``lp_norm(a, dual_norm(norm))`` bounds ``a . d`` over ``||d|| <= 1`` (sampled points of the
+    ball) and is reached at the ball's steepest point for ``a``."""
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(1, 6, generator=g, dtype=torch.float64)
+    q = float(lp_norm(a, dual_norm(norm))[0])
+    ball = LpBall(1.0, norm, None)
+    d = ball.random_start(torch.zeros(200, 6, dtype=torch.float64), g)
+    assert float((d @ a[0]).max()) <= q * (1 + 1e-12)
+    best = ball.steepest_direction(a)  # unit norm, a . best = ||a||_q (l1: its top 1% = one coordinate)
+    assert float(lp_norm(best, norm)[0]) == pytest.approx(1.0)
+    assert float(best[0] @ a[0]) == pytest.approx(q, rel=1e-9)

@@ -155,3 +155,95 @@ def test_renders_in_headless_chromium(page, tmp_path):
     non_white = (pixels.sum(-1) < 720).mean()
     assert 0.01 < non_white < 0.9  # text, tables and images, not a blank or black page
     assert len({tuple(p) for p in pixels.reshape(-1, 3)[::97]}) > 10
+
+
+# ------------------------------------------------------------------------------------------ pictures
+SERIES_COLOURS = {"certified": (0x1a, 0x7f, 0x37), "not_falsified": (0x09, 0x69, 0xda),
+                  "falsified": (0xcf, 0x22, 0x2e)}
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    """A page with a curve over eps (the CNN at three eps), a radius test (the MLP: curve from radii and
+    histogram), per-class tables and perturbation scales."""
+    from digits import load_model, load_split
+
+    import robustest
+    from robustest.plugin.marker import radius_report
+    from robustest.reporting import record_from_report
+    from robustest.reporting.html import HtmlTest, tests_from_reports, write_html_tests
+
+    (_, _), (x, y) = load_split(image=True)
+    x, y = x[:12], y[:12]
+    cnn = load_model("cnn")
+    reports = [(f"cnn[eps={eps}]", robustest.check(cnn, x, y, eps=eps, timeout=2.0, seed=0))
+               for eps in (0.02, 0.1, 0.3)]
+    tests = tests_from_reports(reports, [x] * 3)
+    (_, _), (xf, yf) = load_split()
+    report, radii = radius_report(load_model("mlp"), xf[:10], yf[:10], min_radius=0.05, escalate="ibp",
+                                  method="deepfool", timeout=2.0)
+    tests.append(HtmlTest(record_from_report("mlp_radius", report, min_pass=0.5), radii=radii))
+    path = tmp_path_factory.mktemp("pictures") / "report.html"
+    write_html_tests(path, tests)
+    return path, reports, radii, tests
+
+
+def _points(svg, key):
+    found = re.search(rf'<polyline class="series-{key}"[^>]*points="([^"]+)"', svg).group(1)
+    return [tuple(map(float, p.split(","))) for p in found.split()]
+
+
+def test_the_curve_over_eps_draws_the_shares_of_each_check(pictures):
+    from robustest.reporting.charts import STYLE
+
+    path, reports, _, _ = pictures
+    text = path.read_text()
+    svg = re.search(r'<svg class="chart"[^>]*aria-label="robustness curve of cnn \(linf\)[^"]*".*?</svg>',
+                    text).group(0)
+    plot_h = STYLE.height - STYLE.top - STYLE.bottom
+    for key in SERIES_COLOURS:
+        ys = [y for _, y in _points(svg, key)]
+        shares = []
+        for _, rep in reports:
+            c, n = rep.counts(), len(rep.samples)
+            broken = (c["falsified"] + c["misclassified"]) / n
+            share = {"certified": c["certified"] / n, "not_falsified": 1 - broken, "falsified": broken}
+            shares.append(share[key])
+        assert ys == pytest.approx([STYLE.top + plot_h * (1 - s) for s in shares], abs=0.06)
+
+
+def test_radii_histogram_class_tables_and_scales(pictures):
+    path, reports, radii, tests = pictures
+    text = path.read_text()
+    bars = re.findall(r'<rect class="bar-(lower|upper)"[^>]*><title>[^<]*: (\d+)</title>', text)
+    assert sum(int(n) for k, n in bars if k == "lower") == len(radii)
+    assert sum(int(n) for k, n in bars if k == "upper") == sum(np.isfinite(up) for _, up in radii.values())
+    assert "from per-sample radii" in text
+    # per-class tables: one per test, each label's row adds up to its samples
+    tables = re.findall(r'<table class="classes">(.*?)</table>', text)
+    assert len(tables) == len(tests)
+    for table, t in zip(tables, tests):
+        for row in re.findall(r"<tr>(.*?)</tr>", table)[1:]:
+            cells = [int(c) if c.isdigit() else c for c in re.findall(r'<td class="num">([^<]*)</td>', row)]
+            label, n, *counts, _ = cells
+            assert n == sum(counts) == sum(s.label == label for s in t.record.samples)
+    # each perturbation image carries its scale: the largest change of that counterexample
+    _, rep = reports[2]
+    largest = [float(np.abs(s.counterexample.numpy() - tests[2].images[s.index][0]).max())
+               for s in rep.samples if s.verdict == "falsified"]
+    shown = [float(v) for v in re.findall(r'aria-label="perturbation scale: black -([0-9.e-]+),', text)]
+    assert len(shown) == sum(len(t.images) for t in tests)
+    assert all(any(abs(v - m) <= 0.06 * m for v in shown) for m in largest)  # shown to 2 digits
+
+
+def test_pictures_render_in_headless_chromium(pictures, tmp_path):
+    path, _, _, _ = pictures
+    url = path.resolve().as_uri()
+    dom = _run_chromium(tmp_path, "--dump-dom", url).stdout.decode()
+    assert dom.count('<svg class="chart"') == 3  # the eps curve, the radii curve, the histogram
+    shot = tmp_path / "shot.png"
+    _run_chromium(tmp_path, f"--screenshot={shot}", "--window-size=1000,900", url)
+    pixels = read_png(shot.read_bytes())[..., :3].astype(int)
+    for key, colour in SERIES_COLOURS.items():  # the browser drew every series (they are at the top)
+        near = (np.abs(pixels - np.array(colour)).sum(-1) < 40).sum()
+        assert near > 50, key

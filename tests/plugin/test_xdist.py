@@ -52,4 +52,4 @@ def test_xdist_gives_the_serial_verdicts(project):
     page = (project.path / "x.html").read_text()  # the HTML report also gets the workers' records
     assert all(f"test_eps[{eps}]" in page for eps in (0.02, 0.05, 0.1, 0.2))
     # the controller prints the summary table with the workers' records
-    parallel.stdout.fnmatch_lines(["*robustest summary*", "total * 6 of 6 passed"])
+    parallel.stdout.fnmatch_lines(["*robustest summary*", "total * 4 passed, 2 not met"])

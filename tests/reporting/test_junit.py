@@ -42,10 +42,11 @@ def test_outcomes_and_first_failure_line(tmp_path, make_report):
     fail = tcs[1].find("failure")
     assert fail.get("message") == "falsified: eps=0.05 linf |d|=0.049 label 3 -> 5 by apgd"
     assert fail.get("type") == "falsified"
-    assert tcs[2].find("skipped").get("message").startswith("unknown: eps=0.05 linf label 3 unknown")
+    assert tcs[2].find("skipped").get("message").startswith(
+        "unknown, not falsified by attacks; not proved: eps=0.05 linf label 3 unknown")
     assert tcs[3].find("failure").get("message").startswith("misclassified:")
     props = {p.get("name"): p.get("value") for p in tcs[1].find("properties")}
-    assert props["method"] == "apgd" and float(props["figure"]) == pytest.approx(-0.3)
+    assert props["method"] == "apgd" and float(props["margin"]) == pytest.approx(-0.3)
     assert props["predicted"] == "5"
 
 
@@ -70,7 +71,8 @@ def test_include_failures_and_none(tmp_path, make_report):
     write_junit(out, [("t", rep)], include="none")
     _, tcs = cases(out)
     assert [tc.get("name") for tc in tcs] == ["t"]
-    assert tcs[0].find("failure").get("message").startswith("robustness FAILED: 75.0% of 4 samples pass")
+    assert tcs[0].find("failure").get("message").startswith(
+        "robustness FAILED (not falsified by attacks; 2 proved): 75.0% of 4 samples pass")
 
 
 def test_suite_properties_and_classname(tmp_path, make_report):

@@ -2,7 +2,7 @@
 
     >>> from robustest.attacks import get_attack, ATTACKS
     >>> sorted(ATTACKS)
-    ['apgd', 'apgd-t', 'fgsm', 'pgd']
+    ['apgd', 'apgd-t', 'fab', 'fgsm', 'pgd', 'square']
     >>> get_attack("apgd", loss="dlr").describe()
     'apgd-dlr'
 """
@@ -14,7 +14,9 @@ from typing import Any
 from ..errors import invalid_argument
 from .apgd import APGD, APGDT
 from .base import ATTACKS, Attack, AttackOutcome, recheck
+from .fab import FAB
 from .pgd import FGSM, PGD
+from .square import Square
 
 #: aliases: name -> (attack, fixed options)
 ALIASES = {"apgd-ce": ("apgd", {"loss": "ce"}), "apgd-dlr": ("apgd", {"loss": "dlr"})}
@@ -33,5 +35,5 @@ def get_attack(name: str, **options: Any) -> Attack:
                                "see help(robustest.attacks." + ATTACKS[base].__name__ + ")") from None
 
 
-__all__ = ["Attack", "AttackOutcome", "ATTACKS", "ALIASES", "APGD", "APGDT", "FGSM", "PGD", "get_attack",
-           "recheck"]
+__all__ = ["ALIASES", "APGD", "APGDT", "ATTACKS", "FAB", "FGSM", "PGD", "Attack", "AttackOutcome", "Square",
+           "get_attack", "recheck"]

@@ -23,7 +23,8 @@ import torch
 
 from ..errors import invalid_argument
 from ..spec import LpBall
-from .base import Attack, Deadline, Found, check_steps, compact, input_gradient
+from .base import (Attack, Deadline, Found, best_of_copies, check_steps, compact, input_gradient,
+                   target_copies, top_targets)
 from .losses import LOSSES, is_success
 
 MOMENTUM = 0.75
@@ -66,10 +67,7 @@ class APGD(Attack):
         """``loss_targets`` steer the loss; success means reaching ``success_targets`` (or any wrong
         label when None)."""
         found = Found(x0)
-        for _ in range(self.restarts):
-            idx = found.remaining()
-            if idx.numel() == 0 or deadline.passed():
-                break
+        for _, idx in found.rounds(self.restarts, deadline):
             self._run(model, x0, y, ball, loss_targets, success_targets, generator, deadline, found, idx)
         return found.best
 
@@ -136,15 +134,18 @@ class APGD(Attack):
 
 
 class APGDT(APGD):
-    """Targeted APGD with the targeted DLR loss, run against the ``targets`` most likely wrong classes
-    (by clean logits) in turn, each on the samples still unbroken (AutoAttack's APGD-T)."""
+    """Targeted APGD with the targeted DLR loss against the ``targets`` most likely wrong classes (by clean
+    logits), AutoAttack's APGD-T. With ``batch_targets`` (the default) all targets of all samples run as
+    one batch of copies, and a sample's copies stop as soon as one of them breaks it; without it the
+    targets run in turn, each on the samples still unbroken (less memory, more small-batch steps)."""
 
     name = "apgd-t"
 
     def __init__(self, *, steps: int = 100, restarts: int = 1, targets: int = 3,
-                 early_stop: bool = True) -> None:
+                 early_stop: bool = True, batch_targets: bool = True) -> None:
         super().__init__(steps=steps, restarts=restarts, loss="dlr", early_stop=early_stop)
         self.n_targets = check_steps("targets", targets)
+        self.batch_targets = batch_targets
 
     def describe(self) -> str:
         return "apgd-t"
@@ -154,16 +155,24 @@ class APGDT(APGD):
                deadline: Deadline) -> torch.Tensor:
         if targets is not None:
             return super().search(model, x0, y, ball, targets, generator, deadline)
-        with torch.no_grad():
-            z = model(x0)
-        ranked = z.scatter(1, y[:, None], float("-inf")).argsort(1, descending=True)
+        ranked = top_targets(model, x0, y, self.n_targets)
+        if self.batch_targets:
+            return self._batched(model, x0, y, ball, ranked, generator, deadline)
         found = Found(x0)
-        for k in range(min(self.n_targets, z.shape[1] - 1)):
+        for j in range(ranked.shape[1]):
             idx = found.remaining()
             if idx.numel() == 0 or deadline.passed():
                 break
-            sub = self._search(model, x0[idx], y[idx], ball, ranked[idx, k], None, generator, deadline)
+            sub = self._search(model, x0[idx], y[idx], ball, ranked[idx, j], None, generator, deadline)
             with torch.no_grad():
                 hit = model(sub).argmax(1) != y[idx]
             found.record(idx, sub, hit)
         return found.best
+
+    def _batched(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall, ranked: torch.Tensor,
+                 generator: Optional[torch.Generator], deadline: Deadline) -> torch.Tensor:
+        """One search over copies of every sample, one copy per target."""
+        xr, yr, tr, found = target_copies(x0, y, ranked)
+        for _, idx in found.rounds(self.restarts, deadline):
+            self._run(model, xr, yr, ball, tr, None, generator, deadline, found, idx)
+        return best_of_copies(found, x0, ranked.shape[1])

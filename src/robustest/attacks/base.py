@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar, Dict, List, Optional, Tuple
+from typing import Any, ClassVar, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
 from ..errors import invalid_argument
-from ..spec import LpBall
+from ..spec import NORMS, LpBall
 from .losses import is_success
 
 ATTACKS: Dict[str, type] = {}
@@ -64,6 +64,10 @@ class Attack:
     name: ClassVar[str] = ""
     #: whether ``targets`` change the search (all gradient attacks here support them)
     supports_targets: ClassVar[bool] = True
+    #: whether the search uses no gradients (a success after the gradient attacks failed signals masking)
+    gradient_free: ClassVar[bool] = False
+    #: the norms the search handles (a sequence skips the attack for the others)
+    norms: ClassVar[Tuple[str, ...]] = NORMS
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -76,6 +80,9 @@ class Attack:
         if x0.shape[0] == 0:
             return AttackOutcome(x0.clone(), torch.zeros(0, dtype=torch.bool, device=x0.device),
                                  y.clone())
+        if ball.norm not in self.norms:
+            raise invalid_argument("norm", ball.norm, f"one of {list(self.norms)} for {self.describe()}",
+                                   "use a gradient attack such as 'apgd' for this norm")
         cand = self.search(model, x0, y, ball, targets, generator, Deadline(deadline))
         ok, pred = recheck(model, cand, x0, y, ball, targets)
         adv = torch.where(ok.view(-1, *[1] * (x0.dim() - 1)), cand, x0)
@@ -107,21 +114,72 @@ class Found:
 
     The search works on a compact batch of the still-unbroken samples; ``record`` writes successes back
     to full-batch positions and returns the mask of the samples to keep iterating.
+
+    ``groups`` (one id per row, e.g. the sample a copy per target belongs to) make a success end every
+    row of its group: the other copies of a broken sample stop too.
     """
 
-    def __init__(self, x0: torch.Tensor) -> None:
+    def __init__(self, x0: torch.Tensor, groups: Optional[torch.Tensor] = None) -> None:
         self.best = x0.detach().clone()
         self.found = torch.zeros(x0.shape[0], dtype=torch.bool, device=x0.device)
+        self.groups = groups
+        self.n_groups = 0 if groups is None or groups.numel() == 0 else int(groups.max()) + 1
 
     def record(self, idx: torch.Tensor, x: torch.Tensor, success: torch.Tensor) -> torch.Tensor:
         if bool(success.any()):
             hit = idx[success]
             self.best[hit] = x.detach()[success]
             self.found[hit] = True
+            if self.groups is not None:
+                return ~self._group_done()[idx]
         return ~success
 
+    def _group_done(self) -> torch.Tensor:
+        """Per row: some row of its group is found."""
+        assert self.groups is not None
+        broken = torch.zeros(self.n_groups, dtype=torch.bool, device=self.found.device)
+        broken[self.groups[self.found]] = True
+        return broken[self.groups]
+
+    def rounds(self, restarts: int, deadline: "Deadline") -> Iterator[Tuple[int, torch.Tensor]]:
+        """(restart number, rows still unbroken) per restart, until all are broken or the deadline passed."""
+        for restart in range(restarts):
+            idx = self.remaining()
+            if idx.numel() == 0 or deadline.passed():
+                return
+            yield restart, idx
+
     def remaining(self) -> torch.Tensor:
-        return (~self.found).nonzero()[:, 0]
+        done = self.found if self.groups is None else self._group_done()
+        return (~done).nonzero()[:, 0]
+
+
+def top_targets(model: Any, x0: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+    """(N, min(k, K - 1)): each sample's most likely wrong classes by clean logits, best first."""
+    with torch.no_grad():
+        z = model(x0)
+    return z.scatter(1, y[:, None], float("-inf")).argsort(1, descending=True)[:, :min(k, z.shape[1] - 1)]
+
+
+def target_copies(x0: torch.Tensor, y: torch.Tensor, ranked: torch.Tensor
+                  ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, Found]:
+    """k copies of every sample, row ``i * k + j`` aiming at ``ranked[i, j]``: (inputs, labels, targets,
+    a :class:`Found` that ends all copies of a sample when one breaks it)."""
+    n, k = ranked.shape
+    xr, yr = x0.repeat_interleave(k, 0), y.repeat_interleave(k, 0)
+    return xr, yr, ranked.reshape(-1), Found(xr, groups=torch.arange(n, device=x0.device).repeat_interleave(k))
+
+
+def best_of_copies(found: Found, x0: torch.Tensor, k: int) -> torch.Tensor:
+    """Per sample, the first of its ``k`` copies that broke it (the clean input where none did)."""
+    n = x0.shape[0]
+    hits = found.found.view(n, k)
+    broken = hits.any(1)
+    best = x0.detach().clone()
+    if bool(broken.any()):
+        rows = torch.arange(n, device=x0.device) * k + hits.to(torch.int8).argmax(1)
+        best[broken] = found.best[rows[broken]]
+    return best
 
 
 def check_steps(name: str, value: int, minimum: int = 1) -> int:

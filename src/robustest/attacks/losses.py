@@ -36,6 +36,11 @@ def margin_loss(z: torch.Tensor, y: torch.Tensor, t: Optional[torch.Tensor] = No
     return other - true
 
 
+def target_margin(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Target logit minus the best other logit; > 0 means the target is predicted."""
+    return z.gather(1, t[:, None])[:, 0] - _other_max(z, t)
+
+
 def dlr_loss(z: torch.Tensor, y: torch.Tensor, t: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Difference of logits ratio (Croce & Hein 2020), invariant to shifting and scaling the logits.
 
@@ -60,6 +65,7 @@ LOSSES: Dict[str, Loss] = {"ce": ce_loss, "margin": margin_loss, "dlr": dlr_loss
 
 
 def is_success(z: torch.Tensor, y: torch.Tensor, t: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Attack success per sample: the prediction is the target (targeted) or not the label."""
+    """Attack success per sample: the prediction is not the label and, when targeted, is the target (a
+    target equal to the label can never be reached: predicting the label is no counterexample)."""
     pred = z.argmax(1)
-    return pred == t if t is not None else pred != y
+    return (pred != y) & (pred == t) if t is not None else pred != y

@@ -37,6 +37,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-domain", action="store_true", help="inputs are unbounded (no clipping)")
     p.add_argument("--seed", type=cli_value("seed", int), default=0)
     p.add_argument("--alpha-crown", action="store_true", help=help_for("alpha_crown"))
+    p.add_argument("--strength", type=cli_value("strength"), default="standard",
+                   help=help_for("strength") + " (default standard)")
     p.add_argument("--solver", type=cli_value("solver"), default="highs", help=help_for("solver"))
     p.add_argument("--min-pass", type=cli_value("min_pass", float), default=1.0,
                    help="share of samples that must pass (default 1)")
@@ -75,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         for eps, start in chunks:
             x, y = inputs[start:start + args.batch], labels[start:start + args.batch]
             rep = check(model, x, y, eps=eps, norm=args.norm, escalate=args.escalate, timeout=args.timeout,
-                        domain=domain, seed=args.seed, solver=args.solver, alpha_crown=args.alpha_crown)
+                        domain=domain, seed=args.seed, solver=args.solver, alpha_crown=args.alpha_crown,
+                        strength=args.strength)
             parts.setdefault(eps, []).append((start, rep))
             bar.update(len(y))
     for eps in args.eps:

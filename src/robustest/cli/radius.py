@@ -41,10 +41,14 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         inputs, labels = inputs[: args.limit], labels[: args.limit]
     certifier = None if args.certifier in ("none", "None", "") else args.certifier
-    report = radius(model, inputs, labels, norm=args.norm, exact=args.exact, domain=tuple(args.domain),
-                    timeout=args.timeout, seed=args.seed, method=args.method, certifier=certifier)
+    from .progress import status
+
+    with status("robustest radius"):
+        report = radius(model, inputs, labels, norm=args.norm, exact=args.exact, domain=tuple(args.domain),
+                        timeout=args.timeout, seed=args.seed, method=args.method, certifier=certifier)
     for s in report.samples:
-        exact = "" if s.exact is None else f" exact={s.exact:.6g}"
+        exact = f" exact={s.exact:.6g}" if s.exact is not None else (
+            f" exact=none ({s.exact_reason})" if s.exact_reason else "")
         upper = "none found" if math.isinf(s.upper) else f"{s.upper:.6g} ({s.method})"
         print(f"sample {s.index}: label {s.label} lower={s.lower:.6g} ({s.lower_method}) "
               f"upper={upper}{exact}")

@@ -112,13 +112,19 @@ def run(args: argparse.Namespace) -> int:
     domain = None if args.no_domain else tuple(args.domain)
     check_kwargs = dict(eps=args.eps, norm=args.norm, escalate=args.escalate, timeout=args.timeout,
                         domain=domain, seed=args.seed)
+    from ..progress import Progress, tell
+    from .progress import status
+
     test = RepairTest(inputs, labels, check=check_kwargs, min_pass=args.min_pass, require=args.require)
-    before = check(model, inputs, labels, **check_kwargs)
+    with status("robustest repair: checking the model"):
+        before = check(model, inputs, labels, **check_kwargs)
     if test.passes(before):
         print(f"robustest repair: nothing to fix: the check passes at eps={args.eps:g} ({before.summary()})")
         return 0
-    result = repair(model, before, train, test=test, method=args.method, holdout=holdout, guided=settings,
-                    domain=domain, seed=args.seed)
+    with status("robustest repair", budget=settings.time_budget):
+        tell(Progress(task="repair", step=f"{args.method} repair rounds", decided=0, total=len(labels)))
+        result = repair(model, before, train, test=test, method=args.method, holdout=holdout, guided=settings,
+                        domain=domain, seed=args.seed)
     assert isinstance(result, GuidedRepairResult)
     saved = None
     if result.accepted:

@@ -85,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
     if remaining <= 0:
         result = VerifyResult("timeout", time.perf_counter() - start, reason="loading used the whole budget")
     else:
-        result = verify(model, spec, input_shape=shape, timeout=remaining, seed=args.seed)
+        from .progress import status
+
+        with status("robustest vnnlib", budget=remaining):
+            result = verify(model, spec, input_shape=shape, timeout=remaining, seed=args.seed)
     text = result.format()
     if args.out:
         atomic_write_text(args.out, text)

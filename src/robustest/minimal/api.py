@@ -9,6 +9,7 @@ certifier proves, by bisection on eps over ``robustest.check(..., escalate=certi
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 from typing import Any, List, Optional, Tuple
@@ -16,6 +17,7 @@ from typing import Any, List, Optional, Tuple
 import torch
 
 from ..errors import UnsupportedLayer, invalid_argument
+from ..progress import Progress, listening, tell
 from ..results import RUNGS
 from ..spec import Bound, LpBall
 from ..validate import as_inputs, as_labels, as_seed, as_timeout, model_logits
@@ -78,11 +80,17 @@ def radius(model: Any, inputs: Any, labels: Any, *, norm: str = "l2", exact: boo
             best[i], dist[i], how[i] = cands[i], d[i], name
 
     idx = ok.nonzero()[:, 0]
+
+    def step(name: str, done: int = 0, left: float = math.inf) -> None:
+        tell(Progress(task="radius", step=name, decided=done, total=n, budget_left=left))
+
     if method in ("auto", "deepfool", "lr_qp"):
+        step("deepfool")
         df, _ = deepfool(model, x, y, norm=ball.norm, domain=domain)
         offer(df, "deepfool")
     if method in ("auto", "lr_qp"):
         try:
+            step("rLR-QP", left=timeout * len(idx))
             sub = lr_qp(model, x[idx], y[idx], norm=ball.norm, domain=domain, warm_start=best[idx], seed=seed,
                         settings=replace(lr_qp_settings or LrQpSettings(), timeout=timeout))
             full = best.clone()
@@ -94,6 +102,7 @@ def radius(model: Any, inputs: Any, labels: Any, *, norm: str = "l2", exact: boo
             warnings.append(f"rLR-QP skipped: {exc}")
             method = "pgd"
     if method == "pgd":
+        step("pgd bisection")
         hi = torch.where(torch.isfinite(dist), dist, torch.ones_like(dist))[idx]
         adv, _ = pgd_search(model, x[idx], y[idx], norm=ball.norm, domain=domain, hi=hi, seed=seed)
         full = best.clone()
@@ -102,9 +111,12 @@ def radius(model: Any, inputs: Any, labels: Any, *, norm: str = "l2", exact: boo
     lower, lower_how = _certified_lower(model, x, y, ok, dist, ball, certifier, lower_steps, seed,
                                         timeout, warnings, offer)
     exact_vals: List[Optional[float]] = [None] * n
+    why_not = [""] * n  # why a sample has no exact minimum, when one was asked for
+    own = [0.0] * n  # seconds spent on this sample alone (its exact minimum)
     if exact:
-        _exact_minima(model, x, y, ok, dist, lower, exact_vals, ball, timeout, warnings)
+        _exact_minima(model, x, y, ok, dist, lower, exact_vals, ball, timeout, warnings, why_not, own)
         lower_how = "exact" if lower_how == "none" else f"{lower_how}+exact"
+    step("done", n, 0.0)
     with torch.no_grad():
         adv_pred = model(best).argmax(1)
     samples = []
@@ -118,9 +130,12 @@ def radius(model: Any, inputs: Any, labels: Any, *, norm: str = "l2", exact: boo
         samples.append(RadiusSample(index=i, label=int(y[i]), upper=float(dist[i]), lower=float(lower[i]),
                                     method=how[i], lower_method=lower_how, seconds=0.0,
                                     adversarial=best[i] if found else None,
-                                    predicted=int(adv_pred[i]) if found else None, exact=exact_vals[i]))
+                                    predicted=int(adv_pred[i]) if found else None, exact=exact_vals[i],
+                                    exact_reason=why_not[i]))
     seconds = time.perf_counter() - start
-    samples = [replace(s, seconds=seconds / max(n, 1)) for s in samples]
+    # the batched searches' time is shared equally; a sample's own exact minimum is its own
+    share = (seconds - sum(own)) / max(n, 1)
+    samples = [replace(s, seconds=share + own[s.index]) for s in samples]
     return RadiusReport(samples=tuple(samples), norm=ball.norm, seconds=seconds, warnings=tuple(warnings))
 
 
@@ -134,13 +149,16 @@ def _certified_lower(model: Any, x: torch.Tensor, y: torch.Tensor, ok: torch.Ten
         return lower, "none"
     from ..api import check
 
-    for i in ok.nonzero()[:, 0].tolist():
+    todo = ok.nonzero()[:, 0].tolist()
+    for k, i in enumerate(todo):
+        tell(Progress(task="radius", step=f"certified lower bound ({certifier})", decided=k, total=len(todo)))
         lo, hi = 0.0, float(dist[i]) if bool(torch.isfinite(dist[i])) else _domain_diameter(x[i], ball)
         for _ in range(steps):
             mid = (lo + hi) / 2
             try:
-                rep = check(model, x[i:i + 1], y[i:i + 1], eps=LpBall(mid, ball.norm, ball.domain),
-                            escalate=certifier, timeout=timeout, seed=seed, attacks=["fgsm"])
+                with listening(None):  # one line per sample above, not one per bisection step
+                    rep = check(model, x[i:i + 1], y[i:i + 1], eps=LpBall(mid, ball.norm, ball.domain),
+                                escalate=certifier, timeout=timeout, seed=seed, attacks=["fgsm"])
             except (ImportError, UnsupportedLayer) as exc:
                 warnings.append(f"lower bounds skipped: certifier {certifier!r} is not usable here ({exc})")
                 return torch.zeros_like(lower), "none"
@@ -159,19 +177,27 @@ def _certified_lower(model: Any, x: torch.Tensor, y: torch.Tensor, ok: torch.Ten
 
 def _exact_minima(model: Any, x: torch.Tensor, y: torch.Tensor, ok: torch.Tensor, dist: torch.Tensor,
                   lower: torch.Tensor, exact_vals: List[Optional[float]], ball: LpBall, timeout: float,
-                  warnings: List[str]) -> None:
+                  warnings: List[str], why_not: List[str], own: List[float]) -> None:
     """Fill ``exact_vals`` with proven minima (MILP/MIQP, :mod:`.exact`) and raise ``lower`` to their
-    proven bounds. Time-outs keep only the bound; an unavailable solver leaves them None with a warning."""
+    proven bounds. Time-outs keep only the bound; an unavailable solver leaves them None with a warning.
+    ``why_not[i]`` says why sample ``i`` has none; ``own[i]`` is the time its minimum took."""
     from ..errors import SolverUnavailable
     from .exact import exact_minimum
 
-    for i in ok.nonzero()[:, 0].tolist():
+    todo = ok.nonzero()[:, 0].tolist()
+    for k, i in enumerate(todo):
+        tell(Progress(task="radius", step="exact minimum", decided=k, total=len(todo),
+                      budget_left=timeout * (len(todo) - k)))
+        t0 = time.perf_counter()
         try:
             res = exact_minimum(model, x[i:i + 1], y[i:i + 1], norm=ball.norm, domain=ball.domain,
                                 upper=float(dist[i]), time_limit=timeout)
         except (SolverUnavailable, UnsupportedLayer, ImportError) as exc:
             warnings.append(f"exact minima skipped: {exc}")
+            for j in todo[k:]:
+                why_not[j] = f"exact minimum not computed: {exc}"
             return
+        own[i] = time.perf_counter() - t0
         up = float(dist[i])
         lower[i] = min(max(float(lower[i]), res.bound), up)
         if res.status == "optimal":
@@ -179,6 +205,13 @@ def _exact_minima(model: Any, x: torch.Tensor, y: torch.Tensor, ok: torch.Tensor
             exact_vals[i] = min(res.value, up)
         elif res.status == "infeasible" and not bool(torch.isfinite(dist[i])):
             exact_vals[i] = float("inf")
+            why_not[i] = "no input of the domain changes the label: the minimum is infinite"
+        elif res.status == "time_limit":
+            why_not[i] = (f"time limit of {timeout:g} s reached; the minimum lies in "
+                          f"[{float(lower[i]):.6g}, {up:.6g}] (raise --timeout)")
+        else:
+            why_not[i] = (f"the solver found no input of the domain that changes the label, yet an "
+                          f"adversarial input at {up:.6g} exists (solver tolerance); no exact value is given")
 
 
 def _domain_diameter(x: torch.Tensor, ball: LpBall) -> float:

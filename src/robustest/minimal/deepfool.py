@@ -21,7 +21,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from ..spec import Bound, LpBall, lp_norm
+from ..spec import Bound, LpBall, dual_norm, lp_norm
 
 
 #: an input counts as adversarial only when another logit beats the true one by this much (relative to the
@@ -45,15 +45,15 @@ def flipped(logits: torch.Tensor, labels: torch.Tensor,
 def _dual_step(w: torch.Tensor, norm: str) -> Tuple[torch.Tensor, torch.Tensor]:
     """For rows ``w``: the dual norm ``||w||_q`` and the unit-p-norm direction ``v`` with
     ``<w, v> = ||w||_q`` (the steepest way to move a linear function)."""
+    q = lp_norm(w, dual_norm(norm))
     if norm == "l2":
-        n = w.norm(dim=1)
-        return n, w / n.clamp_min(1e-12)[:, None]
+        return q, w / q.clamp_min(1e-12)[:, None]
     if norm == "linf":
-        return w.abs().sum(1), w.sign()
+        return q, w.sign()
     j = w.abs().argmax(1)
     v = torch.zeros_like(w)
     v.scatter_(1, j[:, None], w.gather(1, j[:, None]).sign())
-    return w.abs().amax(1), v
+    return q, v
 
 
 def deepfool(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, norm: str = "l2",

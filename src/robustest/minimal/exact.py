@@ -26,6 +26,7 @@ exceeds the best value so far stop early.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 from dataclasses import dataclass
@@ -34,7 +35,8 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 
-from ..errors import SolverUnavailable, invalid_argument
+from ..errors import SolverError, SolverUnavailable, invalid_argument
+from ..solvers import Problem, open_solver
 from ..spec import Bound, LpBall, lp_norm
 
 _FIX_L2 = ("Fix: pip install gurobipy (its pip licence covers models up to 2000 variables and "
@@ -75,6 +77,8 @@ def exact_minimum(model: torch.nn.Module, x: torch.Tensor, label: torch.Tensor, 
         solver = "gurobi" if ball.norm == "l2" else "highs"
     if ball.norm == "l2" and solver != "gurobi":
         raise invalid_argument("solver", solver, "'gurobi' for norm='l2' (a MIQP)", _FIX_L2)
+    if ball.norm == "l2" and importlib.util.find_spec("gurobipy") is None:
+        raise SolverUnavailable(f"norm='l2' exact minima are a MIQP and need gurobipy. {_FIX_L2}")
     start = time.perf_counter()
     graph = read_model(model, x)
     x64 = x.detach().double()
@@ -125,86 +129,56 @@ def _farthest(x: torch.Tensor, ball: LpBall) -> float:
     return float(lp_norm(far, ball.norm)[0])
 
 
-def _solve(p, inputs: np.ndarray, x0: np.ndarray, norm: str, solver: str, time_limit: float,
-           cutoff: float) -> Tuple[float, float, str, Optional[np.ndarray]]:  # type: ignore[no-untyped-def]
-    """Add the distance objective to ``p`` and minimise: (value, proven bound, status, input point)."""
-    from ..solvers import open_solver
+def _solve(p: Problem, inputs: np.ndarray, x0: np.ndarray, norm: str, solver: str, time_limit: float,
+           cutoff: float) -> Tuple[float, float, str, Optional[np.ndarray]]:
+    """Add the distance objective to ``p`` and minimise: (value, proven bound, status, input point).
 
+    linf/l1 minimise the auxiliary ``s``; l2 minimises ``||x - x0||^2 = sum x_i^2 - 2 x0 . x + ||x0||^2``
+    (a MIQP: value and bound are the square roots of the solver's)."""
     d = inputs.size
     if norm == "l2":
-        return _solve_miqp(p, inputs, x0, time_limit, cutoff)
-    n_aux = 1 if norm == "linf" else d
-    s = p.add_vars(np.zeros(n_aux), np.full(n_aux, np.inf))
-    sv = np.full(d, s[0]) if norm == "linf" else s
-    r = np.arange(d)
-    # x - s <= x0 and x + s >= x0
-    p.add_rows(np.r_[r, r], np.r_[inputs, sv], np.r_[np.ones(d), -np.ones(d)], lo=np.full(d, -np.inf), hi=x0)
-    p.add_rows(np.r_[r, r], np.r_[inputs, sv], np.r_[np.ones(d), np.ones(d)], lo=x0, hi=np.full(d, np.inf))
-    cost = {int(j): 1.0 for j in s}
-    res = open_solver(p, solver).minimize(cost, time_limit=time_limit,
-                                          stop_above=cutoff if math.isfinite(cutoff) else None)
-    if res.status == "error" and math.isfinite(cutoff):
-        # seen with HiGHS ("status Not Set") when the early-stop callback fires at once: solve it fully
-        res = open_solver(p, solver).minimize(cost, time_limit=time_limit)
+        cost = {int(j): -2.0 * float(v) for j, v in zip(inputs, x0)}
+        quadratic = {int(j): 2.0 for j in inputs}
+        offset, gap, cut = float(x0 @ x0), _L2_GAP, cutoff * cutoff
+    else:
+        n_aux = 1 if norm == "linf" else d
+        s = p.add_vars(np.zeros(n_aux), np.full(n_aux, np.inf))
+        sv = np.full(d, s[0]) if norm == "linf" else s
+        r = np.arange(d)
+        # x - s <= x0 and x + s >= x0
+        rows, cols, free = np.r_[r, r], np.r_[inputs, sv], np.full(d, np.inf)
+        p.add_rows(rows, cols, np.r_[np.ones(d), -np.ones(d)], lo=-free, hi=x0)
+        p.add_rows(rows, cols, np.r_[np.ones(d), np.ones(d)], lo=x0, hi=free)
+        cost, quadratic, offset, gap, cut = {int(j): 1.0 for j in s}, None, 0.0, None, cutoff
+    try:
+        # nothing above the best distance so far is wanted: Gurobi prunes at the cutoff, HiGHS stops there
+        res = open_solver(p, solver).minimize(cost, quadratic=quadratic, offset=offset, time_limit=time_limit,
+                                              cutoff=cut if math.isfinite(cut) else None, gap=gap)
+        if res.status == "error" and math.isfinite(cutoff):
+            # seen with HiGHS ("status Not Set") when the early-stop callback fires at once: solve it fully
+            res = open_solver(p, solver).minimize(cost, quadratic=quadratic, offset=offset,
+                                                  time_limit=time_limit, gap=gap)
+    except SolverUnavailable as err:
+        if norm != "l2":
+            raise
+        raise SolverUnavailable(
+            f"the exact l2 MIQP has {p.num_vars} variables and {p.num_rows} constraints, beyond the Gurobi "
+            "pip licence (2000 each). Fix: a full Gurobi licence, a smaller network, or "
+            "norm='linf'/'l1' (HiGHS)") from err
     if res.status == "infeasible" or (res.status == "error" and "infeasible" in res.message.lower()):
         return math.inf, math.inf, "optimal", None  # HiGHS may say "unbounded or infeasible": bounded here
     if res.status == "error":
-        from ..errors import SolverError
-
         raise SolverError(f"the exact-minimum MILP failed: {res.message}")
+    value, bound = float(res.objective), float(res.bound)
+    if norm == "l2":  # squared distances
+        value, bound = math.sqrt(max(value, 0.0)), math.sqrt(max(bound, 0.0))
     point = None if res.x is None else res.x[inputs]
     status = "time_limit" if res.status == "time_limit" else "optimal"
-    return float(res.objective), float(res.bound), status, point
+    return value, bound, status, point
 
 
-def _solve_miqp(p, inputs: np.ndarray, x0: np.ndarray, time_limit: float,
-                cutoff: float) -> Tuple[float, float, str, Optional[np.ndarray]]:  # type: ignore[no-untyped-def]
-    """min ||x - x0||_2 over the encoding with Gurobi (value and bound are distances, not squares)."""
-    try:
-        import gurobipy as gp
-        from gurobipy import GRB
-    except ImportError as err:
-        raise SolverUnavailable(f"norm='l2' exact minima are a MIQP and need gurobipy. {_FIX_L2}") from err
-    import scipy.sparse as sp
-
-    lb, ub, integer, (indptr, idx, val), rlo, rhi = p.arrays()
-    try:
-        env = gp.Env(empty=True)
-        env.setParam("OutputFlag", 0)
-        env.start()
-        m = gp.Model(env=env)
-        m.Params.Threads = 1
-        m.Params.TimeLimit = max(time_limit, 1e-3)
-        m.Params.MIPGap = 1e-6
-        if math.isfinite(cutoff):
-            m.Params.Cutoff = cutoff * cutoff
-        x = m.addMVar(lb.size, lb=lb, ub=ub, vtype=np.where(integer, GRB.BINARY, GRB.CONTINUOUS))
-        rows = np.repeat(np.arange(rlo.size), np.diff(indptr))
-        A = sp.csr_matrix((val, (rows, idx)), shape=(rlo.size, lb.size))
-        eq = rlo == rhi
-        for mask, sense, rhs in ((eq, "=", rhi), (~eq & np.isfinite(rhi), "<", rhi),
-                                 (~eq & np.isfinite(rlo), ">", rlo)):
-            if mask.any():
-                m.addMConstr(A[mask], x, sense, rhs[mask])
-        diff = x[inputs.tolist()] - x0
-        m.setObjective(diff @ diff, GRB.MINIMIZE)
-        m.optimize()
-    except gp.GurobiError as err:
-        if "size-limited" in str(err) or getattr(err, "errno", None) == 10010:
-            raise SolverUnavailable(
-                f"the exact l2 MIQP has {lb.size} variables and {rlo.size} constraints, beyond the Gurobi "
-                "pip licence (2000 each). Fix: a full Gurobi licence, a smaller network, or "
-                "norm='linf'/'l1' (HiGHS)") from err
-        raise
-    if m.Status in (GRB.INFEASIBLE, GRB.CUTOFF, GRB.INF_OR_UNBD):
-        # nothing below the cutoff: this target cannot beat the best so far
-        return math.inf, (cutoff if m.Status == GRB.CUTOFF else math.inf), "optimal", None
-    bound = math.sqrt(max(m.ObjBound, 0.0))
-    if m.SolCount == 0:
-        return math.inf, bound, "time_limit", None
-    value = math.sqrt(max(m.ObjVal, 0.0))
-    status = "optimal" if m.Status == GRB.OPTIMAL else "time_limit"
-    return value, bound, status, np.asarray(x.X)[inputs]
+#: the relative gap of the l2 MIQP (in squared distance), tighter than the solvers' default 1e-4
+_L2_GAP = 1e-6
 
 
 __all__ = ["exact_minimum", "ExactResult"]

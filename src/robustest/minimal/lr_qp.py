@@ -40,7 +40,6 @@ from .deepfool import deepfool, flipped
 from .region_problem import solve_region
 from .regions import PiecewiseAffine
 
-_ORD = {"l2": 2, "linf": np.inf, "l1": 1}
 #: factors tried, in order, to push a solver point past the boundary when float32 rounding leaves it on it
 _PUSH = (1.0, 1 + 1e-6, 1 + 1e-5, 1 + 1e-4, 1 + 1e-3)
 

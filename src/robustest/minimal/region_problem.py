@@ -6,8 +6,9 @@ On a linear region ``Q = {z : A z <= b}`` where the logits are ``W z + c``, the 
     min ||delta||_p  s.t.  A (x + delta) <= b,  lo <= x + delta <= hi,
                            (W_y - W_t)(x + delta) + c_y - c_t <= -kappa
 
-a convex QP for l2 and an LP for linf and l1, solved here with HiGHS. ``kappa`` is a tiny margin so the
-solution lies strictly past the decision boundary (the caller re-checks it with a forward pass anyway).
+a convex QP for l2 and an LP for linf and l1, solved here with HiGHS (through :mod:`robustest.solvers`).
+``kappa`` is a tiny margin so the solution lies strictly past the decision boundary (the caller re-checks
+it with a forward pass anyway).
 
 Before solving, the distance from ``x`` to the target's half-space alone (a closed form in the dual norm)
 is a lower bound on the answer; targets whose bound cannot beat ``threshold`` are skipped unsolved, which
@@ -20,11 +21,10 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from ..errors import SolverUnavailable
+from ..solvers import Problem, open_solver
+from ..spec import NUMPY_ORD, dual_norm
 from .deepfool import FLIP_TOL
 from .regions import LinearRegion
-
-_DUAL = {"l2": 2, "linf": 1, "l1": np.inf}
 
 
 def halfspace_bounds(W: np.ndarray, c: np.ndarray, x: np.ndarray, label: int, norm: str,
@@ -33,7 +33,7 @@ def halfspace_bounds(W: np.ndarray, c: np.ndarray, x: np.ndarray, label: int, no
     ignoring every other constraint (``inf`` for the label itself and for parallel logits)."""
     G = W[label][None, :] - W
     m = G @ x + c[label] - c + kappa
-    scale = np.linalg.norm(G, ord=_DUAL[norm], axis=1)
+    scale = np.linalg.norm(G, ord=NUMPY_ORD[dual_norm(norm)], axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         lb = np.where(scale > 0, np.maximum(m, 0.0) / scale, np.where(m <= 0, 0.0, np.inf))
     lb[label] = np.inf
@@ -87,15 +87,6 @@ def relaxed_target(g: np.ndarray, r: float, lo: np.ndarray, hi: np.ndarray,
     return at(top)
 
 
-def _highs():  # type: ignore[no-untyped-def]
-    try:
-        import highspy
-    except ImportError as exc:  # pragma: no cover - highspy is a hard dependency
-        raise SolverUnavailable("highspy is not installed, so the region QPs/LPs cannot be solved. "
-                                "Fix: pip install highspy") from exc
-    return highspy
-
-
 def solve_target(region: LinearRegion, x: np.ndarray, label: int, target: int, *, norm: str,
                  lo: np.ndarray, hi: np.ndarray, kappa: float,
                  start: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
@@ -138,47 +129,24 @@ def _min_norm(rows: np.ndarray, upper: np.ndarray, lo: np.ndarray, hi: np.ndarra
               norm: str) -> Optional[np.ndarray]:
     """``argmin ||delta||_p`` s.t. ``rows @ delta <= upper`` and ``lo <= delta <= hi`` with HiGHS (a QP
     for l2, an LP with auxiliary variables for linf and l1); None when infeasible."""
-    highspy = _highs()
     d = lo.shape[0]
-    n_aux = 0 if norm == "l2" else (1 if norm == "linf" else d)
-    n = d + n_aux
-    if n_aux:
+    p = Problem()
+    delta = p.add_vars(lo, hi)
+    r, c = np.nonzero(rows)
+    p.add_rows(r, delta[c], rows[r, c], lo=np.full(rows.shape[0], -np.inf), hi=upper)
+    if norm == "l2":  # 1/2 ||delta||^2
+        res = open_solver(p, "highs").minimize({}, quadratic={int(j): 1.0 for j in delta})
+    else:
         # |delta_i| <= t (linf) or |delta_i| <= s_i (l1): delta - aux <= 0 and -delta - aux <= 0
-        eye = np.eye(d)
-        aux = -np.ones((d, 1)) if norm == "linf" else -eye
-        rows = np.vstack([np.hstack([rows, np.zeros((rows.shape[0], n_aux))]),
-                          np.hstack([eye, aux]), np.hstack([-eye, aux])])
-        upper = np.concatenate([upper, np.zeros(2 * d)])
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n, rows.shape[0]
-    cost = np.zeros(n)
-    cost[d:] = 1.0
-    lp.col_cost_ = cost
-    lp.col_lower_ = np.concatenate([lo, np.zeros(n_aux)])
-    lp.col_upper_ = np.concatenate([hi, np.full(n_aux, highspy.kHighsInf)])
-    lp.row_lower_ = np.full(rows.shape[0], -highspy.kHighsInf)
-    lp.row_upper_ = upper
-    nz = rows != 0
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_ = np.concatenate([[0], np.cumsum(nz.sum(1))]).astype(np.int32)
-    lp.a_matrix_.index_ = np.nonzero(nz)[1].astype(np.int32)
-    lp.a_matrix_.value_ = rows[nz]
-    model = highspy.HighsModel()
-    model.lp_ = lp
-    if norm == "l2":
-        model.hessian_.dim_ = d
-        model.hessian_.format_ = highspy.HessianFormat.kTriangular
-        model.hessian_.start_ = np.arange(d + 1, dtype=np.int32)
-        model.hessian_.index_ = np.arange(d, dtype=np.int32)
-        model.hessian_.value_ = np.ones(d)
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
-    h.passModel(model)
-    h.run()
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return None
-    return np.asarray(h.getSolution().col_value[:d], dtype=np.float64)
+        n_aux = 1 if norm == "linf" else d
+        aux = p.add_vars(np.zeros(n_aux), np.full(n_aux, np.inf))
+        per = np.full(d, aux[0]) if norm == "linf" else aux
+        i = np.arange(d)
+        for sign in (1.0, -1.0):
+            p.add_rows(np.r_[i, i], np.r_[delta, per], np.r_[np.full(d, sign), -np.ones(d)],
+                       lo=np.full(d, -np.inf), hi=np.zeros(d))
+        res = open_solver(p, "highs").minimize({int(j): 1.0 for j in aux})
+    return None if res.status != "optimal" or res.x is None else res.x[delta]
 
 
 def solve_region(region: LinearRegion, x: np.ndarray, label: int, *, norm: str, lo: np.ndarray,
@@ -209,7 +177,7 @@ def solve_region(region: LinearRegion, x: np.ndarray, label: int, *, norm: str, 
         g = W[label] - W[t]
         r = -kappa - float(g @ x + c[label] - c[t])
         relaxed = relaxed_target(g, r, lo - x, hi - x, norm)
-        if relaxed is None or not float(np.linalg.norm(relaxed, ord=_ORD[norm])) < threshold:
+        if relaxed is None or not float(np.linalg.norm(relaxed, ord=NUMPY_ORD[norm])) < threshold:
             continue  # infeasible even without the region's rows, or cannot beat the threshold
         A, b = region.A.cpu().numpy(), region.b.cpu().numpy()
         delta: Optional[np.ndarray] = relaxed
@@ -219,16 +187,14 @@ def solve_region(region: LinearRegion, x: np.ndarray, label: int, *, norm: str, 
                                  start=relaxed)
             solved += 1
         if delta is not None:
-            size = float(np.linalg.norm(delta, ord=_ORD[norm]))
+            size = float(np.linalg.norm(delta, ord=NUMPY_ORD[norm]))
             if collect is not None:
                 collect.append(delta)  # every target's solution, the threshold stays as given
-                if best is None or size < float(np.linalg.norm(best, ord=_ORD[norm])):
+                if best is None or size < float(np.linalg.norm(best, ord=NUMPY_ORD[norm])):
                     best = delta
             elif size < threshold:
                 best, threshold = delta, size
     return best, solved
 
-
-_ORD = {"l2": 2, "linf": np.inf, "l1": 1}
 
 __all__ = ["halfspace_bounds", "relaxed_target", "solve_target", "solve_region"]

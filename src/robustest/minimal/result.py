@@ -21,7 +21,9 @@ class RadiusSample:
     ``upper`` is ``||adversarial - x||`` (``inf`` when no adversarial input was found; ``0`` when the
     clean input is already misclassified), ``method`` names the search that found it. ``lower`` is the
     largest radius certified by ``lower_method`` (``0.0`` and "none" when no certifier ran). ``exact`` is
-    the proven minimal distance, or None.
+    the proven minimal distance, or None; ``exact_reason`` then says why, when one was asked for (time
+    limit, no solver, unsupported layer). ``seconds`` is the sample's share of the batched searches
+    (split equally) plus the time of its own exact minimum.
     """
 
     index: int
@@ -34,6 +36,7 @@ class RadiusSample:
     adversarial: Optional[torch.Tensor] = None
     predicted: Optional[int] = None
     exact: Optional[float] = None
+    exact_reason: str = ""
 
     @property
     def misclassified(self) -> bool:
@@ -72,7 +75,8 @@ class RadiusReport:
         return {
             "norm": self.norm, "seconds": self.seconds, "warnings": list(self.warnings),
             "samples": [{"index": s.index, "label": s.label, "upper": _num(s.upper), "lower": _num(s.lower),
-                         "exact": _num(s.exact), "method": s.method, "lower_method": s.lower_method,
+                         "exact": _num(s.exact), "exact_reason": s.exact_reason or None,
+                         "method": s.method, "lower_method": s.lower_method,
                          "predicted": s.predicted, "seconds": s.seconds} for s in self.samples],
         }
 

@@ -12,6 +12,7 @@ from .fixture import Robustness, robustness
 from .hooks import (
     pytest_addoption,
     pytest_configure,
+    pytest_report_header,
     pytest_runtest_call,
     pytest_runtest_makereport,
     pytest_runtest_setup,
@@ -20,6 +21,7 @@ from .hooks import (
     pytest_testnodedown,
 )
 
-__all__ = ["Robustness", "robustness", "pytest_addoption", "pytest_configure", "pytest_runtest_call",
+__all__ = ["Robustness", "robustness", "pytest_addoption", "pytest_configure", "pytest_report_header",
+           "pytest_runtest_call",
            "pytest_runtest_makereport", "pytest_runtest_setup", "pytest_sessionfinish",
            "pytest_terminal_summary", "pytest_testnodedown"]

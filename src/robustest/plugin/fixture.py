@@ -53,7 +53,10 @@ class Robustness:
         salt = self._item.nodeid if self._calls == 1 else f"{self._item.nodeid}#{self._calls}"
         options = {"escalate": s.escalate, "timeout": s.timeout, "seed": derive_seed(s.seed, salt),
                    **_health(s), **kwargs}
-        report = robustest.check(model, inputs, labels, eps=eps, **options)
+        from ..reporting.live import live_progress
+
+        with live_progress(self._item.config):
+            report = robustest.check(model, inputs, labels, eps=eps, **options)
         _record(self._item, report, min_pass=s.min_pass if min_pass is None else min_pass,
                 require=s.require if require is None else require, label=name, enforced=enforced,
                 inputs=inputs)

@@ -15,7 +15,8 @@ Options (command line beats the config file, see :mod:`robustest.settings`; mark
 - ``--robust-repair=DIR``: repair the model of a marker test that fails with counterexamples.
 
 Under pytest-xdist each worker sends its records to the controller (``workeroutput``), which alone
-writes the JUnit file and prints the summary.
+writes the JUnit file and prints the summary. pytest's header shows the active settings
+(:func:`robustest.settings.describe`); a long check shows its progress (:mod:`robustest.reporting.live`).
 
 The imperative form, inside a test body::
 
@@ -133,6 +134,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STATE] = _State(settings)
 
 
+def pytest_report_header(config: pytest.Config) -> Optional[str]:
+    """The run's robustest settings in pytest's header (profile, escalation, budget, criterion)."""
+    from ..settings import describe
+
+    state = config.stash.get(_STATE, None)
+    return None if state is None else describe(state.settings)
+
+
 def _has_config(directory: Any) -> bool:
     return (directory / "pyproject.toml").is_file() or (directory / "robustest.yaml").is_file()
 
@@ -168,6 +177,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 new = dataclasses.replace(old, xfail=reason or "expected to fail")
                 records[i] = new
                 state.records = [new if r is old else r for r in state.records]
+                state.html_tests = [dataclasses.replace(t, record=new) if t.record is old else t
+                                    for t in state.html_tests]
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -215,11 +226,15 @@ def pytest_runtest_call(item: pytest.Item) -> None:
         args.pop(key, None)
     kwargs = {"norm": "linf", "escalate": settings.escalate, "timeout": settings.timeout,
               "seed": derive_seed(settings.seed, item.nodeid), **_health(settings), **args}
+    from ..reporting.live import live_progress
+
+    radii = None
     try:
-        if "min_radius" in kwargs:
-            report = radius_report(model, inputs, labels, **kwargs)
-        else:
-            report = robustest.check(model, inputs, labels, **kwargs)
+        with live_progress(item.config):
+            if "min_radius" in kwargs:
+                report, radii = radius_report(model, inputs, labels, **kwargs)
+            else:
+                report = robustest.check(model, inputs, labels, **kwargs)
         error = None
     except RobustestError as exc:  # bad input or an unsupported model: its message says it all
         error = f"robustest: {exc}"
@@ -233,7 +248,7 @@ def pytest_runtest_call(item: pytest.Item) -> None:
         properties, notes, after = _repair(item, model, inputs, labels, report, kwargs, settings.repair,
                                            min_pass=min_pass, require=require)
     record = _record(item, report, min_pass=min_pass, require=require, properties=properties, notes=notes,
-                     inputs=inputs)
+                     inputs=inputs, radii=radii)
     if after is not None:  # the repaired model's re-check, reported beside the original (not enforced)
         _record(item, after, min_pass=min_pass, require=require, label="repaired", enforced=False,
                 inputs=inputs)
@@ -294,7 +309,7 @@ def _repair_data(item: pytest.Item) -> Optional[Tuple[Any, Any]]:
 
 def _record(item: pytest.Item, report: "Report", *, min_pass: float, require: str,
             label: Optional[str] = None, properties: Any = (), notes: Any = (),
-            enforced: bool = True, inputs: Any = None) -> "TestRecord":
+            enforced: bool = True, inputs: Any = None, radii: Any = None) -> "TestRecord":
     """Keep the check's record for the reports (and its counterexample images for --robust-html)."""
     from ..reporting import record_from_report
 
@@ -310,7 +325,7 @@ def _record(item: pytest.Item, report: "Report", *, min_pass: float, require: st
         from ..reporting.html import HtmlTest, tests_from_reports
 
         shown = tests_from_reports([(record.name, report)], None if inputs is None else [inputs])[0]
-        state.html_tests.append(HtmlTest(record, shown.images, shown.value_range))
+        state.html_tests.append(HtmlTest(record, shown.images, shown.value_range, radii or {}))
     return record
 
 

@@ -204,7 +204,8 @@ def model_and_samples(item: pytest.Item, args: Dict[str, Any]) -> Tuple[Any, Any
 def radius_report(model: Any, inputs: Any, labels: Any, *, min_radius: float, norm: str = "linf",
                   escalate: str = "attack", timeout: float = 10.0, seed: int = 0, **more: Any) -> Any:
     """:func:`robustest.radius` judged at ``min_radius``, as a :class:`~robustest.Report` on the ball of
-    that radius, so that the pass criterion, JUnit and the summary treat it like any check.
+    that radius, so that the pass criterion, JUnit and the summary treat it like any check; with it, per
+    sample index, the (certified lower, attack upper) radii, for the HTML report's pictures.
 
     The adversarial inputs come from robustest.radius, which re-checks each by a forward pass; the lower
     radius comes from its bisection over the certifier ``escalate`` ("attack": no certifier).
@@ -234,5 +235,6 @@ def radius_report(model: Any, inputs: Any, labels: Any, *, min_radius: float, no
             found = f"smallest adversarial found at {s.upper:.3g}" if math.isfinite(s.upper) else "none found"
             samples.append(SampleResult(verdict="unknown", method=s.method, figure=None,
                                         reason=f"{found}, certified radius {s.lower:.3g}", **common))
-    return Report(samples=tuple(samples), ball=ball, escalate=f"radius/{certifier or 'none'}", seed=seed,
-                  seconds=rr.seconds, warnings=rr.warnings)
+    report = Report(samples=tuple(samples), ball=ball, escalate=f"radius/{certifier or 'none'}", seed=seed,
+                    seconds=rr.seconds, warnings=rr.warnings)
+    return report, {s.index: (float(s.lower), float(s.upper)) for s in rr.samples}

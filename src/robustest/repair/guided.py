@@ -28,6 +28,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from ..errors import RobustestError, invalid_argument
+from ..progress import Progress, tell
 from ..results import Report
 from . import holdout as ho
 from .finetune import FineTuner
@@ -97,6 +98,8 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Optional[D
         records.append(RoundRecord(round=r, pool=sum(len(y) for y in pool_y), failing=failing, holdout_clean=clean,
                                    kept=True, seconds=time.perf_counter() - tic))
         log.info("repair round %d: %d failing, held-out clean %s", r, failing, clean)
+        tell(Progress(task="repair", step=f"round {r} of {rounds_budget}", decided=len(test.labels) - failing,
+                      total=len(test.labels), budget_left=max(0.0, deadline - time.perf_counter())))
         if failing < best[0]:  # ties keep the earlier, smaller change; a fine-tuned model changes in place
             best = (failing, r, copy.deepcopy(current) if tuner is not None else current, report)
     else:

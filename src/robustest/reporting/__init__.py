@@ -21,7 +21,13 @@ from ..results import VERDICTS
 if TYPE_CHECKING:  # pragma: no cover
     from ..results import Report
 
-__all__ = ["SampleRecord", "TestRecord", "record_from_report", "VERDICTS"]
+__all__ = ["SampleRecord", "TestRecord", "record_from_report", "VERDICTS", "RESULT_WORDS", "totals_text"]
+
+#: The words for a check's result, the same in the terminal summary, the HTML report and the JUnit file:
+#: "passed" and "FAILED" as pytest says them for the test; "xfailed" for a failure the test expected
+#: (``pytest.mark.xfail``); "not met" for a ``robustness.check`` whose criterion failed without failing
+#: its test (recorded, not enforced).
+RESULT_WORDS: Tuple[str, ...] = ("passed", "FAILED", "xfailed", "not met")
 
 
 
@@ -41,12 +47,13 @@ class SampleRecord:
     reason: str = ""
 
     def properties(self) -> Tuple[Tuple[str, str], ...]:
-        """(name, value) pairs for the JUnit ``<properties>`` of this sample's testcase."""
+        """(name, value) pairs for the JUnit ``<properties>`` of this sample's testcase. ``figure`` is
+        written as ``margin``, the word the HTML report and the messages use."""
         out = [("verdict", self.verdict), ("method", self.method), ("label", str(self.label))]
-        for name in ("predicted", "distance", "figure"):
+        for name, shown in (("predicted", "predicted"), ("distance", "distance"), ("figure", "margin")):
             value = getattr(self, name)
             if value is not None:
-                out.append((name, f"{value:.6g}" if isinstance(value, float) else str(value)))
+                out.append((shown, f"{value:.6g}" if isinstance(value, float) else str(value)))
         if self.reason:
             out.append(("reason", self.reason))
         return tuple(out)
@@ -86,6 +93,37 @@ class TestRecord:
             out[s.verdict] = out.get(s.verdict, 0) + 1
         return out
 
+    @property
+    def result(self) -> str:
+        """One of :data:`RESULT_WORDS`: what became of the test because of this check."""
+        if self.passed:
+            return "passed"
+        if self.xfail:
+            return "xfailed"
+        return "FAILED" if self.enforced else "not met"
+
+    def sample_fails(self, sample: SampleRecord) -> bool:
+        """Whether ``sample`` fails the criterion's ``require`` (misclassified always does)."""
+        if self.require == "certified":
+            return sample.verdict != "certified"
+        return sample.verdict in ("falsified", "misclassified")
+
+    def excuse(self) -> str:
+        """Why the failing samples of this check do not fail CI, or "" when they do: the check met its
+        allowance (``min_pass``), the test was an expected failure, or the check was not enforced.
+
+        Every reader that turns a failure element into a red check (GitHub's JUnit actions, GitLab) must
+        agree with pytest, which passed such a test; so these samples are reported as skipped with this
+        text first.
+        """
+        if self.passed:
+            return f"tolerated by min_pass={self.min_pass:g}"
+        if self.xfail:
+            return f"xfail ({self.xfail})"
+        if not self.enforced:
+            return "not enforced (robustness.check records; robustness.require enforces)"
+        return ""
+
     def to_dict(self) -> Dict[str, Any]:
         """Plain data (str/float/int/None/lists) that execnet and json can carry."""
         data = asdict(self)
@@ -101,6 +139,15 @@ class TestRecord:
         values["properties"] = tuple((str(k), str(v)) for k, v in data.get("properties", ()))
         values["notes"] = tuple(data.get("notes", ()))
         return cls(**values)
+
+
+def totals_text(records: Sequence[TestRecord]) -> str:
+    """``3 passed, 3 FAILED, 1 not met``: the checks per result word (the terminal's and the HTML's
+    total), in :data:`RESULT_WORDS` order, leaving out the words with no check."""
+    counts = {w: 0 for w in RESULT_WORDS}
+    for r in records:
+        counts[r.result] += 1
+    return ", ".join(f"{n} {w}" for w, n in counts.items() if n) or "no checks"
 
 
 def _finite(value: Optional[float]) -> Optional[float]:

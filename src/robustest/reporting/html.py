@@ -2,9 +2,11 @@
 
 Per test and per sample: the verdict, the deciding method, the time and the margin (certified lower bound
 or adversarial margin) and distance; for image inputs the clean image, the adversarial image and the
-perturbation side by side (inline PNG data URIs); a robust accuracy vs eps curve (inline SVG) for each
-test that was checked at several eps; sorting by any column and filtering by verdict (a few lines of
-inline JavaScript). The file is written atomically.
+perturbation side by side (inline PNG data URIs), the perturbation with its colour scale; pictures
+(inline SVG, :mod:`.charts`): the robustness curve of each test checked at several eps and of each test
+with per-sample radii, a histogram of those radii, and a table of verdicts per class; the same result
+words and totals as the terminal summary; sorting by any column and filtering by verdict (a few lines
+of inline JavaScript). The file is written atomically.
 
     >>> from robustest.reporting.html import write_html                     # doctest: +SKIP
     >>> write_html("robustness.html", [("mlp eps=0.05", report)], inputs=[x_test])  # doctest: +SKIP
@@ -26,7 +28,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 import numpy as np
 
 from ..atomic import atomic_write_text
-from . import VERDICTS, TestRecord, record_from_report
+from . import VERDICTS, TestRecord, record_from_report, totals_text
+from .charts import CurvePoint, class_table, curve_from_radii, curve_svg, histogram_svg, scale_svg
 from .html_template import CSS, SCRIPT
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,18 +48,24 @@ class HtmlTest:
     record: TestRecord
     images: Mapping[int, ImagePair] = field(default_factory=dict)
     value_range: Tuple[float, float] = (0.0, 1.0)
+    #: per sample index, (certified lower radius, attack upper radius; inf: none found), when known
+    radii: Mapping[int, Tuple[float, float]] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         return {"record": self.record.to_dict(), "value_range": list(self.value_range),
                 "images": {str(k): {"clean": v[0].tolist(), "adversarial": v[1].tolist()}
-                           for k, v in self.images.items()}}
+                           for k, v in self.images.items()},
+                "radii": {str(k): [lo, up if math.isfinite(up) else None]
+                          for k, (lo, up) in self.radii.items()}}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "HtmlTest":
         images = {int(k): (np.asarray(v["clean"], dtype=np.float32), np.asarray(v["adversarial"], dtype=np.float32))
                   for k, v in data.get("images", {}).items()}
         lo, hi = data.get("value_range", (0.0, 1.0))
-        return cls(TestRecord.from_dict(data["record"]), images, (float(lo), float(hi)))
+        radii = {int(k): (float(v[0]), math.inf if v[1] is None else float(v[1]))
+                 for k, v in data.get("radii", {}).items()}
+        return cls(TestRecord.from_dict(data["record"]), images, (float(lo), float(hi)), radii)
 
 
 def image_of(x: np.ndarray, image_shape: Optional[Sequence[int]] = None) -> Optional[np.ndarray]:
@@ -148,50 +157,49 @@ _EPS = re.compile(r"eps=([0-9.eE+-]+)\s+(\w+)")
 
 
 def _group(record: TestRecord) -> str:
+    """The test a record belongs to: its ``group`` property, else its name without the parameters
+    (``[0.01]``) and the label of a ``robustness.check(name=...)`` (after the first space)."""
     props = dict(record.properties)
-    return props.get("group") or re.sub(r"\[[^\]]*\]$", "", record.name)
+    return props.get("group") or re.split(r"[\[ ]", record.name, maxsplit=1)[0]
 
 
-def _curves(tests: Sequence[HtmlTest]) -> List[Tuple[str, List[Tuple[float, float, float]]]]:
-    """Per group with several eps: (eps, robust accuracy, certified accuracy) sorted by eps."""
-    groups: Dict[str, Dict[float, Tuple[float, float]]] = {}
+def _curves(tests: Sequence[HtmlTest]) -> List[Tuple[str, List[CurvePoint]]]:
+    """Per group with several eps: (eps, certified, not falsified, falsified or misclassified) shares,
+    sorted by eps."""
+    groups: Dict[str, Dict[float, CurvePoint]] = {}
     for t in tests:
         m = _EPS.search(t.record.threat)
         n = len(t.record.samples)
-        if not m or not n:
+        if not m or not n or t.radii:
             continue
         c = t.record.counts()
-        robust = (n - c["falsified"] - c["misclassified"]) / n
-        groups.setdefault(f"{_group(t.record)} ({m.group(2)})", {})[float(m.group(1))] = (robust, c["certified"] / n)
-    return [(g, sorted((e, r, cert) for e, (r, cert) in pts.items())) for g, pts in groups.items() if len(pts) >= 2]
+        broken = (c["falsified"] + c["misclassified"]) / n
+        eps = float(m.group(1))
+        point = (eps, c["certified"] / n, 1 - broken, broken)
+        groups.setdefault(f"{_group(t.record)} ({m.group(2)})", {})[eps] = point
+    return [(g, sorted(pts.values())) for g, pts in groups.items() if len(pts) >= 2]
 
 
-def _svg_curve(name: str, pts: List[Tuple[float, float, float]]) -> str:
-    w, h, left, bottom, top, right = 420, 220, 44, 30, 12, 12
-    emax = max(e for e, _, _ in pts) or 1.0
-
-    def xy(e: float, acc: float) -> str:
-        return f"{left + (w - left - right) * e / emax:.1f},{top + (h - top - bottom) * (1 - acc):.1f}"
-
-    parts = [f'<svg class="curve" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
-             f'aria-label="robust accuracy vs eps for {html.escape(name)}">',
-             f'<line x1="{left}" y1="{h - bottom}" x2="{w - right}" y2="{h - bottom}" stroke="#57606a"/>',
-             f'<line x1="{left}" y1="{top}" x2="{left}" y2="{h - bottom}" stroke="#57606a"/>']
-    for frac in (0.0, 0.5, 1.0):
-        y = top + (h - top - bottom) * (1 - frac)
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{frac:.0%}</text>')
-    for e, _, _ in pts:
-        x = left + (w - left - right) * e / emax
-        parts.append(f'<text x="{x:.1f}" y="{h - bottom + 16}" text-anchor="middle">{e:g}</text>')
-    for idx, colour, label in ((1, "#0969da", "robust (not falsified)"), (2, "#1a7f37", "certified")):
-        line = " ".join(xy(p[0], p[idx]) for p in pts)
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{line}"/>')
-        parts += [f'<circle cx="{xy(p[0], p[idx]).split(",")[0]}" cy="{xy(p[0], p[idx]).split(",")[1]}" '
-                  f'r="3" fill="{colour}"/>' for p in pts]
-        parts.append(f'<text x="{w - right}" y="{top + 12 * idx}" text-anchor="end" fill="{colour}" '
-                     f'style="fill:{colour}">{label}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+def _pictures(tests: Sequence[HtmlTest]) -> Tuple[str, str]:
+    """(The curves, of several eps of a test or of per-sample radii, and the radii histograms; the
+    per-class tables)."""
+    e = html.escape
+    parts = [f"<figure><figcaption>{e(name)}</figcaption>{curve_svg(name, pts)}</figure>"
+             for name, pts in _curves(tests)]
+    for t in tests:
+        if t.radii:
+            pairs = list(t.radii.values())
+            name = f"{t.record.name} ({t.record.threat.split()[-1]})"
+            parts.append(f"<figure><figcaption>{e(name)}: from per-sample radii</figcaption>"
+                         f"{curve_svg(name, curve_from_radii(pairs), x_label='radius')}</figure>"
+                         f"<figure><figcaption>{e(name)}: radii per sample</figcaption>"
+                         f"{histogram_svg(name, pairs)}</figure>")
+    out = (f'<h2>Robust accuracy vs eps (robustness curves)</h2><div class="pics">{"".join(parts)}</div>'
+           if parts else "")
+    checked = [t for t in tests if t.record.samples]
+    tables = "".join(f"<details{' open' if k == 0 else ''}><summary>{e(t.record.name)}</summary>"
+                     f"{class_table(t.record)}</details>" for k, t in enumerate(checked))
+    return out, (f"<h2>Per class</h2>{tables}" if tables else "")
 
 
 def _num(v: Optional[float], fmt: str = "{:.4g}") -> Tuple[str, str]:
@@ -212,8 +220,9 @@ def _row(t: HtmlTest, s: Any) -> str:
         lo, hi = t.value_range
         pics = (("clean", _to_uint8(clean, lo, hi)), ("adversarial", _to_uint8(adv, lo, hi)),
                 ("perturbation", _perturbation(clean, adv)))
-        imgs = "".join(f'<span><img class="px" alt="{n}" title="{n}" src="{png_data_uri(p)}"><br>{n}</span>'
-                       for n, p in pics)
+        scale = {"perturbation": scale_svg(float(np.abs(adv - clean).max()))}
+        imgs = "".join(f'<span><img class="px" alt="{n}" title="{n}" src="{png_data_uri(p)}"><br>'
+                       f'{scale.get(n, "")}{"<br>" if n in scale else ""}{n}</span>' for n, p in pics)
     tds = "".join(f'<td class="{cls}" data-key="{key}">{shown}</td>' for key, shown, cls in cells)
     reason = f' title="{e(s.reason)}"' if s.reason else ""
     return (f'<tr data-verdict="{s.verdict}"{reason}>{tds}<td class="imgs" data-key="{int(bool(imgs))}">'
@@ -225,29 +234,32 @@ def render_html(tests: Sequence[HtmlTest], *, title: str = "robustest report") -
     e = html.escape
     totals = {v: sum(t.record.counts()[v] for t in tests) for v in VERDICTS}
     n_samples = sum(totals.values())
-    n_passed = sum(t.record.passed for t in tests)
-    cards = [f'<div class="card">tests<b class="{"passed" if n_passed == len(tests) else "failed"}">'
-             f"{n_passed}/{len(tests)} passed</b></div>", f'<div class="card">samples<b>{n_samples}</b></div>']
+    all_ok = all(t.record.result != "FAILED" for t in tests)
+    cards = [f'<div class="card">checks<b class="{"passed" if all_ok else "failed"}">'
+             f"{e(totals_text([t.record for t in tests]))}</b></div>",
+             f'<div class="card">samples<b>{n_samples}</b></div>']
     cards += [f'<div class="card">{v}<b>{totals[v]}</b></div>' for v in VERDICTS]
     tests_rows = "".join(
         f'<tr><td>{e(t.record.name)}</td><td>{e(t.record.threat)}</td><td>{e(t.record.escalate)}</td>'
-        f'<td class="{"passed" if t.record.passed else "failed"}">{"passed" if t.record.passed else "FAILED"}</td>'
+        f'<td class="{"failed" if t.record.result == "FAILED" else "passed"}">{t.record.result}</td>'
         f"<td>{e(t.record.summary)}</td></tr>" for t in tests)
-    curves = "".join(f"<h3>{e(name)}</h3>{_svg_curve(name, pts)}" for name, pts in _curves(tests))
     filters = "".join(f'<label><input type="checkbox" value="{v}" checked> {v} ({totals[v]})</label>'
                       for v in VERDICTS)
-    heads = [("test", ""), ("sample", "num"), ("verdict", ""), ("method", ""), ("time", "num"),
+    heads = [("test", ""), ("sample", "num"), ("verdict", ""), ("method", ""), ("time (share)", "num"),
              ("margin", "num"), ("distance", "num"), ("label", ""), ("clean / adversarial / perturbation", "")]
-    th = "".join(f'<th data-type="{kind}">{name}</th>' for name, kind in heads)
+    tips = {"time (share)": "the sample's share of the batched phases (split equally among the samples they "
+                            "worked on) plus the time of its own per-sample proofs"}
+    th = "".join(f'<th data-type="{kind}"' + (f' title="{tips[name]}"' if name in tips else "")
+                 + f">{name}</th>" for name, kind in heads)
     rows = "".join(_row(t, s) for t in tests for s in t.record.samples)
+    curves, classes = _pictures(tests)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
             f"<style>{CSS}</style></head><body><h1>{e(title)}</h1>"
             f'<div class="meta">{len(tests)} test(s), {n_samples} sample(s)</div>'
-            f'<div class="summary">{"".join(cards)}</div>'
+            f'<div class="summary">{"".join(cards)}</div>{curves}'
             f"<h2>Tests</h2><table id=\"tests\"><thead><tr><th>test</th><th>threat</th><th>escalate</th>"
-            f"<th>result</th><th>summary</th></tr></thead><tbody>{tests_rows}</tbody></table>"
-            + (f"<h2>Robust accuracy vs eps</h2>{curves}" if curves else "")
-            + f'<h2>Samples (<span id="shown">{n_samples}</span> shown)</h2><div class="filters">{filters}</div>'
+            f"<th>result</th><th>summary</th></tr></thead><tbody>{tests_rows}</tbody></table>{classes}"
+            f'<h2>Samples (<span id="shown">{n_samples}</span> shown)</h2><div class="filters">{filters}</div>'
             f'<table id="samples"><thead><tr>{th}</tr></thead><tbody>{rows}</tbody></table>'
             f"<script>{SCRIPT}</script></body></html>\n")
 

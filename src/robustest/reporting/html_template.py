@@ -23,7 +23,9 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 .filters{margin:8px 0} .filters label{margin-right:14px;cursor:pointer}
 img.px{image-rendering:pixelated;width:56px;height:56px;border:1px solid #d0d7de;margin-right:4px}
 .imgs{white-space:nowrap} .imgs span{display:inline-block;text-align:center;font-size:11px;color:#57606a}
-svg text{font:11px system-ui,sans-serif;fill:#1b1f24}
+svg text{font:11px system-ui,sans-serif;fill:#1b1f24} svg.scale text{font-size:9px}
+svg.chart{margin:4px 0 8px 0} details{margin:2px 0} table.classes{width:auto}
+.pics{display:flex;flex-wrap:wrap;gap:8px 24px} figure{margin:0} figcaption{font-weight:600;margin:6px 0 2px}
 """
 
 SCRIPT = """

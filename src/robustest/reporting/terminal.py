@@ -2,7 +2,7 @@
 
     test                                  certified  falsified  unknown  miscls  time  result
     tests/test_digits.py::test_mlp[0.05]          0          3       44       3  1.9s  FAILED
-    total                                         0          3       44       3  1.9s  0 of 1 passed
+    total                                         0          3       44       3  1.9s  1 FAILED
 
     >>> from robustest.reporting.terminal import summary_lines
     >>> summary_lines([])
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import List, Sequence
 
-from . import VERDICTS, TestRecord
+from . import VERDICTS, TestRecord, totals_text
 
 __all__ = ["summary_lines"]
 
@@ -23,8 +23,10 @@ _HEAD = ("certified", "falsified", "unknown", "miscls")
 def summary_lines(records: Sequence[TestRecord], *, width: int = 120) -> List[str]:
     """The table as lines (empty when no test made a robustness check).
 
-    ``result`` is "passed"/"FAILED" for enforced criteria (marker, ``robustness.require``) and "not met"
-    for a ``robustness.check`` whose criterion failed without failing its test. Names longer than the
+    ``result`` is one of :data:`~robustest.reporting.RESULT_WORDS` (the words the HTML report uses too):
+    "passed"/"FAILED" for enforced criteria (marker, ``robustness.require``), "xfailed" for an expected
+    failure, "not met" for a ``robustness.check`` whose criterion failed without failing its test; the
+    total counts the checks per word (``3 passed, 1 FAILED``). Names longer than the
     width allows are shortened from the left (the end of a node id is the informative part).
     """
     if not records:
@@ -32,12 +34,10 @@ def summary_lines(records: Sequence[TestRecord], *, width: int = 120) -> List[st
     rows = []
     for r in records:
         c = r.counts()
-        result = "passed" if r.passed else ("xfailed" if r.xfail else "FAILED" if r.enforced else "not met")
-        rows.append((r.nodeid, *(str(c[v]) for v in VERDICTS), f"{r.seconds:.1f}s", result))
+        rows.append((r.nodeid, *(str(c[v]) for v in VERDICTS), f"{r.seconds:.1f}s", r.result))
     totals = {v: sum(r.counts()[v] for r in records) for v in VERDICTS}
-    n_passed = sum(r.passed or not r.enforced or bool(r.xfail) for r in records)
     rows.append(("total", *(str(totals[v]) for v in VERDICTS), f"{sum(r.seconds for r in records):.1f}s",
-                 f"{n_passed} of {len(records)} passed"))
+                 totals_text(records)))
     numeric = [max(len(h), *(len(row[i + 1]) for row in rows)) for i, h in enumerate(_HEAD + ("time",))]
     fixed = sum(w + 2 for w in numeric) + 2 + max(len("result"), *(len(row[-1]) for row in rows))
     name_w = max(len("test"), min(max(len(row[0]) for row in rows), max(40, width - fixed)))

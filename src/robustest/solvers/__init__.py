@@ -1,4 +1,5 @@
-"""LP/MILP solvers behind one small matrix-level interface (HiGHS by default, Gurobi optional).
+"""LP/MILP/QP solvers behind one small matrix-level interface (HiGHS by default, Gurobi optional), and the
+repair's least-norm QP on any of them (or on the dual active-set method, ``solver="dual"``).
 
     >>> from robustest.solvers import Problem, open_solver
     >>> p = Problem()
@@ -8,6 +9,6 @@
     -1.0
 """
 
-from .base import Problem, Solver, SolveResult, open_solver
+from .base import BACKENDS, Problem, Solver, SolveResult, backend, open_solver
 
-__all__ = ["Problem", "SolveResult", "Solver", "open_solver"]
+__all__ = ["BACKENDS", "Problem", "SolveResult", "Solver", "backend", "open_solver"]

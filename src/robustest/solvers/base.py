@@ -3,31 +3,42 @@
 
 Certifiers build one problem per sample and minimise each margin in turn on the same loaded model, so
 the solver keeps its presolve/basis work between objectives. Equality rows have ``lo == hi``; a plain
-``A x <= b`` row has ``lo = -inf``.
+``A x <= b`` row has ``lo = -inf``. An objective is linear (an LP or MILP) or has a separable
+quadratic part ``1/2 sum q_j x_j^2`` (a convex QP, or a MIQP with integer variables).
 
     >>> p = Problem()
     >>> x = p.add_vars([0.0], [2.0])
     >>> open_solver(p, "highs").minimize({int(x[0]): 1.0}, offset=3.0).objective
     3.0
+    >>> round(open_solver(p, "highs").minimize({int(x[0]): -1.0}, quadratic={int(x[0]): 1.0}).objective, 6)
+    -0.5
+
+Backends are registered in :data:`BACKENDS` (name -> "module:Class", imported on first use); each
+declares the problem kinds it solves in ``Solver.kinds``. Adding one is one file and one line here (and,
+for an LP/MILP backend that ``check(solver=...)`` should accept, its name in the torch-free
+``results.SOLVERS``, which tests/solvers/test_solver_registry.py keeps equal to the registry's).
 """
 
 from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import invalid_argument
+from ..errors import SolverUnavailable, invalid_argument
 
 Status = Literal["optimal", "infeasible", "time_limit", "interrupted", "error"]
+#: what an objective on a problem makes of it: linear or quadratic, without or with integer variables
+Kind = Literal["lp", "milp", "qp", "miqp"]
 
 #: name -> "module:Class" of each backend (imported only when used, so gurobipy stays optional).
 BACKENDS: dict[str, str] = {"highs": "robustest.solvers.highs:HighsSolver",
-                            "gurobi": "robustest.solvers.gurobi:GurobiSolver"}
+                            "gurobi": "robustest.solvers.gurobi:GurobiSolver",
+                            "dual": "robustest.solvers.dual:DualSolver"}
 
 
 @dataclass(frozen=True)
@@ -35,7 +46,10 @@ class SolveResult:
     """One minimisation. ``bound`` is a proven lower bound on the optimum (the MIP dual bound; equal to
     ``objective`` for a solved LP); ``objective`` is the best feasible value found (``inf`` if none) and
     ``x`` its point. ``status`` is "optimal", "infeasible", "time_limit", "interrupted" (stopped early on
-    request because the answer was already known) or "error" (``message`` says what)."""
+    request because the answer was already known) or "error" (``message`` says what). ``duals`` are the
+    row multipliers of a solved LP/QP (the optimum's derivative by each row's active bound: >= 0 for an
+    active ``lo``, <= 0 for an active ``hi``), None for MIPs; ``iterations`` the backend's simplex, QP or
+    barrier iteration count."""
 
     status: Status
     objective: float
@@ -43,6 +57,8 @@ class SolveResult:
     x: np.ndarray | None
     seconds: float
     message: str = ""
+    duals: np.ndarray | None = None
+    iterations: int = 0
 
 
 class Problem:
@@ -123,29 +139,63 @@ class Problem:
 
 
 class Solver(ABC):
-    """A loaded problem. ``minimize`` may be called many times with different objectives."""
+    """A loaded problem. ``minimize`` may be called many times with different objectives.
+
+    ``kinds`` are the problem kinds the backend solves; :meth:`kind_of` tells which one an objective makes
+    and refuses the others with a clear error. ``size_limit``: the most variables or rows the backend's
+    usual licence covers (None: no limit), which callers building big dense problems check up front.
+    ``least_norm``: a backend's own method for the repair's least-norm QP
+    (:func:`robustest.solvers.least_norm.solve_least_norm`; None: it is solved as a QP ``Problem``)."""
 
     name = ""
+    kinds: frozenset[Kind] = frozenset()
+    size_limit: int | None = None
+    least_norm: Callable[..., Any] | None = None
 
     def __init__(self, problem: Problem, *, threads: int = 1) -> None:
         self.problem = problem
         self.threads = threads
 
     @abstractmethod
-    def minimize(self, cost: Mapping[int, float], *, offset: float = 0.0, time_limit: float = float("inf"),
-                 stop_below: float | None = None, stop_above: float | None = None) -> SolveResult:
-        """Minimise ``sum(cost[j] * x[j]) + offset``.
+    def minimize(self, cost: Mapping[int, float], *, quadratic: Mapping[int, float] | None = None,
+                 offset: float = 0.0, time_limit: float = float("inf"), stop_below: float | None = None,
+                 stop_above: float | None = None, cutoff: float | None = None,
+                 gap: float | None = None) -> SolveResult:
+        """Minimise ``sum(cost[j] * x[j]) + 1/2 sum(quadratic[j] * x[j]**2) + offset``.
 
-        ``stop_below``: stop as soon as a feasible point with objective < this is found.
-        ``stop_above``: stop as soon as the proven lower bound exceeds this.
-        Both only matter for MILPs; the status is then "interrupted" and the figures are valid.
+        ``quadratic``: the diagonal of the (convex: all entries >= 0) Hessian; None or empty for a linear
+        objective. ``stop_below``: stop as soon as a feasible point with objective < this is found.
+        ``stop_above``: stop as soon as the proven lower bound exceeds this. Both only matter for MIPs;
+        the status is then "interrupted" and the figures are valid. ``cutoff``: points whose objective is
+        not below this are of no interest; a backend may prune them (Gurobi's ``Cutoff``) or stop once the
+        bound passes it (HiGHS: as ``stop_above``). Status "interrupted" then says that no point is below
+        it (``bound >= cutoff``; ``objective`` inf or a point above it). ``gap``: the relative MIP gap at
+        which the search ends (None: the backend's default).
         """
 
+    def kind_of(self, quadratic: Mapping[int, float] | None) -> Kind:
+        """The kind of problem this objective makes; a clear error if the backend cannot solve it."""
+        integer = self.problem.num_integer > 0
+        kind: Kind = ("miqp" if quadratic else "milp") if integer else ("qp" if quadratic else "lp")
+        if any(float(v) < 0 for v in (quadratic or {}).values()):
+            raise invalid_argument("quadratic", "a negative entry", "entries >= 0 (a convex objective)",
+                                   "minimise a convex quadratic: 1/2 q x^2 with q >= 0")
+        if kind not in self.kinds:
+            able = sorted(n for n in BACKENDS if n != self.name and kind in backend(n).kinds)
+            fix = " or ".join(f"solver='{n}'" for n in able) or "another backend"
+            raise SolverUnavailable(f"solver='{self.name}' does not solve {kind.upper()}s. Fix: use {fix}")
+        return kind
 
-def open_solver(problem: Problem, solver: str = "highs", *, threads: int = 1) -> Solver:
-    """Load ``problem`` into the backend named ``solver`` ("highs" or "gurobi")."""
+
+def backend(solver: str) -> type[Solver]:
+    """The backend class registered as ``solver`` (its module is imported here, not before)."""
     if solver not in BACKENDS:
         raise invalid_argument("solver", solver, f"one of {sorted(BACKENDS)}",
                                "use solver='highs' (installed with robustest) or solver='gurobi'")
     module, cls = BACKENDS[solver].split(":")
-    return getattr(importlib.import_module(module), cls)(problem, threads=threads)
+    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+
+
+def open_solver(problem: Problem, solver: str = "highs", *, threads: int = 1) -> Solver:
+    """Load ``problem`` into the backend named ``solver`` (a key of :data:`BACKENDS`)."""
+    return backend(solver)(problem, threads=threads)

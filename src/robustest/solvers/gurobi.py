@@ -1,4 +1,4 @@
-"""Gurobi backend (``gurobipy``, optional: ``pip install robustest[gurobi]``).
+"""Gurobi backend (``gurobipy``, optional: ``pip install robustest[gurobi]``): LPs, MILPs, QPs and MIQPs.
 
 The pip wheel ships a size-limited licence (2000 variables and 2000 constraints); a larger problem
 raises :class:`SolverUnavailable` saying so and how to go on (HiGHS, or a full licence).
@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..errors import SolverError, SolverUnavailable
-from .base import Problem, Solver, SolveResult
+from .base import Kind, Problem, Solver, SolveResult
 
 #: The limit of the licence that comes with ``pip install gurobipy``.
 PIP_LICENCE_LIMIT = 2000
@@ -24,6 +25,9 @@ _FIX = ("Fix: use solver='highs' (installed with robustest), or install a full G
 
 class GurobiSolver(Solver):
     name = "gurobi"
+    kinds: frozenset[Kind] = frozenset({"lp", "milp", "qp", "miqp"})
+    #: the licence that comes with pip; problems whose size is known up front can be checked against it
+    size_limit = PIP_LICENCE_LIMIT
 
     def __init__(self, problem: Problem, *, threads: int = 1) -> None:
         super().__init__(problem, threads=threads)
@@ -44,19 +48,16 @@ class GurobiSolver(Solver):
             vtype = np.where(integer, GRB.INTEGER, GRB.CONTINUOUS)
             x = m.addMVar(lb.size, lb=lb, ub=ub, vtype=vtype)
             rows = np.repeat(np.arange(rlo.size), np.diff(indptr))
-            import scipy.sparse as sp
-
             A = sp.csr_matrix((val, (rows, idx)), shape=(rlo.size, lb.size))
             eq = rlo == rhi
-            if eq.any():
-                m.addMConstr(A[eq], x, "=", rhi[eq])
             up = ~eq & np.isfinite(rhi)
-            if up.any():
-                m.addMConstr(A[up], x, "<", rhi[up])
             down = ~eq & np.isfinite(rlo)
-            if down.any():
-                m.addMConstr(A[down], x, ">", rlo[down])
+            #: (row mask, constraints) per sense, to put the multipliers back in row order
+            self._constrs = [(mask, m.addMConstr(A[mask], x, sense, rhs[mask]))
+                             for mask, sense, rhs in ((eq, "=", rhi), (up, "<", rhi), (down, ">", rlo))
+                             if mask.any()]
             m.update()
+            self._default_gap = float(m.Params.MIPGap)
         except gp.GurobiError as err:
             raise self._translate(err, problem) from err
         self._m, self._x, self._n = m, x, int(lb.size)
@@ -71,14 +72,25 @@ class GurobiSolver(Solver):
                 f"{problem.num_rows} constraints; the pip licence allows {PIP_LICENCE_LIMIT} of each). {_FIX}")
         return SolverError(f"Gurobi failed: {text}")
 
-    def minimize(self, cost: Mapping[int, float], *, offset: float = 0.0, time_limit: float = float("inf"),
-                 stop_below: float | None = None, stop_above: float | None = None) -> SolveResult:
+    def minimize(self, cost: Mapping[int, float], *, quadratic: Mapping[int, float] | None = None,
+                 offset: float = 0.0, time_limit: float = float("inf"), stop_below: float | None = None,
+                 stop_above: float | None = None, cutoff: float | None = None,
+                 gap: float | None = None) -> SolveResult:
+        kind = self.kind_of(quadratic)
         gp, GRB, m = self._gp, self._GRB, self._m
         c = np.zeros(self._n)
         for j, v in cost.items():
             c[int(j)] += float(v)
-        m.setObjective(c @ self._x + float(offset), GRB.MINIMIZE)
+        objective = c @ self._x + float(offset)
+        if quadratic:
+            cols = np.fromiter((int(j) for j in quadratic), dtype=np.int64, count=len(quadratic))
+            q = np.fromiter((float(v) for v in quadratic.values()), dtype=np.float64, count=len(quadratic))
+            Q = sp.csr_matrix((0.5 * q, (cols, cols)), shape=(self._n, self._n))
+            objective = self._x @ Q @ self._x + objective
+        m.setObjective(objective, GRB.MINIMIZE)
         m.Params.TimeLimit = float(max(time_limit, 1e-3)) if np.isfinite(time_limit) else GRB.INFINITY
+        m.Params.MIPGap = self._default_gap if gap is None else float(gap)
+        m.Params.Cutoff = GRB.INFINITY if cutoff is None else float(cutoff)
 
         def callback(model: Any, where: int) -> None:
             if where == GRB.Callback.MIP:
@@ -97,12 +109,25 @@ class GurobiSolver(Solver):
         x = np.asarray(self._x.X, dtype=np.float64) if has_x else None
         obj = float(m.ObjVal) if has_x else float("inf")
         bound = float(m.ObjBound) if self._integer else (obj if st == GRB.OPTIMAL else -float("inf"))
+        iterations = int(m.BarIterCount if kind == "qp" else m.IterCount)
         if st == GRB.OPTIMAL:
-            return SolveResult("optimal", obj, bound, x, seconds)
+            duals = None if self._integer else self._duals()
+            return SolveResult("optimal", obj, bound, x, seconds, duals=duals, iterations=iterations)
+        if st == GRB.CUTOFF:  # nothing below the cutoff (a status only a given cutoff leads to)
+            proven = -float("inf") if cutoff is None else float(cutoff)
+            return SolveResult("interrupted", float("inf"), proven, None, seconds, iterations=iterations)
         if st in (GRB.INFEASIBLE, GRB.INF_OR_UNBD):
-            return SolveResult("infeasible", float("inf"), float("inf"), None, seconds)
+            return SolveResult("infeasible", float("inf"), float("inf"), None, seconds, iterations=iterations)
         if st == GRB.TIME_LIMIT:
-            return SolveResult("time_limit", obj, bound, x, seconds)
+            return SolveResult("time_limit", obj, bound, x, seconds, iterations=iterations)
         if st == GRB.INTERRUPTED:
-            return SolveResult("interrupted", obj, bound, x, seconds)
-        return SolveResult("error", obj, -float("inf"), x, seconds, f"Gurobi status {st}")
+            return SolveResult("interrupted", obj, bound, x, seconds, iterations=iterations)
+        return SolveResult("error", obj, -float("inf"), x, seconds, f"Gurobi status {st}",
+                           iterations=iterations)
+
+    def _duals(self) -> np.ndarray:
+        """Row multipliers in row order (a ranged row is two constraints, of which one is active)."""
+        out = np.zeros(self.problem.num_rows)
+        for mask, constrs in self._constrs:
+            np.add.at(out, np.flatnonzero(mask), np.asarray(constrs.Pi, dtype=np.float64))
+        return out

@@ -1,18 +1,21 @@
-"""HiGHS backend (``highspy``, installed with robustest): the default LP/MILP solver.
+"""HiGHS backend (``highspy``, installed with robustest): the default LP/MILP/QP solver.
 
 The time limit is HiGHS's own ``time_limit`` option; early stops use the MIP interrupt callback, which
-HiGHS calls with the current primal and dual bounds.
+HiGHS calls with the current primal and dual bounds. A quadratic objective is passed as HiGHS's Hessian
+(lower triangle, column-wise; here only its diagonal); HiGHS has no MIQP solver.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Mapping
 
 import numpy as np
 
 from ..errors import SolverError, SolverUnavailable
-from .base import Problem, Solver, SolveResult
+from .base import Kind, Problem, Solver, SolveResult
 
 try:
     import highspy
@@ -20,8 +23,44 @@ except ImportError:  # pragma: no cover - highspy is a dependency
     highspy = None  # type: ignore[assignment]
 
 
+_BANNER_SHOWN = False
+
+
+def quiet_highs() -> "highspy.Highs":
+    """A ``highspy.Highs`` with its log off. HiGHS prints its banner ("Running HiGHS ...") to the
+    process's stdout when the first instance is made, before any option can be set, so the first one is
+    made with file descriptor 1 pointed at /dev/null (a CLI's ``--json -`` output or pytest's captured
+    output stays clean); the banner is printed once per process, so later ones need nothing.
+
+        >>> isinstance(quiet_highs(), highspy.Highs)
+        True
+    """
+    global _BANNER_SHOWN
+    if highspy is None:  # pragma: no cover
+        raise SolverUnavailable("solver='highs' needs highspy, which is not installed. "
+                                "Fix: pip install highspy")
+    if _BANNER_SHOWN:
+        h = highspy.Highs()
+    else:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+            h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(devnull)
+        _BANNER_SHOWN = True
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("log_to_console", False)
+    return h
+
+
 class HighsSolver(Solver):
     name = "highs"
+    kinds: frozenset[Kind] = frozenset({"lp", "milp", "qp"})
 
     def __init__(self, problem: Problem, *, threads: int = 1) -> None:
         super().__init__(problem, threads=threads)
@@ -50,16 +89,20 @@ class HighsSolver(Solver):
         self._lp = lp
         self._n = int(lb.size)
         self._stop: tuple = (None, None)
-        self._used = False
-        self._h = self._load()
+        self._hessian: highspy.HighsHessian | None = None
+        self._h: highspy.Highs | None = None  # loaded by the first minimize, with that call's Hessian
 
     def _load(self) -> highspy.Highs:
-        """A fresh HiGHS instance holding the model. MILPs get a new one per objective: after an
-        interrupted run HiGHS hands the next run's callback stale bounds, which would stop it at once."""
-        h = highspy.Highs()
-        h.silent()
+        """A fresh HiGHS instance holding the model (with the current Hessian, if any). MILPs get a new
+        one per objective: after an interrupted run HiGHS hands the next run's callback stale bounds,
+        which would stop it at once."""
+        h = quiet_highs()
         h.setOptionValue("threads", int(self.threads))
-        if h.passModel(self._lp) == highspy.HighsStatus.kError:
+        model: highspy.HighsLp | highspy.HighsModel = self._lp
+        if self._hessian is not None:
+            model = highspy.HighsModel()
+            model.lp_, model.hessian_ = self._lp, self._hessian
+        if h.passModel(model) == highspy.HighsStatus.kError:
             raise SolverError(f"HiGHS rejected the model ({self._lp.num_col_} columns, {self._lp.num_row_} rows)")
         if self._integer:
             h.cbMipInterrupt.subscribe(self._on_mip)
@@ -72,23 +115,49 @@ class HighsSolver(Solver):
                 (above is not None and out.mip_dual_bound > above):
             event.data_in.user_interrupt = True  # type: ignore[attr-defined]
 
-    def _objective(self, h: highspy.Highs, c: np.ndarray, offset: float, time_limit: float) -> None:
-        """Set the cost vector, its constant and the time limit (at least 1 ms; inf for none)."""
+    def _objective(self, h: highspy.Highs, c: np.ndarray, offset: float, time_limit: float,
+                   gap: float | None) -> None:
+        """Set the cost vector, its constant, the time limit (at least 1 ms; inf for none) and the MIP gap."""
         h.changeColsCost(self._n, np.arange(self._n, dtype=np.int32), c)
         h.changeObjectiveOffset(float(offset))
         h.setOptionValue("time_limit", float(max(time_limit, 1e-3)) if np.isfinite(time_limit) else float("inf"))
+        if gap is not None:
+            h.setOptionValue("mip_rel_gap", float(gap))
 
-    def minimize(self, cost: Mapping[int, float], *, offset: float = 0.0, time_limit: float = float("inf"),
-                 stop_below: float | None = None, stop_above: float | None = None) -> SolveResult:
-        if self._integer and self._used:
+    def _set_hessian(self, quadratic: Mapping[int, float] | None) -> bool:
+        """Make ``quadratic`` the model's Hessian diagonal; True when the model must be loaded afresh."""
+        if not quadratic and self._hessian is None:
+            return False
+        if not quadratic:
+            self._hessian = None
+            return True
+        q = np.zeros(self._n)
+        for j, v in quadratic.items():
+            q[int(j)] += float(v)
+        cols = np.flatnonzero(q)
+        hess = highspy.HighsHessian()
+        hess.dim_ = self._n
+        hess.format_ = highspy.HessianFormat.kTriangular
+        hess.start_ = np.searchsorted(cols, np.arange(self._n + 1)).astype(np.int32)
+        hess.index_ = cols.astype(np.int32)
+        hess.value_ = q[cols]
+        self._hessian = hess
+        return True
+
+    def minimize(self, cost: Mapping[int, float], *, quadratic: Mapping[int, float] | None = None,
+                 offset: float = 0.0, time_limit: float = float("inf"), stop_below: float | None = None,
+                 stop_above: float | None = None, cutoff: float | None = None,
+                 gap: float | None = None) -> SolveResult:
+        kind = self.kind_of(quadratic)
+        if self._set_hessian(quadratic) or self._h is None or self._integer:  # a MIP: a fresh one (see _load)
             self._h = self._load()
-        self._used = True
         h = self._h
         c = np.zeros(self._n)
         for j, v in cost.items():
             c[int(j)] += float(v)
-        self._objective(h, c, offset, time_limit)
-        self._stop = (stop_below, stop_above)
+        self._objective(h, c, offset, time_limit, gap)
+        above = [v for v in (stop_above, cutoff) if v is not None]
+        self._stop = (stop_below, min(above) if above else None)
         t0 = time.perf_counter()
         M = highspy.HighsModelStatus
         try:
@@ -99,7 +168,7 @@ class HighsSolver(Solver):
                 # (tests/certify/test_certify_soundness.py, conv/BN/avg-pool net seed 27); only an
                 # infeasibility that a run without presolve confirms is reported.
                 h = self._h = self._load()
-                self._objective(h, c, offset, time_limit - (time.perf_counter() - t0))
+                self._objective(h, c, offset, time_limit - (time.perf_counter() - t0), gap)
                 h.setOptionValue("presolve", "off")
                 h.run()
                 h.setOptionValue("presolve", "choose")
@@ -111,20 +180,27 @@ class HighsSolver(Solver):
         has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible
         x = np.asarray(h.getSolution().col_value, dtype=np.float64) if has_x else None
         obj = float(info.objective_function_value) if has_x else float("inf")
+        iterations = int(info.qp_iteration_count if kind == "qp" else info.simplex_iteration_count)
         if self._integer:
             bound = float(info.mip_dual_bound)
         else:
             bound = obj if ms == M.kOptimal else -float("inf")
         if ms == M.kOptimal:
+            duals = None
             if self._integer and not (np.isfinite(bound) and bound <= obj):
                 # HiGHS sometimes reports no dual bound when presolve solved the MIP: use the gap it guarantees
-                gap = max(float(h.getOptionValue("mip_abs_gap")[1]), float(h.getOptionValue("mip_rel_gap")[1]) * abs(obj))
-                bound = obj - gap
-            return SolveResult("optimal", obj, bound if self._integer else obj, x, seconds)
+                slack = max(float(h.getOptionValue("mip_abs_gap")[1]),
+                            float(h.getOptionValue("mip_rel_gap")[1]) * abs(obj))
+                bound = obj - slack
+            if not self._integer and info.dual_solution_status == 2:  # kSolutionStatusFeasible
+                duals = np.asarray(h.getSolution().row_dual, dtype=np.float64)
+            return SolveResult("optimal", obj, bound if self._integer else obj, x, seconds, duals=duals,
+                               iterations=iterations)
         if ms == M.kInfeasible:
-            return SolveResult("infeasible", float("inf"), float("inf"), None, seconds)
+            return SolveResult("infeasible", float("inf"), float("inf"), None, seconds, iterations=iterations)
         if ms == M.kTimeLimit:
-            return SolveResult("time_limit", obj, bound, x, seconds)
+            return SolveResult("time_limit", obj, bound, x, seconds, iterations=iterations)
         if ms in (M.kInterrupt, getattr(M, "kHighsInterrupt", M.kInterrupt)):
-            return SolveResult("interrupted", obj, bound, x, seconds)
-        return SolveResult("error", obj, -float("inf"), x, seconds, f"HiGHS status {h.modelStatusToString(ms)}")
+            return SolveResult("interrupted", obj, bound, x, seconds, iterations=iterations)
+        message = f"HiGHS status {h.modelStatusToString(ms)}"
+        return SolveResult("error", obj, -float("inf"), x, seconds, message, iterations=iterations)

@@ -1,0 +1,206 @@
+"""Square attack (Andriushchenko et al. 2020): score-based random search, forward passes only.
+
+It never asks for a gradient, so a model whose gradients are masked (rounding, a saturated layer, a
+non-differentiable preprocessing) cannot hide from it. Each iteration proposes, for every unbroken
+sample, a new perturbation on one random window and keeps it when the margin (true logit minus the best
+other; targeted: best non-target minus target) drops. The window's share ``p`` of the input starts at
+``p_init`` and halves on the paper's schedule (rescaled to the query budget).
+
+- linf: windows of side ``round(sqrt(p * H * W))`` on images (N, C, H, W), one random ``+-eps`` per
+  channel over the window, starting from random vertical stripes; on flat inputs a random subset of
+  ``round(p * D)`` features with a random sign each.
+- l2: the paper's update: a second window's mass moves onto the first, whose perturbation becomes its
+  old direction plus a fresh pseudo-Gaussian pattern (random sign per channel), and the whole
+  perturbation is rescaled onto the sphere of radius ``eps``. The start is random signs of norm eps
+  (the paper starts from a grid of pseudo-Gaussians).
+
+``queries`` is a per-sample budget of forward passes (the start counts as one); a sample leaves the batch
+as soon as it is broken. With ``probe``, the search stops after ``probe`` queries unless it has broken
+some sample by then: on a model whose gradients work, what strong gradient attacks left is seldom broken
+by random search, so the default sequence spends the full budget only where the probe found masking.
+
+    >>> import torch
+    >>> from robustest.spec import LpBall
+    >>> model = torch.nn.Linear(4, 3).eval()
+    >>> out = Square(queries=50)(model, torch.rand(5, 4), torch.zeros(5, dtype=torch.long), LpBall(0.1))
+    >>> out.adversarial.shape
+    torch.Size([5, 4])
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Tuple
+
+import torch
+
+from ..errors import invalid_argument
+from ..spec import LpBall
+from .base import Attack, Deadline, Found, check_steps, compact
+from .losses import is_success, margin_loss, target_margin
+
+#: the paper's schedule: at these shares of 10,000 iterations the window share p halves
+HALVING_POINTS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
+
+
+def window_share(p_init: float, it: int, iterations: int) -> float:
+    """The share ``p`` of the input that iteration ``it`` of ``iterations`` perturbs."""
+    scaled = int(it / max(iterations, 1) * 10000)
+    return p_init / 2 ** sum(scaled > point for point in HALVING_POINTS)
+
+
+def _loss(z: torch.Tensor, y: torch.Tensor, t: Optional[torch.Tensor]) -> torch.Tensor:
+    """What the search lowers: < 0 means broken (untargeted) or the target on top (targeted)."""
+    return -margin_loss(z, y) if t is None else -target_margin(z, t)
+
+
+class Square(Attack):
+    """Square attack with a per-sample budget of ``queries`` forward passes (norm linf or l2)."""
+
+    name = "square"
+    norms = ("linf", "l2")
+    gradient_free = True
+
+    def __init__(self, *, queries: int = 1000, p_init: float = 0.8, probe: Optional[int] = None) -> None:
+        self.queries = check_steps("queries", queries, minimum=2)
+        if not 0 < p_init <= 1:
+            raise invalid_argument("p_init", p_init, "a share in (0, 1]", "pass p_init=0.8")
+        if probe is not None:
+            check_steps("probe", probe, minimum=1)
+        self.p_init, self.probe = p_init, probe
+
+    def search(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall,
+               targets: Optional[torch.Tensor], generator: Optional[torch.Generator],
+               deadline: Deadline) -> torch.Tensor:
+        found = Found(x0)
+        if ball.eps == 0:
+            return found.best
+        idx = torch.arange(x0.shape[0], device=x0.device)
+        xs0, ys, ts = x0, y, targets
+        delta = self._start(x0, ball, generator)
+        x = ball.project(x0 + delta, x0)
+        delta = x - x0
+        with torch.no_grad():
+            z = model(x)
+        loss = _loss(z, ys, ts)
+        keep = found.record(idx, x, is_success(z, ys, ts))
+        iterations = self.queries - 1
+        for it in range(iterations):
+            if deadline.passed() or (it + 1 == self.probe and not bool(found.found.any())):
+                break
+            if not bool(keep.all()):
+                if not bool(keep.any()):
+                    break
+                idx, xs0, ys, ts, delta, loss = compact(keep, idx, xs0, ys, ts, delta, loss)  # type: ignore[assignment]
+            assert xs0 is not None and delta is not None and loss is not None and ys is not None
+            p = window_share(self.p_init, it, iterations)
+            proposal = self._propose(delta, p, ball, generator)
+            x_new = ball.project(xs0 + proposal, xs0)
+            with torch.no_grad():
+                z = model(x_new)
+            new_loss = _loss(z, ys, ts)
+            better = new_loss < loss
+            shape = (-1,) + (1,) * (delta.dim() - 1)
+            delta = torch.where(better.view(shape), x_new - xs0, delta)
+            loss = torch.where(better, new_loss, loss)
+            keep = found.record(idx, x_new, is_success(z, ys, ts))
+        return found.best
+
+    # ------------------------------------------------------------------ proposals
+    def _start(self, x0: torch.Tensor, ball: LpBall, generator: Optional[torch.Generator]) -> torch.Tensor:
+        """Random vertical stripes (images) or random signs (flat inputs), of norm eps."""
+        n = x0.shape[0]
+        if x0.dim() == 4:
+            signs = _signs((n, x0.shape[1], 1, x0.shape[3]), x0, generator).expand_as(x0)
+        else:
+            signs = _signs(x0.shape, x0, generator)
+        return _scaled(signs, ball)
+
+    def _propose(self, delta: torch.Tensor, p: float, ball: LpBall,
+                 generator: Optional[torch.Generator]) -> torch.Tensor:
+        window, pattern = _window(delta, p, generator)
+        if delta.dim() == 4:  # one sign per channel over the square window
+            signs = _signs((delta.shape[0], delta.shape[1], 1, 1), delta, generator).expand_as(delta)
+        else:
+            signs = _signs(delta.shape, delta, generator)
+        if ball.norm == "linf":
+            return torch.where(window, ball.eps * signs, delta)
+        # l2 (the paper's update): the mass of a second window moves onto the first, whose perturbation
+        # becomes its old direction plus a fresh pseudo-Gaussian pattern, taking also the unused budget
+        second, _ = _window(delta, p, generator)
+        both = window | second
+        unused = (ball.eps ** 2 - _norm(delta) ** 2).clamp_min(0)
+        size = (unused + _norm(delta * both) ** 2).sqrt()
+        old = delta * window
+        fresh = signs * pattern
+        new = fresh / _norm(fresh).clamp_min(1e-12).view(_col(delta)) + old / _norm(old).clamp_min(
+            1e-12).view(_col(delta))
+        new = new * (size / _norm(new).clamp_min(1e-12)).view(_col(delta))
+        moved = torch.where(window, new, torch.where(second, torch.zeros_like(delta), delta))
+        return _scaled(moved, ball)
+
+
+def _col(t: torch.Tensor) -> tuple:
+    return (-1,) + (1,) * (t.dim() - 1)
+
+
+def _norm(t: torch.Tensor) -> torch.Tensor:
+    return t.flatten(1).norm(dim=1)
+
+
+def _bump(rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
+    """The paper's pseudo-Gaussian on a rows x cols rectangle: nested squares around the centre, the k-th
+    adding 1/k^2."""
+    r = torch.arange(rows, device=like.device).view(-1, 1) - rows // 2
+    c = torch.arange(cols, device=like.device).view(1, -1) - cols // 2
+    ring = torch.maximum(r.abs(), c.abs())
+    levels = torch.arange(1, max(rows, cols) + 1, device=like.device, dtype=like.dtype)
+    weight = (1.0 / levels ** 2).flip(0).cumsum(0).flip(0)  # ring k is inside squares k+1, k+2, ...
+    return weight[ring.clamp_max(len(levels) - 1)].to(like.dtype)
+
+
+def _eta(side: int, like: torch.Tensor) -> torch.Tensor:
+    """The paper's window pattern: a bump on the top half minus one on the bottom half."""
+    top = _bump(side // 2, side, like) if side >= 2 else like.new_zeros(0, side)
+    bottom = _bump(side - side // 2, side, like)
+    eta = torch.cat([top / top.norm().clamp_min(1e-12), -bottom / bottom.norm().clamp_min(1e-12)], 0)
+    return eta
+
+
+def _signs(shape: Any, like: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
+    bits = torch.randint(0, 2, tuple(shape), generator=generator, device=like.device)
+    return (2 * bits - 1).to(like.dtype)
+
+
+def _scaled(delta: torch.Tensor, ball: LpBall) -> torch.Tensor:
+    """``delta`` scaled to norm eps (linf: values +-eps where nonzero)."""
+    if ball.norm == "linf":
+        return ball.eps * delta.sign()
+    norm = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
+    return delta * (ball.eps / norm).view((-1,) + (1,) * (delta.dim() - 1))
+
+
+def _window(delta: torch.Tensor, p: float, generator: Optional[torch.Generator]
+            ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """A boolean mask per sample, a random square of share ``p`` (images) or ``round(p * D)`` features,
+    and the l2 pattern on it (images: :func:`_eta` placed on the square, transposed for half the
+    samples; flat inputs: ones)."""
+    n, dev = delta.shape[0], delta.device
+    if delta.dim() == 4:
+        h, w = delta.shape[2], delta.shape[3]
+        side = max(1, min(h, w, round(math.sqrt(p * h * w))))
+        top = torch.randint(0, h - side + 1, (n, 1, 1, 1), generator=generator, device=dev)
+        left = torch.randint(0, w - side + 1, (n, 1, 1, 1), generator=generator, device=dev)
+        rows = torch.arange(h, device=dev).view(1, 1, h, 1)
+        cols = torch.arange(w, device=dev).view(1, 1, 1, w)
+        mask = (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)
+        eta = _eta(side, delta)
+        flip = torch.randint(0, 2, (n, 1, 1, 1), generator=generator, device=dev).bool()
+        rr, cc = (rows - top).clamp(0, side - 1), (cols - left).clamp(0, side - 1)
+        pattern = torch.where(flip, eta[cc, rr], eta[rr, cc]) * mask
+        return mask, pattern.to(delta.dtype)
+    flat = delta.flatten(1)
+    k = max(1, round(p * flat.shape[1]))  # drawn with replacement: a repeat only shrinks the window
+    chosen = torch.randint(0, flat.shape[1], (n, k), generator=generator, device=dev)
+    mask = torch.zeros(flat.shape, dtype=torch.bool, device=dev).scatter_(1, chosen, True).view_as(delta)
+    return mask, mask.to(delta.dtype)
