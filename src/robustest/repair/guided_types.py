@@ -23,6 +23,7 @@ from ..results import REQUIRE_MODES, Report
 from ..validate import as_inputs, as_labels
 from .guided_settings import NOT_PASSING
 
+
 @dataclass(frozen=True)
 class RepairTest:
     """A robustness test: ``robustest.check(model, inputs, labels, **check)`` must pass with
@@ -94,11 +95,13 @@ class RoundRecord:
 
 @dataclass(frozen=True)
 class HoldoutFigures:
-    """Clean and robust accuracy (same attacks and eps as the test) on data the repair did not see."""
+    """Clean accuracy (on ``samples``) and robust accuracy (same attacks and eps as the test, on the first
+    ``robust_samples``) on data the repair did not see."""
 
     samples: int
     clean: float
     robust: float
+    robust_samples: int = 0
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ class GuidedRepairResult:
         hb, ha = self.holdout_before, self.holdout_after
         if hb is not None and ha is not None:
             out.append(f"  held-out ({hb.samples} samples): clean {hb.clean:.1%} -> {ha.clean:.1%}, "
-                       f"robust {hb.robust:.1%} -> {ha.robust:.1%}")
+                       f"robust (first {hb.robust_samples}) {hb.robust:.1%} -> {ha.robust:.1%}")
         if self.remaining:
             shown = ", ".join(map(str, self.remaining[:10])) + (" ..." if len(self.remaining) > 10 else "")
             out.append(f"  still failing: samples {shown}")

@@ -44,7 +44,7 @@ def figures(model: Any, data: Optional[Data], test: RepairTest, *, limit: int) -
                       require=test.require)
     counts = held.run(model).counts()
     robust = 1.0 - (counts["falsified"] + counts["misclassified"]) / max(1, len(ys))
-    return HoldoutFigures(samples=int(len(y)), clean=clean, robust=robust)
+    return HoldoutFigures(samples=int(len(y)), clean=clean, robust=robust, robust_samples=int(len(ys)))
 
 
 def clean_accuracy(model: Any, data: Data) -> float:
