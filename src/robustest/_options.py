@@ -26,7 +26,7 @@ from .results import (INCLUDE_MODES, NORM_SPELLINGS, REQUIRE_MODES, RUNGS, SOLVE
                       UNKNOWN_MODES)
 from .schedules import ProofSettings
 
-__all__ = ["Option", "OPTIONS", "CHECK_OPTIONS", "RADIUS_OPTIONS", "MARKER_OWN", "problem", "close_match",
+__all__ = ["Option", "OPTIONS", "CHECK_OPTIONS", "PLUGIN_SET", "RADIUS_OPTIONS", "MARKER_OWN", "problem", "close_match",
            "unknown_keyword",
            "reject_unknown_keywords", "rung_help", "cli_value", "help_for"]
 
@@ -60,6 +60,24 @@ def _names(value: Any) -> bool:
 def _attacks(value: Any) -> bool:
     return (isinstance(value, str) and bool(value)) or (not isinstance(value, str) and isinstance(
         value, (list, tuple)) and len(value) > 0)
+
+
+def _cache(value: Any) -> bool:
+    import os
+
+    if value is None or hasattr(value, "get") and hasattr(value, "put"):  # a VerdictCache (any import)
+        return True
+    return isinstance(value, os.PathLike) or (isinstance(value, str) and bool(value))
+
+
+def _indices(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        return False
+    values = list(value.tolist() if hasattr(value, "tolist") else value)
+    return (all(not isinstance(v, bool) and isinstance(v, int) and v >= 0 for v in values)
+            and len(set(values)) == len(values))
 
 
 @dataclass(frozen=True)
@@ -139,6 +157,24 @@ _TABLE = (
     Option("lower_steps", lambda v: not isinstance(v, bool) and isinstance(v, int) and v >= 0,
            "an integer >= 0", "pass lower_steps=8", "bisection steps of the certified radius",
            ((0, 8), (-1, 2.5, "8"))),
+    # scale-out and re-runs (robustest.cache, plugin.scale)
+    Option("cache", _cache,
+           "'readwrite', 'read', 'write', 'off', a directory or a robustest.cache.VerdictCache",
+           "pass cache='readwrite' (the default in pytest) or cache='off' to recompute every verdict",
+           "the verdict cache (.robustest_cache/): off, read, write, readwrite, or its directory",
+           (("readwrite", "off", None, ".robustest_cache"), ("", 3, True))),
+    Option("indices", _indices, "distinct integers >= 0, one per sample (their positions in the whole set)",
+           "pass indices=range(100, 200) for the samples 100..199 of a data set, or leave it out",
+           "the samples' positions in the whole set (they key the random streams)",
+           ((None, range(3), [0, 1, 2]), ("012", 1.5, [1, 1, 2], [-1, 0, 1]))),
+    Option("shards", lambda v: v == "auto" or (not isinstance(v, bool) and isinstance(v, int) and v >= 1),
+           "an integer >= 1 or 'auto' (one per pytest-xdist worker)", "pass shards=4 or shards='auto'",
+           "run a @robust test as this many items, each a slice of its samples",
+           ((1, 4, "auto"), (0, -1, 2.5, "four", True))),
+    Option("baseline_tolerance", lambda v: _finite(v) and v >= 0,
+           "a fraction >= 0 (0.1: a certified margin may drop by 10%)", "pass baseline_tolerance=0.1",
+           "how far a certified margin may drop below the baseline's before the test fails",
+           ((0, 0.1, 1), (-0.1, float("nan"), "0.1"))),
     # reporting settings
     _choice("unknown", UNKNOWN_MODES, "pass unknown='skipped'", "how unknown samples appear in JUnit"),
     _choice("junit_include", INCLUDE_MODES, "pass junit_include='all'", "samples listed in the JUnit file"),
@@ -149,14 +185,19 @@ OPTIONS: Dict[str, Option] = {o.name: o for o in _TABLE}
 
 #: the keyword options of :func:`robustest.check` (besides model, inputs, labels)
 CHECK_OPTIONS: Tuple[str, ...] = ("eps", "norm", "escalate", "timeout", "domain", "seed", "solver", "attacks",
-                                  "suppress_health_check", "alpha_crown", "provers", "strength")
+                                  "suppress_health_check", "alpha_crown", "provers", "strength", "indices",
+                                  "cache")
+
+#: options of :func:`robustest.check` that the plugin sets itself (shards, ``--robust-cache``), so they are
+#: not marker arguments
+PLUGIN_SET: Tuple[str, ...] = ("indices", "cache")
 
 #: the options the marker passes on to :func:`robustest.radius` when it has ``min_radius``
 #: (``escalate`` names the certifier of the lower radius)
 RADIUS_OPTIONS: Tuple[str, ...] = ("norm", "escalate", "timeout", "domain", "seed", "method", "exact", "lower_steps")
 
 #: the marker's own arguments (the rest are :func:`robustest.check`'s)
-MARKER_OWN: Tuple[str, ...] = ("min_pass", "require", "model", "data", "min_radius")
+MARKER_OWN: Tuple[str, ...] = ("min_pass", "require", "model", "data", "min_radius", "shards")
 
 
 def cli_value(name: str, convert: Callable[[str], Any] = str) -> Callable[[str], Any]:

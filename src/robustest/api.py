@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import replace
@@ -19,12 +20,14 @@ import torch
 
 from ._options import reject_unknown_keywords
 from .attacks.sequence import DEFAULT_STRENGTH, AttackSpec, build_sequence, run_sequence
+from .cache import VerdictCache, as_cache
+from .cache.reuse import CachePlan
 from .checks import HealthCheckWarning, as_suppressed, masking_check, run_health_checks
 from .ladder import Ladder, StepContext
 from .provers import ProofSettings
 from .results import AttackResult, Report
 from .spec import Bound, LpBall, as_ball
-from .validate import as_inputs, as_labels, as_option, as_seed, as_timeout, model_logits
+from .validate import as_indices, as_inputs, as_labels, as_option, as_seed, as_timeout, model_logits
 
 Domain = Optional[Tuple[Bound, Bound]]
 
@@ -34,7 +37,9 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
           escalate: str = "attack", timeout: float = 10.0, domain: Domain = (0.0, 1.0), seed: int = 0,
           solver: str = "highs", attacks: Union[str, Sequence[AttackSpec]] = "auto",
           suppress_health_check: Iterable[Any] = (), alpha_crown: bool = False,
-          provers: Optional[ProofSettings] = None, strength: str = DEFAULT_STRENGTH) -> Report:
+          provers: Optional[ProofSettings] = None, strength: str = DEFAULT_STRENGTH,
+          indices: Optional[Sequence[int]] = None,
+          cache: Union[None, str, "os.PathLike[str]", VerdictCache] = None) -> Report:
     """Decide, per sample, whether every input in the ``eps``-ball around it keeps its label.
 
     The ladder runs cheapest first, each rung only on the samples still undecided: attacks (which can
@@ -49,6 +54,14 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
     After attacks that include a gradient-free one (the default sequence does), the ``masking`` health
     check warns when the gradients mislead them.
 
+    Each sample's random draws derive from ``seed`` and its position in the whole set, ``indices``
+    (default ``0 .. n-1``), never from the other samples checked with it: a slice of a data set checked
+    with its ``indices`` gets, sample by sample, the verdicts of the whole set checked at once (the
+    report still numbers the slice's samples from 0). ``cache`` (a directory or a
+    :class:`robustest.cache.VerdictCache`) reuses the verdicts decided before for the same model,
+    samples and settings; a reused counterexample passes the same forward-pass re-check as a fresh one
+    (see :mod:`robustest.cache`).
+
     Example::
 
         report = robustest.check(model, x_test[:100], y_test[:100], eps=0.05, escalate="crown")
@@ -56,7 +69,7 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
     """
     given = dict(norm=norm, escalate=escalate, timeout=timeout, seed=seed, solver=solver, attacks=attacks,
                  suppress_health_check=suppress_health_check, alpha_crown=alpha_crown, provers=provers,
-                 strength=strength)
+                 strength=strength, indices=indices, cache=cache)
     if not isinstance(eps, LpBall):
         given.update(eps=eps, domain=domain)
     if isinstance(given["suppress_health_check"], (set, frozenset)):
@@ -68,21 +81,30 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
         settings = replace(settings, alpha_crown=True)
     ball = as_ball(eps, norm, domain)
     sequence = build_sequence(attacks, strength=strength)  # validate the attack list before any work
+    store = as_cache(cache)
     x = as_inputs(inputs, ball.domain)
     y = as_labels(labels, x.shape[0], x.device)
+    ids = as_indices(indices, x.shape[0])
     start = time.perf_counter()
     logits = model_logits(model, x, y)
     warned = run_health_checks(model, x, y, suppress_health_check, logits=logits)
     n = x.shape[0]
     ctx = StepContext(model=model, inputs=x, labels=y, ball=ball, seed=seed, timeout=float(timeout),
-                      spent=[0.0] * n, escalate=escalate, attacks=sequence, solver=solver, settings=settings)
+                      spent=[0.0] * n, escalate=escalate, attacks=sequence, solver=solver, settings=settings,
+                      sample_ids=ids)
+    plan = CachePlan.open(store, model=model, inputs=x, labels=y, ball=ball, escalate=escalate, seed=seed,
+                          sample_ids=ids, options={"solver": solver, "attacks": attacks, "provers": settings,
+                                                   "strength": strength},
+                          timeout=float(timeout))
     ctx.charge(list(range(n)), time.perf_counter() - start)
-    samples = Ladder(ctx).run(logits.argmax(1))
+    samples = Ladder(ctx).run(logits.argmax(1), reuse=None if plan is None else plan.reuse)
+    if plan is not None:
+        plan.store(dict(enumerate(samples)))
     free = {a.describe() for a in sequence if a.gradient_free}
     if free and "masking" not in as_suppressed(suppress_health_check):  # gradient-free vs gradient attacks
         found = masking_check(model, x, y, ball, gradient_free=sum(s.method in free for s in samples),
                               attacked=sum(s.verdict != "misclassified" for s in samples),
-                              generator=ctx.generator(salt=2))
+                              generator=ctx.streams(range(n), salt=2))
         for msg in found:
             warnings.warn(msg, HealthCheckWarning, stacklevel=2)
         warned = [*warned, *found]

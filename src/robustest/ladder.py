@@ -18,17 +18,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
+# imported with the module, not inside AttackRung.run: check() builds its Attack objects with the
+# build_sequence it imported, and a later import here could meet a re-imported robustest.attacks (pytester
+# restores sys.modules between in-process runs), whose Attack class those objects are not instances of
+from .attacks.sequence import build_sequence, run_sequence
 from .errors import invalid_argument
 from .progress import Progress, tell
 from .provers import Known, ProofSettings, ProofTask, Prover, ProverOutcome, rung_provers
 from .results import RUNGS, SampleResult
 from .schedules import ATTACK_SHARE_BEFORE_PROVERS
 from .spec import LpBall
+from .streams import SampleStreams
 
 __all__ = ["Ladder", "Rung", "StepContext", "StepOutcome", "rungs", "validate_escalate"]
 
@@ -65,6 +70,8 @@ class StepContext:
     settings: ProofSettings = field(default_factory=ProofSettings)
     known: Dict[int, Known] = field(default_factory=dict)
     graph: Any = None
+    #: each sample's position in the whole set it was drawn from (default: its position here)
+    sample_ids: List[int] = field(default_factory=list)
 
     def remaining(self, i: int) -> float:
         """Seconds left in sample ``i``'s budget."""
@@ -77,10 +84,11 @@ class StepContext:
             for i in indices:
                 self.spent[i] += share
 
-    def generator(self, salt: int = 0) -> torch.Generator:
-        g = torch.Generator(device=self.inputs.device)
-        g.manual_seed((self.seed * 1_000_003 + salt) % (2**63 - 1))
-        return g
+    def streams(self, indices: Sequence[int], salt: int = 0) -> SampleStreams:
+        """Random streams for the samples ``indices``, one each, keyed by the sample's position in the
+        whole set: a sample draws the same numbers whichever samples it is checked with."""
+        ids = self.sample_ids or list(range(self.inputs.shape[0]))
+        return SampleStreams((self.seed * 1_000_003 + salt) % (2**63 - 1), [ids[i] for i in indices])
 
     def read_graph(self) -> Any:
         if self.graph is None:
@@ -124,15 +132,13 @@ class AttackRung(Rung):
     name = "attack"
 
     def run(self, ctx: StepContext, indices: List[int]) -> Dict[int, StepOutcome]:
-        from .attacks.sequence import build_sequence, run_sequence
-
         attacks = build_sequence(ctx.attacks)
         share = 1.0 if ctx.escalate == "attack" else ATTACK_SHARE_BEFORE_PROVERS
         start = time.perf_counter()
         pool = sum(max(0.0, ctx.remaining(i)) for i in indices)
         idx = torch.tensor(indices, device=ctx.inputs.device)
         out = run_sequence(ctx.model, ctx.inputs[idx], ctx.labels[idx], ctx.ball, attacks,
-                           generator=ctx.generator(salt=1), deadline=start + share * pool)
+                           generator=ctx.streams(indices, salt=1), deadline=start + share * pool)
         ctx.charge(indices, time.perf_counter() - start)
         return {i: StepOutcome("falsified", counterexample=out.adversarial[k], method=out.method[k])
                 for k, i in enumerate(indices) if bool(out.success[k])}
@@ -204,13 +210,20 @@ def rungs(escalate: str) -> List[Rung]:
             for k, name in enumerate(names)]
 
 
+#: decides samples from elsewhere (the verdict cache): (context, undecided samples, re-check) -> results
+Reuse = Callable[["StepContext", List[int], Callable[[Dict[int, "StepOutcome"]], None]],
+                 Dict[int, SampleResult]]
+
+
 class Ladder:
     """Runs the rungs on a batch and turns their outcomes into :class:`SampleResult` s."""
 
     def __init__(self, ctx: StepContext) -> None:
         self.ctx = ctx
 
-    def run(self, predicted: torch.Tensor) -> Tuple[SampleResult, ...]:
+    def run(self, predicted: torch.Tensor, reuse: Optional[Reuse] = None) -> Tuple[SampleResult, ...]:
+        """Every sample's result. ``reuse`` (the verdict cache's) may decide samples before the rungs run;
+        it gets the undecided samples and this ladder's counterexample re-check."""
         ctx = self.ctx
         n = ctx.inputs.shape[0]
         decided: Dict[int, SampleResult] = {}
@@ -219,6 +232,8 @@ class Ladder:
                 decided[i] = SampleResult(index=i, verdict="misclassified", method="clean",
                                           label=int(ctx.labels[i]), seconds=ctx.spent[i],
                                           predicted=int(predicted[i]))
+        if reuse is not None:
+            decided.update(reuse(ctx, [i for i in range(n) if i not in decided], self.recheck))
         last: Dict[int, Tuple[str, str]] = {}
         for rung in rungs(ctx.escalate):
             todo = [i for i in range(n) if i not in decided and ctx.remaining(i) > 0]

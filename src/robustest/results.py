@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Literal, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Literal, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -62,12 +62,12 @@ class SampleResult:
     distance: Optional[float] = None
     figure: Optional[float] = None
     reason: str = ""
+    #: whether the verdict was reused from the verdict cache (:mod:`robustest.cache`)
+    cached: bool = False
 
     def passed(self, require: Require = "not_falsified") -> bool:
         """Whether this sample counts as passing under ``require``."""
-        if require == "certified":
-            return self.verdict == "certified"
-        return self.verdict in ("certified", "unknown")
+        return verdict_passes(self.verdict, require)
 
     def message(self, ball: "LpBall") -> str:
         """One line that says it all, e.g. ``falsified: eps=0.05 linf |d|=0.049 label 3 -> 5 by apgd``."""
@@ -81,6 +81,37 @@ class SampleResult:
             return f"{head} label {self.label} misclassified on the clean input (predicted {self.predicted})"
         why = f" ({self.reason})" if self.reason else ""
         return f"{head} label {self.label} unknown after {self.method}{why}"
+
+
+def verdict_passes(verdict: str, require: str = "not_falsified") -> bool:
+    """Whether a sample with ``verdict`` passes under ``require`` (unknown passes only "not_falsified")."""
+    if require == "certified":
+        return verdict == "certified"
+    return verdict in ("certified", "unknown")
+
+
+def pass_fraction(verdicts: Sequence[str], require: str = "not_falsified") -> float:
+    """Share of ``verdicts`` that pass under ``require`` (1.0 for none)."""
+    if not verdicts:
+        return 1.0
+    return sum(verdict_passes(v, require) for v in verdicts) / len(verdicts)
+
+
+def summary_text(verdicts: Sequence[str], *, threat: str, min_pass: float, require: str, cached: int = 0,
+                 extra: str = "", caveat: str = "") -> str:
+    """The one-line summary of a check with these per-sample ``verdicts`` (also of merged shards);
+    ``caveat`` says what a pass does not (see :meth:`Report.caveat`)."""
+    c = {v: 0 for v in VERDICTS}
+    for v in verdicts:
+        c[v] += 1
+    frac = pass_fraction(verdicts, require)
+    status = "passed" if frac >= min_pass - 1e-12 else "FAILED"
+    status += f" ({caveat})" if caveat else ""
+    return (f"robustness {status}: {frac:.1%} of {len(verdicts)} samples pass "
+            f"(require={require}, min_pass={min_pass:g}) at {threat}; "
+            f"certified {c['certified']}, falsified {c['falsified']}, unknown {c['unknown']}, "
+            f"misclassified {c['misclassified']}"
+            + (f"; {cached} verdicts reused from the cache" if cached else "") + extra)
 
 
 @dataclass(frozen=True)
@@ -104,25 +135,21 @@ class Report:
             out[s.verdict] += 1
         return out
 
+    @property
+    def cached(self) -> int:
+        """How many verdicts were reused from the verdict cache."""
+        return sum(s.cached for s in self.samples)
+
     def pass_fraction(self, require: Require = "not_falsified") -> float:
         """Share of samples that pass; misclassified samples fail (they are not robust)."""
-        if not self.samples:
-            return 1.0
-        return sum(s.passed(require) for s in self.samples) / len(self.samples)
+        return pass_fraction(self.verdicts, require)
 
     def passed(self, *, min_pass: float = 1.0, require: Require = "not_falsified") -> bool:
         return self.pass_fraction(require) >= min_pass - 1e-12
 
     def summary(self, *, min_pass: float = 1.0, require: Require = "not_falsified") -> str:
-        c = self.counts()
-        frac = self.pass_fraction(require)
-        status = "passed" if self.passed(min_pass=min_pass, require=require) else "FAILED"
-        caveat = self.caveat(require)
-        status += f" ({caveat})" if caveat else ""
-        return (f"robustness {status}: {frac:.1%} of {len(self.samples)} samples pass "
-                f"(require={require}, min_pass={min_pass:g}) at {self.ball.describe()}; "
-                f"certified {c['certified']}, falsified {c['falsified']}, unknown {c['unknown']}, "
-                f"misclassified {c['misclassified']}")
+        return summary_text(self.verdicts, threat=self.ball.describe(), min_pass=min_pass, require=require,
+                            cached=self.cached, caveat=self.caveat(require))
 
     def caveat(self, require: Require = "not_falsified") -> str:
         """What a pass does not say, when unknown samples count as passing: "not falsified by attacks;

@@ -63,7 +63,12 @@ class Settings:
     per-sample JUnit file; ``junit`` its path (None: not written); ``junit_include`` which samples it
     lists; ``html`` the path of the HTML report (None: not written); ``repair`` a directory where failing
     marker tests get a repaired model (None: off); ``suppress_health_check`` names of health checks to
-    silence (see :mod:`robustest.checks`).
+    silence (see :mod:`robustest.checks`); ``cache`` the verdict cache's mode (off, read, write,
+    readwrite: in ``.robustest_cache/`` of the rootdir) or its own directory (:mod:`robustest.cache`);
+    ``shards`` how many items a ``@robust`` test runs as under pytest-xdist ("auto": one per worker);
+    ``json`` the path of the results file (``robustest report --merge`` reads it); ``baseline`` a
+    baseline file to compare every sample with, and ``baseline_tolerance`` the relative drop of a
+    certified margin it tolerates.
     """
 
     seed: int = 0
@@ -78,6 +83,11 @@ class Settings:
     repair: Optional[str] = None
     suppress_health_check: Tuple[str, ...] = ()
     profile: Optional[str] = None
+    cache: str = "readwrite"
+    shards: Union[int, str] = 1
+    json: Optional[str] = None
+    baseline: Optional[str] = None
+    baseline_tolerance: float = 0.1
 
     def __post_init__(self) -> None:
         _check_values(self, source="settings")
@@ -129,7 +139,7 @@ def _bad(field_name: str, value: Any, expected: str, fix: str, source: str) -> C
 
 
 #: settings that are paths or names (None: not set)
-_PATHS: Tuple[str, ...] = ("junit", "html", "repair", "profile")
+_PATHS: Tuple[str, ...] = ("junit", "html", "repair", "profile", "json", "baseline")
 
 
 def _check_values(s: Settings, *, source: str) -> None:
@@ -145,6 +155,7 @@ def _check_values(s: Settings, *, source: str) -> None:
             raise _bad(f.name, value, *found, source)
     object.__setattr__(s, "timeout", float(s.timeout))
     object.__setattr__(s, "min_pass", float(s.min_pass))
+    object.__setattr__(s, "baseline_tolerance", float(s.baseline_tolerance))
     object.__setattr__(s, "suppress_health_check", tuple(s.suppress_health_check))
 
 

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Literal, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Literal, Optional, Tuple, Union
 
 import torch
 
 from .errors import InvalidArgument, invalid_argument
 from .results import NORM_ALIASES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .streams import RandomSource
 
 Norm = Literal["linf", "l2", "l1"]
 NORMS: Tuple[str, ...] = ("linf", "l2", "l1")
@@ -134,18 +137,21 @@ class LpBall:
             return lambda x: torch.clamp(x, lo, hi)
         return lambda x: self.project(x, x0)
 
-    def random_start(self, x0: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """A random point of ball ∩ domain (uniform in the linf box; uniform direction for l2/l1)."""
+    def random_start(self, x0: torch.Tensor, generator: Optional["RandomSource"] = None) -> torch.Tensor:
+        """A random point of ball ∩ domain (uniform in the linf box; uniform direction for l2/l1).
+
+        ``generator`` is a ``torch.Generator`` or per-sample streams (:mod:`robustest.streams`)."""
+        from .streams import rand, randn
+
         shape = x0.flatten(1).shape
         if self.norm == "linf":
-            u = torch.rand(shape, generator=generator, device=x0.device, dtype=x0.dtype)
+            u = rand(generator, shape, like=x0)
             delta = (2 * u - 1) * self.eps
         else:
-            g = torch.randn(shape, generator=generator, device=x0.device, dtype=x0.dtype)
+            g = randn(generator, shape, like=x0)
             if self.norm == "l1":
-                g = g.sign() * (-torch.rand(shape, generator=generator, device=x0.device,
-                                            dtype=x0.dtype).clamp_min(1e-12).log())
-            r = torch.rand((shape[0], 1), generator=generator, device=x0.device, dtype=x0.dtype)
+                g = g.sign() * (-rand(generator, shape, like=x0).clamp_min(1e-12).log())
+            r = rand(generator, (shape[0], 1), like=x0)
             delta = g / lp_norm(g, self.norm).clamp_min(1e-12).unsqueeze(1) * self.eps * r
         return self.project(x0 + delta.view_as(x0), x0)
 

@@ -11,7 +11,7 @@ Every failure is a robustest error naming the argument, its value, what was expe
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import torch
 
@@ -54,6 +54,23 @@ def as_inputs(inputs: Any, domain: Optional[Tuple[Bound, Bound]]) -> torch.Tenso
                 f"values inside domain={_short_domain(domain)} (sample(s) {rows} are outside)",
                 "scale the inputs into the domain, or pass the right domain=(lo, hi), or domain=None")
     return x
+
+
+def as_indices(indices: Any, n: int) -> List[int]:
+    """The samples' positions in the whole set: ``n`` distinct integers >= 0 (default ``0 .. n-1``)."""
+    if indices is None:
+        return list(range(n))
+    if isinstance(indices, torch.Tensor):
+        indices = indices.tolist()
+    try:
+        ids = [int(i) for i in indices]
+        ok = all(not isinstance(i, bool) and int(i) == i for i in indices)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or len(ids) != n or len(set(ids)) != n or (ids and min(ids) < 0):
+        raise invalid_argument("indices", indices, f"{n} distinct integers >= 0, one per sample",
+                               "pass the samples' positions in the whole set, e.g. indices=range(100, 200)")
+    return ids
 
 
 def _short_domain(domain: Tuple[Bound, Bound]) -> str:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import robustest
-from robustest._options import CHECK_OPTIONS, MARKER_OWN, OPTIONS, RADIUS_OPTIONS
+from robustest._options import CHECK_OPTIONS, MARKER_OWN, OPTIONS, PLUGIN_SET, RADIUS_OPTIONS
 from robustest.errors import ConfigError, InvalidArgument
 from robustest.plugin.marker import validate_marker_args
 from robustest.settings import FIELD_NAMES, Settings
@@ -36,11 +36,12 @@ def _tiny():
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
-def test_every_entry_point_accepts_and_refuses_alike(case, capsys):
+def test_every_entry_point_accepts_and_refuses_alike(case, capsys, tmp_path, monkeypatch):
     name, value, ok = case
+    monkeypatch.chdir(tmp_path)  # cache='readwrite' writes .robustest_cache/ here
     verdicts = {}
-    # the marker
-    if name in CHECK_OPTIONS + MARKER_OWN or name in RADIUS_OPTIONS:
+    # the marker (the plugin sets check()'s PLUGIN_SET options itself)
+    if (name in CHECK_OPTIONS + MARKER_OWN and name not in PLUGIN_SET) or name in RADIUS_OPTIONS:
         args = {name: value, "min_radius": 0.1} if name in RADIUS_OPTIONS and name not in CHECK_OPTIONS else \
             {name: value}
         try:

@@ -38,7 +38,7 @@ def test_verbose_log_gets_one_line_per_rung_and_pytest_lines_stay_whole(project)
 
 
 def test_quiet_without_v(project):
-    """(Under xdist, even with -v, too: tests/plugin/test_junit_agrees_with_pytest.py checks it.)"""
+    """(Under xdist, even with -v, too: tests/plugin/test_xdist.py checks it.)"""
     project.test_file(TESTS)
     result = project.run()
     result.assert_outcomes(passed=2)

@@ -36,14 +36,22 @@ def test_fixture(robustness, mlp, points, norm):
 '''
 
 
-def test_xdist_gives_the_serial_verdicts(project):
+def _serial(project):
+    """The per-sample JUnit cases of TESTS run serially (cache off: every verdict computed)."""
     project.test_file(TESTS)
-    serial = project.run("--robust-junit=serial.xml", "--robust-seed=3")
+    serial = project.run("--robust-junit=serial.xml", "--robust-seed=3", "--robust-cache=off")
     serial.assert_outcomes(passed=6)
-    parallel = project.run("--robust-junit=xdist.xml", "--robust-seed=3", "-n", "2", "--robust-html=x.html")
+    return project.cases(project.path / "serial.xml")
+
+
+def test_xdist_gives_the_serial_verdicts(project):
+    a = _serial(project)
+    parallel = project.run("--robust-junit=xdist.xml", "--robust-seed=3", "-n", "2", "--robust-html=x.html",
+                           "--robust-cache=off", "-v")
     parallel.assert_outcomes(passed=6)
+    assert "robustest check:" not in parallel.stdout.str()  # workers show no progress, even with -v
     parallel.stdout.fnmatch_lines(["*2 workers*"])
-    a, b = project.cases(project.path / "serial.xml"), project.cases(project.path / "xdist.xml")
+    b = project.cases(project.path / "xdist.xml")
     assert len(a) == 6 * 12
     assert a == b
     sa, sb = project.suite_properties(project.path / "serial.xml"), project.suite_properties(
@@ -53,3 +61,20 @@ def test_xdist_gives_the_serial_verdicts(project):
     assert all(f"test_eps[{eps}]" in page for eps in (0.02, 0.05, 0.1, 0.2))
     # the controller prints the summary table with the workers' records
     parallel.stdout.fnmatch_lines(["*robustest summary*", "total * 4 passed, 2 not met"])
+
+
+def _verdicts(cases):
+    """{testcase: (outcome, verdict)}: the figures behind a message may differ in float32's last digit
+    between batch sizes (a matrix product's rounding), the verdicts may not."""
+    return {k: (o, m.split(":")[0] if m else None) for k, (o, m) in cases.items()}
+
+
+def test_shards_spread_one_test_over_the_workers_with_the_serial_verdicts(project):
+    a = _serial(project)
+    sharded = project.run("--robust-junit=shards.xml", "--robust-seed=3", "-n", "2", "--robust-shards=auto",
+                          "--robust-cache=off")
+    sharded.assert_outcomes(passed=4 * 2 + 2)  # each marker test runs as one item per worker
+    b = project.cases(project.path / "shards.xml")
+    assert len(b) == 6 * 12  # one set of per-sample testcases per test, not per shard
+    assert _verdicts(a) == _verdicts(b)
+    sharded.stdout.fnmatch_lines(["total * 4 passed, 2 not met"])  # one summary row per test

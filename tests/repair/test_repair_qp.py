@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robustest.errors import InvalidArgument, SolverUnavailable
+from robustest.errors import InvalidArgument, SolverError, SolverUnavailable
 from robustest.repair.qp import get_solver
 from robustest.repair.qp_dual import DualQP
 
@@ -31,8 +31,16 @@ def test_dual_agrees_with_highs(seed, p, n, penalty):
         penalty = min(penalty, 3.0)
     A, r = _instance(seed, p, n)
     dual = get_solver("dual")(A, r, penalty=penalty)
-    highs = get_solver("highs")(A, r, penalty=penalty)
-    assert torch.allclose(dual.d, highs.d, atol=1e-6, rtol=1e-6)
+    try:
+        highs = get_solver("highs")(A, r, penalty=penalty)
+    except SolverError:
+        # HiGHS's QP solver can stop with "Solve error" on a 1e6 slack cost even for feasible cuts (seed=140,
+        # p=7, n=16): the reference is missing there, and the dual is still judged by its KKT conditions below
+        if penalty < 1e5:
+            raise
+        highs = None
+    if highs is not None:
+        assert torch.allclose(dual.d, highs.d, atol=1e-6, rtol=1e-6)
     # KKT of the dual: mu in [0, C], complementarity with the row residuals
     resid = (A @ dual.d).numpy() - r
     assert np.all(dual.mu >= 0) and np.all(dual.mu <= penalty * (1 + 1e-12))

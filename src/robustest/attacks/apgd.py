@@ -23,6 +23,7 @@ import torch
 
 from ..errors import invalid_argument
 from ..spec import LpBall
+from ..streams import RandomSource, subset
 from .base import (Attack, Deadline, Found, best_of_copies, check_steps, compact, input_gradient,
                    target_copies, top_targets)
 from .losses import LOSSES, is_success
@@ -57,13 +58,13 @@ class APGD(Attack):
         return f"apgd-{self.loss}"
 
     def search(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall,
-               targets: Optional[torch.Tensor], generator: Optional[torch.Generator],
+               targets: Optional[torch.Tensor], generator: Optional[RandomSource],
                deadline: Deadline) -> torch.Tensor:
         return self._search(model, x0, y, ball, targets, targets, generator, deadline)
 
     def _search(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall,
                 loss_targets: Optional[torch.Tensor], success_targets: Optional[torch.Tensor],
-                generator: Optional[torch.Generator], deadline: Deadline) -> torch.Tensor:
+                generator: Optional[RandomSource], deadline: Deadline) -> torch.Tensor:
         """``loss_targets`` steer the loss; success means reaching ``success_targets`` (or any wrong
         label when None)."""
         found = Found(x0)
@@ -73,13 +74,13 @@ class APGD(Attack):
 
     def _run(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall,
              loss_targets: Optional[torch.Tensor], success_targets: Optional[torch.Tensor],
-             generator: Optional[torch.Generator], deadline: Deadline, found: Found,
+             generator: Optional[RandomSource], deadline: Deadline, found: Found,
              idx: torch.Tensor) -> None:
         loss_fn = LOSSES[self.loss]
         marks = checkpoints(self.steps)
         xs0, ys, ts, ss = compact(idx, x0, y, loss_targets, success_targets)
         assert xs0 is not None and ys is not None
-        x = ball.random_start(xs0, generator)
+        x = ball.random_start(xs0, subset(generator, idx))
         project = ball.projector(xs0)
         z, loss, g = input_gradient(model, x, loss_fn, ys, ts)
         keep = found.record(idx, x, is_success(z, ys, ss))
@@ -151,7 +152,7 @@ class APGDT(APGD):
         return "apgd-t"
 
     def search(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall,
-               targets: Optional[torch.Tensor], generator: Optional[torch.Generator],
+               targets: Optional[torch.Tensor], generator: Optional[RandomSource],
                deadline: Deadline) -> torch.Tensor:
         if targets is not None:
             return super().search(model, x0, y, ball, targets, generator, deadline)
@@ -163,16 +164,20 @@ class APGDT(APGD):
             idx = found.remaining()
             if idx.numel() == 0 or deadline.passed():
                 break
-            sub = self._search(model, x0[idx], y[idx], ball, ranked[idx, j], None, generator, deadline)
+            sub = self._search(model, x0[idx], y[idx], ball, ranked[idx, j], None, subset(generator, idx),
+                               deadline)
             with torch.no_grad():
                 hit = model(sub).argmax(1) != y[idx]
             found.record(idx, sub, hit)
         return found.best
 
     def _batched(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall, ranked: torch.Tensor,
-                 generator: Optional[torch.Generator], deadline: Deadline) -> torch.Tensor:
-        """One search over copies of every sample, one copy per target."""
+                 generator: Optional[RandomSource], deadline: Deadline) -> torch.Tensor:
+        """One search over copies of every sample, one copy per target; each copy draws from its sample's
+        own random stream (so a sample's draws do not depend on the others in the batch)."""
         xr, yr, tr, found = target_copies(x0, y, ranked)
+        owners = torch.arange(x0.shape[0], device=x0.device).repeat_interleave(ranked.shape[1])
+        streams = subset(generator, owners)
         for _, idx in found.rounds(self.restarts, deadline):
-            self._run(model, xr, yr, ball, tr, None, generator, deadline, found, idx)
+            self._run(model, xr, yr, ball, tr, None, streams, deadline, found, idx)
         return best_of_copies(found, x0, ranked.shape[1])

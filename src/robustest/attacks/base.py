@@ -20,6 +20,7 @@ import torch
 
 from ..errors import invalid_argument
 from ..spec import NORMS, LpBall
+from ..streams import RandomSource
 from .losses import is_success
 
 ATTACKS: Dict[str, type] = {}
@@ -75,7 +76,7 @@ class Attack:
             ATTACKS[cls.name] = cls
 
     def __call__(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall, *,
-                 targets: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None,
+                 targets: Optional[torch.Tensor] = None, generator: Optional[RandomSource] = None,
                  deadline: Optional[float] = None) -> AttackOutcome:
         if x0.shape[0] == 0:
             return AttackOutcome(x0.clone(), torch.zeros(0, dtype=torch.bool, device=x0.device),
@@ -89,7 +90,7 @@ class Attack:
         return AttackOutcome(adv, ok, pred)
 
     def search(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall,
-               targets: Optional[torch.Tensor], generator: Optional[torch.Generator],
+               targets: Optional[torch.Tensor], generator: Optional[RandomSource],
                deadline: Deadline) -> torch.Tensor:
         """Return candidate adversarial inputs (same shape as ``x0``), inside ball ∩ domain."""
         raise NotImplementedError

@@ -25,6 +25,7 @@ import torch
 
 from ..errors import invalid_argument
 from ..spec import LpBall, lp_norm
+from ..streams import RandomSource, subset
 from .base import (Attack, Deadline, Found, best_of_copies, check_steps, compact, input_gradient,
                    target_copies, top_targets)
 from .losses import is_success
@@ -104,7 +105,7 @@ class FAB(Attack):
         return "fab-t"
 
     def search(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall,
-               targets: Optional[torch.Tensor], generator: Optional[torch.Generator],
+               targets: Optional[torch.Tensor], generator: Optional[RandomSource],
                deadline: Deadline) -> torch.Tensor:
         if targets is not None:
             found = Found(x0)
@@ -116,7 +117,7 @@ class FAB(Attack):
         return best_of_copies(found, x0, ranked.shape[1])
 
     def _restarts(self, model: Any, x0: torch.Tensor, y: torch.Tensor, t: torch.Tensor, ball: LpBall,
-                  generator: Optional[torch.Generator], deadline: Deadline, found: Found) -> None:
+                  generator: Optional[RandomSource], deadline: Deadline, found: Found) -> None:
         for restart, idx in found.rounds(self.restarts, deadline):
             xs0, ys, ts = compact(idx, x0, y, t)
             assert xs0 is not None and ys is not None and ts is not None

@@ -21,6 +21,7 @@ import torch
 
 from ..errors import invalid_argument
 from ..spec import LpBall
+from ..streams import RandomSource, subset
 from .base import Attack, Deadline, Found, check_steps, compact, input_gradient
 from .losses import LOSSES, is_success
 
@@ -42,7 +43,7 @@ class PGD(Attack):
         self.step_size, self.loss, self.random_start, self.early_stop = step_size, loss, random_start, early_stop
 
     def search(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall,
-               targets: Optional[torch.Tensor], generator: Optional[torch.Generator],
+               targets: Optional[torch.Tensor], generator: Optional[RandomSource],
                deadline: Deadline) -> torch.Tensor:
         loss_fn = LOSSES[self.loss]
         alpha = self.alpha(ball)
@@ -54,7 +55,7 @@ class PGD(Attack):
             xs0, ys, ts = compact(idx, x0, y, targets)
             assert xs0 is not None and ys is not None
             start_random = self.random_start or restart > 0
-            x = ball.random_start(xs0, generator) if start_random else xs0.clone()
+            x = ball.random_start(xs0, subset(generator, idx)) if start_random else xs0.clone()
             project = ball.projector(xs0)
             for step in range(self.steps + 1):
                 if step == self.steps:  # the last iterate needs a forward pass only, no gradient

@@ -28,6 +28,7 @@ import torch
 from ..errors import invalid_argument
 from ..results import STRENGTH_NAMES
 from ..spec import LpBall
+from ..streams import RandomSource, subset
 from . import get_attack
 from .base import Attack
 
@@ -110,7 +111,7 @@ class SequenceOutcome:
 
 
 def run_sequence(model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall, attacks: Sequence[Attack], *,
-                 targets: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None,
+                 targets: Optional[torch.Tensor] = None, generator: Optional[RandomSource] = None,
                  deadline: Optional[float] = None) -> SequenceOutcome:
     """Each attack runs on the samples no earlier attack broke; successes are already re-checked. An
     attack that does not support the ball's norm (Square in l1) is skipped."""
@@ -128,7 +129,8 @@ def run_sequence(model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall, at
         if idx.numel() == 0 or (deadline is not None and time.perf_counter() >= deadline):
             break
         t = targets[idx] if targets is not None else None
-        out = attack(model, x0[idx], y[idx], ball, targets=t, generator=generator, deadline=deadline)
+        out = attack(model, x0[idx], y[idx], ball, targets=t, generator=subset(generator, idx),
+                     deadline=deadline)
         hit = idx[out.success]
         adv[hit] = out.adversarial[out.success]
         pred[hit] = out.predicted[out.success]

@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 
 def register(subparsers: Any) -> None:
@@ -44,7 +44,13 @@ def register(subparsers: Any) -> None:
                    help="share of samples that must pass (default 1)")
     p.add_argument("--require", type=cli_value("require"), default="not_falsified",
                    help="what passing means for a sample (default not_falsified)")
-    p.add_argument("--batch", type=int, default=32, help="samples per progress step (default 32)")
+    p.add_argument("--batch", type=int, default=32,
+                   help="samples per progress step and per task of --executor (default 32)")
+    p.add_argument("--executor", default="local", metavar="local|pool|ray[=ADDRESS]",
+                   help="where the batches run: this process (default), a local process pool, or Ray tasks "
+                        "(a local Ray with --workers CPUs, or the cluster at ADDRESS); same verdicts")
+    p.add_argument("--workers", type=int, default=2,
+                   help="processes of the pool / CPUs of a local Ray (default 2)")
     p.add_argument("--junit", default=None, help="write per-sample JUnit XML here")
     p.add_argument("--html", default=None, help="write the HTML report here")
     p.add_argument("--json", dest="json_path", default=None,
@@ -53,11 +59,18 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+def check_slice(model: Any, inputs: Any, labels: Any, start: int, options: Dict[str, Any]) -> Any:
+    """:func:`robustest.check` of the samples ``start, start + 1, ...`` of the data file (a task)."""
+    from ..api import check
+
+    return check(model, inputs, labels, indices=range(start, start + len(labels)), **options)
+
+
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from ..api import check
     from ..errors import invalid_argument
+    from ..executors import parse_executor
     from ..io.args import data_from_args, model_from_args
     from ..reporting import record_from_report
     from ..reporting.html import tests_from_reports
@@ -66,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch < 1:
         raise invalid_argument("--batch", args.batch, "a number of samples >= 1", "pass --batch 32")
+    executor = parse_executor(args.executor, workers=args.workers)
     model = model_from_args(args)
     inputs, labels = data_from_args(args)
     domain = None if args.no_domain else tuple(args.domain)
@@ -73,14 +87,15 @@ def run(args: argparse.Namespace) -> int:
     results: List[Tuple[str, Report]] = []
     chunks = [(e, i) for e in args.eps for i in range(0, len(labels), args.batch)]
     parts: dict = {}
+    options = dict(norm=args.norm, escalate=args.escalate, timeout=args.timeout, domain=domain,
+                   seed=args.seed, solver=args.solver, alpha_crown=args.alpha_crown, strength=args.strength)
+    calls = [(inputs[start:start + args.batch], labels[start:start + args.batch], start,
+              {**options, "eps": eps}) for eps, start in chunks]
     with progress(total=len(labels) * len(args.eps), desc="robustest check", unit="sample") as bar:
-        for eps, start in chunks:
-            x, y = inputs[start:start + args.batch], labels[start:start + args.batch]
-            rep = check(model, x, y, eps=eps, norm=args.norm, escalate=args.escalate, timeout=args.timeout,
-                        domain=domain, seed=args.seed, solver=args.solver, alpha_crown=args.alpha_crown,
-                        strength=args.strength)
-            parts.setdefault(eps, []).append((start, rep))
-            bar.update(len(y))
+        reports = executor.map(check_slice, calls, shared=(model,),
+                               done=lambda i, r: bar.update(len(r.samples)))
+    for (eps, start), rep in zip(chunks, reports):
+        parts.setdefault(eps, []).append((start, rep))
     for eps in args.eps:
         reps = parts[eps]
         samples = tuple(replace(s, index=s.index + start) for start, r in reps for s in r.samples)
@@ -111,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
             write_html_tests(args.html, tests, title=f"robustest check: {name}")
         if args.json_path:
             from ..atomic import atomic_write_text
-            from .report import results_document
+            from ..reporting.merge import results_document
 
             atomic_write_text(args.json_path, json.dumps(results_document(tests)))
     return 0 if all(rec.passed for rec in records) else 1

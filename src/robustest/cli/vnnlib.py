@@ -6,6 +6,13 @@
 The answer is printed and, with ``--out``, written in the competition's format (for ``sat`` with the
 counterexample ``((X_0 v) ... (Y_0 v) ...)``, re-checked on the network). The whole run, loading
 included, stays within ``--timeout`` seconds of wall time.
+
+Batch mode decides every instance of a VNN-COMP ``instances.csv`` (lines ``onnx,vnnlib,timeout``, paths
+relative to the CSV), each as one task with its own timeout, on ``--executor`` (this process, a local
+process pool, or Ray; see :mod:`robustest.executors`), and writes one CSV line per instance to ``--out``
+(and each instance's result file to ``--out-dir``):
+
+    $ robustest vnnlib --instances instances.csv --executor ray --out results.csv
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from typing import Any
+from typing import Any, Optional, Sequence
 
 
 def _positive_seconds(text: str) -> float:
@@ -28,18 +35,26 @@ def _positive_seconds(text: str) -> float:
 
 
 def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("vnnlib", help="decide a VNN-LIB property (or a VNN-COMP instances.csv): sat, "
+                                             "unsat or timeout", description=__doc__.splitlines()[0])
     from ..io.args import add_model_arguments
 
-    p = subparsers.add_parser("vnnlib", help="decide a VNN-LIB property: sat, unsat or timeout",
-                              description=__doc__.splitlines()[0])
-    add_model_arguments(p)
-    p.add_argument("spec", help="property file (.vnnlib)")
-    p.add_argument("--timeout", type=_positive_seconds, required=True, help="wall-clock seconds (> 0)")
-    p.add_argument("--out", default=None, help="write the VNN-COMP result file here")
+    add_model_arguments(p, optional=True)
+    p.add_argument("spec", nargs="?", default=None, help="property file (.vnnlib); not with --instances")
+    p.add_argument("--timeout", type=_positive_seconds, default=None,
+                   help="wall-clock seconds (> 0); required for one property, per instance from the CSV")
+    p.add_argument("--out", default=None, help="write the VNN-COMP result file (batch: the results CSV) here")
     p.add_argument("--input-shape", type=int, nargs="+", default=None, metavar="D",
                    help="network input shape with batch, e.g. 1 1 28 28 (default: from the ONNX file, "
                         "else flat)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--instances", default=None, metavar="CSV",
+                   help="decide every line 'onnx,vnnlib,timeout' of this VNN-COMP instances file")
+    p.add_argument("--out-dir", default=None, help="batch mode: write each instance's result file here")
+    p.add_argument("--executor", default="local", metavar="local|pool|ray[=ADDRESS]",
+                   help="batch mode: where the instances run (default: one after the other, here)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="processes of the pool / CPUs of a local Ray (default 2)")
     p.set_defaults(func=run)
 
 
@@ -60,38 +75,61 @@ def process_age() -> float:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from ..errors import invalid_argument
+
+    if args.instances is not None:
+        if args.model is not None or args.spec is not None:
+            raise invalid_argument("MODEL SPEC", f"{args.model} {args.spec}",
+                                   "no positional files with --instances",
+                                   "pass either MODEL SPEC --timeout T or --instances instances.csv")
+        from .vnnlib_batch import run_batch
+
+        return run_batch(args)
+    if args.model is None or args.spec is None or args.timeout is None:
+        raise invalid_argument("MODEL SPEC --timeout", f"{args.model} {args.spec} {args.timeout}",
+                               "a network, a property and a timeout",
+                               "pass net.onnx prop.vnnlib --timeout 60, or --instances instances.csv")
+
     # When this process was started for this very command, its start-up counts against the budget.
     own_process = sys.argv[1:2] == ["vnnlib"]
     start = time.perf_counter() - (process_age() if own_process else 0.0)
-    import torch
-
     from ..atomic import atomic_write_text
-    from ..io.args import model_from_args
-    from ..vnnlib import load_vnnlib, verify
-    from ..vnnlib.verify import VerifyResult, check_input_shape
+    from ..io.models import load_model
 
-    spec = load_vnnlib(args.spec)
-    model = model_from_args(args)
-    shape = args.input_shape
-    if shape is None and str(args.model).lower().endswith(".onnx"):
-        from ..io.onnx_import import onnx_input_shape
-
-        shape = onnx_input_shape(args.model)
-    if shape is None:
-        shape = (1, spec.num_inputs)
-    check_input_shape(spec, shape)
-    torch.set_grad_enabled(True)
-    remaining = args.timeout - (time.perf_counter() - start)
-    if remaining <= 0:
-        result = VerifyResult("timeout", time.perf_counter() - start, reason="loading used the whole budget")
-    else:
-        from .progress import status
-
-        with status("robustest vnnlib", budget=remaining):
-            result = verify(model, spec, input_shape=shape, timeout=remaining, seed=args.seed)
+    model = load_model(args.model, model_class=args.model_class, model_kwargs=args.model_kwargs)
+    result = decide(model, args.model, args.spec, args.timeout, start=start, input_shape=args.input_shape,
+                    seed=args.seed)
     text = result.format()
     if args.out:
         atomic_write_text(args.out, text)
     detail = f" by {result.method}" if result.method else (f" ({result.reason})" if result.reason else "")
     print(f"{result.status}{detail} in {time.perf_counter() - start:.2f}s")
     return 0
+
+
+def decide(model: Any, model_path: str, spec_path: str, timeout: float, *, start: float,
+           input_shape: Optional[Sequence[int]] = None, seed: int = 0) -> Any:
+    """The :class:`~robustest.vnnlib.verify.VerifyResult` of one property within ``timeout`` seconds of
+    ``start`` (a ``time.perf_counter()`` value: loading before the call counts against the budget)."""
+    import torch
+
+    from ..vnnlib import load_vnnlib, verify
+    from ..vnnlib.verify import VerifyResult, check_input_shape
+
+    spec = load_vnnlib(spec_path)
+    shape = input_shape
+    if shape is None and str(model_path).lower().endswith(".onnx"):
+        from ..io.onnx_import import onnx_input_shape
+
+        shape = onnx_input_shape(model_path)
+    if shape is None:
+        shape = (1, spec.num_inputs)
+    check_input_shape(spec, shape)
+    torch.set_grad_enabled(True)
+    remaining = timeout - (time.perf_counter() - start)
+    if remaining <= 0:
+        return VerifyResult("timeout", time.perf_counter() - start, reason="loading used the whole budget")
+    from .progress import status
+
+    with status("robustest vnnlib", budget=remaining):
+        return verify(model, spec, input_shape=shape, timeout=remaining, seed=seed)

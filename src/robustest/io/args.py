@@ -32,10 +32,12 @@ def _json_object(text: str) -> Dict[str, Any]:
     return value
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """MODEL plus ``--model-class`` and ``--model-kwargs`` (for state dicts)."""
-    parser.add_argument("model", help="model file: .onnx, TorchScript (.pt), torch.export (.pt2), or a "
-                                      "state dict with --model-class")
+def add_model_arguments(parser: argparse.ArgumentParser, *, optional: bool = False) -> None:
+    """MODEL (may be left out with ``optional``) plus ``--model-class`` and ``--model-kwargs`` (for state
+    dicts)."""
+    parser.add_argument("model", nargs="?" if optional else None, default=None,
+                        help="model file: .onnx, TorchScript (.pt), torch.export (.pt2), or a "
+                             "state dict with --model-class")
     parser.add_argument("--model-class", dest="model_class", default=None, metavar="PKG.MOD:CLASS",
                         help="module class (or factory) of a state-dict model, e.g. mypkg.nets:Net")
     parser.add_argument("--model-kwargs", dest="model_kwargs", type=_json_object, default=None,

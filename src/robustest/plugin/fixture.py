@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import pytest
 
-from .hooks import _ITEM_RECORDS, _STATE, _failure_text, _health, _record, derive_seed
+from .hooks import _ITEM_RECORDS, _STATE, _failure_text, _health, _record, derive_seed, scale_plugin
 from .marker import validate_marker_args
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,7 +52,7 @@ class Robustness:
         self._calls += 1
         salt = self._item.nodeid if self._calls == 1 else f"{self._item.nodeid}#{self._calls}"
         options = {"escalate": s.escalate, "timeout": s.timeout, "seed": derive_seed(s.seed, salt),
-                   **_health(s), **kwargs}
+                   "cache": scale_plugin(self._item).cache, **_health(s), **kwargs}
         from ..reporting.live import live_progress
 
         with live_progress(self._item.config):

@@ -29,6 +29,7 @@ The imperative form, inside a test body::
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
@@ -36,8 +37,8 @@ import pytest
 
 from .._options import help_for
 from ..repair.guided_settings import METHODS as REPAIR_METHODS
+from . import scale
 from .marker import (
-    as_samples,
     is_marker_usage_error,
     marker_args,
     model_and_samples,
@@ -46,6 +47,7 @@ from .marker import (
     usage_error,
     validate_marker_args,
 )
+from .repair_hook import repair_failed_test
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..reporting import TestRecord
@@ -96,6 +98,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="how --robust-repair repairs (default: guided rounds)")
     group.addoption("--robust-repair-save-anyway", action="store_true", default=False,
                     help="save a repaired model that is not accepted as a fix (fits the test only, or still fails)")
+    scale.add_options(group)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -108,7 +111,8 @@ def pytest_configure(config: pytest.Config) -> None:
     opt = config.option
     overrides = {"junit": opt.robust_junit, "junit_include": opt.robust_junit_include,
                  "unknown": opt.robust_unknown, "seed": opt.robust_seed, "timeout": opt.robust_timeout,
-                 "escalate": opt.robust_escalate, "repair": opt.robust_repair, "html": opt.robust_html}
+                 "escalate": opt.robust_escalate, "repair": opt.robust_repair, "html": opt.robust_html,
+                 **scale.overrides(opt)}
     directory = config.rootpath
     if config.inipath is None and not _has_config(directory):
         directory = config.invocation_params.dir
@@ -117,7 +121,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise usage_error(f"robustest: {exc}") from None
     # a path from the command line is relative to where pytest runs, one from the config file to the file
-    paths = (("junit", opt.robust_junit), ("html", opt.robust_html), ("repair", opt.robust_repair))
+    paths = (("junit", opt.robust_junit), ("html", opt.robust_html), ("repair", opt.robust_repair),
+             ("json", opt.robust_json), ("baseline", opt.robust_baseline))
     for name, given in paths:
         value = getattr(settings, name)
         if value is not None:
@@ -132,6 +137,7 @@ def pytest_configure(config: pytest.Config) -> None:
         except InvalidArgument as exc:
             raise usage_error(f"robustest: {exc}") from None
     config.stash[_STATE] = _State(settings)
+    config.pluginmanager.register(scale.ScalePlugin(config, settings), "robustest-scale")
 
 
 def pytest_report_header(config: pytest.Config) -> Optional[str]:
@@ -219,13 +225,19 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     if "eps" not in args and "min_radius" not in args:
         raise usage_error(f"@robust on {item.nodeid}: no eps. Fix: pass @robust(eps=0.05) or give the "
                            "test an 'eps' argument (e.g. @pytest.mark.parametrize('eps', [0.01, 0.05]))")
-    model, inputs, labels = model_and_samples(item, args)
+    model, all_inputs, all_labels = model_and_samples(item, args)
     min_pass = float(args.pop("min_pass", settings.min_pass))
     require = str(args.pop("require", settings.require))
-    for key in ("model", "data"):
+    for key in ("model", "data", "shards"):
         args.pop(key, None)
+    shard = scale.shard_of_item(item)  # a slice of the samples (xdist shards, a CI matrix job)
     kwargs = {"norm": "linf", "escalate": settings.escalate, "timeout": settings.timeout,
-              "seed": derive_seed(settings.seed, item.nodeid), **_health(settings), **args}
+              "seed": derive_seed(settings.seed, item.nodeid if shard is None else shard.nodeid),
+              **_health(settings), **args}
+    inputs, labels, start = all_inputs, all_labels, 0
+    if shard is not None:
+        inputs, labels, rows = scale.take(shard, all_inputs, all_labels)
+        kwargs["indices"], start = rows, rows.start
     from ..reporting.live import live_progress
 
     radii = None
@@ -234,77 +246,53 @@ def pytest_runtest_call(item: pytest.Item) -> None:
             if "min_radius" in kwargs:
                 report, radii = radius_report(model, inputs, labels, **kwargs)
             else:
-                report = robustest.check(model, inputs, labels, **kwargs)
+                report = scale.globalize(robustest.check(model, inputs, labels, cache=scale_plugin(item).cache,
+                                                         **kwargs), start)
         error = None
     except RobustestError as exc:  # bad input or an unsupported model: its message says it all
         error = f"robustest: {exc}"
     if error is not None:  # outside the except block, so no "during handling" chain is printed
         pytest.fail(error, pytrace=False)
     passed = report.passed(min_pass=min_pass, require=require)  # type: ignore[arg-type]
-    properties: List[Tuple[str, str]] = []
+    properties: List[Tuple[str, str]] = [] if shard is None else list(shard.properties())
     notes: List[str] = []
     after = None
-    if not passed and settings.repair and report.counts()["falsified"] and "min_radius" not in kwargs:
-        properties, notes, after = _repair(item, model, inputs, labels, report, kwargs, settings.repair,
-                                           min_pass=min_pass, require=require)
+    if (not passed and settings.repair and report.counts()["falsified"] and "min_radius" not in kwargs
+            and shard is None):
+        properties, notes, after = repair_failed_test(item, model, inputs, labels, report, kwargs,
+                                                      settings.repair, min_pass=min_pass, require=require)
     record = _record(item, report, min_pass=min_pass, require=require, properties=properties, notes=notes,
-                     inputs=inputs, radii=radii)
+                     inputs=all_inputs, radii=radii)
+    judged, failure = scale_plugin(item).judge(item, record, total=len(all_labels))
+    if judged is not record:  # failed on a baseline regression or on a CI slice's share of failures
+        _replace_record(item, record, judged)
     if after is not None:  # the repaired model's re-check, reported beside the original (not enforced)
         _record(item, after, min_pass=min_pass, require=require, label="repaired", enforced=False,
                 inputs=inputs)
-    if not passed:
-        pytest.fail(_failure_text(report, record, require, notes), pytrace=False)
+    if failure is not None:
+        if shard is None and not passed:
+            failure = _failure_text(report, judged, require, notes + scale.regression_lines(judged))
+        pytest.fail(failure, pytrace=False)
+
+
+def scale_plugin(item: pytest.Item) -> "scale.ScalePlugin":
+    """The run's :class:`~robustest.plugin.scale.ScalePlugin` (shards, cache, baseline)."""
+    return item.config.pluginmanager.get_plugin("robustest-scale")  # type: ignore[return-value]
+
+
+def _replace_record(item: pytest.Item, old: "TestRecord", new: "TestRecord") -> None:
+    state: _State = item.config.stash[_STATE]
+    records = item.stash[_ITEM_RECORDS]
+    records[records.index(old)] = new
+    state.records = [new if r is old else r for r in state.records]
+    state.html_tests = [dataclasses.replace(t, record=new) if t.record is old else t
+                        for t in state.html_tests]
 
 
 def _health(settings: "Settings") -> Dict[str, Any]:
     """The config's suppress_health_check, when set (robustest.radius has no such option)."""
     names = list(settings.suppress_health_check)
     return {"suppress_health_check": names} if names else {}
-
-
-def _repair(item: pytest.Item, model: Any, inputs: Any, labels: Any, report: "Report", kwargs: Dict[str, Any],
-            out_dir: str, *, min_pass: float, require: str
-            ) -> Tuple[List[Tuple[str, str]], List[str], Optional["Report"]]:
-    """Run the repair helper on a failed marker check: (JUnit properties, failure-text lines, re-check)."""
-    from ..errors import RobustestError
-    from ..repair.pytest_support import repair_after_check
-
-    try:
-        train = _repair_data(item)
-    except RobustestError as exc:  # e.g. a --robust-repair-data file that does not load
-        return [("repair_error", str(exc))], [f"  robustest repair of {item.nodeid}: not repaired: {exc}"], None
-    summary = repair_after_check(model, inputs, labels, report, check_kwargs=dict(kwargs), out_dir=out_dir,
-                                 test_name=item.nodeid, min_pass=min_pass, require=require, train=train,
-                                 method=item.config.option.robust_repair_method, settings=_repair_settings(item))
-    return (list(summary.properties()), [f"  {line}" for line in summary.lines()],
-            getattr(summary, "after_report", None))
-
-
-def _repair_settings(item: pytest.Item) -> Any:
-    """GuidedSettings from the --robust-repair-... options (None: the defaults)."""
-    if not item.config.option.robust_repair_save_anyway:
-        return None
-    from ..repair.guided_settings import GuidedSettings
-
-    return GuidedSettings(save_anyway=True)
-
-
-def _repair_data(item: pytest.Item) -> Optional[Tuple[Any, Any]]:
-    """The repair's training data: --robust-repair-data=FILE, else a ``repair_data`` fixture, else None."""
-    path = item.config.option.robust_repair_data
-    if path is not None:
-        from ..io.data import load_data
-
-        return load_data(path)
-    try:
-        value = item._request.getfixturevalue("repair_data")  # type: ignore[attr-defined]
-    except pytest.FixtureLookupError:
-        return None
-    samples = as_samples(value)
-    if samples is None:
-        raise usage_error(f"@robust on {item.nodeid}: fixture 'repair_data' gave {type(value).__name__}: expected "
-                          "(inputs, labels) or a dict with 'inputs' and 'labels'. Fix: return (x_train, y_train)")
-    return samples
 
 
 def _record(item: pytest.Item, report: "Report", *, min_pass: float, require: str,
@@ -321,7 +309,7 @@ def _record(item: pytest.Item, report: "Report", *, min_pass: float, require: st
     records.append(record)
     state: _State = item.config.stash[_STATE]
     state.records.append(record)
-    if state.settings.html:
+    if state.settings.html or state.settings.json:
         from ..reporting.html import HtmlTest, tests_from_reports
 
         shown = tests_from_reports([(record.name, report)], None if inputs is None else [inputs])[0]

@@ -28,8 +28,10 @@ a closer marker overrides key by key. Arguments: ``eps`` (radius, >= 0), ``norm`
 ``escalate`` (highest rung, see :data:`robustest.results.RUNGS`), ``timeout`` (seconds per sample),
 ``domain`` ((lo, hi) or None), ``min_pass`` (fraction of samples that must pass, default 1.0),
 ``require`` ("not_falsified": unknown counts as passing; "certified": only certified samples pass),
-``model``/``data`` (fixture names), ``seed`` (default: derived from the run's seed and the test id);
-the other keywords are exactly those of :func:`robustest.check` (e.g. ``solver="highs"``, ``alpha_crown=True``),
+``model``/``data`` (fixture names), ``seed`` (default: derived from the run's seed and the test id),
+``shards`` (run the test as this many pytest items, each a slice of the samples, for pytest-xdist; see
+:mod:`robustest.plugin.scale`); the other keywords are exactly those of :func:`robustest.check`
+(but ``indices`` and ``cache``, which the plugin sets) (e.g. ``solver="highs"``, ``alpha_crown=True``),
 all checked against the option table (:mod:`robustest._options`) that the API and the config use. Misuse raises
 ``pytest.UsageError`` naming the argument, its value and the fix.
 
@@ -47,7 +49,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import pytest
 
-from .._options import CHECK_OPTIONS, MARKER_OWN, RADIUS_OPTIONS, problem, unknown_keyword
+from .._options import CHECK_OPTIONS, MARKER_OWN, PLUGIN_SET, RADIUS_OPTIONS, problem, unknown_keyword
 
 __all__ = ["robust", "marker_keywords", "usage_error", "is_marker_usage_error", "validate_marker_args",
            "marker_args", "model_and_samples", "as_samples", "radius_report"]
@@ -119,7 +121,9 @@ def validate_marker_args(args: Mapping[str, Any], *, where: str, radius: bool = 
 
 def marker_keywords(*, radius: bool = False) -> Tuple[str, ...]:
     """The marker's keywords: its own plus check()'s, or with ``min_radius`` plus radius()'s."""
-    return (RADIUS_OPTIONS if radius else CHECK_OPTIONS) + MARKER_OWN
+    if radius:
+        return RADIUS_OPTIONS + MARKER_OWN
+    return tuple(n for n in CHECK_OPTIONS if n not in PLUGIN_SET) + MARKER_OWN
 
 
 # ---------------------------------------------------- how a test hands over its model and samples

@@ -45,6 +45,7 @@ class SampleRecord:
     distance: Optional[float] = None
     figure: Optional[float] = None
     reason: str = ""
+    cached: bool = False  # the verdict was reused from the verdict cache
 
     def properties(self) -> Tuple[Tuple[str, str], ...]:
         """(name, value) pairs for the JUnit ``<properties>`` of this sample's testcase. ``figure`` is
@@ -56,6 +57,8 @@ class SampleRecord:
                 out.append((shown, f"{value:.6g}" if isinstance(value, float) else str(value)))
         if self.reason:
             out.append(("reason", self.reason))
+        if self.cached:
+            out.append(("cached", "true"))
         return tuple(out)
 
 
@@ -166,7 +169,8 @@ def record_from_report(name: str, report: "Report", *, nodeid: Optional[str] = N
         SampleRecord(index=int(s.index), verdict=str(s.verdict), method=str(s.method), label=int(s.label),
                      seconds=float(s.seconds), message=s.message(report.ball),
                      predicted=None if s.predicted is None else int(s.predicted),
-                     distance=_finite(s.distance), figure=_finite(s.figure), reason=str(s.reason or ""))
+                     distance=_finite(s.distance), figure=_finite(s.figure), reason=str(s.reason or ""),
+                     cached=bool(s.cached))
         for s in report.samples
     )
     return TestRecord(
