@@ -156,3 +156,8 @@ def test_a_model_that_no_longer_loads_into_the_class_is_reported(tmp_path):
     with pytest.raises(ModelError, match="does not load into Linear"):
         verify_loadable(saved, torch.nn.Linear(5, 3))
     assert safe_name("a/b::c[ x ]") == safe_name("a/b::c[ x ]") != safe_name("a/b::c[ y ]")
+
+
+def test_cli_bad_round_settings_name_the_flag(gapnet_files, capsys):
+    assert _cli(gapnet_files, "--out", str(gapnet_files / "r.pt"), "--rounds", "0") == 2
+    assert "--rounds: GuidedSettings.rounds=0 is not valid" in capsys.readouterr().err

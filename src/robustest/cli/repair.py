@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..api import check
     from ..atomic import atomic_path
-    from ..errors import invalid_argument
+    from ..errors import InvalidArgument, invalid_argument
     from ..io.args import data_from_args, model_from_args
     from ..io.data import load_data
     from ..io.models import load_model
@@ -102,9 +102,15 @@ def run(args: argparse.Namespace) -> int:
         raise invalid_argument("--out", args.out, "a path that does not exist yet",
                                "choose another path or pass --overwrite")
     check_output_dir(os.path.dirname(os.path.abspath(args.out)), option="--out")  # before any work
-    settings = GuidedSettings(rounds=args.rounds, time_budget=args.time_budget, accuracy_tolerance=args.tolerance,
-                              iterations=args.iterations, margin=args.margin,
-                              robust_linearisation=args.robust_linearisation, save_anyway=args.save_anyway)
+    try:
+        settings = GuidedSettings(rounds=args.rounds, time_budget=args.time_budget,
+                                  accuracy_tolerance=args.tolerance, iterations=args.iterations, margin=args.margin,
+                                  robust_linearisation=args.robust_linearisation, save_anyway=args.save_anyway)
+    except InvalidArgument as exc:  # name the flag, not only the settings field
+        flags = {"rounds": "--rounds", "time_budget": "--time-budget", "accuracy_tolerance": "--tolerance",
+                 "iterations": "--iterations", "margin": "--margin"}
+        field = str(exc).split("=", 1)[0].removeprefix("GuidedSettings.")
+        raise InvalidArgument(f"{flags.get(field, field)}: {exc}") from None
     model = model_from_args(args)
     inputs, labels = data_from_args(args)
     train = load_data(args.train) if args.train else None
