@@ -22,12 +22,13 @@ from ._options import reject_unknown_keywords
 from .attacks.sequence import DEFAULT_STRENGTH, AttackSpec, build_sequence, run_sequence
 from .cache import VerdictCache, as_cache
 from .cache.reuse import CachePlan
-from .checks import HealthCheckWarning, as_suppressed, masking_check, run_health_checks
+from .checks import HealthCheckWarning, as_suppressed, masking_check, preserved_buffers, run_health_checks
 from .ladder import Ladder, StepContext
 from .provers import ProofSettings
 from .results import AttackResult, Report
 from .spec import Bound, LpBall, as_ball
-from .validate import as_indices, as_inputs, as_labels, as_option, as_seed, as_timeout, model_logits
+from .validate import (as_indices, as_inputs, as_labels, as_model_inputs, as_option, as_seed, as_timeout,
+                       check_classes, model_logits)
 
 Domain = Optional[Tuple[Bound, Bound]]
 
@@ -82,32 +83,34 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
     ball = as_ball(eps, norm, domain)
     sequence = build_sequence(attacks, strength=strength)  # validate the attack list before any work
     store = as_cache(cache)
-    x = as_inputs(inputs, ball.domain)
+    x = as_model_inputs(model, as_inputs(inputs, ball.domain))
     y = as_labels(labels, x.shape[0], x.device)
     ids = as_indices(indices, x.shape[0])
     start = time.perf_counter()
-    logits = model_logits(model, x, y)
-    warned = run_health_checks(model, x, y, suppress_health_check, logits=logits)
-    n = x.shape[0]
-    ctx = StepContext(model=model, inputs=x, labels=y, ball=ball, seed=seed, timeout=float(timeout),
-                      spent=[0.0] * n, escalate=escalate, attacks=sequence, solver=solver, settings=settings,
-                      sample_ids=ids)
-    plan = CachePlan.open(store, model=model, inputs=x, labels=y, ball=ball, escalate=escalate, seed=seed,
-                          sample_ids=ids, options={"solver": solver, "attacks": attacks, "provers": settings,
-                                                   "strength": strength},
-                          timeout=float(timeout))
-    ctx.charge(list(range(n)), time.perf_counter() - start)
-    samples = Ladder(ctx).run(logits.argmax(1), reuse=None if plan is None else plan.reuse)
-    if plan is not None:
-        plan.store(dict(enumerate(samples)))
-    free = {a.describe() for a in sequence if a.gradient_free}
-    if free and "masking" not in as_suppressed(suppress_health_check):  # gradient-free vs gradient attacks
-        found = masking_check(model, x, y, ball, gradient_free=sum(s.method in free for s in samples),
-                              attacked=sum(s.verdict != "misclassified" for s in samples),
-                              generator=ctx.streams(range(n), salt=2))
-        for msg in found:
-            warnings.warn(msg, HealthCheckWarning, stacklevel=2)
-        warned = [*warned, *found]
+    with preserved_buffers(model):  # a train-mode model (suppressed check) keeps its statistics
+        logits = model_logits(model, x, y, allow_train="train_mode" in as_suppressed(suppress_health_check))
+        warned = run_health_checks(model, x, y, suppress_health_check, logits=logits)
+        n = x.shape[0]
+        ctx = StepContext(model=model, inputs=x, labels=y, ball=ball, seed=seed, timeout=float(timeout),
+                          spent=[0.0] * n, escalate=escalate, attacks=sequence, solver=solver,
+                          settings=settings, sample_ids=ids)
+        plan = CachePlan.open(store, model=model, inputs=x, labels=y, ball=ball, escalate=escalate,
+                              seed=seed, sample_ids=ids,
+                              options={"solver": solver, "attacks": attacks, "provers": settings,
+                                       "strength": strength},
+                              timeout=float(timeout))
+        ctx.charge(list(range(n)), time.perf_counter() - start)
+        samples = Ladder(ctx).run(logits.argmax(1), reuse=None if plan is None else plan.reuse)
+        if plan is not None:
+            plan.store(dict(enumerate(samples)))
+        free = {a.describe() for a in sequence if a.gradient_free}
+        if free and "masking" not in as_suppressed(suppress_health_check):  # gradient-free vs gradient
+            found = masking_check(model, x, y, ball, gradient_free=sum(s.method in free for s in samples),
+                                  attacked=sum(s.verdict != "misclassified" for s in samples),
+                                  generator=ctx.streams(range(n), salt=2))
+            for msg in found:
+                warnings.warn(msg, HealthCheckWarning, stacklevel=2)
+            warned = [*warned, *found]
     return Report(samples=samples, ball=ball, escalate=escalate, seed=seed,
                   seconds=time.perf_counter() - start, warnings=tuple(warned))
 
@@ -132,10 +135,12 @@ def attack(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], n
     ball = as_ball(eps, norm, domain)
     seed = as_seed(seed)
     attacks = build_sequence(method, **options)
-    x = as_inputs(inputs, ball.domain)
+    x = as_model_inputs(model, as_inputs(inputs, ball.domain))
     y = as_labels(labels, x.shape[0], x.device)
-    model_logits(model, x, y)
+    k = model_logits(model, x, y).shape[1]
     t = None if targets is None else as_labels(targets, x.shape[0], x.device)
+    if t is not None:
+        check_classes("targets", t, k)
     g = torch.Generator(device=x.device)
     g.manual_seed(seed)
     start = time.perf_counter()

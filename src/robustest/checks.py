@@ -16,16 +16,19 @@ its string name) in :func:`robustest.check`, or ``suppress_health_check`` in the
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import warnings
 from dataclasses import dataclass
-from typing import Any, Iterable, List, Optional
+from typing import Any, Iterable, Iterator, List, Optional
 
 import torch
 
 from .attacks.losses import margin_loss
 from .errors import HealthCheckError, invalid_argument
 from .spec import LpBall, lp_norm
+from .validate import silence_hint as _silence
+from .validate import train_mode_message, training_modules
 
 
 class HealthCheck(str, enum.Enum):
@@ -40,11 +43,6 @@ class HealthCheckWarning(UserWarning):
     """A condition that makes robustness results less trustworthy."""
 
 
-def _silence(name: str) -> str:
-    return (f"Silence it with suppress_health_check=['{name}'] (pytest: "
-            f"suppress_health_check = [\"{name}\"] in [tool.robustest]).")
-
-
 def as_suppressed(values: Optional[Iterable[Any]]) -> frozenset[str]:
     out = set()
     for v in values or ():
@@ -56,15 +54,31 @@ def as_suppressed(values: Optional[Iterable[Any]]) -> frozenset[str]:
     return frozenset(out)
 
 
+@contextlib.contextmanager
+def preserved_buffers(model: Any) -> Iterator[None]:
+    """Put back every buffer of ``model`` (BatchNorm running statistics, counters) as it was on entry:
+    a model run in train mode (``suppress_health_check=['train_mode']``) must not be changed by robustest."""
+    if not isinstance(model, torch.nn.Module):
+        yield
+        return
+    saved = [(b, b.detach().clone()) for b in model.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():  # compared, not version-counted: batch_norm updates its stats unversioned
+            for buf, copy in saved:
+                if not torch.equal(buf, copy):
+                    buf.copy_(copy)
+
+
 def run_health_checks(model: Any, x: torch.Tensor, y: torch.Tensor,
                       suppress: Iterable[Any] = (), logits: Optional[torch.Tensor] = None) -> List[str]:
     """Run the checks on a few samples; raise for train mode, warn for the rest; return the warnings."""
     off = as_suppressed(suppress)
     found: List[str] = []
-    if isinstance(model, torch.nn.Module) and model.training:
-        msg = ("Health check train_mode: the model is in train mode, so dropout and batch-norm make its "
-               "outputs depend on chance and on the batch, and no verdict would be reproducible. Fix: call "
-               "model.eval() before checking it. " + _silence("train_mode"))
+    training = training_modules(model)
+    if training:
+        msg = train_mode_message(training)
         if "train_mode" not in off:
             raise HealthCheckError(msg)
         found.append(msg)

@@ -27,7 +27,7 @@ import torch
 # build_sequence it imported, and a later import here could meet a re-imported robustest.attacks (pytester
 # restores sys.modules between in-process runs), whose Attack class those objects are not instances of
 from .attacks.sequence import build_sequence, run_sequence
-from .errors import invalid_argument
+from .errors import SolverError, invalid_argument
 from .progress import Progress, tell
 from .provers import Known, ProofSettings, ProofTask, Prover, ProverOutcome, rung_provers
 from .results import RUNGS, SampleResult
@@ -83,6 +83,12 @@ class StepContext:
             share = seconds / len(indices)
             for i in indices:
                 self.spent[i] += share
+
+    def generator(self, salt: int = 0) -> torch.Generator:
+        """One generator for a whole-batch draw (e.g. the masking health check)."""
+        g = torch.Generator(device=self.inputs.device)
+        g.manual_seed((self.seed * 1_000_003 + salt) % (2**63 - 1))
+        return g
 
     def streams(self, indices: Sequence[int], salt: int = 0) -> SampleStreams:
         """Random streams for the samples ``indices``, one each, keyed by the sample's position in the
@@ -210,6 +216,21 @@ def rungs(escalate: str) -> List[Rung]:
             for k, name in enumerate(names)]
 
 
+def _flips_in_float64(model: Any, xa: torch.Tensor, labels: torch.Tensor) -> Optional[torch.Tensor]:
+    """Per point: does a float64 copy of ``model`` also change the label? None when the model is not an
+    ``nn.Module`` of float parameters, or the copy cannot run in float64 (the float32 verdict stands)."""
+    import copy
+
+    if not isinstance(model, torch.nn.Module) or xa.dtype == torch.float64:
+        return None
+    try:
+        twin = copy.deepcopy(model).double()
+        with torch.no_grad():
+            return twin(xa.double()).argmax(1) != labels
+    except Exception:  # noqa: BLE001 - TorchScript, exported programs, dtype-fixed ops: no second opinion
+        return None
+
+
 #: decides samples from elsewhere (the verdict cache): (context, undecided samples, re-check) -> results
 Reuse = Callable[["StepContext", List[int], Callable[[Dict[int, "StepOutcome"]], None]],
                  Dict[int, SampleResult]]
@@ -240,7 +261,7 @@ class Ladder:
             if not todo:
                 break
             self._tell(rung.name, n - len(todo), todo)
-            outcomes = rung.run(ctx, todo)
+            outcomes = self._run_rung(rung, todo)
             self.recheck(outcomes)
             for i in todo:
                 out = outcomes.get(i, StepOutcome())
@@ -253,6 +274,20 @@ class Ladder:
                 decided[i] = self._unknown(i, *last.get(i, ("none", "")))
         self._tell("done", n, [])
         return tuple(replace(decided[i], seconds=ctx.spent[i]) for i in range(n))
+
+    def _run_rung(self, rung: Any, todo: List[int]) -> Dict[int, StepOutcome]:
+        """``rung.run`` on ``todo``; when a solver fails on the batch, each sample is run alone so that
+        only the samples it fails on stay undecided (with the reason), never the whole check."""
+        try:
+            return rung.run(self.ctx, todo)
+        except SolverError as exc:
+            if len(todo) == 1:
+                return {todo[0]: StepOutcome(reason=f"{rung.name}: the solver failed ({exc})")}
+        outcomes: Dict[int, StepOutcome] = {}
+        for i in todo:
+            if self.ctx.remaining(i) > 0:
+                outcomes.update(self._run_rung(rung, [i]))
+        return outcomes
 
     def _tell(self, step: str, decided: int, todo: Sequence[int]) -> None:
         """Progress for a display (:mod:`robustest.progress`): the rung starting, what is settled, and
@@ -276,18 +311,25 @@ class Ladder:
             ok_shape = isinstance(ce, torch.Tensor) and ce.numel() == ctx.inputs[i].numel()
             cands.append(ce.reshape(ctx.inputs[i].shape).to(ctx.inputs) if ok_shape  # type: ignore[union-attr]
                          else ctx.inputs[i])
+        x0 = ctx.inputs[idx]
         xa = torch.stack(cands)
+        near = ctx.ball.contains(xa, x0)  # within rounding slack: pull strictly inside, then judge
+        xa = torch.where(near.view(-1, *([1] * (xa.dim() - 1))), ctx.ball.pull_inside(xa, x0), xa)
         with torch.no_grad():
             z = ctx.model(xa)
         pred = z.argmax(1)
         margin = -margin_loss(z, ctx.labels[idx])
-        inside = ctx.ball.contains(xa, ctx.inputs[idx])
-        dist = ctx.ball.distance(xa, ctx.inputs[idx])
+        inside = near & ctx.ball.contains_exactly(xa, x0)
+        dist = ctx.ball.distance(xa.double(), x0.double())
+        flips64 = _flips_in_float64(ctx.model, xa, ctx.labels[idx])
         for k, i in enumerate(claimed):
             o = outcomes[i]
             if bool(inside[k]) and int(pred[k]) != int(ctx.labels[i]):
                 o.counterexample, o.figure = xa[k], float(margin[k])
                 o.predicted, o.distance = int(pred[k]), float(dist[k])
+                if flips64 is not None and not bool(flips64[k]):
+                    o.reason = (f"the label flips at the model's precision ({xa.dtype}) only: a float64 forward "
+                                "pass of the same weights at this point keeps the label")
             else:
                 outcomes[i] = StepOutcome(reason=f"a counterexample from {o.method or 'this rung'} failed the "
                                                  "forward-pass re-check and was discarded")
@@ -298,7 +340,8 @@ class Ladder:
         if out.verdict == "falsified":
             return SampleResult(index=i, verdict="falsified", method=out.method or rung, label=label,
                                 seconds=ctx.spent[i], counterexample=out.counterexample,
-                                predicted=out.predicted, distance=out.distance, figure=out.figure)
+                                predicted=out.predicted, distance=out.distance, figure=out.figure,
+                                reason=out.reason)
         return SampleResult(index=i, verdict="certified", method=out.method or rung, label=label,
                             seconds=ctx.spent[i], predicted=label, figure=out.figure, reason=out.reason)
 

@@ -97,15 +97,25 @@ def pass_fraction(verdicts: Sequence[str], require: str = "not_falsified") -> fl
     return sum(verdict_passes(v, require) for v in verdicts) / len(verdicts)
 
 
-def summary_text(verdicts: Sequence[str], *, threat: str, min_pass: float, require: str, cached: int = 0,
-                 extra: str = "", caveat: str = "") -> str:
-    """The one-line summary of a check with these per-sample ``verdicts`` (also of merged shards);
-    ``caveat`` says what a pass does not (see :meth:`Report.caveat`)."""
+def caveat_text(verdicts: Sequence[str], *, escalate: str, require: str) -> str:
+    """See :meth:`Report.caveat`."""
+    unknown, certified = sum(v == "unknown" for v in verdicts), sum(v == "certified" for v in verdicts)
+    if require != "not_falsified" or not unknown:
+        return ""
+    if escalate == "attack" or escalate.endswith("/none"):  # attacks (or radius search) only
+        return f"not falsified by attacks; {certified} proved"
+    return f"{unknown} unknown count as passing; {certified} proved"
+
+
+def summary_text(verdicts: Sequence[str], *, threat: str, min_pass: float, require: str, escalate: str,
+                 cached: int = 0, extra: str = "") -> str:
+    """The one-line summary of a check with these per-sample ``verdicts`` (also of merged shards)."""
     c = {v: 0 for v in VERDICTS}
     for v in verdicts:
         c[v] += 1
     frac = pass_fraction(verdicts, require)
     status = "passed" if frac >= min_pass - 1e-12 else "FAILED"
+    caveat = caveat_text(verdicts, escalate=escalate, require=require)
     status += f" ({caveat})" if caveat else ""
     return (f"robustness {status}: {frac:.1%} of {len(verdicts)} samples pass "
             f"(require={require}, min_pass={min_pass:g}) at {threat}; "
@@ -149,18 +159,13 @@ class Report:
 
     def summary(self, *, min_pass: float = 1.0, require: Require = "not_falsified") -> str:
         return summary_text(self.verdicts, threat=self.ball.describe(), min_pass=min_pass, require=require,
-                            cached=self.cached, caveat=self.caveat(require))
+                            escalate=self.escalate, cached=self.cached)
 
     def caveat(self, require: Require = "not_falsified") -> str:
         """What a pass does not say, when unknown samples count as passing: "not falsified by attacks;
         0 proved" (only attacks ran) or "3 unknown count as passing; 44 proved" (the provers left some
         undecided); "" when every passing sample was proved or ``require="certified"``."""
-        c = self.counts()
-        if require != "not_falsified" or not c["unknown"]:
-            return ""
-        if self.escalate == "attack" or self.escalate.endswith("/none"):  # attacks (or radius search) only
-            return f"not falsified by attacks; {c['certified']} proved"
-        return f"{c['unknown']} unknown count as passing; {c['certified']} proved"
+        return caveat_text(self.verdicts, escalate=self.escalate, require=require)
 
     def failures(self, require: Require = "not_falsified") -> List[SampleResult]:
         return [s for s in self.samples if not s.passed(require)]

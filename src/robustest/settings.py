@@ -185,9 +185,13 @@ def _load_toml(path: Path) -> Dict[str, Any]:
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}. Fix: correct the file") from None
-    section = data.get("tool", {}).get("robustest")
+    tool = data.get("tool", {})
+    if not isinstance(tool, Mapping):
+        raise ConfigError(f"'tool' in {path} must be a table, got {tool!r}. Fix: write [tool.robustest] "
+                          "as a table header, not tool = ...")
+    section = tool.get("robustest")
     return {} if section is None else _normalise(section, f"{path} [tool.robustest]")
 
 
@@ -198,6 +202,9 @@ def _load_yaml(path: Path) -> Dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}. Fix: correct the file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not valid: expected UTF-8 text (byte {exc.start} is "
+                          f"0x{exc.object[exc.start]:02x}). Fix: save the file as UTF-8") from None
     return {} if data is None else _normalise(data, str(path))
 
 

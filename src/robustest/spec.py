@@ -42,6 +42,30 @@ BALL_RTOL = 1e-5
 BALL_ATOL = 1e-6
 
 
+def _domain_bound(domain: object, value: object) -> Bound:
+    """One end of ``domain``: a number or a numeric tensor (numpy arrays become tensors), no NaN."""
+    if isinstance(value, bool) or isinstance(value, (str, bytes)):
+        raise invalid_argument("domain", domain, "numbers or numeric tensors (lo, hi)",
+                               "pass domain=(0.0, 1.0), or tensors shaped like one input")
+    if isinstance(value, (int, float)):
+        t = torch.tensor(float(value))
+    else:
+        try:
+            t = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+        except (TypeError, ValueError, RuntimeError):
+            raise invalid_argument("domain", domain, "numbers or numeric tensors (lo, hi)",
+                                   "pass domain=(0.0, 1.0), or tensors shaped like one input") from None
+        if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or t.dtype.is_signed
+                                                          or t.dtype == torch.uint8):
+            raise invalid_argument("domain", domain, f"real-valued bounds, got a {t.dtype} tensor",
+                                   "pass float tensors or numbers")
+    if bool(torch.isnan(t.double() if not t.is_floating_point() else t).any()):
+        raise invalid_argument("domain", domain, "bounds without NaN (a NaN bound blinds the attacks: every "
+                               "clipped coordinate becomes NaN)", "replace NaN by the real bound, or by "
+                               "-inf/inf for an unbounded coordinate")
+    return value if isinstance(value, (int, float, torch.Tensor)) else t
+
+
 def normalize_norm(norm: object) -> str:
     """Return the canonical norm name ("linf", "l2", "l1") or raise a clear error."""
     key = str(norm) if not isinstance(norm, float) or not math.isinf(norm) else "inf"
@@ -86,7 +110,7 @@ class LpBall:
             if not isinstance(self.domain, (tuple, list)) or len(self.domain) != 2:
                 raise invalid_argument("domain", self.domain, "a pair (lo, hi) or None",
                                        "pass domain=(0.0, 1.0) for images scaled to [0, 1]")
-            lo, hi = self.domain
+            lo, hi = (_domain_bound(self.domain, v) for v in self.domain)
             if bool(torch.any(torch.as_tensor(lo) >= torch.as_tensor(hi))):
                 raise invalid_argument("domain", self.domain, "lo < hi everywhere",
                                        "swap the bounds or pass domain=None for an unbounded input")
@@ -106,6 +130,30 @@ class LpBall:
         lo, hi = self._domain_on(x)
         in_domain = ((x >= lo - BALL_ATOL) & (x <= hi + BALL_ATOL)).flatten(1).all(1)
         return inside & in_domain & finite
+
+    def contains_exactly(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        """Per-sample bool: ``x`` as stored (in its dtype) is in the ball and the domain with no slack,
+        the distance computed in float64. A counterexample must pass this, not only :meth:`contains`."""
+        x64, x064 = x.double(), x0.double()
+        inside = lp_norm((x64 - x064).flatten(1), self.norm) <= self.eps
+        finite = torch.isfinite(x).flatten(1).all(1)
+        if self.domain is None:
+            return inside & finite
+        lo, hi = self._domain_on(x64)
+        return inside & finite & ((x64 >= lo) & (x64 <= hi)).flatten(1).all(1)
+
+    def pull_inside(self, x: torch.Tensor, x0: torch.Tensor, *, ulps: int = 8) -> torch.Tensor:
+        """``x`` moved towards ``x0`` one ulp at a time (at most ``ulps``) until :meth:`contains_exactly`
+        holds: rounding ``x0 + delta`` to the model's dtype can leave a projected point an ulp outside.
+        Points further out are left as they are (the caller's check rejects them)."""
+        x = self.clip_domain(x)
+        for _ in range(ulps):
+            bad = ~self.contains_exactly(x, x0)
+            if not bool(bad.any()):
+                break
+            mask = bad.view(-1, *([1] * (x.dim() - 1)))
+            x = torch.where(mask, torch.nextafter(x, x0.to(x.dtype)), x)
+        return x
 
     def clip_domain(self, x: torch.Tensor) -> torch.Tensor:
         if self.domain is None:

@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 
 _MASK = 2**63 - 1
+_COPIES = 7919  # a salt: copies' streams differ from the originals'
 
 
 def stream_seed(seed: int, key: int, draw: int = 0) -> int:
@@ -51,6 +52,29 @@ class SampleStreams:
         picked = rows.tolist() if isinstance(rows, torch.Tensor) else list(rows)
         return SampleStreams(self.seed, [self.keys[int(r)] for r in picked], self._draws)
 
+    def repeat(self, k: int) -> "SampleStreams":
+        """Streams for ``k`` copies of every row (row ``i * k + j`` is copy ``j`` of row ``i``, e.g. one
+        copy per target class), each its own stream, independent of this one's."""
+        keys = [key * k + j for key in self.keys for j in range(k)]
+        return SampleStreams(stream_seed(self.seed, k, _COPIES), keys)
+
+    def randint(self, high: int, shape: Tuple[int, ...], *, device: torch.device) -> torch.Tensor:
+        """Integers in [0, high), row ``r`` from stream ``keys[r]``, computed for all rows at once by a
+        counter-based hash of (seed, key, draw, element): cheap enough for a draw per attack step."""
+        draws = []
+        for key in self.keys:
+            draws.append(self._draws.get(key, 0))
+            self._draws[key] = draws[-1] + 1
+        n, rest = shape[0], int(torch.Size(shape[1:]).numel())
+        key = torch.tensor(self.keys, dtype=torch.int64, device=device).view(n, 1)
+        draw = torch.tensor(draws, dtype=torch.int64, device=device).view(n, 1)
+        element = torch.arange(rest, dtype=torch.int64, device=device).view(1, rest)
+        x = _mix32(key & _M32) ^ _mix32((key >> 32) + 0x51ED27)
+        x = _mix32(torch.full_like(key, self.seed % _M32) ^ x)
+        x = _mix32(x ^ _mix32(draw + 0x2545F491))
+        x = _mix32(x ^ _mix32(element + 0x68E31DA4))
+        return ((x * high) >> 32).view(shape)  # the high bits (Lemire): unbiased enough, well mixed
+
     def _generators(self, device: torch.device) -> List[torch.Generator]:
         out = []
         for key in self.keys:
@@ -79,6 +103,17 @@ class SampleStreams:
         return self._draw(True, tuple(shape), dtype, device)
 
 
+_M32 = 0xFFFFFFFF
+
+
+def _mix32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer hash (lowbias32) on int64 tensors holding values in [0, 2**32)."""
+    x = x & _M32
+    x = ((x ^ (x >> 16)) * 0x7FEB352D) & _M32
+    x = ((x ^ (x >> 15)) * 0x846CA68B) & _M32
+    return x ^ (x >> 16)
+
+
 #: What the attacks accept as their source of randomness.
 RandomSource = Union[torch.Generator, SampleStreams]
 
@@ -86,6 +121,19 @@ RandomSource = Union[torch.Generator, SampleStreams]
 def subset(source: Optional[RandomSource], rows: torch.Tensor) -> Optional[RandomSource]:
     """``source`` restricted to ``rows`` when it has one stream per sample; a plain generator as is."""
     return source if source is None or isinstance(source, torch.Generator) else source.subset(rows)
+
+
+def repeat(source: Optional[RandomSource], k: int) -> Optional[RandomSource]:
+    """``source`` for ``k`` copies of every row (see :meth:`SampleStreams.repeat`); a generator as is."""
+    return source if source is None or isinstance(source, torch.Generator) else source.repeat(k)
+
+
+def randint(source: Optional[RandomSource], high: int, shape: Tuple[int, ...], *,
+            device: torch.device) -> torch.Tensor:
+    """``torch.randint(0, high, shape)`` from a generator or from per-sample streams (row by row)."""
+    if source is not None and not isinstance(source, torch.Generator):
+        return source.randint(high, tuple(shape), device=device)
+    return torch.randint(0, high, tuple(shape), generator=source, device=device)
 
 
 def rand(source: Optional[RandomSource], shape: Tuple[int, ...], *, like: torch.Tensor) -> torch.Tensor:
@@ -101,64 +149,3 @@ def randn(source: Optional[RandomSource], shape: Tuple[int, ...], *, like: torch
     if source is not None and not isinstance(source, torch.Generator):
         return source.randn(shape, dtype=like.dtype, device=like.device)
     return torch.randn(shape, generator=source, device=like.device, dtype=like.dtype)
-
-
-_M31 = 2**31 - 1
-
-
-def _hash31(x: torch.Tensor) -> torch.Tensor:
-    """A bijective integer hash of int64 values in [0, 2^31) (xorshift-multiply rounds whose products stay
-    below 2^62, so no step overflows)."""
-    for _ in range(2):
-        x = (((x >> 15) ^ x) * 0x2C1B3C6D) & _M31
-        x = (((x >> 12) ^ x) * 0x297A2D39) & _M31
-        x = (x >> 15) ^ x
-    return x
-
-
-class CounterStream:
-    """Cheap per-sample random numbers for attacks that draw at every step (Square): row ``r``'s draws are
-    a hash of (its key, the draw's count, the position), computed for the whole batch in one go, so a
-    sample's numbers depend on its own stream alone and no generator is made per draw.
-
-        >>> s = CounterStream(torch.tensor([5, 9]))
-        >>> u = s.rand((2, 3)); bool(((u >= 0) & (u < 1)).all())
-        True
-        >>> bool(torch.equal(CounterStream(torch.tensor([9])).rand((1, 3)), u[1:]))
-        True
-    """
-
-    def __init__(self, keys: torch.Tensor, _count: Optional[List[int]] = None) -> None:
-        self.keys = keys.long() & _M31
-        self._count = [0] if _count is None else _count
-
-    @staticmethod
-    def of(source: Optional[RandomSource], n: int, device: torch.device) -> "CounterStream":
-        """One key per row: the next draw of each sample's stream, or of the batch's generator."""
-        if source is not None and not isinstance(source, torch.Generator):
-            keys = [stream_seed(source.seed, k, source._draws.get(k, 0)) & _M31 for k in source.keys]
-            for k in source.keys:
-                source._draws[k] = source._draws.get(k, 0) + 1
-            return CounterStream(torch.tensor(keys, dtype=torch.long, device=device))
-        return CounterStream(torch.randint(0, _M31, (n,), generator=source, device=device))
-
-    def take(self, rows: torch.Tensor) -> "CounterStream":
-        """The streams of ``rows``, continuing the same count of draws."""
-        return CounterStream(self.keys[rows], self._count)
-
-    def rand(self, shape: Tuple[int, ...]) -> torch.Tensor:
-        """(n, ...) float64 uniforms in [0, 1), row ``r`` from key ``r``."""
-        step = self._count[0]
-        self._count[0] += 1
-        m = 1
-        for d in shape[1:]:
-            m *= int(d)
-        pos = torch.arange(m, device=self.keys.device)
-        x = (((self.keys[:, None] * 0x3C6EF372) & _M31) + ((step * 0x1B873593) & _M31)
-             + ((pos[None, :] * 0x2545F491) & _M31)) & _M31
-        return (_hash31(_hash31(x) ^ self.keys[:, None]).double() / 2**31).reshape(tuple(shape))
-
-    def randint(self, low: int, high: int, shape: Tuple[int, ...]) -> torch.Tensor:
-        """(n, ...) integers in [low, high)."""
-        return (low + (self.rand(shape) * (high - low)).floor().long()).clamp(max=high - 1)
-

@@ -45,6 +45,16 @@ def test_vnnlib_batch_decides_every_instance(tiny_onnx, tmp_path):  # noqa: F811
     assert main(["vnnlib", "--instances", csv_path, str(tiny_onnx)]) == 2
 
 
+def test_check_reuses_the_cache(digits_files, tmp_path, capsys):
+    model, data = digits_files
+    args = ["check", str(model), str(data), *MLP, "--eps", "0.03", "--escalate", "crown", "--cache",
+            str(tmp_path / "cache")]
+    main(args)
+    assert "reused from the cache" not in capsys.readouterr().out
+    main(args)
+    assert "verdicts reused from the cache" in capsys.readouterr().out
+
+
 def test_bad_executor():
     with pytest.raises(InvalidArgument, match="--executor='spark'"):
         parse_executor("spark")

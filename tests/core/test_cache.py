@@ -150,3 +150,13 @@ def test_slices_get_the_whole_sets_verdicts(case, norm):
     assert 0 < whole.counts()["falsified"] < len(y)  # some samples break, some survive
     with pytest.raises(InvalidArgument, match="indices="):
         robustest.check(model, x, y, indices=range(3), **kw)
+
+
+@pytest.mark.parametrize("attacks", [[("square", {"queries": 40})], [("fab", {"restarts": 2})], "auto"])
+def test_slices_decide_as_the_whole_set_with_every_attack(case, attacks):
+    """Square draws per sample too (a counter-based hash per row), and targeted copies get their own."""
+    model, x, y = case
+    kw = dict(eps=0.15, attacks=attacks, seed=4, suppress_health_check=["masking"])
+    whole = robustest.check(model, x, y, **kw)
+    parts = [robustest.check(model, x[a:b], y[a:b], indices=range(a, b), **kw) for a, b in ((0, 9), (9, 24))]
+    assert [s.verdict for p in parts for s in p.samples] == whole.verdicts

@@ -95,3 +95,74 @@ def test_not_an_export_archive(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(InvalidArgument, match="existing model file"):
         load_model(tmp_path / "none.onnx")
+
+
+class _CreatesFile:
+    """Unpickling this creates a file: the proof that code from the archive ran."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _crafted_pt2(tmp_path, how):
+    """A real export archive with one member replaced so that torch.export.load would run code."""
+    import io as _io
+    import json
+    import zipfile
+
+    path, marker = tmp_path / f"{how}.pt2", tmp_path / f"{how}.created"
+    net = nn.Sequential(nn.Linear(3, 2)).eval()
+    torch.export.save(torch.export.export(net, (torch.rand(2, 3),)), str(path))
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    buf = _io.BytesIO()
+    torch.save(_CreatesFile(marker), buf)
+    evil = buf.getvalue()
+    root = next(iter(members)).split("/")[0]
+    if how == "sample_inputs":          # torch retries a failed safe load with weights_only=False
+        members[f"{root}/data/sample_inputs/model.pt"] = evil
+    elif how in ("use_pickle", "opaque"):  # a weight marked as pickled / a constant that is an object
+        kind = "weights" if how == "use_pickle" else "constants"
+        name = f"{root}/data/{kind}/model_{kind}_config.json"
+        config = json.loads(members[name])
+        if how == "use_pickle":
+            config["config"]["0.bias"]["use_pickle"] = True
+            members[f"{root}/data/weights/{config['config']['0.bias']['path_name']}"] = evil
+        else:
+            config["config"]["obj"] = {"path_name": "opaque_obj_0", "is_param": False, "use_pickle": False}
+            members[f"{root}/data/constants/opaque_obj_0"] = pickle.dumps(_CreatesFile(marker))
+        members[name] = json.dumps(config).encode()
+    elif how == "legacy":               # the pre-2.8 layout, loaded with the same unsafe fallback
+        members = {"version": b"8.0", "serialized_exported_program.json": b"{}",
+                   "serialized_state_dict.pt": evil, "serialized_constants.pt": evil,
+                   "serialized_example_inputs.pt": evil}
+    elif how == "aotinductor":          # compiled libraries are loaded and run
+        members[f"{root}/data/aotinductor/model/model.so"] = b"\x7fELF"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path, marker
+
+
+@pytest.mark.parametrize("how", ["sample_inputs", "use_pickle", "opaque", "legacy", "aotinductor"])
+def test_crafted_export_archive_is_refused_without_running_code(tmp_path, how):
+    path, marker = _crafted_pt2(tmp_path, how)
+    with pytest.raises(ModelError, match="is refused: archive member") as info:
+        load_model(path)
+    assert "Fix:" in str(info.value)
+    assert not marker.exists()
+
+
+def test_export_load_holds_torch_load_to_weights_only(tmp_path, monkeypatch):
+    """Even past the member check, torch's own weights_only=False fallbacks cannot unpickle code."""
+    from robustest.io import export_archive
+
+    path, marker = _crafted_pt2(tmp_path, "sample_inputs")
+    monkeypatch.setattr(export_archive, "check_export_archive", lambda p: None)
+    with pytest.raises(Exception):
+        export_archive.safe_export_load(path)
+    assert not marker.exists()
+    assert torch.load.__name__ == "load" and torch.load.__module__ == "torch.serialization"

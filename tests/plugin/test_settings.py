@@ -145,3 +145,15 @@ def test_suppress_health_check_and_html_settings(tmp_path):
     """)
     with pytest.raises(ConfigError, match="suppress_health_check='probabilities'.*expected a list"):
         load_settings(tmp_path)
+
+
+@pytest.mark.parametrize("name,content,match", [
+    ("robustest.yaml", b"seed: 1\n# caf\xe9\n", "UTF-8"),
+    ("pyproject.toml", b"[tool.robustest]\nseed = 1 # caf\xe9\n", "not valid TOML"),
+    ("pyproject.toml", b'tool = "x"\n', "'tool' in .* must be a table"),
+    ("pyproject.toml", b'[tool]\nrobustest = "x"\n', "must be a table/mapping"),
+])
+def test_undecodable_or_misshapen_files_are_config_errors(tmp_path, name, content, match):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ConfigError, match=match):
+        load_settings(tmp_path)

@@ -23,9 +23,18 @@ import torch
 
 from ..errors import invalid_argument
 from ..spec import LpBall
-from ..streams import RandomSource, subset
-from .base import (Attack, Deadline, Found, best_of_copies, check_steps, compact, input_gradient,
-                   target_copies, top_targets)
+from ..streams import RandomSource, repeat, subset
+from .base import (
+    Attack,
+    Deadline,
+    Found,
+    best_of_copies,
+    check_steps,
+    compact,
+    input_gradient,
+    target_copies,
+    top_targets,
+)
 from .losses import LOSSES, is_success
 
 MOMENTUM = 0.75
@@ -173,11 +182,9 @@ class APGDT(APGD):
 
     def _batched(self, model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall, ranked: torch.Tensor,
                  generator: Optional[RandomSource], deadline: Deadline) -> torch.Tensor:
-        """One search over copies of every sample, one copy per target; each copy draws from its sample's
-        own random stream (so a sample's draws do not depend on the others in the batch)."""
+        """One search over copies of every sample, one copy per target."""
         xr, yr, tr, found = target_copies(x0, y, ranked)
-        owners = torch.arange(x0.shape[0], device=x0.device).repeat_interleave(ranked.shape[1])
-        streams = subset(generator, owners)
+        generator = repeat(generator, ranked.shape[1])
         for _, idx in found.rounds(self.restarts, deadline):
-            self._run(model, xr, yr, ball, tr, None, streams, deadline, found, idx)
+            self._run(model, xr, yr, ball, tr, None, generator, deadline, found, idx)
         return best_of_copies(found, x0, ranked.shape[1])

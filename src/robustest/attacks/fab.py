@@ -25,9 +25,18 @@ import torch
 
 from ..errors import invalid_argument
 from ..spec import LpBall, lp_norm
-from ..streams import RandomSource, subset
-from .base import (Attack, Deadline, Found, best_of_copies, check_steps, compact, input_gradient,
-                   target_copies, top_targets)
+from ..streams import RandomSource, repeat, subset
+from .base import (
+    Attack,
+    Deadline,
+    Found,
+    best_of_copies,
+    check_steps,
+    compact,
+    input_gradient,
+    target_copies,
+    top_targets,
+)
 from .losses import is_success
 
 #: a stand-in for an unbounded domain's distance to its edge
@@ -113,7 +122,7 @@ class FAB(Attack):
             return found.best
         ranked = top_targets(model, x0, y, self.n_targets)
         xr, yr, tr, found = target_copies(x0, y, ranked)
-        self._restarts(model, xr, yr, tr, ball, generator, deadline, found)
+        self._restarts(model, xr, yr, tr, ball, repeat(generator, ranked.shape[1]), deadline, found)
         return best_of_copies(found, x0, ranked.shape[1])
 
     def _restarts(self, model: Any, x0: torch.Tensor, y: torch.Tensor, t: torch.Tensor, ball: LpBall,
@@ -121,7 +130,7 @@ class FAB(Attack):
         for restart, idx in found.rounds(self.restarts, deadline):
             xs0, ys, ts = compact(idx, x0, y, t)
             assert xs0 is not None and ys is not None and ts is not None
-            start = xs0.clone() if restart == 0 else ball.random_start(xs0, generator)
+            start = xs0.clone() if restart == 0 else ball.random_start(xs0, subset(generator, idx))
             self._run(model, xs0, ys, ts, start, ball, deadline, found, idx)
 
     def _run(self, model: Any, x0: torch.Tensor, y: torch.Tensor, t: torch.Tensor, x: torch.Tensor,

@@ -36,7 +36,7 @@ import torch
 
 from ..errors import invalid_argument
 from ..spec import LpBall
-from ..streams import CounterStream, RandomSource
+from ..streams import RandomSource, randint, subset
 from .base import Attack, Deadline, Found, check_steps, compact
 from .losses import is_success, margin_loss, target_margin
 
@@ -78,8 +78,7 @@ class Square(Attack):
             return found.best
         idx = torch.arange(x0.shape[0], device=x0.device)
         xs0, ys, ts = x0, y, targets
-        rng = CounterStream.of(generator, x0.shape[0], x0.device)  # one stream per sample, cheap per step
-        delta = self._start(x0, ball, rng)
+        delta = self._start(x0, ball, generator)
         x = ball.project(x0 + delta, x0)
         delta = x - x0
         with torch.no_grad():
@@ -93,11 +92,10 @@ class Square(Attack):
             if not bool(keep.all()):
                 if not bool(keep.any()):
                     break
-                rng = rng.take(keep.nonzero().flatten())
                 idx, xs0, ys, ts, delta, loss = compact(keep, idx, xs0, ys, ts, delta, loss)  # type: ignore[assignment]
             assert xs0 is not None and delta is not None and loss is not None and ys is not None
             p = window_share(self.p_init, it, iterations)
-            proposal = self._propose(delta, p, ball, rng)
+            proposal = self._propose(delta, p, ball, subset(generator, idx))
             x_new = ball.project(xs0 + proposal, xs0)
             with torch.no_grad():
                 z = model(x_new)
@@ -110,7 +108,7 @@ class Square(Attack):
         return found.best
 
     # ------------------------------------------------------------------ proposals
-    def _start(self, x0: torch.Tensor, ball: LpBall, generator: CounterStream) -> torch.Tensor:
+    def _start(self, x0: torch.Tensor, ball: LpBall, generator: Optional[RandomSource]) -> torch.Tensor:
         """Random vertical stripes (images) or random signs (flat inputs), of norm eps."""
         n = x0.shape[0]
         if x0.dim() == 4:
@@ -119,7 +117,8 @@ class Square(Attack):
             signs = _signs(x0.shape, x0, generator)
         return _scaled(signs, ball)
 
-    def _propose(self, delta: torch.Tensor, p: float, ball: LpBall, generator: CounterStream) -> torch.Tensor:
+    def _propose(self, delta: torch.Tensor, p: float, ball: LpBall,
+                 generator: Optional[RandomSource]) -> torch.Tensor:
         window, pattern = _window(delta, p, generator)
         if delta.dim() == 4:  # one sign per channel over the square window
             signs = _signs((delta.shape[0], delta.shape[1], 1, 1), delta, generator).expand_as(delta)
@@ -169,8 +168,8 @@ def _eta(side: int, like: torch.Tensor) -> torch.Tensor:
     return eta
 
 
-def _signs(shape: Any, like: torch.Tensor, generator: CounterStream) -> torch.Tensor:
-    bits = generator.randint(0, 2, tuple(shape))
+def _signs(shape: Any, like: torch.Tensor, generator: Optional[RandomSource]) -> torch.Tensor:
+    bits = randint(generator, 2, tuple(shape), device=like.device)
     return (2 * bits - 1).to(like.dtype)
 
 
@@ -182,7 +181,8 @@ def _scaled(delta: torch.Tensor, ball: LpBall) -> torch.Tensor:
     return delta * (ball.eps / norm).view((-1,) + (1,) * (delta.dim() - 1))
 
 
-def _window(delta: torch.Tensor, p: float, generator: CounterStream) -> Tuple[torch.Tensor, torch.Tensor]:
+def _window(delta: torch.Tensor, p: float, generator: Optional[RandomSource]
+            ) -> Tuple[torch.Tensor, torch.Tensor]:
     """A boolean mask per sample, a random square of share ``p`` (images) or ``round(p * D)`` features,
     and the l2 pattern on it (images: :func:`_eta` placed on the square, transposed for half the
     samples; flat inputs: ones)."""
@@ -190,18 +190,18 @@ def _window(delta: torch.Tensor, p: float, generator: CounterStream) -> Tuple[to
     if delta.dim() == 4:
         h, w = delta.shape[2], delta.shape[3]
         side = max(1, min(h, w, round(math.sqrt(p * h * w))))
-        top = generator.randint(0, h - side + 1, (n, 1, 1, 1))
-        left = generator.randint(0, w - side + 1, (n, 1, 1, 1))
+        top = randint(generator, h - side + 1, (n, 1, 1, 1), device=dev)
+        left = randint(generator, w - side + 1, (n, 1, 1, 1), device=dev)
         rows = torch.arange(h, device=dev).view(1, 1, h, 1)
         cols = torch.arange(w, device=dev).view(1, 1, 1, w)
         mask = (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)
         eta = _eta(side, delta)
-        flip = generator.randint(0, 2, (n, 1, 1, 1)).bool()
+        flip = randint(generator, 2, (n, 1, 1, 1), device=dev).bool()
         rr, cc = (rows - top).clamp(0, side - 1), (cols - left).clamp(0, side - 1)
         pattern = torch.where(flip, eta[cc, rr], eta[rr, cc]) * mask
         return mask, pattern.to(delta.dtype)
     flat = delta.flatten(1)
     k = max(1, round(p * flat.shape[1]))  # drawn with replacement: a repeat only shrinks the window
-    chosen = generator.randint(0, flat.shape[1], (n, k))
+    chosen = randint(generator, flat.shape[1], (n, k), device=dev)
     mask = torch.zeros(flat.shape, dtype=torch.bool, device=dev).scatter_(1, chosen, True).view_as(delta)
     return mask, mask.to(delta.dtype)

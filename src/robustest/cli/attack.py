@@ -46,8 +46,11 @@ def run(args: argparse.Namespace) -> int:
     from ..io.args import data_from_args, model_from_args
     from .progress import progress
 
+    from ..outputs import check_outputs
+
     if args.batch < 1:
         raise invalid_argument("--batch", args.batch, "a number of samples >= 1", "pass --batch 64")
+    check_outputs({"model": args.model, "data": args.data}, {"--out": args.out})
     options = {k: v for k, v in (("steps", args.steps), ("restarts", args.restarts)) if v is not None}
     if options and args.method == "auto":
         raise invalid_argument("--method", "auto", "a single attack when --steps/--restarts are given",

@@ -5,7 +5,8 @@
 
 Each ``--eps`` is one check of every sample (attacks, then certifiers up to ``--escalate``). The exit
 status is 0 when every check meets the criterion (``--min-pass`` share of samples passing, where passing
-means ``--require``: not falsified (default) or certified), 1 when one does not, 2 on bad input.
+means ``--require``: not falsified (default) or certified), 1 when one does not, 2 on bad input, 3 on
+a robustest bug.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--executor", default="local", metavar="local|pool|ray[=ADDRESS]",
                    help="where the batches run: this process (default), a local process pool, or Ray tasks "
                         "(a local Ray with --workers CPUs, or the cluster at ADDRESS); same verdicts")
+    p.add_argument("--cache", type=cli_value("cache"), default=None, metavar="DIR|MODE",
+                   help="reuse decided verdicts from the verdict cache in DIR (or a mode: read, write, "
+                        "readwrite in ./.robustest_cache); default: no cache")
     p.add_argument("--workers", type=int, default=2,
                    help="processes of the pool / CPUs of a local Ray (default 2)")
     p.add_argument("--junit", default=None, help="write per-sample JUnit XML here")
@@ -77,8 +81,16 @@ def run(args: argparse.Namespace) -> int:
     from ..results import Report
     from .progress import progress
 
+    from ..outputs import check_outputs
+
     if args.batch < 1:
         raise invalid_argument("--batch", args.batch, "a number of samples >= 1", "pass --batch 32")
+    repeated = sorted({e for e in args.eps if args.eps.count(e) > 1})
+    if repeated:
+        raise invalid_argument("--eps", repeated[0], "each radius once (repeated, every sample would be "
+                               "counted once per copy)", f"drop the repeated --eps {repeated[0]:g}")
+    check_outputs({"model": args.model, "data": args.data},
+                  {"--junit": args.junit, "--html": args.html, "--json": args.json_path})
     executor = parse_executor(args.executor, workers=args.workers)
     model = model_from_args(args)
     inputs, labels = data_from_args(args)
@@ -88,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     chunks = [(e, i) for e in args.eps for i in range(0, len(labels), args.batch)]
     parts: dict = {}
     options = dict(norm=args.norm, escalate=args.escalate, timeout=args.timeout, domain=domain,
-                   seed=args.seed, solver=args.solver, alpha_crown=args.alpha_crown, strength=args.strength)
+                   seed=args.seed, solver=args.solver, alpha_crown=args.alpha_crown, strength=args.strength,
+                   cache=args.cache)
     calls = [(inputs[start:start + args.batch], labels[start:start + args.batch], start,
               {**options, "eps": eps}) for eps, start in chunks]
     with progress(total=len(labels) * len(args.eps), desc="robustest check", unit="sample") as bar:

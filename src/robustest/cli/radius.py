@@ -35,7 +35,9 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..io import load_data, load_model
     from ..minimal.api import radius
+    from ..outputs import check_outputs
 
+    check_outputs({"model": args.model, "data": args.data}, {"--json": args.json_path})
     model = load_model(args.model, model_class=args.model_class)
     inputs, labels = load_data(args.data)
     if args.limit is not None:

@@ -69,10 +69,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _same_file(a: str, b: str) -> bool:
-    return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -84,16 +80,14 @@ def run(args: argparse.Namespace) -> int:
     from ..io.args import data_from_args, model_from_args
     from ..io.data import load_data
     from ..io.models import load_model
+    from ..outputs import check_outputs
     from ..repair.api import repair
     from ..repair.guided_settings import GuidedSettings
     from ..repair.guided_types import GuidedRepairResult, RepairTest
-    from ..repair.outdir import check_output_dir
     from ..repair.pytest_support import RepairSummary
 
-    for other in (args.model, args.data, args.train, args.holdout):
-        if other and (_same_file(args.out, other) or os.path.abspath(args.out) == os.path.abspath(other)):
-            raise invalid_argument("--out", args.out, "a new file, not one of the inputs",
-                                   "write the repaired model to another path, e.g. --out repaired.pt")
+    check_outputs({"model": args.model, "data": args.data, "train": args.train, "holdout": args.holdout},
+                  {"--out": args.out})  # before any work: not an input, writable
     if args.model_class is None:
         raise invalid_argument("--model-class", None, "the Python class of the model (repair writes a state "
                                "dict, and TorchScript/ONNX graphs cannot be evaluated at other weights)",
@@ -101,7 +95,6 @@ def run(args: argparse.Namespace) -> int:
     if os.path.exists(args.out) and not args.overwrite:
         raise invalid_argument("--out", args.out, "a path that does not exist yet",
                                "choose another path or pass --overwrite")
-    check_output_dir(os.path.dirname(os.path.abspath(args.out)), option="--out")  # before any work
     try:
         settings = GuidedSettings(rounds=args.rounds, time_budget=args.time_budget,
                                   accuracy_tolerance=args.tolerance, iterations=args.iterations, margin=args.margin,

@@ -57,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.html and not args.junit:
         raise invalid_argument("outputs", None, "--html PATH and/or --junit PATH", "name at least one output")
+    from ..outputs import check_outputs
+
+    for path in args.results:
+        check_outputs({"results": path}, {"--html": args.html, "--junit": args.junit})
     if len(args.results) > 1 and not args.merge:
         raise invalid_argument("results", args.results, "one file, or several with --merge",
                                "pass --merge to join the results of several jobs")

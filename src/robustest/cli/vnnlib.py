@@ -95,10 +95,15 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter() - (process_age() if own_process else 0.0)
     from ..atomic import atomic_write_text
     from ..io.models import load_model
+    from ..outputs import check_outputs
 
+    check_outputs({"model": args.model, "spec": args.spec}, {"--out": args.out})
     model = load_model(args.model, model_class=args.model_class, model_kwargs=args.model_kwargs)
-    result = decide(model, args.model, args.spec, args.timeout, start=start, input_shape=args.input_shape,
-                    seed=args.seed)
+    from .progress import status
+
+    with status("robustest vnnlib", budget=args.timeout):
+        result = decide(model, args.model, args.spec, args.timeout, start=start, input_shape=args.input_shape,
+                        seed=args.seed)
     text = result.format()
     if args.out:
         atomic_write_text(args.out, text)
@@ -129,7 +134,4 @@ def decide(model: Any, model_path: str, spec_path: str, timeout: float, *, start
     remaining = timeout - (time.perf_counter() - start)
     if remaining <= 0:
         return VerifyResult("timeout", time.perf_counter() - start, reason="loading used the whole budget")
-    from .progress import status
-
-    with status("robustest vnnlib", budget=remaining):
-        return verify(model, spec, input_shape=shape, timeout=remaining, seed=seed)
+    return verify(model, spec, input_shape=shape, timeout=remaining, seed=seed)

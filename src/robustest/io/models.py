@@ -9,7 +9,9 @@ The kind is chosen by suffix and content: ``.onnx`` is imported into ordinary to
 and certifiers see the same modules as for a torch model); ``.pt2`` is a ``torch.export`` archive; a
 ``.pt``/``.pth``/``.ts`` zip holding TorchScript code is loaded with ``torch.jit.load``; anything else is
 a state dict read with ``torch.load(weights_only=True)`` into ``model_class(**model_kwargs)``. Pickled
-code from the file is never executed; only the class the caller names is imported.
+code from the file is never executed; only the class the caller names is imported. A ``.pt2`` archive
+is checked member by member first (:mod:`robustest.io.export_archive`): one that holds pickled objects,
+compiled code or sample inputs that need full unpickling is refused with the reason.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def load_model(path: PathLike, *, model_class: Optional[str] = None,
     if not p.is_file():
         raise invalid_argument("model", str(path), "an existing model file (.onnx, .pt2, .pt, .pth)",
                                "check the path")
+    _check_not_empty_or_truncated(p)
     suffix = p.suffix.lower()
     if suffix == ".onnx":
         from .onnx_import import import_onnx
@@ -64,6 +67,24 @@ def load_model(path: PathLike, *, model_class: Optional[str] = None,
     return model.to(device).eval()
 
 
+def _check_not_empty_or_truncated(p: Path) -> None:
+    """An empty file, or a zip archive (TorchScript, torch.export, torch.save) cut short, gets its own
+    message: otherwise it looks like a state dict without its class."""
+    size = p.stat().st_size
+    if size == 0:
+        raise invalid_argument("model", str(p), "a model file, got an empty file (0 bytes)",
+                               "save the model again (an interrupted copy or download?)")
+    with p.open("rb") as fh:
+        magic = fh.read(4)
+    if magic == b"PK\x03\x04":
+        try:
+            zipfile.ZipFile(p).close()  # reads the central directory, which sits at the very end
+        except (zipfile.BadZipFile, OSError, EOFError):
+            raise invalid_argument("model", str(p), f"a complete zip archive, got one that is truncated or "
+                                   f"corrupt ({size} bytes, no readable central directory)",
+                                   "save or copy the model again") from None
+
+
 def _is_torchscript(p: Path) -> bool:
     if not zipfile.is_zipfile(p):
         return False
@@ -74,8 +95,12 @@ def _is_torchscript(p: Path) -> bool:
 
 
 def _load_export(p: Path) -> nn.Module:
+    from .export_archive import safe_export_load
+
     try:
-        program = torch.export.load(str(p))
+        program = safe_export_load(p)
+    except ModelError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure means "not an export archive"
         raise ModelError(
             f"model={str(p)!r} is not valid: expected a torch.export archive ({type(exc).__name__}: "

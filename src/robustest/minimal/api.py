@@ -20,7 +20,7 @@ from ..errors import UnsupportedLayer, invalid_argument
 from ..progress import Progress, listening, tell
 from ..results import RUNGS
 from ..spec import Bound, LpBall
-from ..validate import as_inputs, as_labels, as_seed, as_timeout, model_logits
+from ..validate import as_inputs, as_model_inputs, as_labels, as_seed, as_timeout, model_logits
 from .deepfool import deepfool, flipped
 from .lr_qp import LrQpSettings, lr_qp
 from .pgd_search import pgd_search
@@ -57,7 +57,7 @@ def radius(model: Any, inputs: Any, labels: Any, *, norm: str = "l2", exact: boo
     if isinstance(lower_steps, bool) or not isinstance(lower_steps, int) or lower_steps < 0:
         raise invalid_argument("lower_steps", lower_steps, "an integer >= 0", "pass lower_steps=8")
     timeout, seed = as_timeout(timeout), as_seed(seed)
-    x = as_inputs(inputs, ball.domain)
+    x = as_model_inputs(model, as_inputs(inputs, ball.domain))
     y = as_labels(labels, x.shape[0], x.device)
     start = time.perf_counter()
     pred = model_logits(model, x, y).argmax(1)

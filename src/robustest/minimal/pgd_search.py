@@ -6,7 +6,7 @@ moves ``lo`` up. The answer is the last successful input; its distance is at mos
 eps does not prove robustness there, so ``lo`` is *not* a lower bound on the radius.
 
     >>> import torch
-    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2)).eval()
     >>> out = pgd_search(net, torch.rand(3, 2), torch.zeros(3, dtype=torch.long), norm="l2", hi=3.0, steps=4)
     >>> out[0].shape
     torch.Size([3, 2])

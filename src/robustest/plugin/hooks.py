@@ -128,14 +128,16 @@ def pytest_configure(config: pytest.Config) -> None:
         if value is not None:
             base = config.invocation_params.dir if given is not None else directory
             settings = settings.replace(**{name: str((base / value).resolve())})
-    if settings.repair is not None:  # an unwritable directory is found before any test runs
-        from ..errors import InvalidArgument
-        from ..repair.outdir import check_output_dir
+    from ..errors import InvalidArgument
+    from ..outputs import check_outputs
+    from ..repair.outdir import check_output_dir
 
-        try:
+    try:  # before the session: an unwritable report path must not wait for every test to have run
+        check_outputs({}, {"--robust-junit": settings.junit, "--robust-html": settings.html})
+        if settings.repair is not None:  # a directory, not a file: created and probed
             check_output_dir(settings.repair)
-        except InvalidArgument as exc:
-            raise usage_error(f"robustest: {exc}") from None
+    except InvalidArgument as exc:
+        raise usage_error(f"robustest: {exc}") from None
     config.stash[_STATE] = _State(settings)
     config.pluginmanager.register(scale.ScalePlugin(config, settings), "robustest-scale")
 
@@ -246,8 +248,8 @@ def pytest_runtest_call(item: pytest.Item) -> None:
             if "min_radius" in kwargs:
                 report, radii = radius_report(model, inputs, labels, **kwargs)
             else:
-                report = scale.globalize(robustest.check(model, inputs, labels, cache=scale_plugin(item).cache,
-                                                         **kwargs), start)
+                report = robustest.check(model, inputs, labels, cache=scale_plugin(item).cache, **kwargs)
+                report = scale.globalize(report, start)
         error = None
     except RobustestError as exc:  # bad input or an unsupported model: its message says it all
         error = f"robustest: {exc}"

@@ -310,7 +310,7 @@ def _data(name: str, data: Any, domain: Any) -> Tuple[torch.Tensor, torch.Tensor
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise invalid_argument(name, type(data).__name__, "a pair (inputs, labels)",
                                f"pass {name}=(x, y) with one label per input")
-    x = as_inputs(data[0], domain)
+    x = as_inputs(data[0], domain, allow_empty=True)  # an empty set gets repair's own message
     return x, as_labels(data[1], x.shape[0], x.device)
 
 

@@ -138,10 +138,60 @@ class TestRecord:
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "TestRecord":
         values = dict(data)
-        values["samples"] = tuple(SampleRecord(**s) for s in data["samples"])
+        for name in ("name", "nodeid", "classname", "threat", "escalate", "require", "summary", "xfail"):
+            if not isinstance(values.get(name, ""), str):
+                raise TypeError(f"test field {name}={values[name]!r} must be a string")
+        for name in ("passed", "enforced"):
+            if not isinstance(values.get(name, True), bool):
+                raise TypeError(f"test field {name}={values[name]!r} must be true or false")
+        for name in ("seed", "seconds", "min_pass"):
+            value = values.get(name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"test field {name}={value!r} must be a number")
+        values["samples"] = tuple(_sample_from_dict(s) for s in data["samples"])
         values["properties"] = tuple((str(k), str(v)) for k, v in data.get("properties", ()))
         values["notes"] = tuple(data.get("notes", ()))
         return cls(**values)
+
+
+_INT_FIELDS = ("index", "label")
+_FLOAT_FIELDS = ("seconds",)
+_OPTIONAL = {"predicted": int, "distance": float, "figure": float}
+_STR_FIELDS = ("verdict", "method", "message", "reason")
+
+
+def _sample_from_dict(data: Any) -> SampleRecord:
+    """A :class:`SampleRecord` from plain data, checked against the vocabulary: a verdict from
+    :data:`VERDICTS`, integers where indices and classes go, numbers where times and margins go.
+    Raises ``ValueError``/``TypeError`` naming the field (results files come from outside)."""
+    if not isinstance(data, dict):
+        raise TypeError(f"a sample record must be a mapping, got {type(data).__name__}")
+    unknown = set(data) - set(SampleRecord.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown sample field(s) {sorted(unknown)}")
+
+    def number(name: str, value: Any, kind: type) -> Any:
+        ok = isinstance(value, int) if kind is int else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok:
+            raise TypeError(f"sample field {name}={value!r} must be {'an integer' if kind is int else 'a number'}")
+        return kind(value)
+
+    values: Dict[str, Any] = {}
+    for name in _INT_FIELDS:
+        values[name] = number(name, data.get(name), int)
+    for name in _FLOAT_FIELDS:
+        values[name] = number(name, data.get(name), float)
+    for name, kind in _OPTIONAL.items():
+        value = data.get(name)
+        values[name] = None if value is None else number(name, value, kind)
+    for name in _STR_FIELDS:
+        value = data.get(name, "")
+        if not isinstance(value, str):
+            raise TypeError(f"sample field {name}={value!r} must be a string")
+        values[name] = value
+    if values["verdict"] not in VERDICTS:
+        raise ValueError(f"sample verdict={values['verdict']!r} must be one of {list(VERDICTS)}")
+    return SampleRecord(**values)
 
 
 def totals_text(records: Sequence[TestRecord]) -> str:

@@ -61,6 +61,8 @@ def read_document(path: str, *, argument: str, fmt: str, what: str, fix: str) ->
             doc = json.load(fh)
     except OSError as exc:
         raise invalid_argument(argument, path, f"a readable file ({exc.strerror})", fix) from None
+    except UnicodeDecodeError:  # a binary file (a model, an .npz) given by mistake
+        raise invalid_argument(argument, path, "a UTF-8 JSON text file, not a binary one", fix) from None
     except json.JSONDecodeError as exc:
         raise invalid_argument(argument, path, f"JSON (line {exc.lineno}: {exc.msg})", fix) from None
     if not isinstance(doc, dict) or doc.get("format") != fmt:

@@ -207,13 +207,15 @@ def _num(v: Optional[float], fmt: str = "{:.4g}") -> Tuple[str, str]:
 
 
 def _row(t: HtmlTest, s: Any) -> str:
+    """One sample's table row. Every value is escaped: results files come from outside (``robustest
+    report results.json``), so a verdict or a name could carry markup."""
     e = html.escape
-    pred = "" if s.predicted is None else f" &rarr; {s.predicted}"
-    cells = [(e(t.record.name), e(t.record.name), ""), (str(s.index), str(s.index), "num"),
-             (s.verdict, f'<span class="v v-{s.verdict}">{s.verdict}</span>', ""),
-             (e(s.method), e(s.method), ""), (repr(float(s.seconds)), f"{s.seconds:.3f}s", "num"),
+    pred = "" if s.predicted is None else f" &rarr; {e(str(s.predicted))}"
+    cells = [(t.record.name, e(t.record.name), ""), (str(s.index), e(str(s.index)), "num"),
+             (s.verdict, f'<span class="v v-{e(s.verdict)}">{e(s.verdict)}</span>', ""),
+             (s.method, e(s.method), ""), (repr(float(s.seconds)), f"{s.seconds:.3f}s", "num"),
              (*_num(s.figure), "num"), (*_num(s.distance), "num"),
-             (str(s.label), f"{s.label}{pred}", "")]
+             (str(s.label), f"{e(str(s.label))}{pred}", "")]
     imgs = ""
     if s.index in t.images:
         clean, adv = t.images[s.index]
@@ -223,9 +225,9 @@ def _row(t: HtmlTest, s: Any) -> str:
         scale = {"perturbation": scale_svg(float(np.abs(adv - clean).max()))}
         imgs = "".join(f'<span><img class="px" alt="{n}" title="{n}" src="{png_data_uri(p)}"><br>'
                        f'{scale.get(n, "")}{"<br>" if n in scale else ""}{n}</span>' for n, p in pics)
-    tds = "".join(f'<td class="{cls}" data-key="{key}">{shown}</td>' for key, shown, cls in cells)
+    tds = "".join(f'<td class="{cls}" data-key="{e(key)}">{shown}</td>' for key, shown, cls in cells)
     reason = f' title="{e(s.reason)}"' if s.reason else ""
-    return (f'<tr data-verdict="{s.verdict}"{reason}>{tds}<td class="imgs" data-key="{int(bool(imgs))}">'
+    return (f'<tr data-verdict="{e(s.verdict)}"{reason}>{tds}<td class="imgs" data-key="{int(bool(imgs))}">'
             f"{imgs}</td></tr>")
 
 

@@ -76,7 +76,7 @@ def merge_group(records: Sequence[TestRecord]) -> TestRecord:
     verdicts = [s.verdict for s in samples]
     passed = pass_fraction(verdicts, first.require) >= first.min_pass - 1e-12
     summary = summary_text(verdicts, threat=first.threat, min_pass=first.min_pass, require=first.require,
-                           cached=sum(s.cached for s in samples), extra=f"; merged from {n} shards")
+                           escalate=first.escalate, cached=sum(s.cached for s in samples), extra=f"; merged from {n} shards")
     properties = tuple(p for p in first.properties if p[0] not in (SHARD, TEST, NAME))
     notes = tuple(dict.fromkeys(note for r in records for note in r.notes))
     return dataclasses.replace(first, name=name, nodeid=nodeid, seconds=sum(r.seconds for r in records),

@@ -69,27 +69,13 @@ class HighsSolver(Solver):
                                     "Fix: pip install highspy")
         lb, ub, integer, (indptr, idx, val), rlo, rhi = problem.arrays()
         self._integer = bool(integer.any())
-        lp = highspy.HighsLp()
-        lp.num_col_ = int(lb.size)
-        lp.num_row_ = int(rlo.size)
-        lp.col_cost_ = np.zeros(lb.size)
-        lp.col_lower_ = lb
-        lp.col_upper_ = ub
-        lp.row_lower_ = rlo
-        lp.row_upper_ = rhi
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-        lp.a_matrix_.start_ = indptr.astype(np.int32)
-        lp.a_matrix_.index_ = idx.astype(np.int32)
-        lp.a_matrix_.value_ = val
-        lp.a_matrix_.num_col_ = int(lb.size)
-        lp.a_matrix_.num_row_ = int(rlo.size)
-        if self._integer:
-            lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
-                               for b in integer]
-        self._lp = lp
-        self._n = int(lb.size)
+        #: the model as the arrays of HiGHS's array-level passModel (one copy each, no per-entry conversion);
+        #: rows are row-wise with one start per row; integrality: 1 integer, 0 continuous, one per column
+        self._lp = (np.zeros(lb.size), lb, ub, rlo, rhi, indptr[:-1].astype(np.int32), idx.astype(np.int32),
+                    val, integer.astype(np.int32))
+        self._n, self._m, self._nnz = int(lb.size), int(rlo.size), int(val.size)
         self._stop: tuple = (None, None)
-        self._hessian: highspy.HighsHessian | None = None
+        self._hessian: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # diagonal, see _set_hessian
         self._h: highspy.Highs | None = None  # loaded by the first minimize, with that call's Hessian
 
     def _load(self) -> highspy.Highs:
@@ -98,12 +84,19 @@ class HighsSolver(Solver):
         which would stop it at once."""
         h = quiet_highs()
         h.setOptionValue("threads", int(self.threads))
-        model: highspy.HighsLp | highspy.HighsModel = self._lp
-        if self._hessian is not None:
-            model = highspy.HighsModel()
-            model.lp_, model.hessian_ = self._lp, self._hessian
-        if h.passModel(model) == highspy.HighsStatus.kError:
-            raise SolverError(f"HiGHS rejected the model ({self._lp.num_col_} columns, {self._lp.num_row_} rows)")
+        rowwise, minimize = int(highspy.MatrixFormat.kRowwise), int(highspy.ObjSense.kMinimize)
+        cost, lb, ub, rlo, rhi, start, index, value, integrality = self._lp
+        if self._hessian is None:
+            status = h.passModel(self._n, self._m, self._nnz, rowwise, minimize, 0.0, cost, lb, ub, rlo, rhi,
+                                 start, index, value, integrality)
+        else:
+            q_start, q_index, q_value = self._hessian
+            triangular = int(highspy.HessianFormat.kTriangular)
+            status = h.passModel(self._n, self._m, self._nnz, int(q_value.size), rowwise, triangular, minimize,
+                                 0.0, cost, lb, ub, rlo, rhi, start, index, value, q_start, q_index, q_value,
+                                 integrality)
+        if status == highspy.HighsStatus.kError:
+            raise SolverError(f"HiGHS rejected the model ({self._n} columns, {self._m} rows)")
         if self._integer:
             h.cbMipInterrupt.subscribe(self._on_mip)
         return h
@@ -135,13 +128,9 @@ class HighsSolver(Solver):
         for j, v in quadratic.items():
             q[int(j)] += float(v)
         cols = np.flatnonzero(q)
-        hess = highspy.HighsHessian()
-        hess.dim_ = self._n
-        hess.format_ = highspy.HessianFormat.kTriangular
-        hess.start_ = np.searchsorted(cols, np.arange(self._n + 1)).astype(np.int32)
-        hess.index_ = cols.astype(np.int32)
-        hess.value_ = q[cols]
-        self._hessian = hess
+        # lower triangle column-wise, here only the diagonal: one start per column
+        self._hessian = (np.searchsorted(cols, np.arange(self._n)).astype(np.int32), cols.astype(np.int32),
+                         q[cols])
         return True
 
     def minimize(self, cost: Mapping[int, float], *, quadratic: Mapping[int, float] | None = None,

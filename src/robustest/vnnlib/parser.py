@@ -21,6 +21,7 @@ some polytope. Strict ``<``/``>`` are read as ``<=``/``>=`` (the usual conventio
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ __all__ = ["VnnlibSyntaxError", "Region", "VnnlibSpec", "parse_vnnlib", "load_vn
 
 #: the largest disjunctive normal form we expand (products of `or`s across asserts)
 MAX_DISJUNCTS = 100_000
+#: the deepest nesting of parentheses read (the formula walk is recursive; real properties use < 10)
+MAX_DEPTH = 200
 
 
 class VnnlibSyntaxError(InvalidArgument):
@@ -109,6 +112,8 @@ def _sexprs(text: str, source: str) -> List[Any]:
     opens: List[_Tok] = []
     for tok in _tokens(text, source):
         if tok.text == "(":
+            if len(opens) >= MAX_DEPTH:
+                raise _error(source, tok, f"at most {MAX_DEPTH} nested parentheses")
             stack.append([])
             opens.append(tok)
         elif tok.text == ")":
@@ -148,9 +153,12 @@ class _Parser:
             if _VAR.match(expr.text):
                 raise _error(self.source, expr, f"a declared variable ({expr.text} has no declare-const)")
             try:
-                return {}, float(expr.text)
+                value = float(expr.text)
             except ValueError:
                 raise _error(self.source, expr, "a number or a declared variable X_i / Y_j") from None
+            if not math.isfinite(value):  # float() reads nan/inf; (<= Y_0 nan) would be "unsat"
+                raise _error(self.source, expr, "a finite number (NaN and infinities make no constraint)")
+            return {}, value
         assert isinstance(expr, list)
         op = expr[0]
         if not isinstance(op, _Tok) or op.text not in ("+", "-", "*"):
@@ -227,6 +235,10 @@ def parse_vnnlib(text: str, *, source: str = "<string>") -> VnnlibSpec:
                 raise _error(source, p.head(expr[1]) if len(expr) > 1 else cmd, "(declare-const X_i Real)")
             if not isinstance(expr[2], _Tok) or expr[2].text != "Real":
                 raise _error(source, p.head(expr[2]), "the sort Real")
+            if expr[1].text in p.declared:
+                first = p.declared[expr[1].text]
+                raise _error(source, expr[1], f"one declaration per variable ({expr[1].text} is declared "
+                                              f"already on line {first.line})")
             p.declared[expr[1].text] = expr[1]
         elif cmd.text == "assert":
             if len(expr) != 2:
@@ -294,7 +306,16 @@ def load_vnnlib(path: PathLike) -> VnnlibSpec:
     if not p.is_file():
         raise InvalidArgument(f"spec={str(path)!r} is not valid: expected an existing .vnnlib file. "
                               "Fix: check the path")
-    return parse_vnnlib(p.read_text(), source=str(path))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise VnnlibSyntaxError(f"spec={str(path)!r} is not valid: expected UTF-8 (ASCII) text, byte "
+                                f"{exc.start} is 0x{exc.object[exc.start]:02x}. Fix: pass the .vnnlib text file "
+                                "(not a compressed or binary one)") from None
+    except OSError as exc:
+        raise InvalidArgument(f"spec={str(path)!r} is not valid: expected a readable file ({exc.strerror}). "
+                              "Fix: check the path and its permissions") from None
+    return parse_vnnlib(text, source=str(path))
 
 
 def _count(declared: Dict[str, _Tok], kind: str, source: str) -> int:

@@ -67,6 +67,25 @@ def check_input_shape(spec: VnnlibSpec, input_shape: Sequence[int]) -> Tuple[int
     return per_sample
 
 
+def check_output_count(model: nn.Module, spec: VnnlibSpec, shape: Tuple[int, ...], *, device: torch.device,
+                       dtype: torch.dtype) -> None:
+    """One forward pass at zero: the network must take ``shape`` and give ``spec.num_outputs`` outputs.
+    Raises :class:`ShapeError` (instead of a raw error from deep inside a prover)."""
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros((1, *shape), device=device, dtype=dtype))
+    except (RuntimeError, ValueError, IndexError) as exc:
+        raise invalid_argument("input_shape", list(shape), f"a shape the network accepts ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0][:160] if str(exc) else ''})",
+                               "pass --input-shape as the network's input shape, e.g. 1 1 28 28",
+                               cls=ShapeError) from None
+    n_out = out.numel() if isinstance(out, torch.Tensor) else -1
+    if n_out != spec.num_outputs:
+        raise invalid_argument("spec", f"{spec.num_outputs} outputs Y_0..Y_{spec.num_outputs - 1}",
+                               f"as many outputs as the network gives: {n_out}",
+                               "pair the property with the network it was written for", cls=ShapeError)
+
+
 class SpecMargin(nn.Module):
     """Network + property as a 2-class "classifier" on ``u`` in ``[-1, 1]^n``: ``x = center + radius * u``,
     logits ``[v(y) + margin, 0]`` where ``v(y) = min_p max_k (A_p y - b_p)_k``. Label 0 is "safe"; an
@@ -124,6 +143,7 @@ def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], ti
     param = next(iter(model.parameters()), None)
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    check_output_count(model, spec, shape, device=device, dtype=dtype)
     provers = list(default_stages() if stages is None else stages)
     if not spec.regions:
         return VerifyResult("unsat", time.perf_counter() - start, "empty input region")
