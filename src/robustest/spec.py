@@ -55,11 +55,10 @@ def _domain_bound(domain: object, value: object) -> Bound:
         except (TypeError, ValueError, RuntimeError):
             raise invalid_argument("domain", domain, "numbers or numeric tensors (lo, hi)",
                                    "pass domain=(0.0, 1.0), or tensors shaped like one input") from None
-        if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or t.dtype.is_signed
-                                                          or t.dtype == torch.uint8):
+        if t.dtype == torch.bool or t.is_complex():
             raise invalid_argument("domain", domain, f"real-valued bounds, got a {t.dtype} tensor",
                                    "pass float tensors or numbers")
-    if bool(torch.isnan(t.double() if not t.is_floating_point() else t).any()):
+    if bool(torch.isnan(t).any()):
         raise invalid_argument("domain", domain, "bounds without NaN (a NaN bound blinds the attacks: every "
                                "clipped coordinate becomes NaN)", "replace NaN by the real bound, or by "
                                "-inf/inf for an unbounded coordinate")

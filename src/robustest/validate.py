@@ -114,6 +114,7 @@ def as_labels(labels: Any, n: int, device: torch.device) -> torch.Tensor:
 
 
 def silence_hint(name: str) -> str:
+    """How to silence health check ``name`` (the API and the pytest settings)."""
     return (f"Silence it with suppress_health_check=['{name}'] (pytest: "
             f"suppress_health_check = [\"{name}\"] in [tool.robustest]).")
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import robustest
-from robustest.errors import ConfigError, HealthCheckError, InvalidArgument, ModelError, ShapeError
+from robustest.errors import HealthCheckError, InvalidArgument, ModelError, ShapeError
 
 
 def _net():
@@ -40,19 +40,19 @@ def _train_bn():
 
 
 def check(**kw):
-    args = dict(model=NET, inputs=X, labels=Y, eps=0.01)
+    args = {"model": NET, "inputs": X, "labels": Y, "eps": 0.01}
     args.update(kw)
     return lambda: robustest.check(args.pop("model"), args.pop("inputs"), args.pop("labels"), **args)
 
 
 def attack(**kw):
-    args = dict(model=NET, inputs=X, labels=Y, eps=0.01)
+    args = {"model": NET, "inputs": X, "labels": Y, "eps": 0.01}
     args.update(kw)
     return lambda: robustest.attack(args.pop("model"), args.pop("inputs"), args.pop("labels"), **args)
 
 
 def bounds(**kw):
-    args = dict(eps=0.01)
+    args = {"eps": 0.01}
     args.update(kw)
     return lambda: robustest.bounds(NET, X, **args)
 
@@ -183,7 +183,8 @@ CLI = [  # (id, argv with {model} {data} {tmp}, text in the one-line error)
     ("report-needs-output", ["report", "{data}"], "outputs"),
     ("report-binary", ["report", "{data}", "--html", "{tmp}/r.html"], "results="),
     ("report-html-is-results", ["report", "{data}", "--html", "{data}"], "--html"),
-    ("vnnlib-missing-spec", ["vnnlib", "{model}", "{tmp}/none.vnnlib", "--timeout", "5"], "spec="),
+    ("vnnlib-state-dict", ["vnnlib", "{model}", "{tmp}/none.vnnlib", "--timeout", "5"], "model="),
+    ("vnnlib-out-is-model", ["vnnlib", "{model}", "{data}", "--timeout", "5", "--out", "{model}"], "--out"),
     ("vnnlib-timeout", ["vnnlib", "{model}", "{tmp}/none.vnnlib", "--timeout", "0"], "--timeout"),
 ]
 

@@ -166,3 +166,12 @@ def test_export_load_holds_torch_load_to_weights_only(tmp_path, monkeypatch):
         export_archive.safe_export_load(path)
     assert not marker.exists()
     assert torch.load.__name__ == "load" and torch.load.__module__ == "torch.serialization"
+
+
+def test_unknown_model_kwargs_are_named(tmp_path):
+    from digits import mlp
+
+    path = tmp_path / "w.pt"
+    torch.save(mlp((7,)).state_dict(), path)
+    with pytest.raises(InvalidArgument, match=r"model_kwargs=\{'widht': 7\}.*Fix: pass --model-kwargs"):
+        load_model(path, model_class="digits:mlp", model_kwargs={"widht": 7})

@@ -8,10 +8,11 @@ from dataclasses import replace
 import pytest
 
 from robustest.cli import main
-from robustest.cli.report import read_results, results_document
+from robustest.cli.report import read_results
 from robustest.errors import InvalidArgument
 from robustest.reporting import record_from_report
 from robustest.reporting.html import HtmlTest, render_html
+from robustest.reporting.merge import results_document
 
 SCRIPT = 'x"><script>alert(1)</script>'
 
@@ -24,7 +25,7 @@ def _document(make_report):
 def test_html_escapes_every_sample_value(make_report):
     """Even a record that skipped validation (built in code) cannot inject markup into the page."""
     record = record_from_report("t", make_report(["certified", "falsified"]))
-    bad = replace(record.samples[0], verdict=SCRIPT, method=SCRIPT, reason=SCRIPT)
+    bad = replace(record.samples[0], method=SCRIPT, reason=SCRIPT, message=SCRIPT)
     page = render_html([HtmlTest(replace(record, samples=(bad, record.samples[1]), name=SCRIPT))])
     assert "alert(1)</script>" not in page
     assert '"><script>' not in page

@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 from typing import Any, List
 
-from ..reporting.merge import FORMAT
+from ..reporting.merge import FORMAT, results_document
+
+__all__ = ["FORMAT", "read_results", "register", "results_document", "run"]
 
 
 def read_results(path: str) -> List[Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 from typing import Any, Optional, Sequence
 
@@ -98,11 +99,14 @@ def run(args: argparse.Namespace) -> int:
     from ..outputs import check_outputs
 
     check_outputs({"model": args.model, "spec": args.spec}, {"--out": args.out})
+    from ..vnnlib import load_vnnlib
+
+    spec = load_vnnlib(args.spec)  # first: a bad property is named before the model is loaded
     model = load_model(args.model, model_class=args.model_class, model_kwargs=args.model_kwargs)
     from .progress import status
 
     with status("robustest vnnlib", budget=args.timeout):
-        result = decide(model, args.model, args.spec, args.timeout, start=start, input_shape=args.input_shape,
+        result = decide(model, args.model, spec, args.timeout, start=start, input_shape=args.input_shape,
                         seed=args.seed)
     text = result.format()
     if args.out:
@@ -112,16 +116,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def decide(model: Any, model_path: str, spec_path: str, timeout: float, *, start: float,
+def decide(model: Any, model_path: str, spec_path: Any, timeout: float, *, start: float,
            input_shape: Optional[Sequence[int]] = None, seed: int = 0) -> Any:
-    """The :class:`~robustest.vnnlib.verify.VerifyResult` of one property within ``timeout`` seconds of
-    ``start`` (a ``time.perf_counter()`` value: loading before the call counts against the budget)."""
+    """The :class:`~robustest.vnnlib.verify.VerifyResult` of one property (a path or a parsed spec) within
+    ``timeout`` seconds of ``start`` (a ``time.perf_counter()`` value: loading before the call counts
+    against the budget)."""
     import torch
 
     from ..vnnlib import load_vnnlib, verify
     from ..vnnlib.verify import VerifyResult, check_input_shape
 
-    spec = load_vnnlib(spec_path)
+    spec = load_vnnlib(spec_path) if isinstance(spec_path, (str, os.PathLike)) else spec_path
     shape = input_shape
     if shape is None and str(model_path).lower().endswith(".onnx"):
         from ..io.onnx_import import onnx_input_shape

@@ -132,7 +132,11 @@ def _load_state_dict(p: Path, model_class: Any, kwargs: Dict[str, Any]) -> nn.Mo
     if not callable(factory):
         raise invalid_argument("model_class", model_class, "a class or a function returning a module",
                                "name an nn.Module subclass")
-    model = factory(**kwargs)
+    try:
+        model = factory(**kwargs)
+    except TypeError as exc:  # an argument the class does not take, or one it needs
+        raise invalid_argument("model_kwargs", kwargs, f"arguments {model_class!r} accepts ({exc})",
+                               "pass --model-kwargs with the constructor's own argument names") from None
     if not isinstance(model, nn.Module):
         raise ModelError(f"model_class={model_class!r} is not valid: expected it to build a torch "
                          f"nn.Module, got {type(model).__name__}. Fix: name an nn.Module subclass")
