@@ -21,11 +21,14 @@ class Summary:
     def properties(self):
         return [("repair.status", "repaired")]
 
-def repair_after_check(model, inputs, labels, report, *, check_kwargs, out_dir, test_name):
+def repair_after_check(model, inputs, labels, report, *, check_kwargs, out_dir, test_name, min_pass, require,
+                       train, method, settings):
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     Path(out_dir, "call.json").write_text(json.dumps({
         "test_name": test_name, "check_kwargs": sorted(check_kwargs), "eps": check_kwargs["eps"],
-        "n": int(inputs.shape[0]), "falsified": report.counts()["falsified"]}))
+        "n": int(inputs.shape[0]), "falsified": report.counts()["falsified"], "min_pass": min_pass,
+        "require": require, "train": None if train is None else int(train[0].shape[0]), "method": method,
+        "save_anyway": settings is not None and settings.save_anyway}))
     return Summary(report)
 
 module = types.ModuleType("robustest.repair.pytest_support")
@@ -48,13 +51,17 @@ def test_weak(model, data):
 def test_fine(model, data):
     pass
 ''')
-    result = project.run("--robust-repair=repaired", "--robust-junit=out.xml")
+    result = project.run("--robust-repair=repaired", "--robust-junit=out.xml", "--robust-repair-method=one-shot",
+                         "--robust-repair-save-anyway")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*robustness FAILED*", "*sample 1: falsified*",
                                  "  repair: 2 counterexamples fixed, model saved"])
     call = json.loads((project.path / "repaired" / "call.json").read_text())
     assert call["test_name"] == "test_it.py::test_weak"
     assert call["eps"] == 0.1 and call["n"] == 4 and call["falsified"] == 2
+    assert call["min_pass"] == 1.0 and call["require"] == "not_falsified" and call["method"] == "one-shot"
+    assert call["train"] is None  # no repair_data fixture, no --robust-repair-data
+    assert call["save_anyway"]
     assert {"eps", "norm", "escalate", "timeout", "seed", "attacks"} <= set(call["check_kwargs"])
     props = project.suite_properties(project.path / "out.xml")
     assert props["test_it.py::test_weak"]["repair.status"] == "repaired"
@@ -62,9 +69,11 @@ def test_fine(model, data):
     assert "test_it.py::test_fine repaired" not in props  # passing tests are not repaired
 
 
-def test_repair_option_with_the_real_repair(project):
-    """End to end: the repaired model is saved, loads into the user's model, and its re-check is
-    reported (how good the repair is, is tests/repair/'s business)."""
+def test_repair_option_with_the_real_repair_and_a_data_file(project):
+    """End to end with --robust-repair-data: this project's linear model cannot be made robust on both
+    near-boundary samples (they sit on opposite sides within 2 eps), so the honest outcome is a repair
+    that does not pass, is not saved, and says so; its re-check is still reported (how good the repair
+    is, is tests/repair/'s business)."""
     import torch
 
     project.test_file('''
@@ -74,20 +83,22 @@ from robustest import robust
 def test_weak(model, data):
     pass
 ''')
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(40, 4, generator=g)
+    torch.save({"inputs": x, "labels": (x[:, 1] > x[:, 0]).long()}, project.path / "train.pt")
     # a fresh process: pytester's in-process runs restore sys.modules, and a class re-imported by a
     # later run is not the one an isinstance check inside the repair expects
-    result = project.run("--robust-repair=repaired", "--robust-junit=out.xml", subprocess=True)
+    result = project.run("--robust-repair=repaired", "--robust-junit=out.xml", "--robust-repair-data=train.pt",
+                         subprocess=True)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*robustness FAILED*",
-                                 "  robustest repair of test_it.py::test_weak: saved *",
+                                 "  robustest repair of test_it.py::test_weak: not saved (not passing)",
+                                 "*guided repair: not passing*", "*held-out (10 samples)*",
                                  "test_it.py::test_weak repaired * not met"])
-    saved = list((project.path / "repaired").glob("*.pt"))
-    assert len(saved) == 1
-    state = torch.load(saved[0], weights_only=True)
-    net = torch.nn.Sequential(torch.nn.Linear(4, 2))
-    net.load_state_dict(state)  # the user's architecture, repaired weights
+    assert not list((project.path / "repaired").glob("*.pt"))
     props = project.suite_properties(project.path / "out.xml")
     assert props["test_it.py::test_weak"]["repair_before_falsified"] == "2"
-    assert props["test_it.py::test_weak"]["repair_saved_path"] == str(saved[0])
+    assert props["test_it.py::test_weak"]["repair_status"] == "not passing"
+    assert props["test_it.py::test_weak"]["repair_saved_path"] == "None"
     cases = project.cases(project.path / "out.xml")
     assert len([n for n in cases if n.startswith("test_weak repaired")]) == 4

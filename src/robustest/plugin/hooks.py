@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 import pytest
 
 from .._options import help_for
+from ..repair.guided_settings import METHODS as REPAIR_METHODS
 from . import scale
 from .marker import (
     is_marker_usage_error,
@@ -46,6 +47,7 @@ from .marker import (
     usage_error,
     validate_marker_args,
 )
+from .repair_hook import repair_failed_test
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..reporting import TestRecord
@@ -89,6 +91,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the HTML report (verdicts, images of counterexamples) to PATH")
     group.addoption("--robust-repair", metavar="DIR",
                     help="repair the model of a failing @robust test and save it under DIR")
+    group.addoption("--robust-repair-data", metavar="FILE",
+                    help="training data (.pt/.npz with inputs, labels) for --robust-repair's loss constraint "
+                         "and held-out accuracy (default: a 'repair_data' fixture)")
+    group.addoption("--robust-repair-method", choices=REPAIR_METHODS, default=REPAIR_METHODS[0],
+                    help="how --robust-repair repairs (default: guided rounds)")
+    group.addoption("--robust-repair-save-anyway", action="store_true", default=False,
+                    help="save a repaired model that is not accepted as a fix (fits the test only, or still fails)")
     scale.add_options(group)
 
 
@@ -121,9 +130,12 @@ def pytest_configure(config: pytest.Config) -> None:
             settings = settings.replace(**{name: str((base / value).resolve())})
     from ..errors import InvalidArgument
     from ..outputs import check_outputs
+    from ..repair.outdir import check_output_dir
 
     try:  # before the session: an unwritable report path must not wait for every test to have run
         check_outputs({}, {"--robust-junit": settings.junit, "--robust-html": settings.html})
+        if settings.repair is not None:  # a directory, not a file: created and probed
+            check_output_dir(settings.repair)
     except InvalidArgument as exc:
         raise usage_error(f"robustest: {exc}") from None
     config.stash[_STATE] = _State(settings)
@@ -249,7 +261,8 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     after = None
     if (not passed and settings.repair and report.counts()["falsified"] and "min_radius" not in kwargs
             and shard is None):
-        properties, notes, after = _repair(item, model, inputs, labels, report, kwargs, settings.repair)
+        properties, notes, after = repair_failed_test(item, model, inputs, labels, report, kwargs,
+                                                      settings.repair, min_pass=min_pass, require=require)
     record = _record(item, report, min_pass=min_pass, require=require, properties=properties, notes=notes,
                      inputs=all_inputs, radii=radii)
     judged, failure = scale_plugin(item).judge(item, record, total=len(all_labels))
@@ -282,17 +295,6 @@ def _health(settings: "Settings") -> Dict[str, Any]:
     """The config's suppress_health_check, when set (robustest.radius has no such option)."""
     names = list(settings.suppress_health_check)
     return {"suppress_health_check": names} if names else {}
-
-
-def _repair(item: pytest.Item, model: Any, inputs: Any, labels: Any, report: "Report", kwargs: Dict[str, Any],
-            out_dir: str) -> Tuple[List[Tuple[str, str]], List[str], Optional["Report"]]:
-    """Run the repair helper on a failed marker check: (JUnit properties, failure-text lines, re-check)."""
-    from ..repair.pytest_support import repair_after_check
-
-    summary = repair_after_check(model, inputs, labels, report, check_kwargs=dict(kwargs), out_dir=out_dir,
-                                 test_name=item.nodeid)
-    return (list(summary.properties()), [f"  {line}" for line in summary.lines()],
-            getattr(summary, "after_report", None))
 
 
 def _record(item: pytest.Item, report: "Report", *, min_pass: float, require: str,

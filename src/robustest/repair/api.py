@@ -11,9 +11,10 @@ the best weighted sum of scaled violation V and loss L (``omega`` weights the lo
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import time
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -23,6 +24,8 @@ from ..results import Report
 from ..spec import Bound, LpBall, normalize_norm
 from ..validate import as_inputs, as_labels, as_seed
 from .block import block_solve, draw_free_set
+from .guided_settings import METHODS, GuidedSettings
+from .guided_types import GuidedRepairResult, RepairTest
 from .jacobian import FlatModel, violation
 from .qp import SOLVERS, QPSolution, get_solver
 from .qp_dual import DualQP
@@ -42,8 +45,24 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
            domain: Optional[Tuple[Bound, Bound]] = (0.0, 1.0), seed: int = 0, n_adversarial: int = 10,
            violation_kind: str = "sum", wrong_classes: Union[str, int] = "all",
            loss_subsample: Optional[int] = None, penalty: float = 1e6, evaluate: Optional[Data] = None,
-           stop_when_fixed: bool = False, step_grid: Optional[Sequence[float]] = None) -> RepairResult:
-    """Repair a copy of ``model`` so that it classifies the adversarial points correctly.
+           stop_when_fixed: bool = False, step_grid: Optional[Sequence[float]] = None,
+           time_limit: Optional[float] = None, test: Optional[RepairTest] = None, until: str = "passes",
+           method: str = "guided", holdout: Optional[Data] = None,
+           guided: Optional[GuidedSettings] = None) -> Union[RepairResult, GuidedRepairResult]:
+    """Repair a copy of ``model`` so that it classifies the adversarial points correctly, or, given a
+    failing ``test``, so that the test passes.
+
+    With ``test=RepairTest(inputs, labels, check={...}, min_pass=..., require=...)`` the default is the
+    counterexample-guided repair (:mod:`robustest.repair.guided`, ``until="passes"``): rounds of attack,
+    cuts for every counterexample so far, QP step and re-check until the test passes, a budget runs out
+    or held-out clean accuracy would drop by more than ``guided.accuracy_tolerance``; it returns a
+    :class:`~robustest.repair.guided_types.GuidedRepairResult`. ``train`` is then the training data (a
+    share is held out unless ``holdout=`` is given); ``method`` is "guided", "one-shot" (one round) or
+    "adversarial-finetune" (PGD training steps in the same rounds); ``until="fixed"`` is "one-shot";
+    ``guided`` holds the rounds' settings (:class:`~robustest.repair.guided_settings.GuidedSettings`;
+    the one-shot options below are refused with a test, so that none is silently ignored);
+    ``adversarial`` may be the test's report (saves one check). Without ``test`` it is one cutting-plane
+    repair of the given points (below).
 
     ``adversarial`` is ``(x_adv, y)`` (y: the clean labels), a :class:`~robustest.results.Report` whose
     falsified samples' counterexamples are used, or ``None`` to run PGD at ``eps`` on the training data
@@ -56,8 +75,8 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
     ``solver`` ("dual", "highs", "gurobi"), ``penalty`` (the elastic weight: cuts that cannot all hold
     leave a reported slack instead of failing), ``wrong_classes`` ("all", or k: only the k strongest wrong
     classes per point, fewer rows), ``evaluate=(x, y)`` for the before/after accuracies (default: the
-    training data); with ``eps`` the robust accuracy under PGD is reported too. The input model is never
-    modified.
+    training data); with ``eps`` the robust accuracy under PGD is reported too; ``time_limit`` (seconds)
+    stops the master QPs early (a note says so). The input model is never modified.
 
     Example::
 
@@ -69,6 +88,16 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
     if not isinstance(model, torch.nn.Module):
         raise ModelError(f"model={type(model).__name__} is not valid: expected a torch.nn.Module. Fix: "
                          "repair changes weights, so pass the module itself (not a function or state_dict)")
+    if test is not None or method != "guided":
+        _one_shot_only({"iterations": iterations, "steps": steps, "omega": omega, "loss_slack": loss_slack,
+                        "margin": margin, "robust_linearisation": robust_linearisation,
+                        "robust_radius": robust_radius, "block": block, "block_rounds": block_rounds,
+                        "solver": solver, "eps": eps, "norm": norm, "n_adversarial": n_adversarial,
+                        "violation_kind": violation_kind, "wrong_classes": wrong_classes,
+                        "loss_subsample": loss_subsample, "penalty": penalty, "evaluate": evaluate,
+                        "stop_when_fixed": stop_when_fixed, "step_grid": step_grid, "time_limit": time_limit})
+        return _guided(model, adversarial, train, test=test, until=until, method=method, holdout=holdout,
+                       settings=guided, domain=domain, seed=seed)
     _check_options(iterations=iterations, steps=steps, omega=omega, loss_slack=loss_slack, margin=margin,
                    solver=solver, block_rounds=block_rounds, n_adversarial=n_adversarial,
                    violation_kind=violation_kind, wrong_classes=wrong_classes, penalty=penalty)
@@ -181,6 +210,9 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
         timer["eval"] += time.perf_counter() - tic
         if stop_when_fixed and min(c.violation for c in pool) == 0.0:
             break
+        if time_limit is not None and time.perf_counter() - t_start >= time_limit:
+            notes.append(f"stopped after {k} of {iterations} QPs: time_limit={time_limit:g} s reached")
+            break
         if k < iterations:
             A, r = cuts(w0 + d)
 
@@ -212,6 +244,42 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
 
 
 # ---------------------------------------------------------------------------------------- helpers
+def _guided(model: torch.nn.Module, adversarial: Any, train: Optional[Data], *, test: Optional[RepairTest],
+            until: str, method: str, holdout: Optional[Data], settings: Optional[GuidedSettings], domain: Any,
+            seed: int) -> GuidedRepairResult:
+    from .guided import guided_repair
+
+    if not isinstance(test, RepairTest):
+        raise invalid_argument("test", test, "a RepairTest (the failing test's samples, check options, criterion)",
+                               "pass test=RepairTest(x, y, check={'eps': 0.1}) from robustest.repair.guided_types")
+    if until not in ("passes", "fixed"):
+        raise invalid_argument("until", until, "'passes' (rounds until the test passes) or 'fixed' (one round)",
+                               "leave until='passes' out, or pass until='fixed'")
+    if method not in METHODS:
+        raise invalid_argument("method", method, f"one of {', '.join(METHODS)}", "use method='guided'")
+    if settings is not None and not isinstance(settings, GuidedSettings):
+        raise invalid_argument("guided", type(settings).__name__, "a GuidedSettings", "pass guided=GuidedSettings()")
+    if adversarial is not None and not isinstance(adversarial, Report):
+        raise invalid_argument("adversarial", type(adversarial).__name__, "the test's Report or None (with test=, "
+                               "the rounds find the counterexamples)", "leave adversarial out")
+    return guided_repair(model, test, train=None if train is None else _data("train", train, domain),
+                         holdout=None if holdout is None else _data("holdout", holdout, domain),
+                         settings=settings or GuidedSettings(), method="one-shot" if until == "fixed" else method,
+                         seed=as_seed(seed), before=adversarial)
+
+
+def _one_shot_only(given: Dict[str, Any]) -> None:
+    """Refuse a one-shot option passed together with ``test=`` (the rounds take theirs from ``guided=``)."""
+    params = inspect.signature(repair).parameters
+    for name, value in given.items():
+        default = params[name].default
+        if value is not default and value != default:
+            raise invalid_argument(name, value, f"the default ({default!r}) when test= is given: the guided rounds "
+                                   "take their settings from guided=GuidedSettings(...)",
+                                   f"leave {name} out, or set its counterpart in GuidedSettings (margin, iterations, "
+                                   "robust_linearisation, loss_subsample, time_budget), or drop test= for one repair")
+
+
 def _solve_stacked(A: torch.Tensor, r: np.ndarray, *, solver: str, block: Optional[float], rounds: int,
                    penalty: float, fm: FlatModel, generator: torch.Generator) -> QPSolution:
     if block is None:

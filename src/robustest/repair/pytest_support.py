@@ -1,14 +1,17 @@
 """Repair after a failing robustness check: what ``pytest --robust-repair=DIR`` and the CLI run.
 
-:func:`repair_after_check` repairs a copy of the model with the check's counterexamples, saves the
-repaired ``state_dict`` under ``out_dir`` (a fresh file named after the test, never over an existing
-file), checks that the file loads back into the user's class, re-checks the repaired model with the
-same settings, and returns a :class:`RepairSummary` with a before/after table. Expected failures
-(nothing to fix, a model repair cannot change, a solver refusing) come back as ``summary.error`` so a
-test run reports them next to the failure instead of crashing.
+:func:`repair_after_check` runs the counterexample-guided repair (:mod:`robustest.repair.guided`) of a
+copy of the model until the test passes (or a budget or the held-out accuracy tolerance stops it),
+re-checks it with the test's full ladder, and, when it is accepted as a fix (the test passes and
+held-out accuracy and robustness are kept), saves its ``state_dict`` under ``out_dir`` (a fresh file
+named after the test, never over an existing file) and checks that the file loads back into the user's
+class. It returns a :class:`RepairSummary` with a before/after table. Expected failures (an unwritable
+directory, a model repair cannot change, a solver refusing) come back as ``summary.error`` so a test run
+reports them next to the failure instead of crashing.
 
     >>> summary = repair_after_check(model, x, y, report, check_kwargs={"eps": 0.1},     # doctest: +SKIP
-    ...                              out_dir="repaired", test_name="tests/test_net.py::test_robust")
+    ...                              out_dir="repaired", test_name="tests/test_net.py::test_robust",
+    ...                              train=(x_train, y_train))
     >>> print("\\n".join(summary.lines()))                                               # doctest: +SKIP
 """
 
@@ -25,12 +28,9 @@ import torch
 
 from ..errors import ModelError, RobustestError
 from ..results import VERDICTS, Report
-from .result import RepairResult
-
-#: repair options used unless the caller overrides them: the library defaults plus a small margin, so
-#: that corrected points do not sit on a tie that float rounding can tip back, and an early stop once
-#: every counterexample is fixed (a test run wants the fix, not the paper's full 20 iterations).
-DEFAULT_OPTIONS: Dict[str, Any] = {"margin": 0.05, "stop_when_fixed": True}
+from .guided_settings import GuidedSettings
+from .guided_types import GuidedRepairResult, RepairTest
+from .outdir import check_output_dir
 
 
 @dataclass(frozen=True)
@@ -42,28 +42,29 @@ class RepairSummary:
     after: Dict[str, int] = field(default_factory=dict)
     saved_path: Optional[str] = None
     after_report: Optional[Report] = None
-    result: Optional[RepairResult] = None
+    result: Optional[GuidedRepairResult] = None
     error: str = ""
 
     @property
     def repaired(self) -> bool:
-        """Whether a repaired model was saved and re-checked."""
-        return self.after_report is not None
+        """Whether a repaired model was accepted, saved and re-checked."""
+        return self.saved_path is not None
 
     def lines(self) -> List[str]:
-        """A small before/after table for the terminal."""
+        """A small before/after table for the terminal, then the repair's own summary."""
         if self.error:
             return [f"robustest repair of {self.test_name}: not repaired: {self.error}"]
-        head = f"robustest repair of {self.test_name}: saved {self.saved_path}"
+        r = self.result
+        if self.saved_path is not None:
+            head = f"robustest repair of {self.test_name}: saved {self.saved_path}"
+        else:
+            why = r.status if r is not None else "no result"
+            head = f"robustest repair of {self.test_name}: not saved ({why})"
         out = [head, f"  {'verdict':<14}{'before':>8}{'after':>8}"]
         for v in VERDICTS:
             out.append(f"  {v:<14}{self.before.get(v, 0):>8}{self.after.get(v, 0):>8}")
-        if self.result is not None:
-            r = self.result
-            out.append(f"  fixed {r.adversarial_accuracy_after * r.n_adversarial:.0f}/{r.n_adversarial} "
-                       f"counterexamples, clean accuracy {r.clean_accuracy_before:.1%} -> "
-                       f"{r.clean_accuracy_after:.1%}, |w-w0|={r.distance:.3g}, {r.seconds:.1f}s")
-            out.extend(f"  note: {n}" for n in r.notes)
+        if r is not None:
+            out.extend(f"  {line}" for line in r.lines())
         return out
 
     def properties(self) -> List[Tuple[str, str]]:
@@ -75,37 +76,42 @@ class RepairSummary:
         props += [(f"repair_after_{v}", str(self.after.get(v, 0))) for v in VERDICTS]
         if self.result is not None:
             r = self.result
-            props += [("repair_distance", f"{r.distance:.6g}"),
-                      ("repair_clean_accuracy_before", f"{r.clean_accuracy_before:.6g}"),
-                      ("repair_clean_accuracy_after", f"{r.clean_accuracy_after:.6g}"),
-                      ("repair_seconds", f"{r.seconds:.3f}")]
+            props += [("repair_status", r.status), ("repair_method", r.method), ("repair_rounds", str(len(r.rounds))),
+                      ("repair_distance", f"{r.distance:.6g}"), ("repair_seconds", f"{r.seconds:.3f}")]
+            for when, h in (("before", r.holdout_before), ("after", r.holdout_after)):
+                if h is not None:
+                    props += [(f"repair_holdout_clean_{when}", f"{h.clean:.6g}"),
+                              (f"repair_holdout_robust_{when}", f"{h.robust:.6g}")]
         return props
 
 
 def repair_after_check(model: Any, inputs: Any, labels: Any, report: Report, *, check_kwargs: Dict[str, Any],
-                       out_dir: str, test_name: str,
-                       repair_options: Optional[Dict[str, Any]] = None) -> RepairSummary:
-    """Repair ``model`` with ``report``'s counterexamples, save it under ``out_dir``, re-check it.
+                       out_dir: str, test_name: str, min_pass: float = 1.0, require: str = "not_falsified",
+                       train: Optional[Tuple[Any, Any]] = None, holdout: Optional[Tuple[Any, Any]] = None,
+                       method: str = "guided", settings: Optional[GuidedSettings] = None) -> RepairSummary:
+    """Repair ``model`` until the check (``check_kwargs``, ``min_pass``, ``require``) passes on
+    ``(inputs, labels)``; save it under ``out_dir`` if it is accepted as a fix.
 
-    The loss the repair keeps from rising is measured on ``(inputs, labels)`` (the only data a test
-    has). ``repair_options`` override :data:`DEFAULT_OPTIONS` and the library defaults.
+    ``train`` is the training data for the loss constraint (a share is held out to measure accuracy,
+    unless ``holdout`` is given); without it the repair warns that accuracy cannot be protected.
     """
-    from ..api import check
     from .api import repair
 
     before = report.counts()
     try:
-        options = {**DEFAULT_OPTIONS, **(repair_options or {})}
-        domain = check_kwargs.get("domain", (0.0, 1.0))
-        result = repair(model, report, (inputs, labels), domain=domain, seed=int(check_kwargs.get("seed", 0)),
-                        **options)
-        path = save_repaired(result.model, out_dir=out_dir, test_name=test_name)
-        verify_loadable(path, model)
-        after = check(result.model, inputs, labels, **check_kwargs)
+        check_output_dir(out_dir)  # before any work
+        test = RepairTest(inputs, labels, check=dict(check_kwargs), min_pass=min_pass, require=require)
+        result = repair(model, report, train, test=test, method=method, holdout=holdout, guided=settings,
+                        domain=check_kwargs.get("domain", (0.0, 1.0)), seed=int(check_kwargs.get("seed", 0)))
+        assert isinstance(result, GuidedRepairResult)
+        path = None
+        if result.accepted:
+            path = save_repaired(result.model, out_dir=out_dir, test_name=test_name)
+            verify_loadable(path, model)
     except RobustestError as exc:
         return RepairSummary(test_name=test_name, before=before, error=str(exc))
-    return RepairSummary(test_name=test_name, before=before, after=after.counts(), saved_path=path,
-                         after_report=after, result=result)
+    return RepairSummary(test_name=test_name, before=before, after=result.after.counts(), saved_path=path,
+                         after_report=result.after, result=result)
 
 
 def safe_name(test_name: str) -> str:
@@ -149,5 +155,4 @@ def verify_loadable(path: str, model: Any) -> None:
                          "repair changes parameter values only, never names or shapes") from None
 
 
-__all__ = ["RepairSummary", "repair_after_check", "save_repaired", "safe_name", "verify_loadable",
-           "DEFAULT_OPTIONS"]
+__all__ = ["RepairSummary", "repair_after_check", "save_repaired", "safe_name", "verify_loadable"]

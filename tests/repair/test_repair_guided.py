@@ -1,0 +1,127 @@
+"""Counterexample-guided repair (robustest.repair with test=): the rounds make a failing test pass, held-out
+accuracy is a constraint, and every outcome is honest about what it did. The problem (``gap``, see
+conftest.py) has a known fix: move a linear boundary into the gap between the classes."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import robustest
+from robustest.errors import InvalidArgument
+from robustest.repair.guided import RepairWarning, _status
+from robustest.repair.guided_settings import FITS_TEST_ONLY, FIXED, NOT_PASSING, UNMEASURED, GuidedSettings
+from robustest.repair.guided_types import HoldoutFigures, RepairTest
+
+
+def gate(gap) -> RepairTest:
+    return RepairTest(gap.x, gap.y, check={"eps": 0.08, "seed": 0})
+
+
+def test_guided_repair_makes_the_failing_test_pass_and_keeps_held_out_accuracy(gap):
+    model = gap.model()
+    original = {k: v.clone() for k, v in model.state_dict().items()}
+    before = gate(gap).run(model)
+    assert before.counts()["falsified"] == 2 and not gate(gap).passes(before)
+    res = robustest.repair(model, train=gap.data(200, 0), test=gate(gap))
+    assert res.status == FIXED and res.accepted and res.passed, res.summary()
+    assert gate(gap).passes(gate(gap).run(res.model))  # an independent re-check, not the result's own report
+    assert res.after.counts()["falsified"] == 0 and res.remaining == ()
+    assert res.holdout_after.clean >= res.holdout_before.clean - 0.01
+    assert res.holdout_after.robust >= res.holdout_before.robust
+    assert res.rounds and res.rounds[-1].failing == 0 and res.distance > 0
+    assert all(torch.equal(original[k], v) for k, v in model.state_dict().items())  # original untouched
+    text = res.summary()
+    assert "fixed" in text and "falsified 2 -> 0" in text and "held-out" in text and "|w-w0|" in text
+
+
+def test_the_rounds_reuse_the_pool_and_stop_at_the_round_budget_with_the_remaining_failures(gap):
+    # a class-1 sample at x0 = 0.45 sits among class-0 training points: not fixable within the loss cut
+    x = torch.cat([gap.x, torch.tensor([[0.45, 0.5]])])
+    y = torch.cat([gap.y, torch.tensor([1])])
+    test = RepairTest(x, y, check={"eps": 0.08, "seed": 0})
+    # plain cuts: the robust ones move the boundary far enough to cost held-out accuracy (the tolerance
+    # stops them, which the next test covers)
+    res = robustest.repair(gap.model(), train=gap.data(200, 0), test=test,
+                           guided=GuidedSettings(rounds=3, robust_linearisation=False))
+    assert res.status == NOT_PASSING and not res.accepted and not res.passed
+    assert res.stop_reason == "round budget reached" and len(res.rounds) == 3
+    pools = [r.pool for r in res.rounds]
+    assert pools == sorted(pools) and pools[0] < pools[-1]  # earlier counterexamples are kept
+    assert 8 in res.remaining and "still failing" in res.summary()
+
+
+def test_a_round_that_drops_held_out_accuracy_beyond_the_tolerance_is_rejected_with_the_figures(gap):
+    # held-out class-0 points at x0 = 0.52..0.55 that the test's class-1 samples at 0.6 cannot spare
+    hold_x = torch.tensor([[0.52, 0.2], [0.53, 0.5], [0.55, 0.7], [0.2, 0.5], [0.8, 0.5], [0.9, 0.1]])
+    hold_y = torch.tensor([0, 0, 0, 0, 1, 1])
+    test = RepairTest(torch.tensor([[0.6, 0.5], [0.61, 0.2], [0.3, 0.3]]), torch.tensor([1, 1, 0]),
+                      check={"eps": 0.08, "seed": 0})
+    res = robustest.repair(gap.model(0.65), train=gap.data(200, 0), holdout=(hold_x, hold_y), test=test,
+                           guided=GuidedSettings(accuracy_tolerance=0.01))
+    assert res.status == NOT_PASSING and not res.accepted
+    assert res.stop_reason == "held-out accuracy tolerance reached"
+    assert not res.rounds[-1].kept
+    assert any("rejected: held-out clean accuracy 100.0% ->" in n for n in res.notes)
+    assert res.holdout_after.clean == res.holdout_before.clean == 1.0  # the kept model is the last good one
+
+
+def test_without_training_data_it_warns_that_accuracy_cannot_be_protected(gap):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = robustest.repair(gap.model(), test=gate(gap))
+    assert any(issubclass(w.category, RepairWarning) and "repair_data" in str(w.message) for w in caught)
+    assert res.status == UNMEASURED and res.holdout_before is None
+
+
+def test_adversarial_finetune_and_one_shot_are_modes_of_the_same_rounds(gap):
+    res = robustest.repair(gap.model(), train=gap.data(200, 0), test=gate(gap), method="adversarial-finetune",
+                           guided=GuidedSettings(finetune_lr=1e-2))
+    assert res.method == "adversarial-finetune" and res.passed
+    one = robustest.repair(gap.model(), train=gap.data(200, 0), test=gate(gap), until="fixed")
+    assert one.method == "one-shot" and len(one.rounds) == 1
+
+
+def test_status_fits_the_test_only_when_held_out_robustness_drops():
+    s = GuidedSettings()
+    before = HoldoutFigures(samples=100, clean=0.98, robust=0.72)
+    assert _status(True, before, HoldoutFigures(100, 0.975, 0.72), s) == FIXED
+    assert _status(True, before, HoldoutFigures(100, 0.98, 0.68), s) == FITS_TEST_ONLY
+    assert _status(True, before, HoldoutFigures(100, 0.96, 0.80), s) == FITS_TEST_ONLY  # 2 points of clean lost
+    assert _status(False, before, HoldoutFigures(100, 0.98, 0.80), s) == NOT_PASSING
+    assert _status(True, None, None, s) == UNMEASURED
+    assert not GuidedSettings(save_anyway=False).save_anyway
+
+
+@pytest.mark.parametrize("kwargs, name", [({"method": "magic"}, "method"), ({"until": "forever"}, "until"),
+                                          ({"guided": {"rounds": 3}}, "guided")])
+def test_bad_options_name_the_argument(gap, kwargs, name):
+    with pytest.raises(InvalidArgument, match=name):
+        robustest.repair(gap.model(), train=gap.data(20, 0), test=gate(gap), **kwargs)
+
+
+def test_bad_test_and_settings_are_refused_clearly(gap):
+    with pytest.raises(InvalidArgument, match="eps"):
+        RepairTest(gap.x, gap.y, check={"norm": "linf"})
+    with pytest.raises(InvalidArgument, match="bogus"):
+        RepairTest(gap.x, gap.y, check={"eps": 0.1, "bogus": 1})
+    with pytest.raises(InvalidArgument, match="time_budget"):
+        GuidedSettings(time_budget=0)
+    with pytest.raises(InvalidArgument, match="test"):
+        robustest.repair(gap.model(), train=gap.data(20, 0), method="adversarial-finetune")
+
+
+def test_the_final_model_is_rechecked_with_the_full_ladder_and_certificates_are_counted(gap):
+    test = RepairTest(gap.x, gap.y, check={"eps": 0.08, "seed": 0, "escalate": "crown"})
+    res = robustest.repair(gap.model(), train=gap.data(200, 0), test=test)
+    assert res.after.escalate == "crown" and res.before.escalate == "crown"
+    # a linear model: CROWN is exact, so every sample that survives the attacks is certified
+    assert res.after.counts()["certified"] == len(gap.y) and res.lost_certificates == 0
+    assert res.before.counts()["certified"] == len(gap.y) - 2 and res.status == FIXED
+
+
+def test_a_one_shot_option_given_with_a_test_is_refused_not_ignored(gap):
+    with pytest.raises(InvalidArgument, match="margin=0.5 .*GuidedSettings"):
+        robustest.repair(gap.model(), train=gap.data(20, 0), test=gate(gap), margin=0.5)
