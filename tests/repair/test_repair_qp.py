@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from robustest.errors import InvalidArgument, SolverError, SolverUnavailable
 from robustest.repair.qp import get_solver
-from robustest.repair.qp_dual import DualQP
+from robustest.solvers.dual import DualQP
 
 
 def _instance(seed: int, p: int, n: int, infeasible: bool = False):

@@ -21,20 +21,19 @@ import torch
 
 from ..errors import ModelError, invalid_argument
 from ..results import Report
-from ..spec import Bound, LpBall, normalize_norm
+from ..solvers.dual import DualQP
+from ..spec import Bound, LpBall, dual_norm, normalize_norm
 from ..validate import as_inputs, as_labels, as_seed
 from .block import block_solve, draw_free_set
 from .guided_settings import METHODS, GuidedSettings
 from .guided_types import GuidedRepairResult, RepairTest
 from .jacobian import FlatModel, violation
 from .qp import SOLVERS, QPSolution, get_solver
-from .qp_dual import DualQP
 from .result import Candidate, QPRecord, RepairResult
 from .select import select
 from .source import from_attack, from_report
 
 Data = Tuple[Any, Any]
-_DUAL_NORM = {"linf": "l1", "l2": "l2", "l1": "linf"}
 
 
 def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None, train: Optional[Data] = None,
@@ -150,7 +149,7 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
         if not delta >= 0:
             raise invalid_argument("robust_radius", robust_radius, "a radius >= 0 for the robust cuts",
                                    "pass robust_radius=0.05 or eps=0.05")
-        input_norm = _DUAL_NORM[norm]
+        input_norm = dual_norm(norm)
 
     timer = {"qp": 0.0, "grad": 0.0, "eval": 0.0}
     tic = time.perf_counter()
