@@ -127,10 +127,6 @@ class Rung:
         raise NotImplementedError
 
 
-#: the old name of :class:`Rung`
-Step = Rung
-
-
 class AttackRung(Rung):
     """Falsify with the attack sequence (``ctx.attacks``). Never certifies. When provers follow, the
     attacks may use :data:`ATTACK_SHARE_BEFORE_PROVERS` of the pooled budget."""
@@ -169,7 +165,7 @@ class ProverRung(Rung):
         out: Dict[int, StepOutcome] = {}
         share = self.share(ctx)
         for prover in rung_provers(self.name):
-            if prover.name == "alpha-crown" and not ctx.settings.alpha_crown:
+            if not prover.enabled(ctx.settings):
                 continue
             live = [i for i in indices if ctx.remaining(i) > 0 and (i not in out or out[i].verdict is None)]
             if not live:

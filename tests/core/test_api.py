@@ -77,7 +77,7 @@ def test_a_rung_whose_counterexample_fails_the_recheck_is_demoted(monkeypatch, d
     """A certifier that claims a counterexample which is not one must not produce "falsified"."""
     from robustest import ladder
 
-    class Liar(ladder.Step):
+    class Liar(ladder.Rung):
         def run(self, ctx: StepContext, indices):
             return {i: StepOutcome("falsified", counterexample=ctx.inputs[i].clone(), method="liar")
                     for i in indices}

@@ -3,6 +3,7 @@ bounds plain CROWN computed (every iterate is sound; the best is kept)."""
 
 from __future__ import annotations
 
+from ..schedules import ProofSettings
 from .crown import CrownProver
 
 
@@ -12,3 +13,6 @@ class AlphaCrownProver(CrownProver):
     name = "alpha-crown"
     rung = "crown"
     alpha = True
+
+    def enabled(self, settings: ProofSettings) -> bool:
+        return settings.alpha_crown

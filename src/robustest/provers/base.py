@@ -145,6 +145,10 @@ class Prover:
     rung: Optional[str] = None
     batched: bool = False
 
+    def enabled(self, settings: ProofSettings) -> bool:
+        """Whether the ladder runs this prover under ``settings`` (an optional step of its rung may say no)."""
+        return True
+
     def supports(self, graph: Graph) -> bool:
         """Whether the prover can work on this graph at all (cheap; no bounds are computed)."""
         return True
