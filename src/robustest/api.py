@@ -23,6 +23,7 @@ from .attacks.sequence import DEFAULT_STRENGTH, AttackSpec, build_sequence, run_
 from .cache import VerdictCache, as_cache
 from .cache.reuse import CachePlan
 from .checks import HealthCheckWarning, as_suppressed, masking_check, preserved_buffers, run_health_checks
+from .errors import caller_stacklevel
 from .ladder import Ladder, StepContext
 from .provers import ProofSettings
 from .results import AttackResult, Report
@@ -109,7 +110,7 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
                                   attacked=sum(s.verdict != "misclassified" for s in samples),
                                   generator=ctx.streams(range(n), salt=2))
             for msg in found:
-                warnings.warn(msg, HealthCheckWarning, stacklevel=2)
+                warnings.warn(msg, HealthCheckWarning, stacklevel=caller_stacklevel())
             warned = [*warned, *found]
     return Report(samples=samples, ball=ball, escalate=escalate, seed=seed,
                   seconds=time.perf_counter() - start, warnings=tuple(warned))

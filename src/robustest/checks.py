@@ -25,7 +25,7 @@ from typing import Any, Iterable, Iterator, List, Optional
 import torch
 
 from .attacks.losses import margin_loss
-from .errors import HealthCheckError, invalid_argument
+from .errors import HealthCheckError, caller_stacklevel, invalid_argument
 from .spec import LpBall, lp_norm
 from .validate import silence_hint as _silence
 from .validate import train_mode_message, training_modules
@@ -132,26 +132,6 @@ def _gradient_check(model: Any, x: torch.Tensor, y: torch.Tensor) -> List[str]:
                     "(a non-differentiable step, rounding or clamping?); gradient attacks see nothing "
                     "there, which can look like robustness. " + _silence("gradients"))
     return msgs
-
-
-def caller_stacklevel() -> int:
-    """The ``stacklevel`` for a warning raised by the caller of this function that points at the first
-    frame outside the library (the user's call, or the plugin's), however deep inside it was raised."""
-    import os
-    import sys
-    from types import FrameType
-
-    root = os.path.dirname(os.path.abspath(__file__))
-    plugin = os.path.join(root, "plugin")
-    level = 1
-    frame: Optional[FrameType] = sys._getframe(1)
-    while frame is not None:
-        name = os.path.abspath(frame.f_code.co_filename)
-        if not name.startswith(root) or name.startswith(plugin):
-            return level
-        frame, level = frame.f_back, level + 1
-    return level
-
 
 
 @dataclass(frozen=True)

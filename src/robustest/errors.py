@@ -25,6 +25,7 @@ __all__ = [
     "SolverUnavailable",
     "HealthCheckError",
     "invalid_argument",
+    "caller_stacklevel",
 ]
 
 
@@ -74,3 +75,23 @@ def invalid_argument(
 ) -> InvalidArgument:
     """Build an :class:`InvalidArgument` whose message follows the house format."""
     return cls(f"{argument}={_short(value)} is not valid: expected {expected}. Fix: {fix}")
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` for a warning raised by the caller of this function that points at the first
+    frame outside the library (the user's call, or the plugin's), however deep inside it was raised."""
+    import os
+    import sys
+    from types import FrameType
+    from typing import Optional
+
+    root = os.path.dirname(os.path.abspath(__file__))
+    plugin = os.path.join(root, "plugin")
+    level = 1
+    frame: Optional[FrameType] = sys._getframe(1)
+    while frame is not None:
+        name = os.path.abspath(frame.f_code.co_filename)
+        if not name.startswith(root) or name.startswith(plugin):
+            return level
+        frame, level = frame.f_back, level + 1
+    return level

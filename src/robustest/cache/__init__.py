@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from ..errors import invalid_argument
+from ..errors import caller_stacklevel, invalid_argument
 
 __all__ = ["VerdictCache", "CachedVerdict", "CacheWarning", "CACHE_MODES", "DEFAULT_DIR", "as_cache"]
 
@@ -124,7 +124,7 @@ class VerdictCache:
         msg = (f"robustest verdict cache {self.path} ignored for the rest of this run: {why}. "
                f"Fix: delete {self.directory} (it is rebuilt on the next run) or pass cache 'off'")
         _log.warning(msg)
-        warnings.warn(msg, CacheWarning, stacklevel=3)
+        warnings.warn(msg, CacheWarning, stacklevel=caller_stacklevel())
 
     def _connect(self, create: bool) -> Optional[sqlite3.Connection]:
         if self._conn is not None:

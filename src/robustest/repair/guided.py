@@ -27,7 +27,7 @@ from typing import List, Optional, Tuple
 
 import torch
 
-from ..errors import RobustestError, invalid_argument
+from ..errors import RobustestError, caller_stacklevel, invalid_argument
 from ..progress import Progress, tell
 from ..results import Report
 from . import holdout as ho
@@ -186,7 +186,7 @@ def _data_split(test: RepairTest, train: Optional[Data], holdout: Optional[Data]
         msg = ("no training data: the loss constraint uses only the test's own samples and no held-out "
                "accuracy can be measured, so the repair may fit the test and lose accuracy. Fix: give training "
                "data (train=(x, y); pytest: a 'repair_data' fixture or --robust-repair-data=FILE)")
-        warnings.warn(msg, RepairWarning, stacklevel=5)  # the caller of robustest.repair
+        warnings.warn(msg, RepairWarning, stacklevel=caller_stacklevel())  # the caller of robustest.repair
         notes.append(msg)
         return (test.inputs, test.labels), holdout
     if holdout is not None:
