@@ -27,6 +27,7 @@ import torch
 from .attacks.losses import margin_loss
 from .errors import HealthCheckError, caller_stacklevel, invalid_argument
 from .spec import LpBall, lp_norm
+from .streams import RandomSource
 from .validate import silence_hint as _silence
 from .validate import train_mode_message, training_modules
 
@@ -144,7 +145,7 @@ class MaskingProbe:
 
 def masking_check(model: Any, x: torch.Tensor, y: torch.Tensor, ball: LpBall, *, gradient_free: int,
                   attacked: int, probe: MaskingProbe = MaskingProbe(),
-                  generator: Optional[torch.Generator] = None) -> List[str]:
+                  generator: Optional[RandomSource] = None) -> List[str]:
     """Signs that the gradient attacks are blind on this model (masked or obfuscated gradients), after
     the attacks ran: ``gradient_free`` of the ``attacked`` samples were broken by a gradient-free attack
     after every gradient attack failed on them. A small probe on up to ``probe.samples`` correctly
