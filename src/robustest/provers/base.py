@@ -83,20 +83,6 @@ class ProofTask:
     def __len__(self) -> int:
         return int(self.x0.shape[0])
 
-    def take(self, idx: Sequence[int]) -> ProofTask:
-        """The task restricted to the samples ``idx`` (positions in this task)."""
-        pos = list(idx)
-        t = torch.tensor(pos, device=self.x0.device, dtype=torch.long)
-        known = None if self.known is None else tuple(self.known[i] for i in pos)
-        return ProofTask(self.graph, self.x0[t], self.ball, self.C[t], self.d[t], self.groups, known,
-                         self.solver, self.settings)
-
-    def lower_known(self) -> np.ndarray:
-        """(N, R) the best known lower bound per row (-inf where none)."""
-        if self.known is None:
-            return np.full(tuple(self.d.shape), -np.inf)
-        return np.stack([k.lower for k in self.known])
-
     @property
     def single_rows(self) -> bool:
         """Whether every group has one row (a conjunction of rows, as for robustness)."""
