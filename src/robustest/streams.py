@@ -62,9 +62,9 @@ class SampleStreams:
         """Integers in [0, high), row ``r`` from stream ``keys[r]``, computed for all rows at once by a
         counter-based hash of (seed, key, draw, element): cheap enough for a draw per attack step."""
         draws = []
-        for key in self.keys:
-            draws.append(self._draws.get(key, 0))
-            self._draws[key] = draws[-1] + 1
+        for k in self.keys:
+            draws.append(self._draws.get(k, 0))
+            self._draws[k] = draws[-1] + 1
         n, rest = shape[0], int(torch.Size(shape[1:]).numel())
         key = torch.tensor(self.keys, dtype=torch.int64, device=device).view(n, 1)
         draw = torch.tensor(draws, dtype=torch.int64, device=device).view(n, 1)
