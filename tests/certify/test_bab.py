@@ -180,9 +180,9 @@ def test_proves_what_one_crown_pass_cannot():
 
 
 def test_refuses_networks_that_are_not_linear_relu_chains():
-    conv = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2)).eval()
-    with pytest.raises(UnsupportedLayer, match="Fix"):
-        dense_mlp(read_model(conv, torch.zeros(1, 1, 4, 4)))
+    pooled = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2, 2)).eval()
+    with pytest.raises(UnsupportedLayer, match="neither linear nor a ReLU.*Fix"):
+        dense_mlp(read_model(pooled, torch.zeros(1, 1, 4, 4)))
 
 
 def test_dense_forward_matches_the_model():

@@ -100,8 +100,9 @@ def stage(name: str, *, share: float = 1.0, cheap: bool = False, tasks: Optional
         task = shared.get(model, region, shape)
         if task is None:
             return None
-        if not prover.supports(task.graph):
-            raise UnsupportedLayer(f"{name} does not support this network (fully connected ReLU networks only)")
+        why = prover.refusal(task.graph)
+        if why:
+            raise UnsupportedLayer(f"{name} does not support this network: {why}")
         now = time.perf_counter()
         (out,) = prover.prove(task, deadline=now + share * max(0.0, deadline - now))
         assert task.known is not None
