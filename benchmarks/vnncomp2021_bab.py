@@ -30,7 +30,7 @@ ANSWER = {"holds": "unsat", "violated": "sat"}
 
 def run(row: dict, cap: float) -> tuple[str, float, str]:
     timeout = min(float(row["timeout"]), cap)
-    cmd = [sys.executable, "-m", "robustest", "vnnlib", str(DATA / row["onnx"]), str(DATA / row["vnnlib"]),
+    cmd = [str(Path(sys.executable).parent / "robustest"), "vnnlib", str(DATA / row["onnx"]), str(DATA / row["vnnlib"]),
            "--timeout", str(timeout)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     start = time.perf_counter()
