@@ -81,9 +81,9 @@ def test_mnist_fc_unsat_by_bab_where_crown_and_attacks_stop(shared_dir):
 def test_bab_prover_refuses_other_networks_and_the_verifier_goes_on():
     from robustest.vnnlib.prove import stage
 
-    net = nn.Sequential(nn.Conv2d(1, 2, (1, 2)), nn.ReLU(), nn.Flatten(), nn.Linear(2, 2)).eval()
+    net = nn.Sequential(nn.Conv2d(1, 2, 1), nn.ReLU(), nn.MaxPool2d((1, 2)), nn.Flatten(), nn.Linear(2, 2)).eval()
     spec = parse_vnnlib(_spec_text([0.0, 0.0], [0.1, 0.1], 2, 0))
-    with pytest.raises(UnsupportedLayer):
+    with pytest.raises(UnsupportedLayer, match="MaxPool2d.*neither linear nor a ReLU"):
         stage("bab")(net, spec.regions[0], (1, 1, 2), float("inf"))
     res = verify(net, spec, input_shape=(1, 1, 1, 2), timeout=3, stages=[stage("bab")])
     assert res.status in ("sat", "timeout") or res.status == "unsat" and res.method != "bab"
