@@ -140,7 +140,7 @@ class Smooth(Layer):
             best = torch.minimum(best, torch.where(inside, val, torch.full_like(val, math.inf)))
         reach = torch.maximum(lo.abs(), hi.abs())
         scale = 1.0 + best.detach().abs() + (a.detach().abs() + 1.0) * reach
-        return best - margin(lo) * scale - self.slack()
+        return best - margin(lo) * scale - (self.slack() if sign > 0 else 0.0)  # torch's f <= fn
 
     def line(self, lo: torch.Tensor, hi: torch.Tensor, a: torch.Tensor, upper: bool) -> torch.Tensor:
         """The intercept of the sound lower (``upper``: upper) line of slope ``a`` on ``[lo, hi]``."""
