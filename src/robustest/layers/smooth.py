@@ -120,7 +120,7 @@ class Smooth(Layer):
             return sign * self.grad(x) - a
 
         edges = (-math.inf,) + tuple(self.breaks) + (math.inf,)
-        shape = torch.broadcast_shapes(lo.shape, a.shape)
+        shape = torch.Size(np.broadcast_shapes(tuple(lo.shape), tuple(a.shape)))  # (torch's imports torch._refs: s)
         best = torch.full(shape, math.inf, dtype=lo.dtype, device=lo.device)
         for i, curv in enumerate(self.curvature):
             left, right = edges[i], edges[i + 1]
