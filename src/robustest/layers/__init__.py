@@ -31,11 +31,11 @@ from .softplus import Softplus
 from .tanh import Tanh
 
 __all__ = [
+           "GELU",
            "Add",
            "AffineLayer",
            "AvgPool2d",
            "Conv2d",
-           "GELU",
            "Identity",
            "Layer",
            "LeakyReLU",
