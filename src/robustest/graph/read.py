@@ -196,7 +196,8 @@ def _function(node: Any, entries: list[Entry], index: dict[str, int], consts: di
     call = Call(target=target, function=name, name=node.name, inputs=tuple(index[t.name] for t in tensors),
                 in_shapes=tuple(tuple(entries[index[t.name]]["shape"]) for t in tensors), out_shape=shape_of(node),
                 binary=binary, constant=const(node.args[1] if first else node.args[0], rank) if binary else None,
-                tensor_first=first, keeps_batch=_keeps_batch(node))
+                tensor_first=first, keeps_batch=_keeps_batch(node), args=tuple(node.args[1:]),
+                kwargs=dict(node.kwargs))
     for kind in kinds_of_call(target):
         layer = kind.from_call(call)
         if layer is not NotImplemented:

@@ -100,8 +100,7 @@ def _attrs(node: Any) -> Dict[str, Any]:
 #: (on constants, every operator is folded by :func:`_fold`; these ones only exist on constants).
 PLUMBING = frozenset({"Constant", "Shape", "Gather", "Concat"})
 #: Operators imported as torch layers that no layer kind has certification rules for (attacks only).
-IMPORT_ONLY: Dict[str, Callable[[], nn.Module]] = {
-    "Sigmoid": nn.Sigmoid, "Tanh": nn.Tanh, "GlobalAveragePool": lambda: nn.AdaptiveAvgPool2d(1)}
+IMPORT_ONLY: Dict[str, Callable[[], nn.Module]] = {"GlobalAveragePool": lambda: nn.AdaptiveAvgPool2d(1)}
 
 
 def supported_ops() -> set:

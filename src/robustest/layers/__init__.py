@@ -15,26 +15,40 @@ from .add import Add
 from .avgpool import AvgPool2d
 from .base import AffineLayer, Layer
 from .conv import Conv2d
+from .gelu import GELU
 from .identity import Identity
+from .leaky_relu import LeakyReLU
 from .linear import Linear
 from .maxpool import MaxPool2d
 from .registry import kinds, supported_text
 from .relu import ReLU
 from .reshape import Reshape
 from .scale import Scale
+from .sigmoid import Sigmoid
+from .silu import SiLU
+from .smooth import Smooth
+from .softplus import Softplus
+from .tanh import Tanh
 
 __all__ = [
+           "GELU",
            "Add",
            "AffineLayer",
            "AvgPool2d",
            "Conv2d",
            "Identity",
            "Layer",
+           "LeakyReLU",
            "Linear",
            "MaxPool2d",
            "ReLU",
            "Reshape",
            "Scale",
+           "SiLU",
+           "Sigmoid",
+           "Smooth",
+           "Softplus",
+           "Tanh",
            "kinds",
            "supported_text",
 ]

@@ -22,7 +22,7 @@ ordinary torch modules, which ``from_module`` then reads).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
@@ -77,7 +77,9 @@ class Call:
     ``function`` is the called function's or method's name and ``name`` the fx node's (for messages); ``inputs`` are the graph entries of the operands computed from the model's input (the others are
     constants); ``constant`` is the other operand of a binary call on one such tensor when it is a
     constant (float64, batch dimension dropped), else None; ``tensor_first`` says whether the tensor is
-    the first operand; ``keeps_batch`` whether the output's dimension 0 is still the batch."""
+    the first operand; ``keeps_batch`` whether the output's dimension 0 is still the batch; ``args`` the
+    call's positional operands after the first and ``kwargs`` its keywords (an activation's options, such
+    as ``F.leaky_relu(x, 0.2)``; fx nodes where they are computed)."""
 
     target: object
     function: str
@@ -89,6 +91,8 @@ class Call:
     constant: torch.Tensor | None
     tensor_first: bool
     keeps_batch: bool
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 class OnnxNode(Protocol):
@@ -115,6 +119,10 @@ class Layer:
     kind: ClassVar[str] = "layer"
     #: True for layers whose CROWN rule needs the bounds of their inputs (ReLU, MaxPool).
     nonlinear: ClassVar[bool] = False
+    #: Whether ``encode(..., exact=True)`` is exact (piecewise-linear kinds). False: it is the sound
+    #: relaxation of a smooth function, so an MILP over it proves soundly but its optimum (and any point
+    #: it finds) is not the network's (:func:`robustest.certify.encode.relaxed_layers`).
+    exact_milp: ClassVar[bool] = True
     #: Number of inputs (Add has 2); the fx reader passes a call's first ``arity`` tensor operands.
     arity: ClassVar[int] = 1
     #: What the kind stands for, in words, for the "supported" text (:func:`~.registry.supported_text`).
