@@ -108,8 +108,7 @@ def _attrs(node: Any) -> Dict[str, Any]:
 #: (on constants, every operator is folded by :func:`_fold`; these ones only exist on constants).
 PLUMBING = frozenset({"Constant", "Shape", "Gather", "Concat", "Cast"})
 #: Operators imported as torch layers that no layer kind has certification rules for (attacks only).
-IMPORT_ONLY: Dict[str, Callable[[], nn.Module]] = {
-    "Sigmoid": nn.Sigmoid, "Tanh": nn.Tanh, "GlobalAveragePool": lambda: nn.AdaptiveAvgPool2d(1)}
+IMPORT_ONLY: Dict[str, Callable[[], nn.Module]] = {"Sigmoid": nn.Sigmoid, "Tanh": nn.Tanh}
 
 
 def supported_ops() -> set:
@@ -134,18 +133,23 @@ class _Builder:
     def __init__(self, initializers: Dict[str, np.ndarray], types: Dict[str, int]) -> None:
         self.values: Dict[str, Value] = dict(initializers)
         self.types = types
+        self.bits: Dict[str, int] = {}  # float precision of Cast outputs (what a later Cast may keep)
         self.graph = fx.Graph()
         self.root = nn.Module()
         self.count = 0
         self.consumers: Dict[str, int] = {}
+
+    def bits_of(self, name: str) -> Optional[int]:
+        """The float precision of a value computed from the input: a Cast's, else its type's (None: not float)."""
+        return self.bits.get(name, _FLOAT_BITS.get(self.types.get(name, 1)))
 
     # ----------------------------------------------------------------- plumbing
     def add_input(self, name: str, dims: List[int]) -> None:
         node = self.graph.placeholder(_ident(name))
         self.values[name] = _Act(node, torch.zeros(dims))
 
-    def module(self, onnx_node: Any, mod: nn.Module, src: _Act) -> _Act:
-        """Register ``mod`` and call it on ``src``."""
+    def module(self, onnx_node: Any, mod: nn.Module, *srcs: _Act) -> _Act:
+        """Register ``mod`` and call it on ``srcs``."""
         base = _ident(onnx_node.name or onnx_node.op_type.lower()) or "layer"
         name = base
         while hasattr(self.root, name):
@@ -153,9 +157,9 @@ class _Builder:
             name = f"{base}_{self.count}"
         mod.eval()
         self.root.add_module(name, mod)
-        node = self.graph.call_module(name, (src.node,))
+        node = self.graph.call_module(name, tuple(s.node for s in srcs))
         with torch.no_grad():
-            probe = mod(src.probe)
+            probe = mod(*[s.probe for s in srcs])
         return _Act(node, probe)
 
     def finish(self, output: str) -> nn.Module:
@@ -185,7 +189,8 @@ class _Builder:
             self.values[node.output[0]] = np.array(acts[0].probe.shape, dtype=np.int64)
             return
         if node.op_type == "Cast":
-            self.values[node.output[0]] = _cast(node, acts[0], self.types.get(node.input[0]), attrs["to"])
+            self.values[node.output[0]] = _cast(node, acts[0], self.bits_of(node.input[0]), attrs["to"])
+            self.bits[node.output[0]] = self.bits_of(node.input[0]) or 32  # kept: the cast did not narrow
             return
         if node.op_type in IMPORT_ONLY:
             self.values[node.output[0]] = self.module(node, IMPORT_ONLY[node.op_type](), acts[0])
@@ -213,8 +218,8 @@ class _Node:
     def probe(self, value: Any) -> torch.Tensor:
         return value.probe
 
-    def apply(self, mod: nn.Module, src: Any) -> _Act:
-        return self.builder.module(self.node, mod, src)
+    def apply(self, mod: nn.Module, *srcs: Any) -> _Act:
+        return self.builder.module(self.node, mod, *srcs)
 
     def call(self, fn: Any, *srcs: Any) -> _Act:
         out = self.builder.graph.call_function(fn, tuple(a.node for a in srcs))
@@ -251,20 +256,19 @@ def _elem_types(model: Any) -> Dict[str, int]:
     return types
 
 
-def _cast(node: Any, act: _Act, source: Optional[int], to: int) -> _Act:
-    """A Cast of an activation: the identity for float -> float of the same or more bits; refused otherwise
-    (to an integer or bool type it rounds or truncates, to float16 it rounds: never approximated)."""
+def _cast(node: Any, act: _Act, bits: Optional[int], to: int) -> _Act:
+    """A Cast of an activation whose values have ``bits`` of float precision: the identity when the target
+    is float32/float64 and keeps them all; refused otherwise (to an integer or bool type it rounds or
+    truncates, to float16 it rounds: never approximated)."""
     import onnx
 
-    def name(t: Optional[int]) -> str:
-        return "unknown" if not t else onnx.TensorProto.DataType.Name(t)
-
-    if source in _FLOAT_BITS and to in _FLOAT_BITS and _FLOAT_BITS[to] >= _FLOAT_BITS[source] and to in (1, 11):
+    if bits is not None and to in (1, 11) and _FLOAT_BITS[to] >= bits:
         return act
     raise UnsupportedLayer(
-        f"model has Cast node {node.name!r} from {name(source)} to {name(to)} applied to the input: it changes "
-        "values (rounds or truncates), which robustest's layers cannot reproduce exactly, so no proof is "
-        "possible. Fix: export without the Cast (attacks still run on the model through onnxruntime)")
+        f"model has Cast node {node.name!r} to {onnx.TensorProto.DataType.Name(to)} applied to "
+        f"{'a float' + str(bits) if bits else 'a non-float'} value computed from the input: it changes values "
+        "(rounds or truncates), which robustest's layers cannot reproduce exactly, so no proof is possible. "
+        "Fix: export without the Cast (attacks still run on the model through onnxruntime)")
 
 
 def _ident(name: str) -> str:

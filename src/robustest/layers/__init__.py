@@ -14,27 +14,33 @@ line below.
 from .add import Add
 from .avgpool import AvgPool2d
 from .base import AffineLayer, Layer
+from .concat import Concat
 from .conv import Conv2d
 from .identity import Identity
 from .linear import Linear
 from .maxpool import MaxPool2d
+from .pad import Pad
 from .registry import kinds, supported_text
 from .relu import ReLU
 from .reshape import Reshape
 from .scale import Scale
+from .select import Select
 
 __all__ = [
            "Add",
            "AffineLayer",
            "AvgPool2d",
+           "Concat",
            "Conv2d",
            "Identity",
            "Layer",
            "Linear",
            "MaxPool2d",
+           "Pad",
            "ReLU",
            "Reshape",
            "Scale",
+           "Select",
            "kinds",
            "supported_text",
 ]
