@@ -27,7 +27,7 @@ import torch
 # build_sequence it imported, and a later import here could meet a re-imported robustest.attacks (pytester
 # restores sys.modules between in-process runs), whose Attack class those objects are not instances of
 from .attacks.sequence import build_sequence, run_sequence
-from .errors import SolverError, invalid_argument
+from .errors import SolverError, UnsupportedLayer, invalid_argument
 from .progress import Progress, tell
 from .provers import Known, ProofSettings, ProofTask, Prover, ProverOutcome, rung_provers
 from .results import RUNGS, SampleResult
@@ -276,6 +276,11 @@ class Ladder:
         only the samples it fails on stay undecided (with the reason), never the whole check."""
         try:
             return rung.run(self.ctx, todo)
+        except UnsupportedLayer as exc:
+            if not getattr(self.ctx.model, "blocked_by", ""):
+                raise
+            # an ONNX model run by onnxruntime for attacks only (io.onnx_runtime): undecided, saying why
+            return {i: StepOutcome(reason=f"{rung.name}: {exc}") for i in todo}
         except SolverError as exc:
             if len(todo) == 1:
                 return {todo[0]: StepOutcome(reason=f"{rung.name}: the solver failed ({exc})")}

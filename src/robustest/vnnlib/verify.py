@@ -144,12 +144,13 @@ def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], ti
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     check_output_count(model, spec, shape, device=device, dtype=dtype)
-    provers = list(default_stages() if stages is None else stages)
+    blocked = getattr(model, "blocked_by", "")  # run by onnxruntime (io.onnx_runtime): attacks only
+    provers = [] if blocked else list(default_stages() if stages is None else stages)
     if not spec.regions:
         return VerifyResult("unsat", time.perf_counter() - start, "empty input region")
     open_regions: List[Region] = list(spec.regions)
     methods: List[str] = []
-    notes: List[str] = []
+    notes: List[str] = [f"no proof is possible: {blocked}"] if blocked else []
     # Cheapest first: random points, quick proofs (CROWN), a short attack, the expensive proofs (batched
     # beta-CROWN branch and bound for fully connected ReLU nets, then alpha-CROWN + MILP), then attacks with
     # whatever time is left.
@@ -226,6 +227,8 @@ def falsify(model: nn.Module, spec: VnnlibSpec, region: Region, shape: Tuple[int
     methods = [("apgd", dict(steps=100, loss="ce"))]
     if hard:
         methods += [("apgd", dict(steps=200, loss="ce")), ("pgd", dict(steps=100, loss="margin"))]
+    if getattr(model, "gradient_free", False):  # run by onnxruntime (io.onnx_runtime): forward passes only
+        methods = [("square", dict(queries=1000 if hard else 100))]
     for round_ in range(1000 if hard else 1):
         for name, opts in methods:
             remaining = deadline - time.perf_counter()
