@@ -14,10 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +28,7 @@ EXPECT = {"holds": "unsat", "violated": "sat"}
 
 
 def main() -> int:
-    from _common import machine
+    from _common import machine, run_vnnlib
 
     from robustest.vnnlib import load_vnnlib
 
@@ -40,33 +37,20 @@ def main() -> int:
     ap.add_argument("--cap", type=float, default=None, help="at most this many seconds per instance")
     ap.add_argument("--limit", type=int, default=None, help="the first N instances of each net only")
     args = ap.parse_args()
-    rows = [r for r in csv.DictReader(open(BENCH / "instances.csv"), fieldnames=[
-        "family", "onnx", "vnnlib", "timeout", "consensus", "abcrown", "abcrown_s"]) if r["family"] == "verivital"]
+    with open(BENCH / "instances.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh, fieldnames=["family", "onnx", "vnnlib", "timeout", "consensus",
+                                                           "abcrown", "abcrown_s"]) if r["family"] == "verivital"]
     picked = []
     for net in args.nets:
         mine = [r for r in rows if Path(r["onnx"]).stem == net]
         picked += mine[:args.limit] if args.limit else mine
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     rng = np.random.default_rng(0)
     print(f"machine: {machine()}; load average at start {os.getloadavg()[0]:.1f}")
     tally = {"solved": 0, "wrong": 0, "timeout": 0, "error": 0, "abcrown": 0}
     for r in picked:
         t = min(float(r["timeout"]), args.cap or float("inf"))
         onnx_path, spec_path = BENCH / r["onnx"], BENCH / r["vnnlib"]
-        with tempfile.TemporaryDirectory() as tmp:
-            result = Path(tmp) / "result.txt"
-            start = time.perf_counter()
-            try:
-                proc = subprocess.run([sys.executable, "-m", "robustest.cli", "vnnlib", str(onnx_path), str(spec_path),
-                                       "--timeout", str(t), "--out", str(result)], capture_output=True, text=True,
-                                      timeout=t + 10, env=env)
-                lines = (proc.stdout.strip() or proc.stderr.strip()).splitlines()
-                detail = lines[-1] if lines else ""
-                text = result.read_text() if result.exists() else ""
-                status = text.split("\n", 1)[0] if text else "error"
-            except subprocess.TimeoutExpired:
-                status, text, detail = "timeout", "", "killed after timeout + 10 s"
-            wall = time.perf_counter() - start
+        status, text, detail, wall = run_vnnlib(onnx_path, spec_path, t)
         spec = load_vnnlib(spec_path)
         problem = check_sat(onnx_path, spec, text) if status == "sat" else (
             check_unsat(onnx_path, spec, rng) if status == "unsat" else "")

@@ -73,7 +73,7 @@ def test_cast_to_int_is_never_proved_and_the_answer_names_the_cast(cast_net, tmp
 
 def test_unimportable_operator_attacks_find_a_counterexample(sin_net, tmp_path, capsys):
     # Y_0 = sin(X_0) in [0.479, 0.836]: Y_0 >= 0.8 needs X_0 >= 0.927, a corner the random search reaches
-    lines, printed = _run(sin_net, "(assert (>= Y_0 0.8))", tmp_path, capsys)
+    lines, _ = _run(sin_net, "(assert (>= Y_0 0.8))", tmp_path, capsys)
     assert lines[0] == "sat"
     x = _counterexample(lines)
     assert np.sin(x[0, 0]) >= 0.8 - 1e-6
