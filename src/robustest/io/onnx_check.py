@@ -80,11 +80,19 @@ def check_against_onnxruntime(payload: bytes, module: nn.Module, input_shape: Se
     """Raise :class:`OnnxMismatch` unless ``module`` and onnxruntime agree on ``check.samples`` inputs."""
     sess = ort_session(payload)
     inp = sess.get_inputs()[0]
+    if inp.type not in ("tensor(float)", "tensor(double)"):
+        raise UnsupportedLayer(f"model input {inp.name!r} has type {inp.type}; robustest perturbs float inputs "
+                               "only. Fix: export the network with a float32 input")
     dtype = np.float64 if inp.type == "tensor(double)" else np.float32
     param = next(iter(module.parameters()), None)
     device = param.device if param is not None else torch.device("cpu")
     for k, x in enumerate(sample_inputs(input_shape, np.dtype(dtype), check)):
-        ref = np.asarray(sess.run(None, {inp.name: x})[0], dtype=np.float64).reshape(-1)
+        try:
+            ref = np.asarray(sess.run(None, {inp.name: x})[0], dtype=np.float64).reshape(-1)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise ModelError(f"model is not valid: onnxruntime cannot run it on an input of shape "
+                             f"{list(x.shape)} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
+                             "Fix: check the exported file with onnx.checker.check_model") from None
         with torch.no_grad():
             got = module(torch.from_numpy(x).to(device=device, dtype=torch.float32)).double().cpu().numpy()
         got = got.reshape(-1)
