@@ -47,7 +47,7 @@ def test_the_fallback_computes_what_onnxruntime_computes(sin_net):
     sess = ort.InferenceSession(str(sin_net), providers=["CPUExecutionProvider"])
     want = np.concatenate([sess.run(None, {"x": x[i:i + 1].numpy()})[0] for i in range(5)])
     np.testing.assert_array_equal(net(x).numpy(), want)
-    with pytest.raises(UnsupportedLayer, match=r"no proof is possible.*Sin \(node 'wave'\)"):
+    with pytest.raises(UnsupportedLayer, match=r"runs through onnxruntime, for attacks only.*Sin \(node 'wave'\)"):
         read_model(net, x[:1])
 
 

@@ -43,8 +43,7 @@ class OnnxRuntimeModule(nn.Module):
 
     def forward(self, x: Any) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):  # a torch.fx Proxy: someone wants the graph, for a proof
-            raise UnsupportedLayer(f"no proof is possible on this model, which runs through onnxruntime for "
-                                   f"attacks only: {self.blocked_by}")
+            raise UnsupportedLayer(f"the model runs through onnxruntime, for attacks only: {self.blocked_by}")
         arr = x.detach().cpu().numpy().astype(self._dtype)
         chunks = [arr[i:i + 1] for i in range(arr.shape[0])] if self._one_at_a_time else [arr]
         outs = [np.asarray(self._session.run(None, {self._name: c})[0]) for c in chunks]

@@ -236,6 +236,8 @@ def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], ti
         methods = sorted({out.method or rung for rung, out in decided.values()})
         return VerifyResult("unsat", time.perf_counter() - start, "+".join(methods))
     notes = list(dict.fromkeys(why for i, (_, why) in sorted(last.items()) if why and i not in decided))
+    if isinstance(subject._graph, UnsupportedLayer):  # the last (attack) rung's silence must not hide it
+        notes = [f"no proof tried: {subject._graph}", *notes]
     return VerifyResult("timeout", time.perf_counter() - start, reason="; ".join(
         [f"{subject.size - len(decided)} of {subject.size} regions neither falsified nor proved"] + notes))
 
