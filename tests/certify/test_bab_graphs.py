@@ -18,6 +18,7 @@ from robustest.certify.milp import milp_minimum
 from robustest.certify.mlp import DenseRead, dense_mlp
 from robustest.errors import UnsupportedLayer
 from robustest.graph import Graph, read_model
+from robustest.layers import kinds
 from robustest.layers.scale import ConstantAffine
 from robustest.provers import PROVERS, ProofTask
 from robustest.schedules import InputSplit, ProofSettings
@@ -206,3 +207,20 @@ def test_prover_splits_the_input_of_small_networks_and_relus_of_large_ones():
                 assert int(model(out.counterexample)[0].argmax()) != label
         if out.status == "open":
             assert ("input split" in out.reason) == (max_dim == 16)
+
+
+DENSE_KINDS = [k for k in kinds() if k.dense_role in ("affine", "reshape")]
+
+
+@pytest.mark.parametrize("kind", DENSE_KINDS, ids=lambda k: k.kind)
+def test_every_linear_kind_is_its_dense_linear_part_plus_a_constant(kind):
+    """What the dense read rests on, for every kind of the registry that declares a linear role:
+    ``forward(x) = dense_linear(x) + forward(0)``, with no constant for "reshape" kinds."""
+    layer, shapes = kind.example(torch.Generator().manual_seed(0))
+    if len(shapes) != 1:
+        pytest.skip("the dense read takes single-input layers only")
+    x = torch.randn((4,) + tuple(shapes[0]), dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    zero = layer.forward(torch.zeros((1,) + tuple(shapes[0]), dtype=torch.float64))
+    torch.testing.assert_close(layer.forward(x), layer.dense_linear(x) + zero, rtol=1e-10, atol=1e-10)
+    if kind.dense_role == "reshape":
+        assert float(zero.abs().max()) == 0.0
