@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from certify_nets import exact_min
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -128,16 +129,7 @@ def test_proofs_survive_sampling_corners_and_attacks(net, offset, polys):
 
 
 def _exact_min(model: nn.Module, lo: torch.Tensor, hi: torch.Tensor, c: torch.Tensor) -> float:
-    from robustest.certify.encode import numpy_boxes
-    from robustest.certify.milp import milp_minimum
-
-    graph = read_model(model, torch.zeros(1, lo.numel(), dtype=torch.float64))
-    x0 = ((lo + hi) / 2)[None]
-    ball = LpBall(float((hi - lo).max()) / 2, "linf", (lo, hi))
-    boxes = numpy_boxes(crown(graph, x0, ball, c.reshape(1, 1, -1)).boxes, 0)
-    res, _ = milp_minimum(graph, x0[0], ball, c.numpy(), boxes)
-    assert res.status == "optimal"
-    return float(res.objective)
+    return exact_min(read_model(model, torch.zeros(1, lo.numel(), dtype=torch.float64)), lo, hi, c)
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -8,13 +8,11 @@ import time
 
 import pytest
 import torch
+from certify_nets import exact_min
 from torch import nn
 
 from robustest.certify.bab import bab
-from robustest.certify.crown import crown
-from robustest.certify.encode import numpy_boxes
 from robustest.certify.input_split import input_split
-from robustest.certify.milp import milp_minimum
 from robustest.certify.mlp import DenseRead, dense_mlp
 from robustest.errors import UnsupportedLayer
 from robustest.graph import Graph, read_model
@@ -84,15 +82,6 @@ def test_refusals_name_the_reason():
     assert PROVERS["bab"].refusal(_graph(_conv_net(0), (1, 6, 6))) == ""
 
 
-def _exact_min(graph: Graph, lo: torch.Tensor, hi: torch.Tensor, c: torch.Tensor) -> float:
-    x0 = ((lo + hi) / 2)[None]
-    ball = LpBall(float((hi - lo).max()) / 2, "linf", (lo, hi))
-    boxes = numpy_boxes(crown(graph, x0, ball, c.reshape(1, 1, -1)).boxes, 0)
-    res, _ = milp_minimum(graph, x0[0], ball, c.numpy(), boxes)
-    assert res.status == "optimal"
-    return float(res.objective)
-
-
 @pytest.mark.parametrize("seed", range(2))
 def test_conv_bab_proves_just_below_the_exact_minimum_and_never_above(seed):
     model = _conv_net(seed)
@@ -102,7 +91,7 @@ def test_conv_bab_proves_just_below_the_exact_minimum_and_never_above(seed):
     ball = LpBall(0.15, "linf", None)
     lo, hi = ball.box(x0)
     c = torch.tensor([1.0, -1.0, 0.0], dtype=torch.float64)
-    true_min = _exact_min(graph, lo[0], hi[0], c)
+    true_min = exact_min(graph, lo[0], hi[0], c)
     a = c.reshape(1, 3)
     below = bab(graph, x0, ball, a, torch.tensor([true_min - 1e-3], dtype=torch.float64),
                 deadline=time.perf_counter() + 20)
@@ -129,7 +118,7 @@ def test_input_split_proves_just_below_the_exact_minimum_and_finds_what_is_above
     mid = torch.rand(3, generator=g, dtype=torch.float64) * 2 - 1
     lo, hi = mid - 0.7, mid + 0.7
     c = torch.tensor([1.0, -1.0, 0.0], dtype=torch.float64)
-    true_min = _exact_min(graph, lo, hi, c)
+    true_min = exact_min(graph, lo, hi, c)
     C = c.reshape(1, 1, 3)
     below = input_split(net, lo, hi, C, torch.tensor([[true_min - 1e-3]], dtype=torch.float64),
                         deadline=time.perf_counter() + 20)

@@ -38,29 +38,10 @@ from dataclasses import dataclass
 import torch
 
 from ..schedules import InputSplit
+from .bab import CANDIDATE_MARGIN, PROOF_TOLERANCE, BabStats
 from .mlp import DenseMLP, backward, concretize, root_bounds
 
-__all__ = ["SplitStats", "input_split"]
-
-#: as :data:`robustest.certify.bab.PROOF_TOLERANCE` and ``CANDIDATE_MARGIN`` (same meaning)
-PROOF_TOLERANCE = 1e-7
-CANDIDATE_MARGIN = 1e-4
-
-
-@dataclass(frozen=True)
-class SplitStats:
-    """What a run did: ``proved``, domains bounded, the largest queue, seconds, why it stopped, a candidate
-    counterexample (flat input, float64) when one was found, and ``worst`` (P,): per polytope a sound
-    lower bound of its margin over the box (the smallest over its open domains)."""
-
-    proved: bool
-    domains: int
-    max_queue: int
-    seconds: float
-    reason: str = ""
-    candidate: torch.Tensor | None = None
-    worst: torch.Tensor | None = None
-
+__all__ = ["input_split"]
 
 @dataclass(frozen=True)
 class _Bounded:
@@ -108,11 +89,12 @@ def _bound(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b
 
 
 def input_split(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b: torch.Tensor, *,
-                deadline: float, settings: InputSplit = InputSplit()) -> SplitStats:
+                deadline: float, settings: InputSplit | None = None) -> BabStats:
     """Prove that no ``x`` in ``[lo, hi]`` (flat, float64) has ``C[p] @ net(x) <= b[p]`` for any ``p``
     (``C`` (P, M, K), ``b`` (P, M); short polytopes padded with zero rows and ``b = inf``). Stops at
     ``deadline`` (perf_counter, checked every round), at a counterexample candidate, or when the queue
-    outgrows ``settings.max_domains``."""
+    outgrows ``settings.max_domains`` (default :class:`~robustest.schedules.InputSplit`)."""
+    settings = settings or InputSplit()
     start = time.perf_counter()
     P = C.shape[0]
     qlo, qhi = lo.expand(P, -1).clone(), hi.expand(P, -1).clone()
@@ -120,10 +102,10 @@ def input_split(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tens
     out = _bound(net, qlo, qhi, C, b, settings.root_alpha_steps)
     done, biggest = P, P
 
-    def stats(proved: bool, reason: str = "", candidate: torch.Tensor | None = None) -> SplitStats:
+    def stats(proved: bool, reason: str = "", candidate: torch.Tensor | None = None) -> BabStats:
         worst = torch.full((P,), PROOF_TOLERANCE, dtype=lo.dtype, device=lo.device)
         worst.scatter_reduce_(0, qprop, qmarg, "amin")
-        return SplitStats(proved, done, biggest, time.perf_counter() - start, reason, candidate, worst)
+        return BabStats(proved, done, biggest, time.perf_counter() - start, reason, candidate, worst)
 
     qmarg, qcoef = out.margin, out.coeffs
     if out.candidate is not None:

@@ -21,7 +21,7 @@ import torch
 
 from ..errors import UnsupportedLayer
 from ..graph import Graph
-from .base import Prover, ProofTask, ProverOutcome
+from .base import ProofTask, Prover, ProverOutcome
 
 if TYPE_CHECKING:
     from ..certify.mlp import DenseMLP
