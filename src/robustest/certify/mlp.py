@@ -1,9 +1,11 @@
-"""A fully connected ReLU network as dense matrices, and its CROWN bounds in batched matrix form.
+"""An affine/ReLU chain as dense matrices, and its CROWN bounds in batched matrix form.
 
 The branch and bound (:mod:`robustest.certify.bab`) bounds hundreds of sub-domains at once; on a chain
-``Linear -> ReLU -> ... -> Linear`` that is a handful of batched matrix products, far cheaper than the
+``affine -> ReLU -> ... -> affine`` that is a handful of batched matrix products, far cheaper than the
 graph walk of :mod:`robustest.certify.crown`. :func:`dense_mlp` reads such a chain from a graph by each
-layer's ``dense_role`` (leading reshapes/flattens allowed) and refuses anything else with
+layer's ``dense_role`` (a run of linear layers between two ReLUs: Linear, Conv2d, AvgPool2d, constant
+Scale, Pad, Flatten, Transpose... becomes one matrix) and refuses anything else (skip connections, MaxPool,
+other activations, a matrix over :class:`DenseRead`'s size limit) with
 :class:`~robustest.errors.UnsupportedLayer`.
 
 Notation: ``z_i = W_i h_{i-1} + b_i`` (``h_0 = x`` flat), ``h_i = relu(z_i)`` for ``i < L``, output
