@@ -43,6 +43,7 @@ from .mlp import DenseMLP, backward, concretize, root_bounds
 
 __all__ = ["input_split"]
 
+
 @dataclass(frozen=True)
 class _Bounded:
     margin: torch.Tensor  # (D,) max over rows of (lower bound - b)
