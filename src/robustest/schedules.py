@@ -27,13 +27,16 @@ class InputSplit:
     instead of its ReLU split when the input has at most ``max_dim`` numbers.
 
     ``max_dim``: ACAS Xu (5 inputs, 6 x 50 ReLU) is the case it is for; the smallest image benchmarks have
-    hundreds of inputs, where halving one of them barely moves a bound. ``batch``: domains split per round;
+    hundreds of inputs, where halving one of them barely moves a bound. ``batch``: the most domains split per round;
+    ``round_seconds``: the longest a round may take at the rate measured in the last one (one 1024-domain round
+    took 20 s on the loaded 2-core machine: the deadline was overrun by that much);
     ``root_alpha_steps``/``alpha_steps``: Adam steps on the ReLU slopes for the whole box's bound and for each
     round's children (0: CROWN's adaptive slopes); ``max_domains``: the queue's size limit (memory). Measured
     on acasxu (``benchmarks/vnncomp2021_bab.md``)."""
 
     max_dim: int = 16
     batch: int = 1024
+    round_seconds: float = 0.5
     root_alpha_steps: int = 20
     alpha_steps: int = 0
     max_domains: int = 2_000_000

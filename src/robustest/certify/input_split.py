@@ -93,8 +93,9 @@ def input_split(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tens
                 deadline: float, settings: InputSplit | None = None) -> BabStats:
     """Prove that no ``x`` in ``[lo, hi]`` (flat, float64) has ``C[p] @ net(x) <= b[p]`` for any ``p``
     (``C`` (P, M, K), ``b`` (P, M); short polytopes padded with zero rows and ``b = inf``). Stops at
-    ``deadline`` (perf_counter, checked every round), at a counterexample candidate, or when the queue
-    outgrows ``settings.max_domains`` (default :class:`~robustest.schedules.InputSplit`)."""
+    ``deadline`` (perf_counter, checked every round; a round takes at most ``settings.round_seconds`` at
+    the rate measured in the last one, and no more than the time left), at a counterexample candidate, or
+    when the queue outgrows ``settings.max_domains`` (default :class:`~robustest.schedules.InputSplit`)."""
     settings = settings or InputSplit()
     start = time.perf_counter()
     P = C.shape[0]
@@ -102,6 +103,7 @@ def input_split(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tens
     qprop = torch.arange(P, device=lo.device)
     out = _bound(net, qlo, qhi, C, b, settings.root_alpha_steps)
     done, biggest = P, P
+    per_box = 1e-4  # seconds per child bounded: a first guess, then measured every round
 
     def stats(proved: bool, reason: str = "", candidate: torch.Tensor | None = None) -> BabStats:
         worst = torch.full((P,), PROOF_TOLERANCE, dtype=lo.dtype, device=lo.device)
@@ -120,8 +122,11 @@ def input_split(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tens
             return stats(False, "time is up")
         if qmarg.numel() > settings.max_domains:
             return stats(False, "too many open domains")
+        # as many domains as fit in one round of `round_seconds` (and in the time left), at the measured rate
+        left = deadline - time.perf_counter()
+        batch = max(1, min(settings.batch, int(min(settings.round_seconds, left) / (2 * per_box))))
         order = qmarg.argsort()
-        take, rest = order[:settings.batch], order[settings.batch:]
+        take, rest = order[:batch], order[batch:]
         plo, phi, pprop, pcoef = qlo[take], qhi[take], qprop[take], qcoef[take]
         width = phi - plo
         dim = (pcoef.abs() * width).argmax(1)
@@ -135,7 +140,9 @@ def input_split(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tens
         chi[rows, dim] = mid  # lower halves first
         clo[rows + D, dim] = mid
         cprop = pprop.repeat(2)
+        t0 = time.perf_counter()
         out = _bound(net, clo, chi, C[cprop], b[cprop], settings.alpha_steps)
+        per_box = max((time.perf_counter() - t0) / (2 * D), 1e-6)
         done += 2 * D
         if out.candidate is not None:
             return stats(False, "counterexample", out.candidate)
