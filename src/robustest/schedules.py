@@ -31,13 +31,15 @@ class InputSplit:
     ``round_seconds``: the longest a round may take at the rate measured in the last one (one 1024-domain round
     took 20 s on the loaded 2-core machine: the deadline was overrun by that much);
     ``root_alpha_steps``/``alpha_steps``: Adam steps on the ReLU slopes for the whole box's bound and for each
-    round's children (0: CROWN's adaptive slopes); ``max_domains``: the queue's size limit (memory). Measured
-    on acasxu (``benchmarks/vnncomp2021_bab.md``)."""
+    round's children (0: CROWN's adaptive slopes; 3 steps per round tripled the time to prove acasxu 1_1
+    prop_1, and the first Adam optimiser of a process imports torch._dynamo, measured 10 s on the loaded
+    machine); ``max_domains``: the queue's size limit (memory). Measured on acasxu
+    (``benchmarks/vnncomp2021_bab.md``)."""
 
     max_dim: int = 16
     batch: int = 1024
     round_seconds: float = 0.5
-    root_alpha_steps: int = 20
+    root_alpha_steps: int = 0
     alpha_steps: int = 0
     max_domains: int = 2_000_000
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import torch
 
 from ..schedules import InputSplit
+from .ascent import Best, ascend
 from .bab import CANDIDATE_MARGIN, PROOF_TOLERANCE, BabStats
 from .mlp import DenseMLP, backward, concretize, root_bounds
 
@@ -60,21 +61,13 @@ def _bound(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b
     Ax, c, _ = backward(net, L, C, zero, ls, us)
     low = concretize(Ax, c, lo, hi)
     if alpha_steps > 0 and L > 1:
-        alphas = [(u > -l).to(lo.dtype).unsqueeze(1).expand(-1, C.shape[1], -1).clone().requires_grad_(True)
-                  for l, u in zip(ls, us)]
-        opt = torch.optim.Adam(alphas, lr=0.1)
-        with torch.enable_grad():
-            for _ in range(alpha_steps):
-                ax, cc, _ = backward(net, L, C, zero, ls, us, alphas)
-                val = concretize(ax, cc, lo, hi)
-                better = (val.detach() > low).unsqueeze(-1)
-                low, Ax = torch.maximum(low, val.detach()), torch.where(better, ax.detach(), Ax)
-                opt.zero_grad()
-                (-val.sum()).backward()
-                opt.step()
-                with torch.no_grad():
-                    for a in alphas:
-                        a.clamp_(0.0, 1.0)
+        alphas = [(u > -l).to(lo.dtype).unsqueeze(1).expand(-1, C.shape[1], -1).clone() for l, u in zip(ls, us)]
+        best = Best(low, track=alphas)
+        ascend([(a, 0.1) for a in alphas], lambda: concretize(*backward(net, L, C, zero, ls, us, alphas)[:2], lo, hi),
+               steps=alpha_steps, project=lambda: [a.clamp_(0.0, 1.0) for a in alphas], seen=best)
+        with torch.no_grad():
+            Ax, c, _ = backward(net, L, C, zero, ls, us, best.args)
+        low = torch.maximum(concretize(Ax, c, lo, hi), best.value)
     gap = low - b
     row = gap.argmax(1)
     D = lo.shape[0]
