@@ -29,17 +29,18 @@ class InputSplit:
     ``max_dim``: ACAS Xu (5 inputs, 6 x 50 ReLU) is the case it is for; the smallest image benchmarks have
     hundreds of inputs, where halving one of them barely moves a bound. ``batch``: the most domains split per round;
     ``round_seconds``: the longest a round may take at the rate measured in the last one (one 1024-domain round
-    took 20 s on the loaded 2-core machine: the deadline was overrun by that much);
+    took 20 s on the loaded 2-core machine: the deadline was overrun by that much; 0.5 s rounds took acasxu
+    1_3 prop_3 8.8 s instead of 3.2 s unbounded, the rounds' fixed costs);
     ``root_alpha_steps``/``alpha_steps``: Adam steps on the ReLU slopes for the whole box's bound and for each
-    round's children (0: CROWN's adaptive slopes; 3 steps per round tripled the time to prove acasxu 1_1
-    prop_1, and the first Adam optimiser of a process imports torch._dynamo, measured 10 s on the loaded
-    machine); ``max_domains``: the queue's size limit (memory). Measured on acasxu
-    (``benchmarks/vnncomp2021_bab.md``)."""
+    round's children (0: CROWN's adaptive slopes). 3 steps per round tripled the time to prove acasxu 1_1
+    prop_1; 20 at the root took acasxu 1_3 prop_3 from > 2000 open domains at 20 s to proved in 453, though
+    the first Adam optimiser of a process imports torch._dynamo (measured 10 s on the loaded machine).
+    ``max_domains``: the queue's size limit (memory). Measured on acasxu (``benchmarks/vnncomp2021_bab.md``)."""
 
     max_dim: int = 16
     batch: int = 1024
-    round_seconds: float = 0.5
-    root_alpha_steps: int = 0
+    round_seconds: float = 1.0
+    root_alpha_steps: int = 20
     alpha_steps: int = 0
     max_domains: int = 2_000_000
 
