@@ -107,6 +107,8 @@ def _from_fx(model: nn.Module, example: torch.Tensor) -> list[Entry]:
 
     try:
         gm = torch.fx.symbolic_trace(model)
+    except UnsupportedLayer:
+        raise  # a model that knows it has no graph (e.g. run by onnxruntime) says which operator blocks it
     except Exception as err:
         raise ModelError(
             f"torch.fx cannot trace {type(model).__name__}.forward ({type(err).__name__}: {err}). Certifiers "
@@ -181,7 +183,8 @@ def _function(node: Any, entries: list[Entry], index: dict[str, int], consts: di
     name = target if isinstance(target, str) else getattr(target, "__name__", str(target))
     if target in _SKIP:
         return
-    tensors = [a for a in node.args if isinstance(a, torch.fx.Node) and a.name in index]
+    flat = [b for a in node.args for b in (a if isinstance(a, (list, tuple)) else (a,))]  # torch.cat((a, b))
+    tensors = [a for a in flat if isinstance(a, torch.fx.Node) and a.name in index]
     if not tensors:  # arithmetic on constants only: fold it
         try:
             args = [consts[a.name] if isinstance(a, torch.fx.Node) else a for a in node.args]

@@ -106,7 +106,7 @@ class OnnxNode(Protocol):
 
     def is_activation(self, value: Any) -> bool: ...
     def probe(self, value: Any) -> torch.Tensor: ...  # an activation's value on a batch-1 probe input
-    def apply(self, mod: nn.Module, src: Any) -> Any: ...  # add ``mod`` to the model and call it on ``src``
+    def apply(self, mod: nn.Module, *srcs: Any) -> Any: ...  # add ``mod`` to the model and call it on ``srcs``
     def call(self, fn: Any, *srcs: Any) -> Any: ...  # call the function ``fn`` on activations
     def sole_producer(self, i: int) -> nn.Module | None: ...  # the module that computed input i, if i is its only use
     def with_probe(self, act: Any, probe: torch.Tensor) -> Any: ...  # ``act`` after its module changed in place
@@ -259,6 +259,23 @@ class AffineLayer(Layer):
                *, in_shapes: Sequence[tuple[int, ...]], exact: bool) -> np.ndarray:
         W, b = self.matrix(tuple(in_shapes[0]))
         return encode_affine(problem, ins[0], W, b, out_box)
+
+
+def distinct(problem: Problem, y: np.ndarray, out_box: NpBox) -> np.ndarray:
+    """``y`` (variable indices) with every repeated variable after its first use replaced by a new one equal
+    to it, so each output entry has a variable of its own (an objective keyed by variable would otherwise
+    add up, or drop, the coefficients of repeated entries)."""
+    y = np.asarray(y, dtype=np.int64).copy()
+    _, first = np.unique(y, return_index=True)
+    again = np.setdiff1d(np.arange(y.size), first)
+    if again.size:
+        lo, hi = widen(out_box[0][again], out_box[1][again])
+        new = problem.add_vars(lo, hi)
+        r = np.arange(again.size)
+        problem.add_rows(np.r_[r, r], np.r_[new, y[again]], np.r_[np.ones(r.size), -np.ones(r.size)],
+                         lo=np.zeros(r.size), hi=np.zeros(r.size))
+        y[again] = new
+    return y
 
 
 def encode_affine(problem: Problem, x: np.ndarray, W: np.ndarray, b: np.ndarray, out_box: NpBox) -> np.ndarray:
