@@ -123,8 +123,9 @@ class Layer:
     #: relaxation of a smooth function, so an MILP over it proves soundly but its optimum (and any point
     #: it finds) is not the network's (:func:`robustest.certify.encode.relaxed_layers`).
     exact_milp: ClassVar[bool] = True
-    #: Number of inputs (Add has 2); the fx reader passes a call's first ``arity`` tensor operands.
-    arity: ClassVar[int] = 1
+    #: Number of inputs (Add has 2; a Concat as many as it joins, set per instance); the fx reader passes a
+    #: call's first ``arity`` tensor operands.
+    arity: int = 1
     #: What the kind stands for, in words, for the "supported" text (:func:`~.registry.supported_text`).
     summary: ClassVar[str] = ""
     #: Torch module classes this kind stands for (converted by :meth:`from_module`).

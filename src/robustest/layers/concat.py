@@ -86,7 +86,7 @@ class Concat(Layer):
 
     def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: dict[str, Any] | None = None
                  ) -> tuple[list[torch.Tensor], torch.Tensor]:
-        return list(torch.split(A, self.sizes, self.axis + 2)), A.new_zeros(A.shape[:2])
+        return list(torch.split(A, list(self.sizes), self.axis + 2)), A.new_zeros(A.shape[:2])
 
     def encode(self, problem: Problem, ins: Sequence[np.ndarray], boxes: Sequence[NpBox], out_box: NpBox,
                *, in_shapes: Sequence[tuple[int, ...]], exact: bool) -> np.ndarray:

@@ -22,7 +22,7 @@ from ..solvers.base import Problem
 from .base import AffineLayer, NpBox, OnnxNode
 from .registry import register
 
-_PAD_MODULES = {1: nn.ConstantPad1d, 2: nn.ConstantPad2d, 3: nn.ConstantPad3d}
+_PAD_MODULES: dict[int, Any] = {1: nn.ConstantPad1d, 2: nn.ConstantPad2d, 3: nn.ConstantPad3d}
 
 
 @register
