@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import UnsupportedLayer
+from ..layers.rounding import Precision
 from ..provers import PROVERS, Known, ProofTask
 from ..schedules import StageSchedule
 from ..spec import LpBall
@@ -62,7 +63,8 @@ def region_device(model: nn.Module) -> torch.device:
 
 def region_task(model: nn.Module, region: Region, shape: Tuple[int, ...]) -> Optional[ProofTask]:
     """The region as a proof task (batch of one), or None when a disjunct has no rows (the whole output
-    space: it cannot be refuted)."""
+    space: it cannot be refuted). Every row must clear the bound on the model's rounding
+    (:meth:`~robustest.provers.ProofTask.guarded`)."""
     from ..graph import read_model
 
     if any(a.shape[0] == 0 for a, _ in region.polytopes):
@@ -73,7 +75,9 @@ def region_task(model: nn.Module, region: Region, shape: Tuple[int, ...]) -> Opt
     C = torch.cat([a for a, _ in region.polytopes]).to(device, torch.float64).unsqueeze(0)
     d = -torch.cat([b for _, b in region.polytopes]).to(device, torch.float64).unsqueeze(0)
     groups = tuple(p for p, (a, _) in enumerate(region.polytopes) for _ in range(a.shape[0]))
-    return ProofTask(graph, x0, ball, C, d, groups, known=(Known(np.full(C.shape[1], -np.inf)),))
+    task = ProofTask(graph, x0, ball, C, d, groups, known=(Known(np.full(C.shape[1], -np.inf)),))
+    slack, _ = task.float_slack(Precision.of_model(model, torch.zeros((), device=device)))
+    return task.guarded(slack)  # "unsat" is about the network as it computes, in its dtype
 
 
 class RegionTasks:
