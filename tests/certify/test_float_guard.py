@@ -124,7 +124,8 @@ def test_vnnlib_never_says_unsat(net):
     parsed = parse_vnnlib(spec)
     result = verify(net, parsed, input_shape=(1,), timeout=20)
     assert result.status != "unsat", result
-    task = region_task(net, parsed.regions[0], (1,))  # what the proof stages prove: the guarded rows
+    graph = read_model(net, torch.zeros(1, 1))
+    task = region_task(graph, parsed.regions[0], (1,), torch.device("cpu"))  # what the provers prove
     assert task is not None and float(task.d.max()) < -0.45
 
 
