@@ -100,6 +100,11 @@ class ProofTask:
         too, and its bounds (``figure``) bound their margins."""
         return replace(self, d=self.d - slack.to(self.d))
 
+    def best(self, n: int, lower: np.ndarray) -> np.ndarray:
+        """Sample ``n``'s row bounds ``lower`` raised to the ones known (both sound): a prover never
+        reports less than an earlier one learnt (IBP ⊇ CROWN ⊇ LP ⊇ MILP)."""
+        return lower if self.known is None else np.maximum(lower, self.known[n].lower)
+
     @property
     def single_rows(self) -> bool:
         """Whether every group has one row (a conjunction of rows, as for robustness)."""
