@@ -42,6 +42,7 @@ def read_model(model: nn.Module, example: torch.Tensor) -> Graph:
     if not isinstance(model, nn.Module):
         raise ModelError(f"model={type(model).__name__} is not valid: expected a torch.nn.Module. "
                          f"Fix: wrap the function in an nn.Module whose forward calls it")
+    _refuse_compiled(model)
     training = [name or "<model>" for name, m in model.named_modules() if m.training]
     if training:
         raise HealthCheckError(f"the model is in train mode (modules {', '.join(training[:3])}"
@@ -59,6 +60,22 @@ def read_model(model: nn.Module, example: torch.Tensor) -> Graph:
     graph = graph.to(example.device, torch.float64)
     _verify(model, graph, example)
     return graph
+
+
+def _refuse_compiled(model: nn.Module) -> None:
+    """TorchScript and exported programs hold compiled code or ATen operators, not the layers the
+    certifiers read: say so, with the fixes that apply to a model file."""
+    kinds = {"TorchScript": any(isinstance(m, torch.jit.ScriptModule) for m in model.modules()),
+             "a torch.export program (.pt2)": any(
+                 isinstance(m, torch.fx.GraphModule) and any(isinstance(n.target, torch._ops.OpOverload)
+                                                             for n in m.graph.nodes) for m in model.modules())}
+    what = next((k for k, found in kinds.items() if found), None)
+    if what is not None:
+        raise ModelError(f"the model is {what}: its layers are compiled away, so it can be attacked but not "
+                         f"certified (the certifiers read nn.Module layers). Fix: to certify it, export the "
+                         f"original module to ONNX (torch.onnx.export) and check the .onnx file, or save its "
+                         f"state_dict and pass --model-class package.module:Class (model_class=...); or check "
+                         f"it with escalate='attack'")
 
 
 def _leaves(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
