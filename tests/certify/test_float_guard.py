@@ -80,7 +80,7 @@ def test_no_prover_certifies_the_guarded_task_that_it_certifies_unguarded(net, n
 
     from robustest.provers import Known
 
-    fresh = lambda t: replace(t, known=(Known(np.full(1, -np.inf)),))  # noqa: E731
+    fresh = lambda t: replace(t, known=(Known(np.full(1, -np.inf)),))
     prover = PROVERS[name]
     if not prover.supports(task.graph):
         pytest.skip(f"{name} does not support the net")

@@ -7,8 +7,8 @@ from torch import nn
 
 from ..errors import ShapeError, invalid_argument
 from ..graph import Graph, read_model
-from ..results import Bounds
 from ..layers.rounding import Precision
+from ..results import Bounds
 from ..spec import Bound, LpBall, as_ball, margin_matrix
 from .float_error import output_error, row_slack
 

@@ -112,7 +112,7 @@ class ExportedModel(nn.Module):
         for m in self.modules():
             m.training = False  # not .eval(): the exported module raises there
 
-    def train(self, mode: bool = True) -> "ExportedModel":
+    def train(self, mode: bool = True) -> ExportedModel:
         if mode:
             raise ModelError("an exported program (.pt2) is fixed in the mode it was exported in; it cannot "
                              "be put in train mode")

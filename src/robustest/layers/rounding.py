@@ -128,4 +128,4 @@ def in_range(bound: torch.Tensor, size: torch.Tensor, precision: Precision) -> t
     return torch.where(size < precision.largest, bound, torch.full_like(bound, math.inf))
 
 
-__all__ = ["F64_ALLOWANCE", "Precision", "UNITS", "in_range", "magnitude"]
+__all__ = ["F64_ALLOWANCE", "UNITS", "Precision", "in_range", "magnitude"]
