@@ -155,8 +155,8 @@ def _load_export(p: Path) -> nn.Module:
                          f"{EXPORT_RECIPE}")
     inputs = [n for n in module.graph.nodes if n.op == "placeholder"]
     val = inputs[0].meta.get("val") if len(inputs) == 1 else None
-    static = val is not None and getattr(val, "dim", lambda: 0)() > 0 and isinstance(val.shape[0], int)
-    return ExportedModel(module, batch=int(val.shape[0]) if static else None)
+    first = val.shape[0] if val is not None and getattr(val, "dim", lambda: 0)() > 0 else None
+    return ExportedModel(module, batch=first if isinstance(first, int) else None)
 
 
 def _resolve_class(spec: str) -> Any:
