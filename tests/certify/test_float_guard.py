@@ -173,3 +173,17 @@ def test_output_error_bounds_the_float32_evaluation_of_random_nets(seed):
         gap = (net(pts).double() - g(pts.double())).abs().reshape(64, 2, 3)
     assert bool((gap <= err.unsqueeze(0)).all())
     assert float(gap.max()) > 0
+
+
+@pytest.mark.parametrize("method", ["ibp", "crown", "alpha-crown", "lp"])
+@pytest.mark.parametrize("eps", [0.0, 1e-7])
+def test_bounds_contain_the_outputs_of_random_nets_at_zero_and_tiny_eps(method, eps):
+    """The fuzzing campaign's case: exact-network bounds missed the float32 outputs by an ulp or two."""
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 4)).eval()
+    x = torch.rand(16, 8) * 10
+    b = robustest.bounds(net, x, eps=eps, method=method, domain=None, labels=net(x).argmax(1))
+    with torch.no_grad():
+        y = net(x).double()
+    assert bool((y >= b.lower).all() and (y <= b.upper).all())
+    assert float((b.upper - b.lower).max()) < 1e-3 + 100 * eps  # widened by the rounding bound only
