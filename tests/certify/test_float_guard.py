@@ -187,3 +187,24 @@ def test_bounds_contain_the_outputs_of_random_nets_at_zero_and_tiny_eps(method, 
         y = net(x).double()
     assert bool((y >= b.lower).all() and (y <= b.upper).all())
     assert float((b.upper - b.lower).max()) < 1e-3 + 100 * eps  # widened by the rounding bound only
+
+
+@pytest.mark.parametrize("rung", ["ibp", "crown", "lp", "milp"])
+def test_a_certified_margin_bounds_the_float32_margins_in_the_ball(rung):
+    """The reported figure of a certified sample is a lower bound of the model's computed margin."""
+    torch.manual_seed(5)
+    net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3)).eval()
+    x = torch.rand(6, 4)
+    y = net(x).argmax(1)
+    eps = 1e-3
+    report = robustest.check(net, x, y, eps=eps, escalate=rung, domain=None)
+    for s in report.samples:
+        if s.verdict != "certified":
+            continue
+        pts = x[s.index] + (2 * torch.rand(512, 4) - 1) * eps
+        pts = torch.cat([x[s.index:s.index + 1], pts.clamp(x[s.index] - eps, x[s.index] + eps)])
+        with torch.no_grad():
+            z = net(pts).double()
+        others = torch.cat([z[:, :s.label], z[:, s.label + 1:]], 1)
+        assert s.figure <= float((z[:, s.label] - others.max(1).values).min())
+    assert report.counts()["certified"] > 0
