@@ -5,7 +5,7 @@ input normalisation ``(x - mean) / std`` becomes (``scale = 1/std``, ``shift = -
 is not folded into a following convolution because zero padding would then pad the wrong value.
 
 ONNX ``BatchNormalization`` imports as ``nn.BatchNorm1d/2d`` (eval mode), ``Add``/``Sub``/``Mul``/``Div`` of
-an activation and a constant as :class:`ConstantAffine`, or, right after a ``MatMul``'s ``nn.Linear``, into
+an activation and a constant, and ``Neg``, as :class:`ConstantAffine`, or, right after a ``MatMul``'s ``nn.Linear``, into
 that Linear's bias (MatMul + Add is a Gemm).
 """
 
@@ -79,7 +79,7 @@ class Scale(AffineLayer):
     summary = "in eval mode; + - * / by constants, such as (x - mean) / std"
     modules = (nn.BatchNorm1d, nn.BatchNorm2d)
     functions = tuple(f for fs in OPS.values() for f in fs)
-    onnx_ops = ("BatchNormalization", "Add", "Sub", "Mul", "Div")
+    onnx_ops = ("BatchNormalization", "Add", "Sub", "Mul", "Div", "Neg")
 
     #: Roundings of an eval-mode BatchNorm as torch computes it (``1 / sqrt(var + eps)``, the weight,
     #: ``bias - mean * alpha``, ``x * alpha + beta``; or ``(x - mean) * invstd * weight + bias``), with room
@@ -135,6 +135,8 @@ class Scale(AffineLayer):
     def from_onnx(cls, node: OnnxNode) -> Any:
         if node.op == "BatchNormalization":
             return _onnx_batchnorm(node)
+        if node.op == "Neg":
+            return node.apply(ConstantAffine(torch.tensor(-1.0), torch.tensor(0.0)), node.inputs[0])
         x, y = node.inputs
         op = node.op
         if node.is_activation(x) and node.is_activation(y):
