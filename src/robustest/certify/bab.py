@@ -45,7 +45,9 @@ __all__ = ["BabStats", "bab", "bab_mlp"]
 log = logging.getLogger(__name__)
 
 #: a row is proved when its lower bound exceeds the right-hand side by this much (float64 rounding of the
-#: bound computation is far below it).
+#: bound computation is far below it). The rounding of the model itself, which grows with the network, is
+#: not this constant's job: a prover's task puts it into ``b`` (``ProofTask.guarded``,
+#: :mod:`robustest.certify.float_error`).
 PROOF_TOLERANCE = 1e-7
 #: a counterexample candidate must be inside its polytope by this much (the verifier re-checks in float32).
 CANDIDATE_MARGIN = 1e-4

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..solvers.base import Problem
+from .rounding import Precision, in_range, magnitude
 
 Box = tuple[torch.Tensor, torch.Tensor]
 NpBox = tuple[np.ndarray, np.ndarray]
@@ -194,6 +195,14 @@ class Layer:
                *, in_shapes: Sequence[tuple[int, ...]], exact: bool) -> np.ndarray:
         raise NotImplementedError
 
+    def rounding(self, boxes: Sequence[Box], errors: Sequence[torch.Tensor], precision: Precision
+                 ) -> torch.Tensor | None:
+        """How far (elementwise, batched like the output) the layer as the model computes it, in
+        ``precision`` (:mod:`.rounding`), can be from the exact layer on the exact inputs, when those lie in
+        ``boxes`` and the computed inputs are within ``errors`` of them. None: the kind has no rule, and no
+        certificate can account for the model's rounding (the certifiers then give none)."""
+        return None
+
     def to(self: _L, device: torch.device, dtype: torch.dtype) -> _L:  # noqa: PYI019 - Self needs 3.11
         """A copy with every tensor moved/cast (layers are immutable, so this returns a new one)."""
         new = object.__new__(type(self))
@@ -260,6 +269,25 @@ class AffineLayer(Layer):
                *, in_shapes: Sequence[tuple[int, ...]], exact: bool) -> np.ndarray:
         W, b = self.matrix(tuple(in_shapes[0]))
         return encode_affine(problem, ins[0], W, b, out_box)
+
+    def terms(self, in_shape: tuple[int, ...]) -> tuple[int, str] | None:
+        """The most terms (products and the bias) one output sums, and the operation that sums them
+        ("matmul", "conv" or "elementwise", see :meth:`.rounding.Precision.dot`); None: no rounding rule."""
+        return None
+
+    def rounding(self, boxes: Sequence[Box], errors: Sequence[torch.Tensor], precision: Precision
+                 ) -> torch.Tensor | None:
+        """``|L| e + dot(n) (|L| |x| + |b|)``: the input errors through ``|L|``, plus the rounding of the
+        sums of :meth:`terms` (an infinite bound where they could overflow)."""
+        in_shape = tuple(boxes[0][0].shape[1:])
+        what = self.terms(in_shape)
+        if what is None:
+            return None
+        n, op = what
+        size = self.abs_linear(magnitude(boxes[0], errors[0])) + self.bias_out(in_shape, errors[0]).abs()
+        factor = precision.dot(n, op)
+        bound = self.abs_linear(errors[0]) + factor * size + precision.absolute(n)
+        return in_range(bound, size * (1 + factor), precision)
 
 
 def distinct(problem: Problem, y: np.ndarray, out_box: NpBox) -> np.ndarray:

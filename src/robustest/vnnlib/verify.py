@@ -29,6 +29,7 @@ from torch import nn
 from ..errors import ShapeError, UnsupportedLayer, invalid_argument
 from ..ladder import AttackRung, Rung, StepOutcome, Subject, climb
 from ..provers import Known, ProofSettings, ProofTask
+from ..layers.rounding import Precision
 from .parser import Region, VnnlibSpec
 from .prove import region_device, region_task, vnnlib_ladder
 
@@ -168,7 +169,8 @@ class RegionSubject(Subject):
     def task(self, indices: Sequence[int]) -> Optional[ProofTask]:
         (i,) = indices
         if i not in self._tasks:
-            task = region_task(self.read_graph(), self.spec.regions[i], self.shape, self.device)
+            task = region_task(self.read_graph(), self.spec.regions[i], self.shape, self.device,
+                               precision=Precision.of(self.dtype, self.device))
             if task is not None and task.known is not None:
                 self.known[i] = task.known[0]
             self._tasks[i] = task
