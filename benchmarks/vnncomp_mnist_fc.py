@@ -14,54 +14,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from _common import check_sat, check_unsat, run_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT.parent / "shared" / "benchmarks" / "vnncomp2022_mnist_fc"
-
-
-def check_sat(onnx_path: Path, spec, text: str) -> str:
-    """'' when the counterexample in ``text`` is real (checked with onnxruntime), else why not."""
-    import onnxruntime as ort
-    import torch
-
-    vals = {}
-    for tok in text.replace("(", " ").replace(")", " ").split()[1:]:
-        vals.setdefault("_", []).append(tok)
-    toks = vals.get("_", [])
-    pairs = dict(zip(toks[0::2], toks[1::2]))
-    x = np.array([float(pairs[f"X_{i}"]) for i in range(spec.num_inputs)], dtype=np.float32)
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    inp = sess.get_inputs()[0]
-    shape = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
-    y = sess.run(None, {inp.name: x.reshape(shape)})[0].reshape(-1)
-    if not spec.violated_by(torch.from_numpy(x), torch.from_numpy(y.astype(np.float64))):
-        return "counterexample does not violate the property under onnxruntime"
-    return ""
-
-
-def check_unsat(onnx_path: Path, spec, rng: np.random.Generator) -> str:
-    import onnxruntime as ort
-    import torch
-
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    inp = sess.get_inputs()[0]
-    for region in spec.regions:
-        lo, hi = region.lower.numpy(), region.upper.numpy()
-        pts = np.concatenate([((lo + hi) / 2)[None], lo + rng.random((256, lo.size)) * (hi - lo)]).astype(np.float32)
-        pts = np.clip(pts, lo.astype(np.float32), hi.astype(np.float32))
-        for x in pts:
-            y = sess.run(None, {inp.name: x.reshape([d if isinstance(d, int) and d > 0 else 1 for d in inp.shape])})[0]
-            if spec.violated_by(torch.from_numpy(x), torch.from_numpy(y.reshape(-1).astype(np.float64))):
-                return "a sampled point violates a property answered unsat"
-    return ""
 
 
 def main() -> int:
@@ -81,7 +41,6 @@ def main() -> int:
     rows = [r for r in csv.reader(open(bench / "instances.csv")) if r and any(n in r[0] for n in args.nets)
             and f"{Path(r[0]).stem.replace('mnist-net_', '')}:{Path(r[1]).stem}" not in args.skip
             and (not args.only or f"{Path(r[0]).stem.replace('mnist-net_', '')}:{Path(r[1]).stem}" in args.only)]
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     rng = np.random.default_rng(0)
     counts: dict = {}
     wrong = 0
@@ -89,20 +48,9 @@ def main() -> int:
     for net, prop, timeout in rows:
         t = float(timeout) * args.scale
         onnx_path, spec_path = bench / net, bench / prop
-        with tempfile.TemporaryDirectory() as tmp:
-            result = Path(tmp) / "result.txt"
-            start = time.perf_counter()
-            try:
-                proc = subprocess.run([sys.executable, "-m", "robustest.cli", "vnnlib", str(onnx_path), str(spec_path),
-                                       "--timeout", str(t), "--out", str(result)], capture_output=True, text=True,
-                                      timeout=t + 10, env=env)
-                lines = (proc.stdout.strip() or proc.stderr.strip()).splitlines()
-                detail = lines[-1] if lines else ""  # the command's own summary line
-                status = result.read_text().split("\n", 1)[0] if result.exists() else "error"
-                text = result.read_text() if result.exists() else ""
-            except subprocess.TimeoutExpired:
-                status, text, detail = "timeout", "", "killed after timeout + 10 s"
-            wall = time.perf_counter() - start
+        status, text, detail, wall = run_instance(onnx_path, spec_path, t)
+        if status == "killed":
+            status = "timeout"
         spec = load_vnnlib(spec_path)
         problem = ""
         if status == "sat":

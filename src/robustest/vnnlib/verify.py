@@ -158,6 +158,8 @@ def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], ti
     order: List[Tuple[str, Any]] = [("attack", 0), ("prove", cheap), ("attack", 1), ("prove", expensive),
                                     ("attack", 2)]
     for kind, arg in order:
+        if time.perf_counter() >= deadline:
+            break
         if kind == "attack":
             for region in list(open_regions):
                 share = 0.2 if arg == 1 else 1.0
@@ -206,6 +208,8 @@ def falsify(model: nn.Module, spec: VnnlibSpec, region: Region, shape: Tuple[int
     ``level`` 0 tries the centre and random points; 1 adds a short PGD; 2 attacks until the deadline."""
     from ..api import attack
 
+    if time.perf_counter() >= deadline:
+        return None
     wrapped = SpecMargin(model, region, shape, margin=SAT_MARGIN, device=device, dtype=dtype).eval()
     n = spec.num_inputs
     g = torch.Generator(device="cpu").manual_seed(seed)
