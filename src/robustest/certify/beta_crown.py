@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .adam import Adam
 from .mlp import DenseMLP, backward, concretize
 
 
@@ -144,7 +145,7 @@ def bound(net: DenseMLP, ls: list[torch.Tensor], us: list[torch.Tensor], lo: tor
     if optimise and iters > 0:
         alpha = alpha.clone().requires_grad_(True)
         beta = beta.clone().requires_grad_(True)
-        opt = torch.optim.Adam([{"params": [alpha], "lr": lr_alpha}, {"params": [beta], "lr": lr_beta}])
+        opt = Adam([{"params": [alpha], "lr": lr_alpha}, {"params": [beta], "lr": lr_beta}])
         best_a, best_b = alpha.detach().clone(), beta.detach().clone()
         with torch.enable_grad():
             for _ in range(iters):

@@ -22,10 +22,14 @@ import torch
 from ..graph import Graph
 from ..layers.base import Box
 from ..spec import LpBall, bound_rows
+from .adam import Adam
 from .ibp import interval_bounds
 
 #: Largest number of elements in one batch of coefficient tensors (batches are split to stay below).
 CHUNK_ELEMENTS = 1 << 24
+#: Largest number of coefficients of one chunk of intermediate-bound rows: small enough that a chunk takes
+#: a fraction of a second (the deadline is checked between chunks), large enough to amortise its overhead.
+ROW_CHUNK_ELEMENTS = 1 << 21
 
 
 @dataclass(frozen=True)
@@ -79,14 +83,15 @@ def intermediate_bounds(graph: Graph, x0: torch.Tensor, ball: LpBall, *,
     """Bounds of every node: CROWN on each input of a ReLU/MaxPool (intersected with IBP), IBP elsewhere.
 
     The rows bounded at once are chunked (:data:`CHUNK_ELEMENTS` coefficients at most: a conv layer of
-    23k neurons would need 46k x 23k of them) and ``deadline`` (``time.perf_counter()``) is checked between
-    chunks: the neurons not reached by then keep their interval bounds (sound, looser).
+    23k neurons would need 46k x 23k of them) and ``deadline`` (``time.perf_counter()``) is checked before
+    each chunk: no chunk starts that the last one's duration says would end past it (the output pass still
+    has to follow). The neurons not reached keep their interval bounds (sound, looser).
 
-    Work saved without losing tightness: a node that is one affine layer applied to the input keeps its
-    interval bound for linf balls (exact there); when every consumer of a node says which of its bounds
+    Work saved without losing tightness: a node whose interval bound is exact keeps it (for linf balls: one
+    affine layer applied to the input, and a monotone elementwise layer, :attr:`Layer.monotone`, of an
+    exact node: a conv's ReLU); when every consumer of a node says which of its bounds
     its rule depends on (``Layer.bounded_inputs``: a ReLU, only its unstable neurons), CROWN bounds only those.
     """
-    from ..layers.base import AffineLayer
 
     lo, hi = ball.box(x0)
     boxes = interval_bounds(graph, lo, hi)
@@ -96,11 +101,13 @@ def intermediate_bounds(graph: Graph, x0: torch.Tensor, ball: LpBall, *,
             users.setdefault(j, []).append(k)
     needs = sorted({j for n in graph.nodes[1:] if n.layer is not None and n.layer.nonlinear for j in n.inputs})
     tighter: list[Box | None] = [None] * len(graph.nodes)
+    last = 0.0  # seconds the last chunk took
+    exact = _exact_nodes(graph, ball)
     for k in needs:
-        if time.perf_counter() >= deadline:
+        if time.perf_counter() + last >= deadline:
             break
         node = graph.nodes[k]
-        if k == 0 or (ball.norm == "linf" and isinstance(node.layer, AffineLayer) and node.inputs == (0,)):
+        if k in exact:
             continue
         l0, u0 = boxes[k][0].flatten(1), boxes[k][1].flatten(1)
         n = l0.shape[1]
@@ -117,9 +124,10 @@ def intermediate_bounds(graph: Graph, x0: torch.Tensor, ball: LpBall, *,
             continue
         l, u = l0.clone(), u0.clone()
         widest = max(_numel(nd.shape) for nd in graph.nodes[:k + 1])
-        per = max(1, CHUNK_ELEMENTS // (2 * x0.shape[0] * widest))
+        per = max(1, ROW_CHUNK_ELEMENTS // (2 * x0.shape[0] * widest))
         for s in range(0, idx.numel(), per):
-            if s and time.perf_counter() >= deadline:
+            t0 = time.perf_counter()
+            if t0 + last >= deadline:
                 break
             part = idx[s:s + per]
             r = part.numel()
@@ -128,9 +136,24 @@ def intermediate_bounds(graph: Graph, x0: torch.Tensor, ball: LpBall, *,
             low = _lower(graph, k, spec, boxes, x0, ball)
             l[:, part] = torch.maximum(l[:, part], low[:, :r])
             u[:, part] = torch.minimum(u[:, part], -low[:, r:])
+            last = time.perf_counter() - t0
         tighter[k] = (l.reshape(boxes[k][0].shape), u.reshape(boxes[k][1].shape))
         boxes = interval_bounds(graph, lo, hi, tighter=tighter)
     return boxes
+
+
+def _exact_nodes(graph: Graph, ball: LpBall) -> set[int]:
+    """The nodes whose interval bounds are exact (every end reached by some input of the ball)."""
+    from ..layers.base import AffineLayer
+
+    exact = {0}
+    if ball.norm != "linf":
+        return exact
+    for k, node in enumerate(graph.nodes[1:], start=1):
+        if (isinstance(node.layer, AffineLayer) and node.inputs == (0,)) or \
+                (node.layer is not None and node.layer.monotone and len(node.inputs) == 1 and node.inputs[0] in exact):
+            exact.add(k)
+    return exact
 
 
 def crown(graph: Graph, x0: torch.Tensor, ball: LpBall, spec: torch.Tensor, *, alpha_steps: int = 0,
@@ -161,7 +184,7 @@ def crown(graph: Graph, x0: torch.Tensor, ball: LpBall, spec: torch.Tensor, *, a
     full = torch.cat([spec, -spec], dim=1).reshape((B, 2 * spec.shape[1]) + tuple(out_shape))
     low = _lower(graph, out, full, boxes, x0, ball)
     if alpha_steps > 0:
-        low = torch.maximum(low, _optimise(graph, out, full, boxes, x0, ball, alpha_steps, deadline))
+        low = _optimise(graph, out, full, boxes, x0, ball, alpha_steps, deadline, plain=low)
     M = spec.shape[1]
     return CrownResult(low[:, :M], -low[:, M:], boxes)
 
@@ -174,24 +197,25 @@ def _numel(shape: tuple[int, ...]) -> int:
 
 
 def _optimise(graph: Graph, out: int, A: torch.Tensor, boxes: list[Box], x0: torch.Tensor, ball: LpBall,
-              steps: int, deadline: float = float("inf")) -> torch.Tensor:
+              steps: int, deadline: float, *, plain: torch.Tensor) -> torch.Tensor:
     """alpha-CROWN: gradient ascent on the optimisable relaxation parameters of every layer that has some
-    (``Layer.relax_init``: a ReLU's per-(sample, spec row, neuron) lower slopes)."""
+    (``Layer.relax_init``: a ReLU's per-(sample, spec row, neuron) lower slopes), from the ``plain`` CROWN
+    bound; no step starts after ``deadline``."""
     alphas: dict[int, torch.Tensor] = {}
     for k, node in enumerate(graph.nodes):
         init = None if node.layer is None else node.layer.relax_init(boxes[node.inputs[0]], A.shape[1])
         if init is not None:
             alphas[k] = init.requires_grad_(True)
-    if not alphas:
-        return _lower(graph, out, A, boxes, x0, ball)
-    opt = torch.optim.Adam(list(alphas.values()), lr=0.1)
-    best = None
+    if not alphas or time.perf_counter() >= deadline:
+        return plain
+    opt = Adam(list(alphas.values()), lr=0.1)
+    best = plain
     with torch.enable_grad():
         for _ in range(steps):
-            if best is not None and time.perf_counter() >= deadline:
+            if time.perf_counter() >= deadline:
                 break
             low = _lower(graph, out, A, boxes, x0, ball, alphas)
-            best = low.detach() if best is None else torch.maximum(best, low.detach())
+            best = torch.maximum(best, low.detach())
             opt.zero_grad()
             (-low.sum()).backward()
             opt.step()
@@ -199,5 +223,5 @@ def _optimise(graph: Graph, out: int, A: torch.Tensor, boxes: list[Box], x0: tor
                 for a in alphas.values():
                     a.clamp_(0.0, 1.0)
         with torch.no_grad():
-            best = torch.maximum(best, _lower(graph, out, A, boxes, x0, ball, alphas))  # type: ignore[arg-type]
+            best = torch.maximum(best, _lower(graph, out, A, boxes, x0, ball, alphas))
     return best

@@ -30,6 +30,7 @@ from ..errors import UnsupportedLayer
 from ..graph import Graph
 from ..layers.relu import relaxation
 from ..spec import bound_rows
+from .adam import Adam
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def _optimise_layer(net: DenseMLP, k: int, l: torch.Tensor, u: torch.Tensor, ls:
     A = bound_rows(n, idx, like=lo).unsqueeze(0)  # (1, 2r, n)
     alphas = [(us[i] > -ls[i]).to(lo.dtype).expand(1, 2 * r, -1).clone().requires_grad_(True)
               for i in range(k - 1)]
-    opt = torch.optim.Adam(alphas, lr=0.1)
+    opt = Adam(alphas, lr=0.1)
     best = torch.full((2 * r,), -float("inf"), dtype=lo.dtype, device=lo.device)
     with torch.enable_grad():
         for _ in range(steps):

@@ -115,6 +115,9 @@ class Layer:
     kind: ClassVar[str] = "layer"
     #: True for layers whose CROWN rule needs the bounds of their inputs (ReLU, MaxPool).
     nonlinear: ClassVar[bool] = False
+    #: True for elementwise non-decreasing layers (ReLU): their interval bound of an exact input box (one
+    #: whose every end is reached) is exact, so CROWN need not bound their outputs again.
+    monotone: ClassVar[bool] = False
     #: Number of inputs (Add has 2); the fx reader passes a call's first ``arity`` tensor operands.
     arity: ClassVar[int] = 1
     #: What the kind stands for, in words, for the "supported" text (:func:`~.registry.supported_text`).
