@@ -7,7 +7,7 @@ tools' consensus and alpha-beta-CROWN's 2021 answers (../shared/benchmarks/vnnco
 Each instance runs as its own `robustest vnnlib` process (start-up counts against the timeout, as in the
 competition) with the competition's timeout, or ``--cap`` seconds when that is smaller; it is killed 10 s
 after its timeout if it overstays. ``--every K`` takes every K-th instance of a family (in the CSV's
-order, from the first), ``--limit N`` at most N of those.
+order, from the first), ``--limit N`` N of those spread evenly over the family (positions ``i * len // N``).
 
 An answer is **wrong** when it contradicts the consensus of the 2021 tools (``sat`` where they agreed the
 property holds, ``unsat`` where they agreed it is violated), or when this script's own re-check refutes it:
@@ -41,9 +41,12 @@ CONTRADICTS = {"holds": "sat", "violated": "unsat"}
 
 
 def select(rows: list, family: str, every: int, limit: int | None) -> list:
-    """The family's rows, every ``every``-th from the first, at most ``limit``."""
+    """The family's rows, every ``every``-th from the first; of those, ``limit`` spread evenly (the first,
+    then every ``len / limit``-th position, rounded down), so a subset covers all of a family's networks."""
     mine = [r for r in rows if r["benchmark"] == family][::every]
-    return mine if limit is None else mine[:limit]
+    if limit is None or limit >= len(mine):
+        return mine
+    return [mine[i * len(mine) // limit] for i in range(limit)]
 
 
 def judge(bench: Path, row: dict, status: str, text: str, wall: float, timeout: float,
@@ -84,7 +87,7 @@ def main() -> int:
     ap.add_argument("--family", nargs="*", default=list(FAMILIES), choices=FAMILIES)
     ap.add_argument("--cap", type=float, default=None, help="at most this many seconds per instance")
     ap.add_argument("--every", type=int, default=1, help="every K-th instance of each family")
-    ap.add_argument("--limit", type=int, default=None, help="at most N instances per family")
+    ap.add_argument("--limit", type=int, default=None, help="N instances per family, spread evenly")
     ap.add_argument("--csv", default=None, help="write one row per instance here")
     ap.add_argument("--bench-dir", type=Path, default=BENCH, help="the benchmark folder (instances.csv)")
     args = ap.parse_args()

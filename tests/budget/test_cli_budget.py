@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_deadlines import within  # noqa: E402
+from test_deadlines import within
 
 BENCH = Path(__file__).resolve().parents[2] / ".." / "shared" / "benchmarks" / "vnncomp2021" / "verivital"
 NET, SPEC = BENCH / "Convnet_maxpool.onnx", BENCH / "specs" / "maxpool_specs" / "prop_0_0.004.vnnlib"

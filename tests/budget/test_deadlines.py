@@ -14,12 +14,11 @@ from torch import nn
 import robustest
 from robustest.certify.bab import bab_mlp
 from robustest.certify.crown import crown
-from robustest.certify.ibp import interval_bounds
 from robustest.certify.encode import numpy_boxes
+from robustest.certify.ibp import interval_bounds
 from robustest.certify.milp import milp_verify
-from robustest.certify.mlp import dense_mlp
+from robustest.certify.mlp import dense_mlp, root_bounds
 from robustest.certify.refine import refine_bounds
-from robustest.certify.mlp import root_bounds
 from robustest.graph import read_model
 from robustest.spec import LpBall, margin_matrix
 

@@ -36,7 +36,7 @@ class Adam:
             groups = [{"params": groups, "lr": lr}]
         self.groups = [(list(g["params"]), float(g.get("lr", lr))) for g in groups]
         self.state = [([torch.zeros_like(p) for p in ps], [torch.zeros_like(p) for p in ps],
-                       [torch.zeros((), dtype=torch.float32) for _ in ps])  # step counts: on the CPU, as torch keeps them
+                       [torch.zeros((), dtype=torch.float32, device="cpu") for _ in ps])  # step counts: on the CPU, as torch keeps them
                       for ps, _ in self.groups]
 
     def zero_grad(self) -> None:

@@ -214,7 +214,8 @@ def falsify(model: nn.Module, spec: VnnlibSpec, region: Region, shape: Tuple[int
     n = spec.num_inputs
     g = torch.Generator(device="cpu").manual_seed(seed)
     # 1. the centre, the corners the gradient sign points to, and random points
-    probes = torch.cat([torch.zeros(1, n), torch.rand(63, n, generator=g) * 2 - 1]).to(device, dtype)
+    probes = torch.cat([torch.zeros(1, n, device="cpu"), torch.rand(63, n, generator=g, device="cpu") * 2 - 1]
+                       ).to(device, dtype)  # drawn on the CPU generator: the same points on every device
     hit = _confirm(model, spec, wrapped, probes, shape)
     if hit is not None:
         return hit + ("random",)
