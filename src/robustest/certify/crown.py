@@ -22,7 +22,7 @@ import torch
 from ..graph import Graph
 from ..layers.base import Box
 from ..spec import LpBall, bound_rows
-from .adam import Adam
+from .ascent import Best, ascend
 from .ibp import interval_bounds
 
 #: Largest number of elements in one batch of coefficient tensors (batches are split to stay below).
@@ -205,23 +205,18 @@ def _optimise(graph: Graph, out: int, A: torch.Tensor, boxes: list[Box], x0: tor
     for k, node in enumerate(graph.nodes):
         init = None if node.layer is None else node.layer.relax_init(boxes[node.inputs[0]], A.shape[1])
         if init is not None:
-            alphas[k] = init.requires_grad_(True)
+            alphas[k] = init
     if not alphas or time.perf_counter() >= deadline:
         return plain
-    opt = Adam(list(alphas.values()), lr=0.1)
-    best = plain
-    with torch.enable_grad():
-        for _ in range(steps):
-            if time.perf_counter() >= deadline:
-                break
-            low = _lower(graph, out, A, boxes, x0, ball, alphas)
-            best = torch.maximum(best, low.detach())
-            opt.zero_grad()
-            (-low.sum()).backward()
-            opt.step()
-            with torch.no_grad():
-                for a in alphas.values():
-                    a.clamp_(0.0, 1.0)
-        with torch.no_grad():
-            best = torch.maximum(best, _lower(graph, out, A, boxes, x0, ball, alphas))
-    return best
+    best = Best(plain)
+
+    def project() -> None:
+        for a in alphas.values():
+            a.clamp_(0.0, 1.0)
+
+    ascend([(a, 0.1) for a in alphas.values()], lambda: _lower(graph, out, A, boxes, x0, ball, alphas),
+           steps=steps, project=project, seen=best, deadline=deadline)
+    with torch.no_grad():
+        best(_lower(graph, out, A, boxes, x0, ball, alphas))
+    assert best.value is not None
+    return best.value
