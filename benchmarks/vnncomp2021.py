@@ -1,8 +1,8 @@
 """VNN-COMP 2021 acasxu / oval21 / verivital / eran: `robustest vnnlib` on each instance, against the
 tools' consensus and alpha-beta-CROWN's 2021 answers (../shared/benchmarks/vnncomp2021/instances.csv).
 
-    python benchmarks/vnncomp2021.py [--family acasxu oval21 verivital eran] [--cap 30] [--every 4] [--limit 5]
-                                     [--csv rows.csv]
+    python benchmarks/vnncomp2021.py [--family acasxu oval21 verivital eran] [--cap 30] [--every 4]
+                                     [--limit 5] [--csv rows.csv]
 
 Each instance runs as its own `robustest vnnlib` process (start-up counts against the timeout, as in the
 competition) with the competition's timeout, or ``--cap`` seconds when that is smaller; it is killed 10 s
@@ -73,12 +73,13 @@ def summary(family: str, done: list, cap: float | None) -> list:
     wrong = sum(bool(d["problem"]) for d in done)
     solved = sum(o in ("sat", "unsat") for o in outcome) - wrong
     abc = sum(d["row"]["abcrown_2021"] in ("SAT", "UNSAT") for d in done)
-    abc_cap = sum(d["row"]["abcrown_2021"] in ("SAT", "UNSAT") and float(d["row"]["abcrown_2021_s"]) <= d["timeout"]
-                  for d in done)
+    abc_cap = sum(d["row"]["abcrown_2021"] in ("SAT", "UNSAT")
+                  and float(d["row"]["abcrown_2021_s"]) <= d["timeout"] for d in done)
     over = max(d["wall"] - d["timeout"] for d in done)
     walls = [d["wall"] for d in done]
     return [family, len(done), solved, wrong, outcome.count("timeout"), outcome.count("error"),
-            f"{statistics.median(walls):.1f}", f"{over:+.1f}", f"{max(d['wall'] / d['timeout'] for d in done):.2f}",
+            f"{statistics.median(walls):.1f}", f"{over:+.1f}",
+            f"{max(d['wall'] / d['timeout'] for d in done):.2f}",
             abc, abc_cap if cap is not None else "-"]
 
 
@@ -91,7 +92,8 @@ def main() -> int:
     ap.add_argument("--csv", default=None, help="write one row per instance here")
     ap.add_argument("--bench-dir", type=Path, default=BENCH, help="the benchmark folder (instances.csv)")
     args = ap.parse_args()
-    if args.every < 1 or (args.limit is not None and args.limit < 1) or (args.cap is not None and not args.cap > 0):
+    if args.every < 1 or (args.limit is not None and args.limit < 1) or \
+            (args.cap is not None and not args.cap > 0):
         ap.error("--every and --limit must be >= 1 and --cap > 0")
     bench = args.bench_dir
     with open(bench / "instances.csv", newline="") as fh:
@@ -107,7 +109,8 @@ def main() -> int:
             outcome, problem = judge(bench, row, status, text, wall, t, rng)
             done.append({"row": row, "timeout": t, "wall": wall, "outcome": outcome, "problem": problem})
             record = [family, Path(row["onnx"]).stem, Path(row["vnnlib"]).stem, f"{t:g}", row["consensus"],
-                      row["abcrown_2021"], status, outcome, f"{wall:.1f}", detail.replace("\n", " ")[:140], problem]
+                      row["abcrown_2021"], status, outcome, f"{wall:.1f}", detail.replace("\n", " ")[:140],
+                      problem]
             records.append(record)
             print(" | ".join(record), flush=True)
         if done:

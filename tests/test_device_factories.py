@@ -23,21 +23,23 @@ def factory_calls_without_device(source: str) -> list[int]:
     """Line numbers of ``torch.<factory>(...)`` calls with no ``device=`` keyword."""
     lines = []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in FACTORIES \
-                and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch" \
-                and not any(k.arg == "device" for k in node.keywords):
+        func = node.func if isinstance(node, ast.Call) else None
+        if isinstance(func, ast.Attribute) and func.attr in FACTORIES and isinstance(func.value, ast.Name) \
+                and func.value.id == "torch" and not any(k.arg == "device" for k in node.keywords):
             lines.append(node.lineno)
     return lines
 
 
 def test_the_scan_finds_what_it_looks_for():
-    assert factory_calls_without_device("import torch\nx = torch.zeros(3)\ny = torch.ones(2, device=d)\n") == [2]
+    source = "import torch\nx = torch.zeros(3)\ny = torch.ones(2, device=d)\n"
+    assert factory_calls_without_device(source) == [2]
     assert factory_calls_without_device("z = torch.full((2,), 1.0, dtype=t)") == [1]
     assert factory_calls_without_device("w = x.new_zeros(3); v = torch.zeros_like(x)") == []
 
 
 def test_no_tensor_of_the_engine_is_created_without_a_device():
-    files = [f for name in SCANNED for f in ((SRC / name).rglob("*.py") if (SRC / name).is_dir() else [SRC / name])]
+    files = [f for name in SCANNED
+             for f in ((SRC / name).rglob("*.py") if (SRC / name).is_dir() else [SRC / name])]
     assert len(files) > 20
     found = [f"{f.relative_to(SRC)}:{n}" for f in files for n in factory_calls_without_device(f.read_text())]
     assert not found, ("tensors created without device= (pass the model's or the input's device, e.g. "

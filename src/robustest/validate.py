@@ -54,7 +54,8 @@ def as_inputs(inputs: Any, domain: Optional[Tuple[Bound, Bound]], *, allow_empty
         lo = torch.as_tensor(domain[0], dtype=x.dtype, device=x.device)
         hi = torch.as_tensor(domain[1], dtype=x.dtype, device=x.device)
         for end in (lo, hi):
-            try:  # numpy's: torch's imports sympy on its first call (2.7 s of a check's budget on a loaded machine)
+            # numpy's: torch's imports sympy on its first call (2.7 s of a check's budget on a loaded machine)
+            try:
                 fits = np.broadcast_shapes(tuple(end.shape), tuple(x.shape[1:])) == tuple(x.shape[1:])
             except ValueError:
                 fits = False

@@ -27,7 +27,8 @@ def _wall(args: list) -> float:
 def test_the_answer_is_written_within_the_timeout(tmp_path):
     out = tmp_path / "result.txt"
     T = 6.0
-    wall = _wall(["-m", "robustest.cli", "vnnlib", str(NET), str(SPEC), "--timeout", f"{T:g}", "--out", str(out)])
+    wall = _wall(["-m", "robustest.cli", "vnnlib", str(NET), str(SPEC), "--timeout", f"{T:g}",
+                  "--out", str(out)])
     assert out.read_text().split("\n")[0] in ("sat", "unsat", "timeout")
     # on a loaded machine the imports alone may take longer than T: then the answer is "timeout" at once
     startup = _wall(["-c", "import robustest.cli.vnnlib, robustest.vnnlib.verify, robustest.io.models"])

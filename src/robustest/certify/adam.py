@@ -35,9 +35,9 @@ class Adam:
         if groups and not isinstance(groups[0], dict):
             groups = [{"params": groups, "lr": lr}]
         self.groups = [(list(g["params"]), float(g.get("lr", lr))) for g in groups]
+        # the moments beside each parameter; the step counts on the CPU, where torch keeps them
         self.state = [([torch.zeros_like(p) for p in ps], [torch.zeros_like(p) for p in ps],
-                       [torch.zeros((), dtype=torch.float32, device="cpu") for _ in ps])  # step counts: on the CPU, as torch keeps them
-                      for ps, _ in self.groups]
+                       [torch.zeros((), dtype=torch.float32, device="cpu") for _ in ps]) for ps, _ in self.groups]
 
     def zero_grad(self) -> None:
         for ps, _ in self.groups:

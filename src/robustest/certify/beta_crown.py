@@ -56,8 +56,8 @@ class DomainBatch:
         N = l.numel()
         alpha = (u > -l).float().expand(P, M, N).clone()
         dev = l.device
-        return DomainBatch(torch.zeros(P, N, dtype=torch.int8, device=dev), alpha, torch.zeros(P, M, N, device=dev),
-                           torch.arange(P, device=dev))
+        return DomainBatch(torch.zeros(P, N, dtype=torch.int8, device=dev), alpha,
+                           torch.zeros(P, M, N, device=dev), torch.arange(P, device=dev))
 
     def __len__(self) -> int:
         return int(self.splits.shape[0])

@@ -81,7 +81,8 @@ def numpy_boxes(boxes: Sequence[Box], i: int) -> list[NpBox]:
 
 
 def encode_network(graph: Graph, input_lo: np.ndarray, input_hi: np.ndarray, pre_bounds: Sequence[NpBox], *,
-                   exact: bool = True, problem: Problem | None = None, deadline: float = float("inf")) -> Encoding:
+                   exact: bool = True, problem: Problem | None = None, deadline: float = float("inf")
+                   ) -> Encoding:
     """Encode ``graph`` on the box ``input_lo <= x <= input_hi`` (flat, one sample).
 
     ``pre_bounds[k]`` are sound bounds (flat lo, hi) of node ``k``'s value over that box (IBP, CROWN...);
