@@ -38,6 +38,29 @@ def machine() -> str:
             f"1-min load average {load:.2f} at start")
 
 
+def run_vnnlib(onnx_path: Path, spec_path: Path, timeout: float) -> "tuple[str, str, str, float]":
+    """``robustest vnnlib`` on one instance in a fresh process (start-up counts), killed 10 s after its
+    timeout: (status, the result file's text, the command's summary line, wall seconds)."""
+    import subprocess
+    import tempfile
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "result.txt"
+        start = time.perf_counter()
+        try:
+            proc = subprocess.run([sys.executable, "-m", "robustest.cli", "vnnlib", str(onnx_path), str(spec_path),
+                                   "--timeout", str(timeout), "--out", str(result)], capture_output=True, text=True,
+                                  timeout=timeout + 10, env=env, check=False)
+            lines = (proc.stdout.strip() or proc.stderr.strip()).splitlines()
+            detail = lines[-1] if lines else ""  # the command's own summary line
+            text = result.read_text() if result.exists() else ""
+            status = text.split("\n", 1)[0] if text else "error"
+        except subprocess.TimeoutExpired:
+            status, text, detail = "timeout", "", "killed after timeout + 10 s"
+        return status, text, detail, time.perf_counter() - start
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
@@ -82,29 +105,3 @@ def check_unsat(onnx_path: Path, spec, rng: np.random.Generator) -> str:
             if spec.violated_by(torch.from_numpy(x), torch.from_numpy(y.reshape(-1).astype(np.float64))):
                 return "a sampled point violates a property answered unsat"
     return ""
-
-
-def run_instance(onnx_path: Path, spec_path: Path, timeout: float, *, grace: float = 10.0) -> tuple:
-    """One ``robustest vnnlib`` instance in a fresh process (start-up counts, as in the competition), killed
-    ``grace`` seconds after its timeout if it overstays. Returns ``(status, result text, the command's last
-    output line, wall seconds)``; ``status`` is the result file's first line, "error" without one, "killed"."""
-    import os
-    import subprocess
-    import tempfile
-
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    with tempfile.TemporaryDirectory() as tmp:
-        result = Path(tmp) / "result.txt"
-        start = time.perf_counter()
-        try:
-            proc = subprocess.run([sys.executable, "-m", "robustest.cli", "vnnlib", str(onnx_path), str(spec_path),
-                                   "--timeout", f"{timeout:g}", "--out", str(result)], check=False,
-                                  capture_output=True,
-                                  text=True, timeout=timeout + grace, env=env)
-            lines = (proc.stdout.strip() or proc.stderr.strip()).splitlines()
-            detail = lines[-1] if lines else ""  # the command's own summary line (or its error)
-            text = result.read_text() if result.exists() else ""
-            status = text.split("\n", 1)[0] if text else "error"
-        except subprocess.TimeoutExpired:
-            status, text, detail = "killed", "", f"killed {grace:g} s after the timeout"
-        return status, text, detail, time.perf_counter() - start

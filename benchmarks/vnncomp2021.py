@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from _common import check_sat, check_unsat, machine, run_instance, table
+from _common import check_sat, check_unsat, machine, run_vnnlib, table
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT.parent / "shared" / "benchmarks" / "vnncomp2021"
@@ -56,7 +56,7 @@ def judge(bench: Path, row: dict, status: str, text: str, wall: float, timeout: 
 
     onnx_path, spec_path = bench / row["onnx"], bench / row["vnnlib"]
     if status not in ("sat", "unsat"):
-        return ("timeout" if status in ("timeout", "unknown", "killed") else "error"), ""
+        return ("timeout" if status in ("timeout", "unknown") else "error"), ""
     if wall > timeout:
         return "timeout", ""
     problem = ""
@@ -105,7 +105,7 @@ def main() -> int:
         done = []
         for row in select(rows, family, args.every, args.limit):
             t = float(row["timeout"]) if args.cap is None else min(float(row["timeout"]), args.cap)
-            status, text, detail, wall = run_instance(bench / row["onnx"], bench / row["vnnlib"], t)
+            status, text, detail, wall = run_vnnlib(bench / row["onnx"], bench / row["vnnlib"], t)
             outcome, problem = judge(bench, row, status, text, wall, t, rng)
             done.append({"row": row, "timeout": t, "wall": wall, "outcome": outcome, "problem": problem})
             record = [family, Path(row["onnx"]).stem, Path(row["vnnlib"]).stem, f"{t:g}", row["consensus"],

@@ -18,13 +18,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from _common import check_sat, check_unsat, run_instance
+from _common import check_sat, check_unsat
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT.parent / "shared" / "benchmarks" / "vnncomp2022_mnist_fc"
 
 
 def main() -> int:
+    from _common import run_vnnlib
+
     from robustest.vnnlib import load_vnnlib
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -48,9 +50,7 @@ def main() -> int:
     for net, prop, timeout in rows:
         t = float(timeout) * args.scale
         onnx_path, spec_path = bench / net, bench / prop
-        status, text, detail, wall = run_instance(onnx_path, spec_path, t)
-        if status == "killed":
-            status = "timeout"
+        status, text, detail, wall = run_vnnlib(onnx_path, spec_path, t)
         spec = load_vnnlib(spec_path)
         problem = ""
         if status == "sat":

@@ -236,6 +236,8 @@ def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], ti
         methods = sorted({out.method or rung for rung, out in decided.values()})
         return VerifyResult("unsat", time.perf_counter() - start, "+".join(methods))
     notes = list(dict.fromkeys(why for i, (_, why) in sorted(last.items()) if why and i not in decided))
+    if isinstance(subject._graph, UnsupportedLayer):  # the last (attack) rung's silence must not hide it
+        notes = [f"no proof tried: {subject._graph}", *notes]
     return VerifyResult("timeout", time.perf_counter() - start, reason="; ".join(
         [f"{subject.size - len(decided)} of {subject.size} regions neither falsified nor proved"] + notes))
 
@@ -271,6 +273,8 @@ def falsify(model: nn.Module, spec: VnnlibSpec, region: Region, shape: Tuple[int
     methods = [("apgd", dict(steps=100, loss="ce"))]
     if hard:
         methods += [("apgd", dict(steps=200, loss="ce")), ("pgd", dict(steps=100, loss="margin"))]
+    if getattr(model, "gradient_free", False):  # run by onnxruntime (io.onnx_runtime): forward passes only
+        methods = [("square", dict(queries=1000 if hard else 100))]
     for round_ in range(1000 if hard else 1):
         for name, opts in methods:
             remaining = deadline - time.perf_counter()
