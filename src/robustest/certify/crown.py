@@ -82,7 +82,7 @@ def intermediate_bounds(graph: Graph, x0: torch.Tensor, ball: LpBall, *,
                         deadline: float = float("inf")) -> list[Box]:
     """Bounds of every node: CROWN on each input of a ReLU/MaxPool (intersected with IBP), IBP elsewhere.
 
-    The rows bounded at once are chunked (:data:`CHUNK_ELEMENTS` coefficients at most: a conv layer of
+    The rows bounded at once are chunked (:data:`ROW_CHUNK_ELEMENTS` coefficients at most: a conv layer of
     23k neurons would need 46k x 23k of them) and ``deadline`` (``time.perf_counter()``) is checked before
     each chunk: no chunk starts that the last one's duration says would end past it (the output pass still
     has to follow). The neurons not reached keep their interval bounds (sound, looser).
@@ -150,8 +150,10 @@ def _exact_nodes(graph: Graph, ball: LpBall) -> set[int]:
     if ball.norm != "linf":
         return exact
     for k, node in enumerate(graph.nodes[1:], start=1):
-        if (isinstance(node.layer, AffineLayer) and node.inputs == (0,)) or \
-                (node.layer is not None and node.layer.monotone and len(node.inputs) == 1 and node.inputs[0] in exact):
+        affine_of_input = isinstance(node.layer, AffineLayer) and node.inputs == (0,)
+        monotone_of_exact = node.layer is not None and node.layer.monotone and len(node.inputs) == 1 \
+            and node.inputs[0] in exact
+        if affine_of_input or monotone_of_exact:
             exact.add(k)
     return exact
 
