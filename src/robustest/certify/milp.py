@@ -28,7 +28,7 @@ import torch
 from ..graph import Graph
 from ..solvers import open_solver
 from ..spec import LpBall
-from .encode import encode_ball
+from .encode import OutOfTime, encode_ball
 from .lp import safe
 
 
@@ -71,7 +71,10 @@ def milp_verify(graph: Graph, x0: torch.Tensor, ball: LpBall, spec: np.ndarray, 
     bounds = np.asarray(known, dtype=np.float64).copy()
     if not order:
         return MilpOutcome("certified", float(bounds.min()), None, "", 0)
-    enc = encode_ball(graph, x0, ball, boxes, exact=True)
+    try:
+        enc = encode_ball(graph, x0, ball, boxes, exact=True, deadline=deadline)
+    except OutOfTime:
+        return MilpOutcome(None, None, None, "milp time limit (building the MILP)", 0)
     handle = open_solver(enc.problem, solver)
     for n, m in enumerate(order):
         left = deadline - time.perf_counter()

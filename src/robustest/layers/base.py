@@ -120,6 +120,10 @@ class Layer:
     kind: ClassVar[str] = "layer"
     #: True for layers whose CROWN rule needs the bounds of their inputs (ReLU, MaxPool).
     nonlinear: ClassVar[bool] = False
+    #: True for elementwise non-decreasing layers (ReLU, the monotone smooth kinds): their interval bound of
+    #: an exact input box (one whose every end is reached) is exact, up to the rounding pad a kind adds, so
+    #: CROWN need not bound their outputs again (:func:`robustest.certify.crown.intermediate_bounds`).
+    monotone: ClassVar[bool] = False
     #: Whether ``encode(..., exact=True)`` is exact (piecewise-linear kinds). False: it is the sound
     #: relaxation of a smooth function, so an MILP over it proves soundly but its optimum (and any point
     #: it finds) is not the network's (:func:`robustest.certify.encode.relaxed_layers`).

@@ -48,6 +48,7 @@ def relaxation(lo: torch.Tensor, hi: torch.Tensor, alpha: torch.Tensor | None = 
 class ReLU(Layer):
     kind = "ReLU"
     nonlinear = True
+    monotone = True
     summary = "F.relu, torch.relu"
     modules = (nn.ReLU,)
     functions = (torch.relu, torch.nn.functional.relu, "relu")

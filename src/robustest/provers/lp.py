@@ -20,7 +20,7 @@ class LpProver(Prover):
         out = []
         for n in range(len(task)):
             t0 = time.perf_counter()
-            known = prepared(task, n)
+            known = prepared(task, n, deadline=deadline)
             rows = [int(m) for m in np.argsort(known.lower) if not known.lower[m] > 0]
             spec = task.C[n].cpu().numpy()
             low, reason = lp_margins(task.graph, task.x0[n], task.ball, spec, known.boxes or [], rows=rows,

@@ -28,7 +28,7 @@ class MilpProver(Prover):
                 out.append(ProverOutcome("open", self.name, reason="milp decides conjunctions of rows "
                                          "C y + d > 0 only (each disjunct one row)"))
                 continue
-            known = prepared(task, n)
+            known = prepared(task, n, deadline=deadline)
             res = milp_verify(task.graph, task.x0[n], task.ball, task.C[n].cpu().numpy(), known.lower,
                               known.boxes or [], solver=task.solver, time_limit=deadline - time.perf_counter(),
                               offset=task.d[n].cpu().numpy())

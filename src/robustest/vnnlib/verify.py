@@ -252,11 +252,14 @@ def falsify(model: nn.Module, spec: VnnlibSpec, region: Region, shape: Tuple[int
     ``level`` 0 tries the centre and random points; 1 adds a short PGD; 2 attacks until the deadline."""
     from ..api import attack
 
+    if time.perf_counter() >= deadline:
+        return None
     wrapped = SpecMargin(model, region, shape, margin=SAT_MARGIN, device=device, dtype=dtype).eval()
     n = spec.num_inputs
     g = torch.Generator(device="cpu").manual_seed(seed)
     # 1. the centre, the corners the gradient sign points to, and random points
-    probes = torch.cat([torch.zeros(1, n), torch.rand(63, n, generator=g) * 2 - 1]).to(device, dtype)
+    probes = torch.cat([torch.zeros(1, n, device="cpu"), torch.rand(63, n, generator=g, device="cpu") * 2 - 1]
+                       ).to(device, dtype)  # drawn on the CPU generator: the same points on every device
     hit = _confirm(model, spec, wrapped, probes, shape)
     if hit is not None:
         return hit + ("random",)
