@@ -311,9 +311,10 @@ class ProverRung(Rung):
                     and i not in blocked]
             if not live:
                 break
-            if not prover.supports(graph):
+            why = prover.refusal(graph)
+            if why:
                 for i in live:
-                    out.setdefault(i, StepOutcome(reason=f"{prover.name} does not support this network"))
+                    out.setdefault(i, StepOutcome(reason=f"{prover.name} does not support this network: {why}"))
                 continue
             for i, o in self._prove(ctx, prover, own * share, live):
                 ctx.known[i].learn(o.lower, o.boxes)

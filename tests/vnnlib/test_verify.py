@@ -82,10 +82,11 @@ def test_bab_prover_refuses_other_networks_and_the_verifier_goes_on():
     from robustest.ladder import ProverRung
     from robustest.provers import PROVERS
 
-    net = nn.Sequential(nn.Conv2d(1, 2, (1, 2)), nn.ReLU(), nn.Flatten(), nn.Linear(2, 2)).eval()
+    net = nn.Sequential(nn.Conv2d(1, 2, 1), nn.ReLU(), nn.MaxPool2d((1, 2)), nn.Flatten(), nn.Linear(2, 2)).eval()
     spec = parse_vnnlib(_spec_text([0.0, 0.0], [0.1, 0.1], 2, 0))
     res = verify(net, spec, input_shape=(1, 1, 1, 2), timeout=3, ladder=[ProverRung("bab", [(PROVERS["bab"], 1.0)])])
     assert res.status == "timeout" and "bab does not support this network" in res.reason, res
+    assert "MaxPool2d" in res.reason and "neither linear nor a ReLU" in res.reason, res
     res = verify(net, spec, input_shape=(1, 1, 1, 2), timeout=3)
     assert res.status in ("sat", "timeout") or res.status == "unsat" and res.method != "bab"
 

@@ -139,8 +139,9 @@ class Layer:
     functions: ClassVar[tuple[object, ...]] = ()
     #: ONNX operator types this kind stands for (imported by :meth:`from_onnx`).
     onnx_ops: ClassVar[tuple[str, ...]] = ()
-    #: The kind's place in the dense Linear/ReLU chain of the branch and bound (:mod:`robustest.certify.mlp`):
-    #: "affine" (gives :meth:`dense_affine`), "relu", "reshape" (allowed before the first affine layer) or None.
+    #: The kind's place in the dense chain of the branch and bound (:mod:`robustest.certify.mlp`): "affine"
+    #: (``forward`` is :meth:`dense_linear` plus a constant), "reshape" (``forward`` is :meth:`dense_linear`:
+    #: it only moves numbers), "relu" (the nonlinearity between runs of the other two) or None (refused).
     dense_role: ClassVar[str | None] = None
 
     @classmethod
@@ -181,9 +182,11 @@ class Layer:
         """This layer and ``nxt`` after it as one layer (e.g. a Linear absorbing a BatchNorm), or None."""
         return None
 
-    def dense_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(W, b)`` with ``y = W x + b`` on flat vectors, for kinds whose :attr:`dense_role` is "affine"."""
-        raise NotImplementedError
+    def dense_linear(self, x: torch.Tensor) -> torch.Tensor:
+        """The linear part of ``forward`` (without its constant) on a batch, for kinds whose
+        :attr:`dense_role` is "affine" or "reshape" (the dense read pushes the identity through it); a
+        "reshape" kind's ``forward`` is linear already."""
+        return self.forward(x)
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -222,6 +225,11 @@ class Layer:
 class AffineLayer(Layer):
     """A layer ``y = L(x) + b`` with ``L`` linear. Subclasses give ``linear`` (L without bias), ``bias_out``
     (b broadcast to the output shape, batch-free) and ``abs_linear`` (|L|); the rest follows."""
+
+    dense_role = "affine"
+
+    def dense_linear(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
 
     def linear(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

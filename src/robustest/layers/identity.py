@@ -24,6 +24,7 @@ class Identity(Layer):
     modules = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
     functions = ("dropout", "identity", "contiguous", "clone", "detach")
     onnx_ops = ("Identity", "Dropout")
+    dense_role = "reshape"
 
     @classmethod
     def example(cls, gen: torch.Generator) -> tuple[Identity, list[tuple[int, ...]]]:

@@ -63,6 +63,7 @@ class Select(Layer):
     summary = "entries picked by constant indices: ONNX Transpose, Slice, Gather"
     functions = (take,)
     onnx_ops = ("Transpose", "Slice", "Gather")
+    dense_role = "reshape"
 
     def __init__(self, index: torch.Tensor, in_shape: tuple[int, ...]) -> None:
         self.index = torch.as_tensor(index).detach().clone().long()  # batch-free output shape

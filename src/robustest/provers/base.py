@@ -161,6 +161,10 @@ class Prover:
         """Whether the prover can work on this graph at all (cheap; no bounds are computed)."""
         return True
 
+    def refusal(self, graph: Graph) -> str:
+        """Why the prover cannot work on this graph, in words ("" when :meth:`supports` says it can)."""
+        return "" if self.supports(graph) else "no rule for some layer"
+
     def prove(self, task: ProofTask, *, deadline: float) -> List[ProverOutcome]:
         """One outcome per sample of ``task``; stop by ``deadline`` (a ``time.perf_counter()`` value)."""
         raise NotImplementedError
