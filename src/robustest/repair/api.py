@@ -30,6 +30,7 @@ from .guided_types import GuidedRepairResult, RepairTest
 from .jacobian import FlatModel, violation
 from .qp import SOLVERS, QPSolution, get_solver
 from .result import Candidate, QPRecord, RepairResult
+from .robust_loss import adversarial_loss
 from .select import select
 from .source import from_attack, from_report
 
@@ -45,7 +46,8 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
            violation_kind: str = "sum", wrong_classes: Union[str, int] = "all",
            loss_subsample: Optional[int] = None, penalty: float = 1e6, evaluate: Optional[Data] = None,
            stop_when_fixed: bool = False, step_grid: Optional[Sequence[float]] = None,
-           time_limit: Optional[float] = None, test: Optional[RepairTest] = None, until: str = "passes",
+           time_limit: Optional[float] = None, loss_eps: Optional[float] = None,
+           test: Optional[RepairTest] = None, until: str = "passes",
            method: str = "guided", holdout: Optional[Data] = None,
            guided: Optional[GuidedSettings] = None) -> Union[RepairResult, GuidedRepairResult]:
     """Repair a copy of ``model`` so that it classifies the adversarial points correctly, or, given a
@@ -75,7 +77,10 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
     leave a reported slack instead of failing), ``wrong_classes`` ("all", or k: only the k strongest wrong
     classes per point, fewer rows), ``evaluate=(x, y)`` for the before/after accuracies (default: the
     training data); with ``eps`` the robust accuracy under PGD is reported too; ``time_limit`` (seconds)
-    stops the master QPs early (a note says so). The input model is never modified.
+    stops the master QPs early (a note says so); ``loss_eps`` adds a second loss cut on the *adversarial*
+    training loss (cross-entropy at PGD points at ``loss_eps`` of the loss data, recomputed at every cut
+    point: "the repair may not make the training data less robust", to first order; an engineering
+    choice, not the paper's). The input model is never modified.
 
     Example::
 
@@ -94,7 +99,8 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
                         "solver": solver, "eps": eps, "norm": norm, "n_adversarial": n_adversarial,
                         "violation_kind": violation_kind, "wrong_classes": wrong_classes,
                         "loss_subsample": loss_subsample, "penalty": penalty, "evaluate": evaluate,
-                        "stop_when_fixed": stop_when_fixed, "step_grid": step_grid, "time_limit": time_limit})
+                        "stop_when_fixed": stop_when_fixed, "step_grid": step_grid, "time_limit": time_limit,
+                        "loss_eps": loss_eps})
         return _guided(model, adversarial, train, test=test, until=until, method=method, holdout=holdout,
                        settings=guided, domain=domain, seed=seed)
     _check_options(iterations=iterations, steps=steps, omega=omega, loss_slack=loss_slack, margin=margin,
@@ -154,6 +160,8 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
     timer = {"qp": 0.0, "grad": 0.0, "eval": 0.0}
     tic = time.perf_counter()
     L0, grad0 = fm.loss_and_grad(w0, x_loss, y_loss)
+    loss_ball = None if loss_eps is None else LpBall(eps=loss_eps, norm=norm, domain=domain)
+    adv_loss0 = None if loss_ball is None else adversarial_loss(fm, w0, x_loss, y_loss, ball=loss_ball, seed=seed)[0]
     timer["grad"] += time.perf_counter() - tic
 
     def cuts(v: torch.Tensor) -> Tuple[torch.Tensor, np.ndarray]:
@@ -166,9 +174,16 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
         r_adv = (rows @ shift - g + margin).double()
         if rob is not None:
             r_adv = r_adv + delta * rob.double()
-        r_loss = Lv + float(dL @ (w0 - v)) - L0 - loss_slack
-        A = torch.cat([rows, -dL.unsqueeze(0).to(rows.dtype)])
-        r = np.concatenate([r_adv.cpu().numpy(), [r_loss]])
+        r_loss = [Lv + float(dL @ (w0 - v)) - L0 - loss_slack]
+        loss_rows = [-dL.unsqueeze(0).to(rows.dtype)]
+        if loss_ball is not None and adv_loss0 is not None:
+            tic = time.perf_counter()
+            La, dLa = adversarial_loss(fm, v, x_loss, y_loss, ball=loss_ball, seed=seed)
+            timer["grad"] += time.perf_counter() - tic
+            r_loss.append(La + float(dLa @ (w0 - v)) - adv_loss0 - loss_slack)
+            loss_rows.append(-dLa.unsqueeze(0).to(rows.dtype))
+        A = torch.cat([rows, *loss_rows])
+        r = np.concatenate([r_adv.cpu().numpy(), r_loss])
         return A, r
 
     grid = _grid(steps, step_grid)

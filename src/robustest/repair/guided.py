@@ -30,6 +30,7 @@ import torch
 from ..errors import RobustestError, caller_stacklevel, invalid_argument
 from ..progress import Progress, tell
 from ..results import Report
+from . import guard as gd
 from . import holdout as ho
 from .finetune import FineTuner
 from .guided_settings import FITS_TEST_ONLY, FIXED, NOT_PASSING, UNMEASURED, GuidedSettings
@@ -57,9 +58,11 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Optional[D
         raise invalid_argument("test", before.summary(min_pass=test.min_pass, require=test.require),  # type: ignore[arg-type]
                                "a failing test", "nothing to fix: the test already passes on this model")
     loss_data, held = _data_split(test, train, holdout, settings, seed, notes)
+    guard, loss_data = _guard(model, test, train, loss_data, settings, method, seed, notes)
     rounds_budget = 1 if method == "one-shot" else settings.rounds
     h_before = ho.figures(model, held, test, limit=settings.holdout_limit)
     current = copy.deepcopy(model).eval()
+    names = gd.layer_names(current, settings.layer)
     tuner = FineTuner(current, lr=settings.finetune_lr) if method == "adversarial-finetune" else None
     report = before if before.escalate == "attack" else test.run(model, attacks_only=True)
     best: Tuple[int, int, torch.nn.Module, Report] = (test.failing(report), 0, model, report)
@@ -75,13 +78,34 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Optional[D
             stop = f"time budget of {settings.time_budget:g} s reached"
             break
         tic = time.perf_counter()
+        start = FlatModel(current).w0
         try:
-            candidate = _round(current, test, report, loss_data, settings, method, seed + r, deadline,
-                               pool_x, pool_y, tuner)
+            if tuner is None:
+                _collect(current, test, report, loss_data, settings, method, seed + r, pool_x, pool_y)
+            if r == 1 and settings.layer == "auto" and tuner is None and guard is not None:
+                names, candidate = _choose_layer(current, test, loss_data, settings, seed + r, deadline,
+                                                 pool_x, pool_y, guard, notes)
+            else:
+                with gd.only(current, names):
+                    candidate = _round(current, test, report, loss_data, settings, seed + r, deadline,
+                                       pool_x, pool_y, tuner)
         except RobustestError as exc:  # e.g. nothing left the QP can change
             notes.append(f"round {r} failed: {exc}")
             stop = "a round could not run"
             break
+        gd.restore(candidate, gd.flags_of(model))
+        if guard is not None:
+            scale = guard.shrink(candidate, start, settings.guard_scales)
+            if scale is None:
+                records.append(RoundRecord(round=r, pool=sum(len(y) for y in pool_y), failing=-1,
+                                           holdout_clean=None, kept=False, seconds=time.perf_counter() - tic))
+                notes.append(f"round {r} rejected by the validation guard at every share of its step "
+                             f"{settings.guard_scales}: robust {guard.base.robust:.1%} -> {guard.last.robust:.1%}, "
+                             f"clean {guard.base.clean:.1%} -> {guard.last.clean:.1%}")
+                stop = "validation robust accuracy would drop"
+                break
+            if scale < 1:
+                notes.append(f"round {r}: {scale:g} of the step kept (validation guard)")
         clean = ho.clean_accuracy(candidate, held) if held is not None else None
         if clean is not None and h_before is not None and h_before.clean - clean > settings.accuracy_tolerance:
             records.append(RoundRecord(round=r, pool=sum(len(y) for y in pool_y), failing=-1, holdout_clean=clean,
@@ -106,6 +130,13 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Optional[D
         if test.passes(report):
             stop = "the test passes"
     final = copy.deepcopy(best[2]).eval()
+    if settings.polish_steps and guard is not None and best[1] > 0:
+        kept, note = gd.polish(final, test, guard, loss_data, names=names, steps=settings.polish_steps,
+                               lr=settings.finetune_lr, batch=settings.finetune_batch,
+                               pgd_steps=settings.finetune_pgd_steps, seed=seed, deadline=deadline)
+        notes.append(note)
+        if kept:
+            best = (best[0], best[1], final, test.run(final, attacks_only=True))
     after = best[3] if test.check.get("escalate", "attack") == "attack" else test.run(final)
     h_after = ho.figures(final, held, test, limit=settings.holdout_limit)
     status = _status(test.passes(after), h_before, h_after, settings)
@@ -122,10 +153,32 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Optional[D
         notes=tuple(notes), details={"best_round": best[1], "pool": sum(len(y) for y in pool_y)})
 
 
+def _collect(current: torch.nn.Module, test: RepairTest, report: Report, loss_data: Data,
+             settings: GuidedSettings, method: str, seed: int, pool_x: List[torch.Tensor],
+             pool_y: List[torch.Tensor]) -> None:
+    """Add this round's points to the pool: the test's counterexamples, the nearest training samples'
+    counterexamples (``neighbours``) and loss-maximising points in the failing samples' balls."""
+    x_adv, y_adv = _test_points(test, report)
+    pool_x.append(x_adv)
+    pool_y.append(y_adv)
+    if settings.neighbours and method == "guided":
+        pool_x_n, pool_y_n = _neighbour_counterexamples(current, test, report, loss_data, settings, seed)
+        pool_x.append(pool_x_n)
+        pool_y.append(pool_y_n)
+    if settings.ball_points:
+        failing = torch.tensor([s.index for s in report.failures(test.require)],  # type: ignore[arg-type]
+                               dtype=torch.long, device=test.labels.device)
+        xb, yb = gd.ball_points(current, test.inputs[failing], test.labels[failing], test,
+                                count=settings.ball_points, seed=seed)
+        pool_x.append(xb)
+        pool_y.append(yb)
+
+
 def _round(current: torch.nn.Module, test: RepairTest, report: Report, loss_data: Data,
-           settings: GuidedSettings, method: str, seed: int, deadline: float, pool_x: List[torch.Tensor],
+           settings: GuidedSettings, seed: int, deadline: float, pool_x: List[torch.Tensor],
            pool_y: List[torch.Tensor], tuner: Optional[FineTuner]) -> torch.nn.Module:
-    """One round's step from ``current``: a repaired copy (cuts), or ``current`` fine-tuned in place."""
+    """One round's step from ``current``: a repaired copy (cuts on the pool), or ``current`` fine-tuned
+    in place."""
     ball = report.ball
     if tuner is not None:
         failing = torch.tensor([s.index for s in report.failures(test.require)],  # type: ignore[arg-type]
@@ -136,18 +189,41 @@ def _round(current: torch.nn.Module, test: RepairTest, report: Report, loss_data
         return current
     from .api import repair
 
-    x_adv, y_adv = _test_points(test, report)
-    pool_x.append(x_adv)
-    pool_y.append(y_adv)
-    if settings.neighbours and method == "guided":
-        pool_x_n, pool_y_n = _neighbour_counterexamples(current, test, report, loss_data, settings, seed)
-        pool_x.append(pool_x_n)
-        pool_y.append(pool_y_n)
     res = repair(current, (torch.cat(pool_x), torch.cat(pool_y)), loss_data, eps=test.eps, norm=ball.norm,
                  domain=ball.domain, iterations=settings.iterations, margin=settings.margin,
                  robust_linearisation=settings.robust_linearisation, loss_subsample=settings.loss_subsample,
+                 loss_eps=test.eps if settings.adversarial_loss_cut else None,
                  stop_when_fixed=True, seed=seed, time_limit=max(1.0, deadline - time.perf_counter()))
     return res.model
+
+
+def _choose_layer(current: torch.nn.Module, test: RepairTest, loss_data: Data, settings: GuidedSettings,
+                  seed: int, deadline: float, pool_x: List[torch.Tensor], pool_y: List[torch.Tensor],
+                  guard: "gd.Guard", notes: List[str]) -> Tuple[Optional[List[str]], torch.nn.Module]:
+    """Round 1 of ``layer="auto"``: the step restricted to each layer in turn; the layer whose step the
+    guard accepts with the fewest failing test samples (then the best validation robust accuracy) is
+    repaired from then on. (names, that layer's step)."""
+    report = test.run(current, attacks_only=True)
+    best: Optional[Tuple[Tuple[bool, int, float], str, List[str], torch.nn.Module]] = None
+    for name, params in gd.layers(current):
+        if time.perf_counter() >= deadline:
+            break
+        with gd.only(current, params):
+            try:
+                cand = _round(current, test, report, loss_data, settings, seed, deadline, pool_x, pool_y, None)
+            except RobustestError as exc:
+                notes.append(f"layer {name!r}: {exc}")
+                continue
+        ok = guard.accepts(cand)
+        key = (ok, -test.failing(test.run(cand, attacks_only=True)), guard.last.robust)
+        notes.append(f"layer {name!r}: guard {'accepts' if ok else 'refuses'}, {-key[1]} failing, validation "
+                     f"robust {guard.last.robust:.1%}")
+        if best is None or key > best[0]:
+            best = (key, name, params, cand)
+    if best is None:
+        raise RobustestError("no layer could be repaired")
+    notes.append(f"repairing layer {best[1]!r} (chosen on the validation split)")
+    return best[2], best[3]
 
 
 def _test_points(test: RepairTest, report: Report) -> Data:
@@ -194,6 +270,23 @@ def _data_split(test: RepairTest, train: Optional[Data], holdout: Optional[Data]
     loss_data, held = ho.split(train, share=settings.holdout_share, seed=seed)
     notes.append(f"{len(held[1])} of the {len(train[1])} training samples held out to measure accuracy")
     return loss_data, held
+
+
+def _guard(model: torch.nn.Module, test: RepairTest, train: Optional[Data], loss_data: Data,
+           settings: GuidedSettings, method: str, seed: int, notes: List[str]) -> Tuple[Optional["gd.Guard"], Data]:
+    """The validation guard (split off the loss data) when a setting needs it; (guard, the loss data left)."""
+    needs = settings.robust_guard or settings.layer == "auto" or settings.polish_steps > 0
+    if method == "adversarial-finetune" and settings.layer != "all":
+        raise invalid_argument("GuidedSettings.layer", settings.layer, "'all' with method='adversarial-finetune'",
+                               "leave layer='all', or use method='guided' to repair one layer")
+    if not needs:
+        return None, loss_data
+    if train is None:
+        notes.append("no validation guard, layer choice or polish: there is no training data to validate on")
+        return None, loss_data
+    rest, val = ho.split(loss_data, share=settings.validation_share, seed=seed + 1)
+    notes.append(f"{len(val[1])} training samples set aside to validate each round (robust guard)")
+    return gd.Guard(model, val, test, tolerance=settings.accuracy_tolerance, limit=settings.holdout_limit), rest
 
 
 def _status(passes: bool, before: Optional[HoldoutFigures], after: Optional[HoldoutFigures],
