@@ -82,7 +82,7 @@ def test_guided_repair_with_every_generalisation_aid_fixes_the_gap(gap):
     model = gap.model()
     original = {k: v.clone() for k, v in model.state_dict().items()}
     settings = GuidedSettings(robust_guard=True, layer="auto", polish_steps=3, ball_points=2,
-                              adversarial_loss_cut=True)
+                              adversarial_loss_cut=True, least_step=True)
     res = robustest.repair(model, train=gap.data(200, 0), test=gate(gap), guided=settings)
     assert res.status == FIXED and res.accepted, res.summary()
     assert gate(gap).passes(gate(gap).run(res.model))  # an independent re-check
@@ -103,3 +103,16 @@ def test_one_layer_is_refused_for_adversarial_finetuning(gap):
     with pytest.raises(InvalidArgument, match="GuidedSettings.layer"):
         robustest.repair(gap.model(), train=gap.data(50, 0), test=gate(gap), method="adversarial-finetune",
                          guided=GuidedSettings(layer="0"))
+
+
+def test_the_least_step_that_passes_is_kept(gap):
+    # the fix is a boundary in (0.53, 0.57); from 0.6 towards 0.55, a quarter step (0.5875) or half (0.575)
+    # still fails the gate, three quarters (0.5625) passes
+    start, test = FlatModel(gap.model(0.6)).w0, gate(gap)
+    moved = gap.model(0.55)
+    share, report = gd.smallest_passing(moved, start, test, (1.0, 0.75, 0.5, 0.25), None)
+    assert share == 0.75 and test.passes(report) and test.passes(test.run(moved))
+    assert float(moved[0].bias[1].detach() / moved[0].weight[1, 0].detach()) == pytest.approx(-0.5625)
+    unfixable = gap.model(0.59)
+    assert gd.smallest_passing(unfixable, start, test, (1.0, 0.5), None) is None
+    assert torch.equal(FlatModel(unfixable).w0, FlatModel(gap.model(0.59)).w0)  # left at the full step

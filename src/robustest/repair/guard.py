@@ -17,7 +17,7 @@ validation part are never judged on it.
 from __future__ import annotations
 
 import contextlib
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -27,6 +27,9 @@ from . import holdout as ho
 from .guided_types import HoldoutFigures, RepairTest
 from .jacobian import FlatModel
 from .robust_loss import max_loss_points
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..results import Report
 
 Data = Tuple[torch.Tensor, torch.Tensor]
 
@@ -61,6 +64,22 @@ class Guard:
                 return float(t)
         fm.write(start)
         return None
+
+
+def smallest_passing(model: torch.nn.Module, start: torch.Tensor, test: RepairTest, shares: Sequence[float],
+                     guard: Optional[Guard]) -> Optional[Tuple[float, "Report"]]:
+    """The smallest share t of ``shares`` (below 1) for which ``start + t (w - start)`` passes the test's
+    attacks (and ``guard``, if any), written into ``model`` with its report; None (``w`` kept) when none
+    does. The least change that passes touches the fewest samples the test does not hold."""
+    fm = FlatModel(model)
+    end = fm.w0
+    for t in sorted(t for t in shares if t < 1):
+        fm.write(start + t * (end - start))
+        report = test.run(model, attacks_only=True)
+        if test.passes(report) and (guard is None or guard.accepts(model)):
+            return float(t), report
+    fm.write(end)
+    return None
 
 
 def layers(model: torch.nn.Module) -> List[Tuple[str, List[str]]]:
@@ -143,4 +162,4 @@ def polish(model: torch.nn.Module, test: RepairTest, guard: Guard, train: Data, 
     return kept, f"polish: {taken} adversarial fine-tuning steps {'kept' if kept else 'undone'} ({figures})"
 
 
-__all__ = ["Guard", "layers", "layer_names", "only", "restore", "flags_of", "ball_points", "polish"]
+__all__ = ["Guard", "smallest_passing", "layers", "layer_names", "only", "restore", "flags_of", "ball_points", "polish"]

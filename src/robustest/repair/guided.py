@@ -118,6 +118,12 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Optional[D
         if tuner is not None:
             tuner.model = current
         report = test.run(current, attacks_only=True)
+        if settings.least_step and tuner is None and test.passes(report):
+            found = gd.smallest_passing(current, start, test, settings.guard_scales, guard)
+            if found is not None:
+                report = found[1]
+                clean = ho.clean_accuracy(current, held) if held is not None else None
+                notes.append(f"round {r}: {found[0]:g} of the step is enough to pass (least step)")
         failing = test.failing(report)
         records.append(RoundRecord(round=r, pool=sum(len(y) for y in pool_y), failing=failing, holdout_clean=clean,
                                    kept=True, seconds=time.perf_counter() - tic))

@@ -57,7 +57,8 @@ class GuidedSettings:
     ``layer``: "all" parameters, "auto" (round 1 tries each layer alone and keeps the one with the best
     validation robust accuracy; needs a validation split) or a module name; ``polish_steps``
     adversarial fine-tuning steps on the repaired layer after the rounds, kept only when the test
-    still passes and validation robust accuracy does not fall (0: off).
+    still passes and validation robust accuracy does not fall (0: off); ``least_step``: once a round
+    passes the test, the smallest share of its step in ``guard_scales`` that still passes is kept.
     """
 
     rounds: int = 8
@@ -78,10 +79,11 @@ class GuidedSettings:
     adversarial_loss_cut: bool = False
     robust_guard: bool = False
     validation_share: float = 0.2
-    guard_scales: Tuple[float, ...] = (1.0, 0.5, 0.25)
+    guard_scales: Tuple[float, ...] = (1.0, 0.75, 0.5, 0.25)
     ball_points: int = 0
     layer: str = "all"
     polish_steps: int = 0
+    least_step: bool = False
 
     def __post_init__(self) -> None:
         for name in ("rounds", "holdout_limit", "iterations", "finetune_steps", "finetune_batch", "finetune_pgd_steps"):
@@ -98,7 +100,7 @@ class GuidedSettings:
         if (not isinstance(scales, tuple) or not scales
                 or any(isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1 for t in scales)):
             raise invalid_argument("GuidedSettings.guard_scales", scales, "a non-empty tuple of shares in (0, 1]",
-                                   "pass guard_scales=(1.0, 0.5, 0.25)")
+                                   "pass guard_scales=(1.0, 0.75, 0.5, 0.25)")
         if not isinstance(self.layer, str) or not self.layer:
             raise invalid_argument("GuidedSettings.layer", self.layer, "'all', 'auto' or a module name",
                                    "pass layer='all'")
