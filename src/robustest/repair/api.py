@@ -46,7 +46,7 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
            violation_kind: str = "sum", wrong_classes: Union[str, int] = "all",
            loss_subsample: Optional[int] = None, penalty: float = 1e6, evaluate: Optional[Data] = None,
            stop_when_fixed: bool = False, step_grid: Optional[Sequence[float]] = None,
-           time_limit: Optional[float] = None, loss_eps: Optional[float] = None,
+           time_limit: Optional[float] = None, loss_eps: Optional[float] = None, protect: Optional[Data] = None,
            test: Optional[RepairTest] = None, until: str = "passes",
            method: str = "guided", holdout: Optional[Data] = None,
            guided: Optional[GuidedSettings] = None) -> Union[RepairResult, GuidedRepairResult]:
@@ -80,7 +80,10 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
     stops the master QPs early (a note says so); ``loss_eps`` adds a second loss cut on the *adversarial*
     training loss (cross-entropy at PGD points at ``loss_eps`` of the loss data, recomputed at every cut
     point: "the repair may not make the training data less robust", to first order; an engineering
-    choice, not the paper's). The input model is never modified.
+    choice, not the paper's); ``protect=(x, y)``: points (e.g. the worst points of the training samples
+    near the counterexamples) whose margins may not fall below ``min(margin, their margin now)``, with
+    plain cuts: what a correction may not break on its way (an engineering choice). The input model is
+    never modified.
 
     Example::
 
@@ -100,7 +103,7 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
                         "violation_kind": violation_kind, "wrong_classes": wrong_classes,
                         "loss_subsample": loss_subsample, "penalty": penalty, "evaluate": evaluate,
                         "stop_when_fixed": stop_when_fixed, "step_grid": step_grid, "time_limit": time_limit,
-                        "loss_eps": loss_eps})
+                        "loss_eps": loss_eps, "protect": protect})
         return _guided(model, adversarial, train, test=test, until=until, method=method, holdout=holdout,
                        settings=guided, domain=domain, seed=seed)
     _check_options(iterations=iterations, steps=steps, omega=omega, loss_slack=loss_slack, margin=margin,
@@ -146,6 +149,11 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
                                "every adversarial point correctly")
 
     x_loss, y_loss = _subsample(x_tr, y_tr, loss_subsample, seed)
+    x_pr, y_pr = _data("protect", protect, None) if protect is not None else (x_adv[:0], y_adv[:0])
+    x_pr = x_pr.to(device=x_tr.device, dtype=x_tr.dtype)
+    if len(y_pr):
+        _forward_checked(fm, x_pr, y_pr, "protect", classes=K)
+    floor_pr = None if not len(y_pr) else fm.margin_cuts(fm.w0, x_pr, y_pr, wrong_classes="all")[1].clamp_max(margin)
     x_ev, y_ev = _data("evaluate", evaluate, domain) if evaluate is not None else (x_tr, y_tr)
     w0 = fm.w0
     input_norm = None
@@ -182,8 +190,15 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
             timer["grad"] += time.perf_counter() - tic
             r_loss.append(La + float(dLa @ (w0 - v)) - adv_loss0 - loss_slack)
             loss_rows.append(-dLa.unsqueeze(0).to(rows.dtype))
-        A = torch.cat([rows, *loss_rows])
-        r = np.concatenate([r_adv.cpu().numpy(), r_loss])
+        parts, rhs = [rows], [r_adv.cpu().numpy()]
+        if floor_pr is not None:
+            tic = time.perf_counter()
+            rows_p, g_p, _ = fm.margin_cuts(v, x_pr, y_pr, wrong_classes="all")
+            timer["grad"] += time.perf_counter() - tic
+            parts.append(rows_p)
+            rhs.append((rows_p @ shift - g_p + floor_pr).double().cpu().numpy())
+        A = torch.cat([*parts, *loss_rows])
+        r = np.concatenate([*rhs, r_loss])
         return A, r
 
     grid = _grid(steps, step_grid)

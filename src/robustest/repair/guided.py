@@ -23,7 +23,7 @@ import copy
 import logging
 import time
 import warnings
-from typing import List, Optional, Tuple
+from typing import List, Optional, Set, Tuple
 
 import torch
 
@@ -68,6 +68,7 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Optional[D
     best: Tuple[int, int, torch.nn.Module, Report] = (test.failing(report), 0, model, report)
     pool_x: List[torch.Tensor] = []
     pool_y: List[torch.Tensor] = []
+    protect: Set[int] = set()
     records: List[RoundRecord] = []
     stop = "round budget reached"
     for r in range(1, rounds_budget + 1):
@@ -81,14 +82,14 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Optional[D
         start = FlatModel(current).w0
         try:
             if tuner is None:
-                _collect(current, test, report, loss_data, settings, method, seed + r, pool_x, pool_y)
+                _collect(current, test, report, loss_data, settings, method, seed + r, pool_x, pool_y, protect)
             if r == 1 and settings.layer == "auto" and tuner is None and guard is not None:
                 names, candidate = _choose_layer(current, test, loss_data, settings, seed + r, deadline,
-                                                 pool_x, pool_y, guard, notes)
+                                                 pool_x, pool_y, protect, guard, notes)
             else:
                 with gd.only(current, names):
                     candidate = _round(current, test, report, loss_data, settings, seed + r, deadline,
-                                       pool_x, pool_y, tuner)
+                                       pool_x, pool_y, protect, tuner)
         except RobustestError as exc:  # e.g. nothing left the QP can change
             notes.append(f"round {r} failed: {exc}")
             stop = "a round could not run"
@@ -161,9 +162,10 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Optional[D
 
 def _collect(current: torch.nn.Module, test: RepairTest, report: Report, loss_data: Data,
              settings: GuidedSettings, method: str, seed: int, pool_x: List[torch.Tensor],
-             pool_y: List[torch.Tensor]) -> None:
+             pool_y: List[torch.Tensor], protect: Set[int]) -> None:
     """Add this round's points to the pool: the test's counterexamples, the nearest training samples'
-    counterexamples (``neighbours``) and loss-maximising points in the failing samples' balls."""
+    counterexamples (``neighbours``) and loss-maximising points in the failing samples' balls; add the
+    training samples of other classes nearest the counterexamples to ``protect``."""
     x_adv, y_adv = _test_points(test, report)
     pool_x.append(x_adv)
     pool_y.append(y_adv)
@@ -171,6 +173,8 @@ def _collect(current: torch.nn.Module, test: RepairTest, report: Report, loss_da
         pool_x_n, pool_y_n = _neighbour_counterexamples(current, test, report, loss_data, settings, seed)
         pool_x.append(pool_x_n)
         pool_y.append(pool_y_n)
+    if settings.protect:
+        protect.update(ho.nearest_other(loss_data, x_adv, y_adv, settings.protect).tolist())
     if settings.ball_points:
         failing = torch.tensor([s.index for s in report.failures(test.require)],  # type: ignore[arg-type]
                                dtype=torch.long, device=test.labels.device)
@@ -182,9 +186,9 @@ def _collect(current: torch.nn.Module, test: RepairTest, report: Report, loss_da
 
 def _round(current: torch.nn.Module, test: RepairTest, report: Report, loss_data: Data,
            settings: GuidedSettings, seed: int, deadline: float, pool_x: List[torch.Tensor],
-           pool_y: List[torch.Tensor], tuner: Optional[FineTuner]) -> torch.nn.Module:
-    """One round's step from ``current``: a repaired copy (cuts on the pool), or ``current`` fine-tuned
-    in place."""
+           pool_y: List[torch.Tensor], protect: Set[int], tuner: Optional[FineTuner]) -> torch.nn.Module:
+    """One round's step from ``current``: a repaired copy (cuts on the pool; the protected training
+    samples' worst points at ``current`` may not lose margin), or ``current`` fine-tuned in place."""
     ball = report.ball
     if tuner is not None:
         failing = torch.tensor([s.index for s in report.failures(test.require)],  # type: ignore[arg-type]
@@ -195,17 +199,21 @@ def _round(current: torch.nn.Module, test: RepairTest, report: Report, loss_data
         return current
     from .api import repair
 
+    kept = None
+    if protect:
+        idx = torch.tensor(sorted(protect), dtype=torch.long, device=loss_data[1].device)
+        kept = gd.ball_points(current, loss_data[0][idx], loss_data[1][idx], test, count=1, seed=seed)
     res = repair(current, (torch.cat(pool_x), torch.cat(pool_y)), loss_data, eps=test.eps, norm=ball.norm,
                  domain=ball.domain, iterations=settings.iterations, margin=settings.margin,
                  robust_linearisation=settings.robust_linearisation, loss_subsample=settings.loss_subsample,
-                 loss_eps=test.eps if settings.adversarial_loss_cut else None,
+                 loss_eps=test.eps if settings.adversarial_loss_cut else None, protect=kept,
                  stop_when_fixed=True, seed=seed, time_limit=max(1.0, deadline - time.perf_counter()))
     return res.model
 
 
 def _choose_layer(current: torch.nn.Module, test: RepairTest, loss_data: Data, settings: GuidedSettings,
                   seed: int, deadline: float, pool_x: List[torch.Tensor], pool_y: List[torch.Tensor],
-                  guard: "gd.Guard", notes: List[str]) -> Tuple[Optional[List[str]], torch.nn.Module]:
+                  protect: Set[int], guard: "gd.Guard", notes: List[str]) -> Tuple[Optional[List[str]], torch.nn.Module]:
     """Round 1 of ``layer="auto"``: the step restricted to each layer in turn; the layer whose step the
     guard accepts with the fewest failing test samples (then the best validation robust accuracy) is
     repaired from then on. (names, that layer's step)."""
@@ -216,7 +224,8 @@ def _choose_layer(current: torch.nn.Module, test: RepairTest, loss_data: Data, s
             break
         with gd.only(current, params):
             try:
-                cand = _round(current, test, report, loss_data, settings, seed, deadline, pool_x, pool_y, None)
+                cand = _round(current, test, report, loss_data, settings, seed, deadline, pool_x, pool_y, protect,
+                              None)
             except RobustestError as exc:
                 notes.append(f"layer {name!r}: {exc}")
                 continue

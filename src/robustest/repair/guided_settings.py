@@ -58,7 +58,9 @@ class GuidedSettings:
     validation robust accuracy; needs a validation split) or a module name; ``polish_steps``
     adversarial fine-tuning steps on the repaired layer after the rounds, kept only when the test
     still passes and validation robust accuracy does not fall (0: off); ``least_step``: once a round
-    passes the test, the smallest share of its step in ``guard_scales`` that still passes is kept.
+    passes the test, the smallest share of its step in ``guard_scales`` that still passes is kept;
+    ``protect``: the training samples of other classes nearest each counterexample (this many per
+    point, pooled over the rounds) whose worst points in their balls may not lose margin (0: off).
     """
 
     rounds: int = 8
@@ -84,6 +86,7 @@ class GuidedSettings:
     layer: str = "all"
     polish_steps: int = 0
     least_step: bool = False
+    protect: int = 0
 
     def __post_init__(self) -> None:
         for name in ("rounds", "holdout_limit", "iterations", "finetune_steps", "finetune_batch", "finetune_pgd_steps"):
@@ -92,7 +95,8 @@ class GuidedSettings:
                 raise invalid_argument(f"GuidedSettings.{name}", value, "an integer >= 1", f"pass {name}=5")
         for name, fix in (("neighbours", "neighbours=2, or 0 to fix the test's counterexamples only"),
                           ("ball_points", "ball_points=4, or 0 for the test's counterexamples only"),
-                          ("polish_steps", "polish_steps=20, or 0 for no fine-tuning after the rounds")):
+                          ("polish_steps", "polish_steps=20, or 0 for no fine-tuning after the rounds"),
+                          ("protect", "protect=8, or 0 to protect no training sample")):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise invalid_argument(f"GuidedSettings.{name}", value, "an integer >= 0", f"pass {fix}")
