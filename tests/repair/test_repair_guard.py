@@ -10,6 +10,7 @@ import torch
 import robustest
 from robustest.errors import InvalidArgument
 from robustest.repair import guard as gd
+from robustest.repair import holdout as ho
 from robustest.repair.guided_settings import FIXED, GuidedSettings
 from robustest.repair.guided_types import RepairTest
 from robustest.repair.jacobian import FlatModel
@@ -116,3 +117,22 @@ def test_the_least_step_that_passes_is_kept(gap):
     unfixable = gap.model(0.59)
     assert gd.smallest_passing(unfixable, start, test, (1.0, 0.5), None) is None
     assert torch.equal(FlatModel(unfixable).w0, FlatModel(gap.model(0.59)).w0)  # left at the full step
+
+
+def test_protected_points_keep_their_margin_and_the_nearest_others_are_of_other_classes(gap):
+    x, y = gap.data(100, 0)
+    x_adv, y_adv = torch.tensor([[0.58, 0.5], [0.59, 0.2]]), torch.tensor([1, 1])
+    x_pr = torch.tensor([[0.535, 0.1], [0.54, 0.9], [0.5, 0.5]])
+    y_pr = torch.tensor([0, 0, 0])
+    res = robustest.repair(gap.model(), (x_adv, y_adv), (x, y), iterations=2, margin=0.05, protect=(x_pr, y_pr))
+    plain = robustest.repair(gap.model(), (x_adv, y_adv), (x, y), iterations=2, margin=0.05)
+    assert [q.rows for q in res.qp] == [q.rows + 3 * k for k, q in enumerate(plain.qp, 1)]  # one row per point
+    assert res.adversarial_accuracy_after == 1.0
+    with torch.no_grad():
+        def margins(m):
+            z = m(x_pr)
+            return z[:, 0] - z[:, 1]
+        floor = margins(gap.model()).clamp_max(0.05)
+        assert bool((margins(res.model) >= floor - 1e-5).all())  # a linear model: the cuts are exact
+    near = ho.nearest_other((x, y), x_adv, y_adv, 3)
+    assert len(near) > 0 and bool((y[near] == 0).all())
