@@ -3,13 +3,21 @@
 One round: attack the test's samples with the test's own settings; add their counterexamples (and
 those of the training samples nearest the failing ones) to the pool, keeping every earlier one; run
 the cutting-plane repair (:func:`robustest.repair.api.repair`) from the last kept model, warm-started,
-with cuts for the whole pool and the loss cut on training data; re-check. It stops when the test's
+with cuts for the whole pool and the loss cuts on training data; re-check. It stops when the test's
 criterion holds, when the round or time budget runs out, or when a round would drop held-out clean
 accuracy by more than the tolerance (that round is not kept). ``method="adversarial-finetune"`` runs
 PGD training steps in the same rounds instead of the QP; ``method="one-shot"`` is a single round
 (the repair as it was before rounds). The final model is re-checked with the test's full ladder, and
 judged on held-out data: a model that passes the test while held-out robustness drops "fits the test
 only" and is not accepted as a fix.
+
+What keeps the rounds from fitting the test's samples (each measured in benchmarks/repair.md; see
+:class:`~robustest.repair.guided_settings.GuidedSettings`): the worst points of the other-class
+training samples nearest each counterexample may not lose margin (``protect``), the adversarial
+training loss may not rise to first order (``adversarial_loss_cut``), every round's step is checked
+on a validation split and shrunk or rejected if it costs robustness there (``robust_guard``,
+:mod:`robustest.repair.guard`), and of a passing step only the least share that passes is kept
+(``least_step``).
 
     >>> import torch, robustest                                                      # doctest: +SKIP
     >>> test = RepairTest(x_gate, y_gate, check={"eps": 0.1, "attacks": "auto"})     # doctest: +SKIP

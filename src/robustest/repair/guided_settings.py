@@ -78,15 +78,15 @@ class GuidedSettings:
     finetune_lr: float = 1e-4
     finetune_batch: int = 64
     finetune_pgd_steps: int = 10
-    adversarial_loss_cut: bool = False
-    robust_guard: bool = False
+    adversarial_loss_cut: bool = True
+    robust_guard: bool = True
     validation_share: float = 0.2
     guard_scales: Tuple[float, ...] = (1.0, 0.75, 0.5, 0.25)
     ball_points: int = 0
     layer: str = "all"
     polish_steps: int = 0
-    least_step: bool = False
-    protect: int = 0
+    least_step: bool = True
+    protect: int = 40
 
     def __post_init__(self) -> None:
         for name in ("rounds", "holdout_limit", "iterations", "finetune_steps", "finetune_batch", "finetune_pgd_steps"):
