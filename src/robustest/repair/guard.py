@@ -17,7 +17,8 @@ validation part are never judged on it.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -31,7 +32,7 @@ from .robust_loss import max_loss_points
 if TYPE_CHECKING:  # pragma: no cover
     from ..results import Report
 
-Data = Tuple[torch.Tensor, torch.Tensor]
+Data = tuple[torch.Tensor, torch.Tensor]
 
 
 class Guard:
@@ -53,7 +54,7 @@ class Guard:
         self.last = found
         return found.robust >= self.base.robust - 1e-12 and self.base.clean - found.clean <= self.tolerance + 1e-12
 
-    def shrink(self, model: torch.nn.Module, start: torch.Tensor, scales: Sequence[float]) -> Optional[float]:
+    def shrink(self, model: torch.nn.Module, start: torch.Tensor, scales: Sequence[float]) -> float | None:
         """The largest share t of ``scales`` for which ``start + t (w - start)`` passes, written into
         ``model`` (``w``: its weights now); None (and ``start`` written back) when none passes."""
         fm = FlatModel(model)
@@ -67,7 +68,7 @@ class Guard:
 
 
 def smallest_passing(model: torch.nn.Module, start: torch.Tensor, test: RepairTest, shares: Sequence[float],
-                     guard: Optional[Guard]) -> Optional[Tuple[float, "Report"]]:
+                     guard: Guard | None) -> tuple[float, Report] | None:
     """The smallest share t of ``shares`` (below 1) for which ``start + t (w - start)`` passes the test's
     attacks (and ``guard``, if any), written into ``model`` with its report; None (``w`` kept) when none
     does. The least change that passes touches the fewest samples the test does not hold."""
@@ -82,7 +83,7 @@ def smallest_passing(model: torch.nn.Module, start: torch.Tensor, test: RepairTe
     return None
 
 
-def layers(model: torch.nn.Module) -> List[Tuple[str, List[str]]]:
+def layers(model: torch.nn.Module) -> list[tuple[str, list[str]]]:
     """(module name, its trainable parameters' full names) for each module owning trainable parameters."""
     out = []
     for name, module in model.named_modules():
@@ -92,7 +93,7 @@ def layers(model: torch.nn.Module) -> List[Tuple[str, List[str]]]:
     return out
 
 
-def layer_names(model: torch.nn.Module, layer: str) -> Optional[List[str]]:
+def layer_names(model: torch.nn.Module, layer: str) -> list[str] | None:
     """The parameter names a ``layer`` setting frees: None for "all"; a clear error for a wrong name."""
     if layer in ("all", "auto"):
         return None
@@ -104,13 +105,13 @@ def layer_names(model: torch.nn.Module, layer: str) -> Optional[List[str]]:
 
 
 @contextlib.contextmanager
-def only(model: torch.nn.Module, names: Optional[Sequence[str]]) -> Iterator[None]:
+def only(model: torch.nn.Module, names: Sequence[str] | None) -> Iterator[None]:
     """Inside the block only the parameters ``names`` are trainable (None: no change); the flags come
     back afterwards."""
     if names is None:
         yield
         return
-    flags: Dict[str, bool] = {n: p.requires_grad for n, p in model.named_parameters()}
+    flags: dict[str, bool] = {n: p.requires_grad for n, p in model.named_parameters()}
     keep = set(names)
     for n, p in model.named_parameters():
         p.requires_grad_(flags[n] and n in keep)
@@ -120,12 +121,12 @@ def only(model: torch.nn.Module, names: Optional[Sequence[str]]) -> Iterator[Non
         restore(model, flags)
 
 
-def restore(model: torch.nn.Module, flags: Dict[str, bool]) -> None:
+def restore(model: torch.nn.Module, flags: dict[str, bool]) -> None:
     for n, p in model.named_parameters():
         p.requires_grad_(flags.get(n, p.requires_grad))
 
 
-def flags_of(model: torch.nn.Module) -> Dict[str, bool]:
+def flags_of(model: torch.nn.Module) -> dict[str, bool]:
     return {n: p.requires_grad for n, p in model.named_parameters()}
 
 
@@ -140,8 +141,8 @@ def ball_points(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, test: 
     return torch.cat(pts), y.repeat(count)
 
 
-def polish(model: torch.nn.Module, test: RepairTest, guard: Guard, train: Data, *, names: Optional[Sequence[str]],
-           steps: int, lr: float, batch: int, pgd_steps: int, seed: int, deadline: float) -> Tuple[bool, str]:
+def polish(model: torch.nn.Module, test: RepairTest, guard: Guard, train: Data, *, names: Sequence[str] | None,
+           steps: int, lr: float, batch: int, pgd_steps: int, seed: int, deadline: float) -> tuple[bool, str]:
     """A short adversarial fine-tune of ``names`` (None: every parameter) of ``model`` in place, kept
     only when the test still passes (attacks) and the guard accepts it; (kept, a note)."""
     from .finetune import FineTuner
@@ -162,4 +163,4 @@ def polish(model: torch.nn.Module, test: RepairTest, guard: Guard, train: Data, 
     return kept, f"polish: {taken} adversarial fine-tuning steps {'kept' if kept else 'undone'} ({figures})"
 
 
-__all__ = ["Guard", "smallest_passing", "layers", "layer_names", "only", "restore", "flags_of", "ball_points", "polish"]
+__all__ = ["Guard", "ball_points", "flags_of", "layer_names", "layers", "only", "polish", "restore", "smallest_passing"]

@@ -31,7 +31,6 @@ import copy
 import logging
 import time
 import warnings
-from typing import List, Optional, Set, Tuple
 
 import torch
 
@@ -47,20 +46,20 @@ from .jacobian import FlatModel
 from .source import from_report
 
 log = logging.getLogger(__name__)
-Data = Tuple[torch.Tensor, torch.Tensor]
+Data = tuple[torch.Tensor, torch.Tensor]
 
 
 class RepairWarning(UserWarning):
     """A repair that cannot protect what it should (e.g. no training data to hold out)."""
 
 
-def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Optional[Data], holdout: Optional[Data],
-                  settings: GuidedSettings, method: str, seed: int, before: Optional[Report] = None
+def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Data | None, holdout: Data | None,
+                  settings: GuidedSettings, method: str, seed: int, before: Report | None = None
                   ) -> GuidedRepairResult:
     """Run the rounds; see the module docstring. ``before`` is the test's report if already run."""
     t0 = time.perf_counter()
     deadline = t0 + settings.time_budget
-    notes: List[str] = []
+    notes: list[str] = []
     before = before if before is not None else test.run(model)
     if test.passes(before):
         raise invalid_argument("test", before.summary(min_pass=test.min_pass, require=test.require),  # type: ignore[arg-type]
@@ -73,11 +72,11 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Optional[D
     names = gd.layer_names(current, settings.layer)
     tuner = FineTuner(current, lr=settings.finetune_lr) if method == "adversarial-finetune" else None
     report = before if before.escalate == "attack" else test.run(model, attacks_only=True)
-    best: Tuple[int, int, torch.nn.Module, Report] = (test.failing(report), 0, model, report)
-    pool_x: List[torch.Tensor] = []
-    pool_y: List[torch.Tensor] = []
-    protect: Set[int] = set()
-    records: List[RoundRecord] = []
+    best: tuple[int, int, torch.nn.Module, Report] = (test.failing(report), 0, model, report)
+    pool_x: list[torch.Tensor] = []
+    pool_y: list[torch.Tensor] = []
+    protect: set[int] = set()
+    records: list[RoundRecord] = []
     stop = "round budget reached"
     for r in range(1, rounds_budget + 1):
         if test.passes(report):
@@ -169,8 +168,8 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Optional[D
 
 
 def _collect(current: torch.nn.Module, test: RepairTest, report: Report, loss_data: Data,
-             settings: GuidedSettings, method: str, seed: int, pool_x: List[torch.Tensor],
-             pool_y: List[torch.Tensor], protect: Set[int]) -> None:
+             settings: GuidedSettings, method: str, seed: int, pool_x: list[torch.Tensor],
+             pool_y: list[torch.Tensor], protect: set[int]) -> None:
     """Add this round's points to the pool: the test's counterexamples, the nearest training samples'
     counterexamples (``neighbours``) and loss-maximising points in the failing samples' balls; add the
     training samples of other classes nearest the counterexamples to ``protect``."""
@@ -193,8 +192,8 @@ def _collect(current: torch.nn.Module, test: RepairTest, report: Report, loss_da
 
 
 def _round(current: torch.nn.Module, test: RepairTest, report: Report, loss_data: Data,
-           settings: GuidedSettings, seed: int, deadline: float, pool_x: List[torch.Tensor],
-           pool_y: List[torch.Tensor], protect: Set[int], tuner: Optional[FineTuner]) -> torch.nn.Module:
+           settings: GuidedSettings, seed: int, deadline: float, pool_x: list[torch.Tensor],
+           pool_y: list[torch.Tensor], protect: set[int], tuner: FineTuner | None) -> torch.nn.Module:
     """One round's step from ``current``: a repaired copy (cuts on the pool; the protected training
     samples' worst points at ``current`` may not lose margin), or ``current`` fine-tuned in place."""
     ball = report.ball
@@ -220,13 +219,13 @@ def _round(current: torch.nn.Module, test: RepairTest, report: Report, loss_data
 
 
 def _choose_layer(current: torch.nn.Module, test: RepairTest, loss_data: Data, settings: GuidedSettings,
-                  seed: int, deadline: float, pool_x: List[torch.Tensor], pool_y: List[torch.Tensor],
-                  protect: Set[int], guard: "gd.Guard", notes: List[str]) -> Tuple[Optional[List[str]], torch.nn.Module]:
+                  seed: int, deadline: float, pool_x: list[torch.Tensor], pool_y: list[torch.Tensor],
+                  protect: set[int], guard: gd.Guard, notes: list[str]) -> tuple[list[str] | None, torch.nn.Module]:
     """Round 1 of ``layer="auto"``: the step restricted to each layer in turn; the layer whose step the
     guard accepts with the fewest failing test samples (then the best validation robust accuracy) is
     repaired from then on. (names, that layer's step)."""
     report = test.run(current, attacks_only=True)
-    best: Optional[Tuple[Tuple[bool, int, float], str, List[str], torch.nn.Module]] = None
+    best: tuple[tuple[bool, int, float], str, list[str], torch.nn.Module] | None = None
     for name, params in gd.layers(current):
         if time.perf_counter() >= deadline:
             break
@@ -277,8 +276,8 @@ def _neighbour_counterexamples(current: torch.nn.Module, test: RepairTest, repor
     return res.adversarial[res.success].detach(), y[res.success]
 
 
-def _data_split(test: RepairTest, train: Optional[Data], holdout: Optional[Data], settings: GuidedSettings,
-                seed: int, notes: List[str]) -> Tuple[Data, Optional[Data]]:
+def _data_split(test: RepairTest, train: Data | None, holdout: Data | None, settings: GuidedSettings,
+                seed: int, notes: list[str]) -> tuple[Data, Data | None]:
     """(the loss cut's data, the held-out data). Without training data the loss is the test's samples and
     nothing is held out: warned, since then accuracy cannot be protected."""
     if train is None:
@@ -295,8 +294,8 @@ def _data_split(test: RepairTest, train: Optional[Data], holdout: Optional[Data]
     return loss_data, held
 
 
-def _guard(model: torch.nn.Module, test: RepairTest, train: Optional[Data], loss_data: Data,
-           settings: GuidedSettings, method: str, seed: int, notes: List[str]) -> Tuple[Optional["gd.Guard"], Data]:
+def _guard(model: torch.nn.Module, test: RepairTest, train: Data | None, loss_data: Data,
+           settings: GuidedSettings, method: str, seed: int, notes: list[str]) -> tuple[gd.Guard | None, Data]:
     """The validation guard (split off the loss data) when a setting needs it; (guard, the loss data left)."""
     needs = settings.robust_guard or settings.layer == "auto" or settings.polish_steps > 0
     if method == "adversarial-finetune" and settings.layer != "all":
@@ -312,7 +311,7 @@ def _guard(model: torch.nn.Module, test: RepairTest, train: Optional[Data], loss
     return gd.Guard(model, val, test, tolerance=settings.accuracy_tolerance, limit=settings.holdout_limit), rest
 
 
-def _status(passes: bool, before: Optional[HoldoutFigures], after: Optional[HoldoutFigures],
+def _status(passes: bool, before: HoldoutFigures | None, after: HoldoutFigures | None,
             settings: GuidedSettings) -> str:
     if not passes:
         return NOT_PASSING
@@ -328,4 +327,4 @@ def _distance(a: torch.nn.Module, b: torch.nn.Module) -> float:
     return float((FlatModel(b).w0 - FlatModel(a).w0).norm())
 
 
-__all__ = ["guided_repair", "RepairWarning"]
+__all__ = ["RepairWarning", "guided_repair"]

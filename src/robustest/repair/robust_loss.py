@@ -16,7 +16,7 @@ same PGD steps (random start, steepest ascent, projection onto ball ∩ domain) 
 
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Any
 
 import torch
 
@@ -45,7 +45,7 @@ def max_loss_points(model: Any, x: torch.Tensor, y: torch.Tensor, ball: LpBall, 
 
 
 def adversarial_loss(fm: FlatModel, v: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *, ball: LpBall,
-                     seed: int) -> Tuple[float, torch.Tensor]:
+                     seed: int) -> tuple[float, torch.Tensor]:
     """The mean cross-entropy at :func:`max_loss_points` of ``(x, y)`` at weights ``v``, and its gradient
     in ``v`` (Danskin: the gradient at the maximiser). The module holds ``v`` afterwards; the caller
     writes the weights it keeps."""
@@ -53,4 +53,4 @@ def adversarial_loss(fm: FlatModel, v: torch.Tensor, x: torch.Tensor, y: torch.T
     return fm.loss_and_grad(v, max_loss_points(fm.model, x, y, ball, seed=seed), y)
 
 
-__all__ = ["max_loss_points", "adversarial_loss", "PGD_STEPS"]
+__all__ = ["PGD_STEPS", "adversarial_loss", "max_loss_points"]
