@@ -35,6 +35,29 @@ def machine() -> str:
             f"1-min load average {load:.2f} at start")
 
 
+def run_vnnlib(onnx_path: Path, spec_path: Path, timeout: float) -> "tuple[str, str, str, float]":
+    """``robustest vnnlib`` on one instance in a fresh process (start-up counts), killed 10 s after its
+    timeout: (status, the result file's text, the command's summary line, wall seconds)."""
+    import subprocess
+    import tempfile
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "result.txt"
+        start = time.perf_counter()
+        try:
+            proc = subprocess.run([sys.executable, "-m", "robustest.cli", "vnnlib", str(onnx_path), str(spec_path),
+                                   "--timeout", str(timeout), "--out", str(result)], capture_output=True, text=True,
+                                  timeout=timeout + 10, env=env, check=False)
+            lines = (proc.stdout.strip() or proc.stderr.strip()).splitlines()
+            detail = lines[-1] if lines else ""  # the command's own summary line
+            text = result.read_text() if result.exists() else ""
+            status = text.split("\n", 1)[0] if text else "error"
+        except subprocess.TimeoutExpired:
+            status, text, detail = "timeout", "", "killed after timeout + 10 s"
+        return status, text, detail, time.perf_counter() - start
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]

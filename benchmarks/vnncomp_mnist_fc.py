@@ -14,11 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +61,8 @@ def check_unsat(onnx_path: Path, spec, rng: np.random.Generator) -> str:
 
 
 def main() -> int:
+    from _common import run_vnnlib
+
     from robustest.vnnlib import load_vnnlib
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -81,7 +79,6 @@ def main() -> int:
     rows = [r for r in csv.reader(open(bench / "instances.csv")) if r and any(n in r[0] for n in args.nets)
             and f"{Path(r[0]).stem.replace('mnist-net_', '')}:{Path(r[1]).stem}" not in args.skip
             and (not args.only or f"{Path(r[0]).stem.replace('mnist-net_', '')}:{Path(r[1]).stem}" in args.only)]
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     rng = np.random.default_rng(0)
     counts: dict = {}
     wrong = 0
@@ -89,20 +86,7 @@ def main() -> int:
     for net, prop, timeout in rows:
         t = float(timeout) * args.scale
         onnx_path, spec_path = bench / net, bench / prop
-        with tempfile.TemporaryDirectory() as tmp:
-            result = Path(tmp) / "result.txt"
-            start = time.perf_counter()
-            try:
-                proc = subprocess.run([sys.executable, "-m", "robustest.cli", "vnnlib", str(onnx_path), str(spec_path),
-                                       "--timeout", str(t), "--out", str(result)], capture_output=True, text=True,
-                                      timeout=t + 10, env=env)
-                lines = (proc.stdout.strip() or proc.stderr.strip()).splitlines()
-                detail = lines[-1] if lines else ""  # the command's own summary line
-                status = result.read_text().split("\n", 1)[0] if result.exists() else "error"
-                text = result.read_text() if result.exists() else ""
-            except subprocess.TimeoutExpired:
-                status, text, detail = "timeout", "", "killed after timeout + 10 s"
-            wall = time.perf_counter() - start
+        status, text, detail, wall = run_vnnlib(onnx_path, spec_path, t)
         spec = load_vnnlib(spec_path)
         problem = ""
         if status == "sat":

@@ -105,7 +105,8 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
         if plan is not None:
             plan.store(dict(enumerate(samples)))
         free = {a.describe() for a in sequence if a.gradient_free}
-        if free and "masking" not in as_suppressed(suppress_health_check):  # gradient-free vs gradient
+        if free and not getattr(model, "gradient_free", False) and "masking" not in as_suppressed(
+                suppress_health_check):  # gradient-free vs gradient attacks (none on a forward-only model)
             found = masking_check(model, x, y, ball, gradient_free=sum(s.method in free for s in samples),
                                   attacked=sum(s.verdict != "misclassified" for s in samples),
                                   generator=ctx.streams(range(n), salt=2))

@@ -1,12 +1,17 @@
-"""The one orchestrator: per-sample budgets, the bound cache and the counterexample re-check.
+"""The one orchestrator: budgets, the bound cache and the counterexample re-check, for every door.
 
-:func:`robustest.check` runs the rungs of :data:`robustest.results.RUNGS` up to ``escalate``, cheapest
-first, each only on the samples still undecided: the attacks (which can only falsify), then the provers
-of :mod:`robustest.provers`, each rung's provers in registry order. Every sample has its own budget
-(``timeout`` seconds for the whole ladder); a batched prover's time is shared by the samples it worked
-on. The bounds each prover learns are kept per sample (:class:`~robustest.provers.Known`), so the next
-prover starts from the best ones known (IBP ⊇ CROWN ⊇ LP ⊇ MILP). Every counterexample, whichever rung
-claims it, is re-checked here by a forward pass before it counts.
+A :class:`Subject` is what gets decided: the samples of :func:`robustest.check` (:class:`StepContext`,
+robustness margins, a budget per sample) or the regions of a VNN-LIB property
+(:class:`robustest.vnnlib.verify.RegionSubject`, one deadline for the whole property). :func:`climb`
+runs a list of :class:`Rung` s on it, cheapest first, each only on the items still undecided: attack
+rungs (which can only falsify: the subject knows how to attack itself) and prover rungs, which run
+provers of :mod:`robustest.provers` with a share of each item's remaining time. The bounds each prover
+learns are kept per item (:class:`~robustest.provers.Known`), so the next prover starts from the best
+ones known (IBP ⊇ CROWN ⊇ LP ⊇ MILP). Every counterexample, whichever rung claims it, is re-checked by the
+subject's forward pass before it counts.
+
+``check()``'s ladder is :func:`rungs` (``results.RUNGS`` up to ``escalate``) on a :class:`StepContext`,
+turned into :class:`~robustest.results.SampleResult` s by :class:`Ladder`.
 
     >>> import torch
     >>> from robustest.ladder import Ladder, rungs
@@ -27,7 +32,7 @@ import torch
 # build_sequence it imported, and a later import here could meet a re-imported robustest.attacks (pytester
 # restores sys.modules between in-process runs), whose Attack class those objects are not instances of
 from .attacks.sequence import build_sequence, run_sequence
-from .errors import SolverError, invalid_argument
+from .errors import SolverError, UnsupportedLayer, invalid_argument
 from .progress import Progress, tell
 from .provers import Known, ProofSettings, ProofTask, Prover, ProverOutcome, rung_provers
 from .results import RUNGS, SampleResult
@@ -35,7 +40,8 @@ from .schedules import ATTACK_SHARE_BEFORE_PROVERS
 from .spec import LpBall
 from .streams import SampleStreams
 
-__all__ = ["Ladder", "Rung", "StepContext", "StepOutcome", "rungs", "validate_escalate"]
+__all__ = ["Ladder", "Rung", "AttackRung", "ProverRung", "Subject", "StepContext", "StepOutcome", "climb", "rungs",
+           "validate_escalate"]
 
 
 @dataclass
@@ -52,8 +58,52 @@ class StepOutcome:
     distance: Optional[float] = None
 
 
+class Subject:
+    """What the orchestrator decides: ``size`` items, each with its remaining time, its proof task, its
+    known bounds (``known``), a way to attack it and a forward-pass re-check of claimed counterexamples.
+
+    ``batchable``: whether :meth:`task` may hold several items at once (the robustness margins of several
+    samples do; the regions of a VNN-LIB property have rows of their own and are proved one by one)."""
+
+    settings: ProofSettings
+    known: Dict[int, Known]
+    batchable: bool = True
+
+    @property
+    def size(self) -> int:
+        raise NotImplementedError
+
+    def remaining(self, i: int) -> float:
+        """Seconds left for item ``i``."""
+        raise NotImplementedError
+
+    def charge(self, indices: Sequence[int], seconds: float) -> None:
+        """Account for ``seconds`` spent on ``indices`` (a no-op where the budget is one deadline)."""
+
+    def read_graph(self) -> Any:
+        """The model as a graph of layers; raises :class:`~robustest.errors.UnsupportedLayer` when a layer
+        has no certification rule (the attacks still run, the provers say why they did not)."""
+        raise NotImplementedError
+
+    def task(self, indices: Sequence[int]) -> Optional[ProofTask]:
+        """The proof task of ``indices`` with what is known of them (None: nothing to prove with)."""
+        raise NotImplementedError
+
+    def attack(self, indices: List[int], rung: AttackRung) -> Dict[int, StepOutcome]:
+        """The attacks of ``rung`` on ``indices``: claimed counterexamples, re-checked afterwards."""
+        raise NotImplementedError
+
+    def recheck(self, outcomes: Dict[int, StepOutcome]) -> None:
+        """Re-check each claimed counterexample by a forward pass; demote the ones that fail to undecided."""
+        raise NotImplementedError
+
+    def settled(self, decided: Dict[int, Tuple[str, StepOutcome]]) -> bool:
+        """Whether what is decided already settles the whole question (e.g. one violated VNN-LIB region)."""
+        return False
+
+
 @dataclass
-class StepContext:
+class StepContext(Subject):
     """Everything a rung may use: the batch, the budgets (``spent`` per sample) and the shared state
     (``graph``: the model read once; ``known``: per-sample bounds)."""
 
@@ -72,6 +122,10 @@ class StepContext:
     graph: Any = None
     #: each sample's position in the whole set it was drawn from (default: its position here)
     sample_ids: List[int] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return int(self.inputs.shape[0])
 
     def remaining(self, i: int) -> float:
         """Seconds left in sample ``i``'s budget."""
@@ -113,14 +167,67 @@ class StepContext:
         known = tuple(self.known.setdefault(i, Known(np.full(rows, -np.inf))) for i in indices)
         return replace(base, known=known)
 
+    def attack(self, indices: List[int], rung: AttackRung) -> Dict[int, StepOutcome]:
+        """The attack sequence (``self.attacks``) on the samples, with :data:`ATTACK_SHARE_BEFORE_PROVERS`
+        of the pooled budget when provers follow (``rung.share`` overrides it)."""
+        attacks = build_sequence(self.attacks)
+        share = rung.share if rung.share is not None else \
+            1.0 if self.escalate == "attack" else ATTACK_SHARE_BEFORE_PROVERS
+        start = time.perf_counter()
+        pool = sum(max(0.0, self.remaining(i)) for i in indices)
+        idx = torch.tensor(indices, device=self.inputs.device)
+        out = run_sequence(self.model, self.inputs[idx], self.labels[idx], self.ball, attacks,
+                           generator=self.streams(indices, salt=1), deadline=start + share * pool)
+        self.charge(indices, time.perf_counter() - start)
+        return {i: StepOutcome("falsified", counterexample=out.adversarial[k], method=out.method[k])
+                for k, i in enumerate(indices) if bool(out.success[k])}
+
+    def recheck(self, outcomes: Dict[int, StepOutcome]) -> None:
+        """Re-check every claimed counterexample by a forward pass; demote the ones that fail to undecided."""
+        from .attacks.losses import margin_loss
+
+        ctx = self
+        claimed = [i for i, o in outcomes.items() if o.verdict == "falsified"]
+        if not claimed:
+            return
+        idx = torch.tensor(claimed, device=ctx.inputs.device)
+        cands = []
+        for i in claimed:
+            ce = outcomes[i].counterexample
+            ok_shape = isinstance(ce, torch.Tensor) and ce.numel() == ctx.inputs[i].numel()
+            cands.append(ce.reshape(ctx.inputs[i].shape).to(ctx.inputs) if ok_shape  # type: ignore[union-attr]
+                         else ctx.inputs[i])
+        x0 = ctx.inputs[idx]
+        xa = torch.stack(cands)
+        near = ctx.ball.contains(xa, x0)  # within rounding slack: pull strictly inside, then judge
+        xa = torch.where(near.view(-1, *([1] * (xa.dim() - 1))), ctx.ball.pull_inside(xa, x0), xa)
+        with torch.no_grad():
+            z = ctx.model(xa)
+        pred = z.argmax(1)
+        margin = -margin_loss(z, ctx.labels[idx])
+        inside = near & ctx.ball.contains_exactly(xa, x0)
+        dist = ctx.ball.distance(xa.double(), x0.double())
+        flips64 = _flips_in_float64(ctx.model, xa, ctx.labels[idx])
+        for k, i in enumerate(claimed):
+            o = outcomes[i]
+            if bool(inside[k]) and int(pred[k]) != int(ctx.labels[i]):
+                o.counterexample, o.figure = xa[k], float(margin[k])
+                o.predicted, o.distance = int(pred[k]), float(dist[k])
+                if flips64 is not None and not bool(flips64[k]):
+                    o.reason = (f"the label flips at the model's precision ({xa.dtype}) only: a float64 forward "
+                                "pass of the same weights at this point keeps the label")
+            else:
+                outcomes[i] = StepOutcome(reason=f"a counterexample from {o.method or 'this rung'} failed the "
+                                                 "forward-pass re-check and was discarded")
+
 
 class Rung:
     """One rung. Subclasses set ``name`` and implement :meth:`run`."""
 
     name: str = ""
 
-    def run(self, ctx: StepContext, indices: List[int]) -> Dict[int, StepOutcome]:
-        """Decide what it can for the samples ``indices``; return outcomes keyed by sample index.
+    def run(self, ctx: Subject, indices: List[int]) -> Dict[int, StepOutcome]:
+        """Decide what it can for the items ``indices``; return outcomes keyed by item.
 
         A rung charges the time it spends with ``ctx.charge`` and stops when ``ctx.remaining`` runs out.
         """
@@ -128,64 +235,78 @@ class Rung:
 
 
 class AttackRung(Rung):
-    """Falsify with the attack sequence (``ctx.attacks``). Never certifies. When provers follow, the
-    attacks may use :data:`ATTACK_SHARE_BEFORE_PROVERS` of the pooled budget."""
+    """Falsify: the subject's attacks at ``level`` (0: a few sampled points; 1: a short attack; 2: attack
+    until the time is up), with ``share`` of the remaining time (None: the subject's own rule). Never
+    certifies."""
 
-    name = "attack"
+    def __init__(self, name: str = "attack", *, level: int = 2, share: Optional[float] = None) -> None:
+        self.name, self.level, self.share = name, level, share
 
-    def run(self, ctx: StepContext, indices: List[int]) -> Dict[int, StepOutcome]:
-        attacks = build_sequence(ctx.attacks)
-        share = 1.0 if ctx.escalate == "attack" else ATTACK_SHARE_BEFORE_PROVERS
-        start = time.perf_counter()
-        pool = sum(max(0.0, ctx.remaining(i)) for i in indices)
-        idx = torch.tensor(indices, device=ctx.inputs.device)
-        out = run_sequence(ctx.model, ctx.inputs[idx], ctx.labels[idx], ctx.ball, attacks,
-                           generator=ctx.streams(indices, salt=1), deadline=start + share * pool)
-        ctx.charge(indices, time.perf_counter() - start)
-        return {i: StepOutcome("falsified", counterexample=out.adversarial[k], method=out.method[k])
-                for k, i in enumerate(indices) if bool(out.success[k])}
+    def run(self, ctx: Subject, indices: List[int]) -> Dict[int, StepOutcome]:
+        return ctx.attack(indices, self)
 
 
 class ProverRung(Rung):
-    """A rung of provers (e.g. "crown": CROWN, then alpha-CROWN when ``settings.alpha_crown``). A batched
-    prover runs once on all live samples; the others per sample, each with its remaining budget (MILP with
-    ``settings.milp_share`` of it when a later rung of this ladder supports the network)."""
+    """A rung of provers, each with the share of an item's remaining time it may use (e.g. "crown": CROWN,
+    then alpha-CROWN when ``settings.alpha_crown``). A batched prover runs once on all live items when the
+    subject is batchable; the others per item. In ``check()``'s "milp" rung MILP gets
+    ``settings.milp_share`` of the time when a later rung (``later``) supports the network. A prover that
+    does not support the network is skipped, and the items say why."""
 
-    def __init__(self, name: str, *, later: Sequence[Prover] = ()) -> None:
+    def __init__(self, name: str, provers: Optional[Sequence[Tuple[Prover, float]]] = None, *,
+                 later: Sequence[Prover] = ()) -> None:
         self.name = name
+        self.provers = list(provers) if provers is not None else [(p, 1.0) for p in rung_provers(name)]
         self.later = list(later)
 
-    def share(self, ctx: StepContext) -> float:
-        """The share of a sample's remaining budget each per-sample prover of this rung may use."""
+    def share(self, ctx: Subject) -> float:
+        """The share of an item's remaining budget each per-item prover of this rung may use."""
         if self.name == "milp" and any(p.supports(ctx.read_graph()) for p in self.later):
             return ctx.settings.milp_share
         return 1.0
 
-    def run(self, ctx: StepContext, indices: List[int]) -> Dict[int, StepOutcome]:
+    def run(self, ctx: Subject, indices: List[int]) -> Dict[int, StepOutcome]:
+        try:
+            graph = ctx.read_graph()
+        except UnsupportedLayer as exc:  # attacks only: say why no proof was tried
+            return {i: StepOutcome(reason=f"no proof tried: {exc}") for i in indices}
         out: Dict[int, StepOutcome] = {}
         share = self.share(ctx)
-        for prover in rung_provers(self.name):
+        for prover, own in self.provers:
             if not prover.enabled(ctx.settings):
                 continue
             live = [i for i in indices if ctx.remaining(i) > 0 and (i not in out or out[i].verdict is None)]
             if not live:
                 break
-            if prover.batched:
-                t0 = time.perf_counter()
-                found = prover.prove(ctx.task(live), deadline=t0 + min(ctx.remaining(i) for i in live))
-                ctx.charge(live, time.perf_counter() - t0)
-                pairs = list(zip(live, found))
-            else:
-                pairs = []
+            if not prover.supports(graph):
                 for i in live:
-                    t0 = time.perf_counter()
-                    (one,) = prover.prove(ctx.task([i]), deadline=t0 + share * ctx.remaining(i))
-                    ctx.charge([i], time.perf_counter() - t0)
-                    pairs.append((i, one))
-            for i, o in pairs:
+                    out.setdefault(i, StepOutcome(reason=f"{prover.name} does not support this network"))
+                continue
+            for i, o in self._prove(ctx, prover, own * share, live):
                 ctx.known[i].learn(o.lower, o.boxes)
                 out[i] = _step_outcome(o)
         return out
+
+    @staticmethod
+    def _prove(ctx: Subject, prover: Prover, share: float, live: List[int]) -> List[Tuple[int, ProverOutcome]]:
+        if prover.batched and ctx.batchable:
+            task = ctx.task(live)
+            if task is None:
+                return []
+            t0 = time.perf_counter()
+            found = prover.prove(task, deadline=t0 + share * min(ctx.remaining(i) for i in live))
+            ctx.charge(live, time.perf_counter() - t0)
+            return list(zip(live, found))
+        pairs = []
+        for i in live:
+            one_task = ctx.task([i])
+            if one_task is None or ctx.remaining(i) <= 0:
+                continue
+            t0 = time.perf_counter()
+            (one,) = prover.prove(one_task, deadline=t0 + share * ctx.remaining(i))
+            ctx.charge([i], time.perf_counter() - t0)
+            pairs.append((i, one))
+        return pairs
 
 
 def _step_outcome(o: ProverOutcome) -> StepOutcome:
@@ -194,6 +315,52 @@ def _step_outcome(o: ProverOutcome) -> StepOutcome:
     if o.status == "counterexample":
         return StepOutcome("falsified", figure=o.figure, method=o.method, counterexample=o.counterexample)
     return StepOutcome(reason=o.reason)
+
+
+def run_rung(ctx: Subject, rung: Rung, todo: List[int]) -> Dict[int, StepOutcome]:
+    """``rung.run`` on ``todo``; when a solver fails on the batch, each item is run alone so that only
+    the items it fails on stay undecided (with the reason), never the whole check."""
+    try:
+        return rung.run(ctx, todo)
+    except SolverError as exc:
+        if len(todo) == 1:
+            return {todo[0]: StepOutcome(reason=f"{rung.name}: the solver failed ({exc})")}
+    outcomes: Dict[int, StepOutcome] = {}
+    for i in todo:
+        if ctx.remaining(i) > 0:
+            outcomes.update(run_rung(ctx, rung, [i]))
+    return outcomes
+
+
+#: told before each rung: (rung name, items settled, items still to decide)
+OnRung = Callable[[str, int, Sequence[int]], None]
+
+
+def climb(ctx: Subject, ladder: Sequence[Rung], *, skip: Sequence[int] = (), on_rung: Optional[OnRung] = None
+          ) -> Tuple[Dict[int, Tuple[str, StepOutcome]], Dict[int, Tuple[str, str]]]:
+    """Run ``ladder`` on the items of ``ctx`` not in ``skip``, each rung on those still undecided with
+    time left, re-checking every claimed counterexample. Returns ``(decided, last)``: per decided item the
+    rung and its outcome; per undecided item the last rung that ran on it and why it did not decide."""
+    decided: Dict[int, Tuple[str, StepOutcome]] = {}
+    last: Dict[int, Tuple[str, str]] = {}
+    done = set(skip)
+    for rung in ladder:
+        todo = [i for i in range(ctx.size) if i not in done and i not in decided and ctx.remaining(i) > 0]
+        if not todo:
+            break
+        if on_rung is not None:
+            on_rung(rung.name, ctx.size - len(todo), todo)
+        outcomes = run_rung(ctx, rung, todo)
+        ctx.recheck(outcomes)
+        for i in todo:
+            out = outcomes.get(i, StepOutcome())
+            if out.verdict is None:
+                last[i] = (rung.name, out.reason)
+                continue
+            decided[i] = (rung.name, out)
+        if ctx.settled(decided):
+            break
+    return decided, last
 
 
 def validate_escalate(escalate: str) -> str:
@@ -250,40 +417,15 @@ class Ladder:
                                           label=int(ctx.labels[i]), seconds=ctx.spent[i],
                                           predicted=int(predicted[i]))
         if reuse is not None:
-            decided.update(reuse(ctx, [i for i in range(n) if i not in decided], self.recheck))
-        last: Dict[int, Tuple[str, str]] = {}
-        for rung in rungs(ctx.escalate):
-            todo = [i for i in range(n) if i not in decided and ctx.remaining(i) > 0]
-            if not todo:
-                break
-            self._tell(rung.name, n - len(todo), todo)
-            outcomes = self._run_rung(rung, todo)
-            self.recheck(outcomes)
-            for i in todo:
-                out = outcomes.get(i, StepOutcome())
-                if out.verdict is None:
-                    last[i] = (rung.name, out.reason)
-                    continue
-                decided[i] = self._sample(i, out, rung.name)
+            decided.update(reuse(ctx, [i for i in range(n) if i not in decided], ctx.recheck))
+        found, last = climb(ctx, rungs(ctx.escalate), skip=list(decided), on_rung=self._tell)
+        for i, (rung, out) in found.items():
+            decided[i] = self._sample(i, out, rung)
         for i in range(n):
             if i not in decided:
                 decided[i] = self._unknown(i, *last.get(i, ("none", "")))
         self._tell("done", n, [])
         return tuple(replace(decided[i], seconds=ctx.spent[i]) for i in range(n))
-
-    def _run_rung(self, rung: Any, todo: List[int]) -> Dict[int, StepOutcome]:
-        """``rung.run`` on ``todo``; when a solver fails on the batch, each sample is run alone so that
-        only the samples it fails on stay undecided (with the reason), never the whole check."""
-        try:
-            return rung.run(self.ctx, todo)
-        except SolverError as exc:
-            if len(todo) == 1:
-                return {todo[0]: StepOutcome(reason=f"{rung.name}: the solver failed ({exc})")}
-        outcomes: Dict[int, StepOutcome] = {}
-        for i in todo:
-            if self.ctx.remaining(i) > 0:
-                outcomes.update(self._run_rung(rung, [i]))
-        return outcomes
 
     def _tell(self, step: str, decided: int, todo: Sequence[int]) -> None:
         """Progress for a display (:mod:`robustest.progress`): the rung starting, what is settled, and
@@ -293,42 +435,8 @@ class Ladder:
                       budget_left=left))
 
     def recheck(self, outcomes: Dict[int, StepOutcome]) -> None:
-        """Re-check every claimed counterexample by a forward pass; demote the ones that fail to undecided."""
-        from .attacks.losses import margin_loss
-
-        ctx = self.ctx
-        claimed = [i for i, o in outcomes.items() if o.verdict == "falsified"]
-        if not claimed:
-            return
-        idx = torch.tensor(claimed, device=ctx.inputs.device)
-        cands = []
-        for i in claimed:
-            ce = outcomes[i].counterexample
-            ok_shape = isinstance(ce, torch.Tensor) and ce.numel() == ctx.inputs[i].numel()
-            cands.append(ce.reshape(ctx.inputs[i].shape).to(ctx.inputs) if ok_shape  # type: ignore[union-attr]
-                         else ctx.inputs[i])
-        x0 = ctx.inputs[idx]
-        xa = torch.stack(cands)
-        near = ctx.ball.contains(xa, x0)  # within rounding slack: pull strictly inside, then judge
-        xa = torch.where(near.view(-1, *([1] * (xa.dim() - 1))), ctx.ball.pull_inside(xa, x0), xa)
-        with torch.no_grad():
-            z = ctx.model(xa)
-        pred = z.argmax(1)
-        margin = -margin_loss(z, ctx.labels[idx])
-        inside = near & ctx.ball.contains_exactly(xa, x0)
-        dist = ctx.ball.distance(xa.double(), x0.double())
-        flips64 = _flips_in_float64(ctx.model, xa, ctx.labels[idx])
-        for k, i in enumerate(claimed):
-            o = outcomes[i]
-            if bool(inside[k]) and int(pred[k]) != int(ctx.labels[i]):
-                o.counterexample, o.figure = xa[k], float(margin[k])
-                o.predicted, o.distance = int(pred[k]), float(dist[k])
-                if flips64 is not None and not bool(flips64[k]):
-                    o.reason = (f"the label flips at the model's precision ({xa.dtype}) only: a float64 forward "
-                                "pass of the same weights at this point keeps the label")
-            else:
-                outcomes[i] = StepOutcome(reason=f"a counterexample from {o.method or 'this rung'} failed the "
-                                                 "forward-pass re-check and was discarded")
+        """The subject's re-check (kept here for callers that hold the ladder)."""
+        self.ctx.recheck(outcomes)
 
     def _sample(self, i: int, out: StepOutcome, rung: str) -> SampleResult:
         ctx = self.ctx

@@ -1,5 +1,5 @@
 """`robustest check --executor` and `robustest vnnlib --instances`: the same verdicts on every executor
-(the Ray test runs when Ray is installed: `pip install 'robustest[ray]'`)."""
+(Ray is in the test extra, so CI runs the Ray test; elsewhere `pip install "robustest[ray]"`)."""
 
 from __future__ import annotations
 

@@ -70,8 +70,8 @@ def test_sequential_folds_batchnorm1d_and_drops_identities():
 
 
 def test_unsupported_layer_names_type_and_path():
-    model = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.Tanh()), nn.Linear(3, 2)).eval()
-    with pytest.raises(UnsupportedLayer, match=r"Tanh at '1\.0'"):
+    model = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.ELU()), nn.Linear(3, 2)).eval()
+    with pytest.raises(UnsupportedLayer, match=r"ELU at '1\.0'"):
         robustest.bounds(model, torch.rand(2, 2), eps=0.1)
 
 
@@ -82,9 +82,9 @@ def test_unsupported_function_in_fx_model_is_named():
             self.fc = nn.Linear(2, 2)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return torch.sigmoid(self.fc(x))
+            return torch.erf(self.fc(x))
 
-    with pytest.raises(UnsupportedLayer, match="sigmoid"):
+    with pytest.raises(UnsupportedLayer, match="erf"):
         read_model(M().eval(), torch.rand(1, 2))
 
 
@@ -117,3 +117,36 @@ def test_wrong_spec_shape_and_bad_method():
         robustest.bounds(model, torch.rand(4, 2), eps=0.1, method="magic")
     b = robustest.bounds(model, torch.rand(4, 2), eps=0.1, spec=torch.ones(2, 3))
     assert b.margins_lower.shape == (4, 2)
+
+
+class _Branches(nn.Module):
+    """Torch users' forms of the structural kinds: ZeroPad2d, torch.cat of branches, a - b of two
+    activations, AdaptiveAvgPool2d whose output divides the input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pad = nn.ZeroPad2d((1, 0, 0, 1))
+        self.a = nn.Conv2d(1, 2, 3, padding=1)
+        self.b = nn.Conv2d(1, 2, 3, padding=1, dilation=1)
+        self.pool = nn.AdaptiveAvgPool2d(3)
+        self.fc = nn.Linear(4 * 3 * 3 + 2 * 3 * 3, 3)
+
+    def forward(self, x):
+        h = self.pad(x)
+        a, b = torch.relu(self.a(h)), torch.relu(self.b(h))
+        both = torch.cat([a, b], dim=1)
+        return self.fc(torch.cat((self.pool(both).flatten(1), self.pool(a - b).flatten(1)), 1))
+
+
+def test_torch_pad_cat_difference_adaptive_pool_read_exactly_and_bound_soundly():
+    torch.manual_seed(0)
+    net = _Branches().eval()
+    x = torch.rand(2, 1, 5, 5)
+    graph = read_model(net, x)  # checked against the model on x
+    kinds = {n.layer.kind for n in graph.nodes[1:]}
+    assert {"Pad", "Concat", "Add", "AvgPool2d"} <= kinds
+    b = robustest.bounds(net, x, eps=0.05, method="crown")
+    pts = (x.unsqueeze(1) + (torch.rand(2, 200, 1, 5, 5) * 2 - 1) * 0.05).clamp(0, 1)
+    with torch.no_grad():
+        ys = net(pts.flatten(0, 1)).view(2, 200, -1).double()
+    assert bool((ys >= b.lower.unsqueeze(1) - 1e-5).all() and (ys <= b.upper.unsqueeze(1) + 1e-5).all())

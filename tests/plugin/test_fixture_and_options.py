@@ -267,3 +267,14 @@ def test_a(model, data):
     mask = os.umask(0)
     os.umask(mask)
     assert (project.path / "out.xml").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_fixture_refuses_a_misspelt_option_with_the_close_match(project):
+    """The fixture forwards its options to check(), whose keyword guard names the option meant."""
+    project.test_file('''
+def test_typo(robustness, model, data):
+    robustness.check(model, *data, eps=0.1, esclate="crown")
+''')
+    result = project.run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*esclate*escalate*"])

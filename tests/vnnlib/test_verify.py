@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from robustest.errors import InvalidArgument, ShapeError, UnsupportedLayer
+from robustest.errors import InvalidArgument, ShapeError
 from robustest.vnnlib import parse_vnnlib, verify
 from robustest.vnnlib.verify import VerifyResult
 
@@ -79,13 +79,14 @@ def test_mnist_fc_unsat_by_bab_where_crown_and_attacks_stop(shared_dir):
 
 
 def test_bab_prover_refuses_other_networks_and_the_verifier_goes_on():
-    from robustest.vnnlib.prove import stage
+    from robustest.ladder import ProverRung
+    from robustest.provers import PROVERS
 
     net = nn.Sequential(nn.Conv2d(1, 2, (1, 2)), nn.ReLU(), nn.Flatten(), nn.Linear(2, 2)).eval()
     spec = parse_vnnlib(_spec_text([0.0, 0.0], [0.1, 0.1], 2, 0))
-    with pytest.raises(UnsupportedLayer):
-        stage("bab")(net, spec.regions[0], (1, 1, 2), float("inf"))
-    res = verify(net, spec, input_shape=(1, 1, 1, 2), timeout=3, stages=[stage("bab")])
+    res = verify(net, spec, input_shape=(1, 1, 1, 2), timeout=3, ladder=[ProverRung("bab", [(PROVERS["bab"], 1.0)])])
+    assert res.status == "timeout" and "bab does not support this network" in res.reason, res
+    res = verify(net, spec, input_shape=(1, 1, 1, 2), timeout=3)
     assert res.status in ("sat", "timeout") or res.status == "unsat" and res.method != "bab"
 
 

@@ -113,7 +113,7 @@ class APGD(Attack):
                  best_at_check, halved_at_check) = compact(  # type: ignore[assignment]
                     keep, idx, xs0, ys, ts, ss, x, x_prev, g, x_best, g_best, loss_best, loss_last, eta,
                     increases, best_at_check, halved_at_check)
-                assert xs0 is not None
+                assert xs0 is not None and ys is not None
                 project = ball.projector(xs0)
             assert x is not None and eta is not None
             z1 = project(torch.addcmul(x, eta.view(shape), ball.steepest_direction(g)))

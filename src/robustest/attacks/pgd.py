@@ -70,7 +70,7 @@ class PGD(Attack):
                     if not bool(keep.any()):
                         break
                     idx, x, xs0, ys, ts, g = compact(keep, idx, x, xs0, ys, ts, g)  # type: ignore[assignment]
-                    assert xs0 is not None
+                    assert xs0 is not None and ys is not None
                     project = ball.projector(xs0)
                 assert x is not None and g is not None
                 x = project(x + alpha * ball.steepest_direction(g))

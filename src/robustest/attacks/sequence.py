@@ -114,7 +114,8 @@ def run_sequence(model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall, at
                  targets: Optional[torch.Tensor] = None, generator: Optional[RandomSource] = None,
                  deadline: Optional[float] = None) -> SequenceOutcome:
     """Each attack runs on the samples no earlier attack broke; successes are already re-checked. An
-    attack that does not support the ball's norm (Square in l1) is skipped."""
+    attack that does not support the ball's norm (Square in l1) is skipped, and so is a gradient attack on a
+    model that says it is ``gradient_free``."""
     import time
 
     adv = x0.detach().clone()
@@ -125,6 +126,8 @@ def run_sequence(model: Any, x0: torch.Tensor, y: torch.Tensor, ball: LpBall, at
     for attack in attacks:
         if ball.norm not in attack.norms:
             continue
+        if getattr(model, "gradient_free", False) and not attack.gradient_free:
+            continue  # a model with forward passes only (an ONNX model run by onnxruntime): no gradients
         idx = (~success).nonzero()[:, 0]
         if idx.numel() == 0 or (deadline is not None and time.perf_counter() >= deadline):
             break

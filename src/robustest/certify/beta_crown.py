@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .ascent import Best, ascend
 from .mlp import DenseMLP, backward, concretize
 
 
@@ -142,26 +143,19 @@ def bound(net: DenseMLP, ls: list[torch.Tensor], us: list[torch.Tensor], lo: tor
     D, M = C.shape[:2]
     best = torch.full((D, M), -float("inf"), dtype=dtype)
     if optimise and iters > 0:
-        alpha = alpha.clone().requires_grad_(True)
-        beta = beta.clone().requires_grad_(True)
-        opt = torch.optim.Adam([{"params": [alpha], "lr": lr_alpha}, {"params": [beta], "lr": lr_beta}])
-        best_a, best_b = alpha.detach().clone(), beta.detach().clone()
-        with torch.enable_grad():
-            for _ in range(iters):
-                low, _, _ = _evaluate(net, C, dl, du, alpha, beta * sign, lo, hi, False)
-                better = low.detach() > best
-                if bool(better.any()):
-                    best = torch.where(better, low.detach(), best)
-                    m = better.unsqueeze(2)
-                    best_a = torch.where(m, alpha.detach(), best_a)
-                    best_b = torch.where(m, beta.detach(), best_b)
-                opt.zero_grad()
-                (-low.sum()).backward()
-                opt.step()
-                with torch.no_grad():
-                    alpha.clamp_(0.0, 1.0)
-                    beta.clamp_(min=0.0)
-                    beta.mul_(sign != 0)
+        alpha, beta = alpha.clone(), beta.clone()
+        seen = Best(best, track=(alpha, beta))  # the best bound per row, and the parameters that gave it
+
+        def project() -> None:
+            alpha.clamp_(0.0, 1.0)
+            beta.clamp_(min=0.0)
+            beta.mul_(sign != 0)
+
+        ascend([(alpha, lr_alpha), (beta, lr_beta)],
+               lambda: _evaluate(net, C, dl, du, alpha, beta * sign, lo, hi, False)[0],
+               steps=iters, project=project, seen=seen)
+        assert seen.value is not None
+        best, (best_a, best_b) = seen.value, seen.args
         if carry == "best":
             with torch.no_grad():
                 low, _, _ = _evaluate(net, C, dl, du, alpha, beta * sign, lo, hi, False)

@@ -21,6 +21,7 @@ import torch
 from ..graph import Graph
 from ..layers.base import Box
 from ..spec import LpBall, bound_rows
+from .ascent import Best, ascend
 from .ibp import interval_bounds
 
 #: Largest number of elements in one batch of coefficient tensors (batches are split to stay below).
@@ -164,21 +165,18 @@ def _optimise(graph: Graph, out: int, A: torch.Tensor, boxes: list[Box], x0: tor
     for k, node in enumerate(graph.nodes):
         init = None if node.layer is None else node.layer.relax_init(boxes[node.inputs[0]], A.shape[1])
         if init is not None:
-            alphas[k] = init.requires_grad_(True)
+            alphas[k] = init
     if not alphas:
         return _lower(graph, out, A, boxes, x0, ball)
-    opt = torch.optim.Adam(list(alphas.values()), lr=0.1)
-    best = None
-    with torch.enable_grad():
-        for _ in range(steps):
-            low = _lower(graph, out, A, boxes, x0, ball, alphas)
-            best = low.detach() if best is None else torch.maximum(best, low.detach())
-            opt.zero_grad()
-            (-low.sum()).backward()
-            opt.step()
-            with torch.no_grad():
-                for a in alphas.values():
-                    a.clamp_(0.0, 1.0)
-        with torch.no_grad():
-            best = torch.maximum(best, _lower(graph, out, A, boxes, x0, ball, alphas))  # type: ignore[arg-type]
-    return best
+    best = Best()
+
+    def project() -> None:
+        for a in alphas.values():
+            a.clamp_(0.0, 1.0)
+
+    ascend([(a, 0.1) for a in alphas.values()], lambda: _lower(graph, out, A, boxes, x0, ball, alphas),
+           steps=steps, project=project, seen=best)
+    with torch.no_grad():
+        best(_lower(graph, out, A, boxes, x0, ball, alphas))
+    assert best.value is not None
+    return best.value

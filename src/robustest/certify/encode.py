@@ -2,7 +2,8 @@
 
 ``encode_network(graph, input_lo, input_hi, pre_bounds, exact=True)`` adds one variable per input
 coordinate (bounded by ``input_lo``/``input_hi``), one per node value, and each layer's rows (big-M ReLU
-and MaxPool when ``exact``, triangle/convex relaxation otherwise). Callers add their own rows and objective
+and MaxPool when ``exact``, triangle/convex relaxation otherwise; the smooth activations always get
+their linear relaxation, which ``Encoding.relaxed`` records). Callers add their own rows and objective
 on top (e.g. an exact minimum-distance MILP adds ``|x - x0|`` variables and minimises them), then load
 ``encoding.problem`` with :func:`robustest.solvers.open_solver`.
 
@@ -38,12 +39,22 @@ from ..spec import LpBall
 @dataclass(frozen=True)
 class Encoding:
     """``problem`` plus the variable indices of the flattened input, of the flattened output (logits), and
-    of every node (``nodes[k]``; ``nodes[0] is inputs``)."""
+    of every node (``nodes[k]``; ``nodes[0] is inputs``). ``relaxed`` names the layers whose rows are only
+    a relaxation although an exact encoding was asked for (the smooth activations, :func:`relaxed_layers`):
+    when it is not empty, the MILP's optimum is a lower bound of the network's, not its value, and a point
+    it finds is only a candidate."""
 
     problem: Problem
     inputs: np.ndarray
     outputs: np.ndarray
     nodes: tuple[np.ndarray, ...]
+    relaxed: tuple[str, ...] = ()
+
+
+def relaxed_layers(graph: Graph) -> tuple[str, ...]:
+    """``kind at 'name'`` of every layer without an exact MILP encoding (``Layer.exact_milp`` False)."""
+    return tuple(f"{n.layer.kind} at '{n.name}'" for n in graph.nodes[1:]
+                 if n.layer is not None and not n.layer.exact_milp)
 
 
 def encode_ball(graph: Graph, x0: torch.Tensor, ball: LpBall, pre_bounds: Sequence[NpBox], *,
@@ -98,4 +109,4 @@ def encode_network(graph: Graph, input_lo: np.ndarray, input_hi: np.ndarray, pre
         # so the rules of the next layers (big-M constants) are consistent with the variables' ranges
         p.tighten(out, *widen(*pre_bounds[k]))
         vars_.append(out)
-    return Encoding(p, x, vars_[-1], tuple(vars_))
+    return Encoding(p, x, vars_[-1], tuple(vars_), relaxed_layers(graph) if exact else ())

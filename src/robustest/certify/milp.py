@@ -9,6 +9,11 @@ sample's remaining budget. A counterexample is returned for a forward-pass re-ch
 
 l1 balls are encoded exactly (linear constraints); l2 balls by their outer box: a proof is sound, but a
 point found outside the ball is not a counterexample and leaves the sample undecided.
+
+A network with smooth activations (Sigmoid, Tanh, ...) has no exact MILP: their rows are a sound
+relaxation (``Encoding.relaxed``). A proof over it is still sound (the relaxation contains the network),
+but its minimum is only a lower bound: a point with a negative margin counts only when a forward pass of
+the graph confirms it, and otherwise leaves the sample undecided.
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ class MilpOutcome:
 
 def milp_minimum(graph: Graph, x0: torch.Tensor, ball: LpBall, c: np.ndarray, boxes: Sequence[tuple[np.ndarray,
                  np.ndarray]], *, solver: str = "highs", time_limit: float = float("inf")):
-    """Solve ``min c @ f(x)`` over the box of the ball to optimality; returns (SolveResult, point or None)."""
+    """Solve ``min c @ f(x)`` over the box of the ball to optimality; returns (SolveResult, point or None).
+    The minimum is the network's only when every layer is piecewise linear (else a lower bound of it)."""
     enc = encode_ball(graph, x0, ball, boxes, exact=True)
     res = open_solver(enc.problem, solver).minimize(
         {int(v): float(w) for v, w in zip(enc.outputs, c) if w != 0}, time_limit=time_limit)
@@ -78,6 +84,14 @@ def milp_verify(graph: Graph, x0: torch.Tensor, ball: LpBall, spec: np.ndarray, 
             if not bool(ball.contains(point.unsqueeze(0), x0.unsqueeze(0))[0]):
                 return MilpOutcome(None, None, None, f"milp found a point of the {ball.norm} ball's outer box "
                                    f"outside the ball (margin {res.objective:.3g})", n + 1)
+            if enc.relaxed:  # the relaxation's minimiser: a counterexample only if the network agrees
+                with torch.no_grad():
+                    value = float(graph(point.unsqueeze(0).to(torch.float64))[0].cpu().numpy() @ spec[m])
+                if not value < 0:
+                    return MilpOutcome(None, None, None, f"the milp relaxes {', '.join(enc.relaxed[:3])}: its "
+                                       f"minimum {res.objective:.3g} is a bound only, and the network's margin "
+                                       f"at its minimiser is {value:.3g}", n + 1)
+                return MilpOutcome("falsified", value, point, "", n + 1)
             return MilpOutcome("falsified", float(res.objective), point, "", n + 1)
         if res.status == "infeasible":
             bounds[m] = np.inf

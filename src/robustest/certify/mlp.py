@@ -30,6 +30,7 @@ from ..errors import UnsupportedLayer
 from ..graph import Graph
 from ..layers.relu import relaxation
 from ..spec import bound_rows
+from .ascent import Best, ascend
 
 
 @dataclass(frozen=True)
@@ -178,33 +179,28 @@ def layer_bound(net: DenseMLP, k: int, ls: list[torch.Tensor], us: list[torch.Te
 def _optimise_layer(net: DenseMLP, k: int, l: torch.Tensor, u: torch.Tensor, ls: list[torch.Tensor],
                     us: list[torch.Tensor], lo: torch.Tensor, hi: torch.Tensor, steps: int, deadline: float
                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    import time
-
     idx = torch.nonzero((l < 0) & (u > 0)).flatten()
     r = idx.numel()
     if r == 0:
         return l, u
     n = l.shape[0]
     A = bound_rows(n, idx, like=lo).unsqueeze(0)  # (1, 2r, n)
-    alphas = [(us[i] > -ls[i]).to(lo.dtype).expand(1, 2 * r, -1).clone().requires_grad_(True)
-              for i in range(k - 1)]
-    opt = torch.optim.Adam(alphas, lr=0.1)
-    best = torch.full((2 * r,), -float("inf"), dtype=lo.dtype, device=lo.device)
-    with torch.enable_grad():
-        for _ in range(steps):
-            Ax, c, _ = backward(net, k, A, A.new_zeros(1, 2 * r), [t[None] for t in ls], [t[None] for t in us],
-                                   alphas)
-            low = concretize(Ax, c, lo, hi)[0]
-            best = torch.maximum(best, low.detach())
-            opt.zero_grad()
-            (-low.sum()).backward()
-            opt.step()
-            with torch.no_grad():
-                for a in alphas:
-                    a.clamp_(0.0, 1.0)
-            if time.perf_counter() >= deadline:
-                break
+    alphas = [(us[i] > -ls[i]).to(lo.dtype).expand(1, 2 * r, -1).clone() for i in range(k - 1)]
+    best = Best()
+
+    def layer_low() -> torch.Tensor:
+        Ax, c, _ = backward(net, k, A, A.new_zeros(1, 2 * r), [t[None] for t in ls], [t[None] for t in us],
+                            alphas)
+        return concretize(Ax, c, lo, hi)[0]
+
+    def project() -> None:
+        for a in alphas:
+            a.clamp_(0.0, 1.0)
+
+    ascend([(a, 0.1) for a in alphas], layer_low, steps=steps, project=project, seen=best, deadline=deadline)
+    if best.value is None:
+        return l, u
     l, u = l.clone(), u.clone()
-    l[idx] = torch.maximum(l[idx], best[:r])
-    u[idx] = torch.minimum(u[idx], -best[r:])
+    l[idx] = torch.maximum(l[idx], best.value[:r])
+    u[idx] = torch.minimum(u[idx], -best.value[r:])
     return l, u

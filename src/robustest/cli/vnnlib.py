@@ -102,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
     from ..vnnlib import load_vnnlib
 
     spec = load_vnnlib(args.spec)  # first: a bad property is named before the model is loaded
-    model = load_model(args.model, model_class=args.model_class, model_kwargs=args.model_kwargs)
+    # attacks need no certification support: an ONNX model robustest cannot import runs through onnxruntime
+    model = load_model(args.model, model_class=args.model_class, model_kwargs=args.model_kwargs,
+                       runtime_fallback=True)
     from .progress import status
 
     with status("robustest vnnlib", budget=args.timeout):
@@ -138,5 +140,7 @@ def decide(model: Any, model_path: str, spec_path: Any, timeout: float, *, start
     torch.set_grad_enabled(True)
     remaining = timeout - (time.perf_counter() - start)
     if remaining <= 0:
-        return VerifyResult("timeout", time.perf_counter() - start, reason="loading used the whole budget")
+        blocked = getattr(model, "blocked_by", "")  # an ONNX model run by onnxruntime: say why no proof
+        return VerifyResult("timeout", time.perf_counter() - start, reason="loading used the whole budget"
+                            + (f"; no proof is possible: {blocked}" if blocked else ""))
     return verify(model, spec, input_shape=shape, timeout=remaining, seed=seed)

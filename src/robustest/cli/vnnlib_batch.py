@@ -60,7 +60,7 @@ def decide_instance(onnx: str, spec: str, timeout: float, input_shape: Optional[
     from .vnnlib import decide
 
     start = time.perf_counter()
-    result = decide(load_model(onnx), onnx, spec, timeout, start=start, input_shape=input_shape, seed=seed)
+    result = decide(load_model(onnx, runtime_fallback=True), onnx, spec, timeout, start=start, input_shape=input_shape, seed=seed)
     return {"status": result.status, "seconds": time.perf_counter() - start, "method": result.method or "",
             "reason": result.reason or "", "text": result.format()}
 

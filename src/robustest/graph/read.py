@@ -107,6 +107,8 @@ def _from_fx(model: nn.Module, example: torch.Tensor) -> list[Entry]:
 
     try:
         gm = torch.fx.symbolic_trace(model)
+    except UnsupportedLayer:
+        raise  # a model that knows it has no graph (e.g. run by onnxruntime) says which operator blocks it
     except Exception as err:
         raise ModelError(
             f"torch.fx cannot trace {type(model).__name__}.forward ({type(err).__name__}: {err}). Certifiers "
@@ -181,7 +183,8 @@ def _function(node: Any, entries: list[Entry], index: dict[str, int], consts: di
     name = target if isinstance(target, str) else getattr(target, "__name__", str(target))
     if target in _SKIP:
         return
-    tensors = [a for a in node.args if isinstance(a, torch.fx.Node) and a.name in index]
+    flat = [b for a in node.args for b in (a if isinstance(a, (list, tuple)) else (a,))]  # torch.cat((a, b))
+    tensors = [a for a in flat if isinstance(a, torch.fx.Node) and a.name in index]
     if not tensors:  # arithmetic on constants only: fold it
         try:
             args = [consts[a.name] if isinstance(a, torch.fx.Node) else a for a in node.args]
@@ -196,7 +199,8 @@ def _function(node: Any, entries: list[Entry], index: dict[str, int], consts: di
     call = Call(target=target, function=name, name=node.name, inputs=tuple(index[t.name] for t in tensors),
                 in_shapes=tuple(tuple(entries[index[t.name]]["shape"]) for t in tensors), out_shape=shape_of(node),
                 binary=binary, constant=const(node.args[1] if first else node.args[0], rank) if binary else None,
-                tensor_first=first, keeps_batch=_keeps_batch(node))
+                tensor_first=first, keeps_batch=_keeps_batch(node), args=tuple(node.args[1:]),
+                kwargs=dict(node.kwargs))
     for kind in kinds_of_call(target):
         layer = kind.from_call(call)
         if layer is not NotImplemented:

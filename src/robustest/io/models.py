@@ -17,6 +17,7 @@ compiled code or sample inputs that need full unpickling is refused with the rea
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import warnings
 import zipfile
@@ -26,18 +27,24 @@ from typing import Any, Dict, Optional, Union
 import torch
 from torch import nn
 
-from ..errors import InvalidArgument, ModelError, invalid_argument
+from ..errors import InvalidArgument, ModelError, UnsupportedLayer, invalid_argument
+
+logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
 def load_model(path: PathLike, *, model_class: Optional[str] = None,
                model_kwargs: Optional[Dict[str, Any]] = None,
-               device: Union[str, torch.device] = "cpu") -> nn.Module:
+               device: Union[str, torch.device] = "cpu", runtime_fallback: bool = False) -> nn.Module:
     """Load ``path`` as a torch module in eval mode on ``device``.
 
     ``model_class`` (``"package.module:Name"``, a class or a factory function) is needed only for state
-    dicts. Raises :class:`~robustest.errors.InvalidArgument` for a missing or unreadable file and
+    dicts. An ONNX model is imported into torch layers and checked against onnxruntime
+    (:func:`~robustest.io.onnx_import.import_onnx`); with ``runtime_fallback``, one the import refuses
+    (:class:`~robustest.errors.UnsupportedLayer`) comes back as an
+    :class:`~robustest.io.onnx_runtime.OnnxRuntimeModule` for gradient-free attacks, whose ``blocked_by``
+    says why no proof is possible. Raises :class:`~robustest.errors.InvalidArgument` for a missing or unreadable file and
     :class:`~robustest.errors.ModelError` when the content is not a model.
     """
     p = Path(path)
@@ -49,7 +56,16 @@ def load_model(path: PathLike, *, model_class: Optional[str] = None,
     if suffix == ".onnx":
         from .onnx_import import import_onnx
 
-        model = import_onnx(p)
+        try:
+            model = import_onnx(p)
+        except UnsupportedLayer as exc:
+            if not runtime_fallback:
+                raise
+            from .onnx_runtime import OnnxRuntimeModule
+
+            reason = str(exc).split(". Supported: ")[0]  # the operator, without the list of all the others
+            logger.warning("%s: attacks only, through onnxruntime (%s)", p, reason)
+            return OnnxRuntimeModule(p.read_bytes(), blocked_by=reason).to(device).eval()
     elif suffix == ".pt2":
         # An exported program is traced in inference mode already; its module refuses .eval().
         return _load_export(p).to(device)

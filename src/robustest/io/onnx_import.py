@@ -29,6 +29,7 @@ from torch import fx, nn
 
 from ..errors import ModelError, UnsupportedLayer
 from ..layers.registry import kinds_of_onnx, onnx_ops
+from .onnx_check import ONNX_CHECK, OnnxCheck, check_against_onnxruntime
 from .onnx_modules import ConstantAffine, Reshape
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -42,8 +43,13 @@ class _Act:
         self.node, self.probe = node, probe
 
 
-def import_onnx(model: Union[PathLike, Any]) -> nn.Module:
-    """Import an ONNX model (a path or an ``onnx.ModelProto``) as a torch module in eval mode."""
+def import_onnx(model: Union[PathLike, Any], *, check: OnnxCheck = ONNX_CHECK) -> nn.Module:
+    """Import an ONNX model (a path or an ``onnx.ModelProto``) as a torch module in eval mode.
+
+    The module is then compared with onnxruntime on sampled inputs (:mod:`robustest.io.onnx_check`,
+    tolerances in ``check``) and refused with :class:`~robustest.io.onnx_check.OnnxMismatch` when they
+    disagree. Raises :class:`~robustest.errors.UnsupportedLayer` for operators it cannot reproduce
+    exactly (a Cast to an integer type, say), naming them."""
     try:
         import onnx
         from onnx import numpy_helper
@@ -62,7 +68,7 @@ def import_onnx(model: Union[PathLike, Any]) -> nn.Module:
         raise ModelError("model is not valid: expected an ONNX graph with at least one node, got an "
                          "empty graph. Fix: check that the file is an exported network")
     _check_supported(graph)
-    builder = _Builder({t.name: numpy_helper.to_array(t) for t in graph.initializer})
+    builder = _Builder({t.name: numpy_helper.to_array(t) for t in graph.initializer}, _elem_types(model))
     inputs = [i for i in graph.input if i.name not in builder.values]
     if len(inputs) != 1 or len(graph.output) != 1:
         raise ModelError(f"model is not valid: expected one input and one output, got inputs "
@@ -76,7 +82,9 @@ def import_onnx(model: Union[PathLike, Any]) -> nn.Module:
     builder.add_input(inputs[0].name, dims)
     for node in graph.node:
         builder.add_node(node, numpy_helper)
-    return builder.finish(graph.output[0].name).eval()
+    module = builder.finish(graph.output[0].name).eval()
+    check_against_onnxruntime(model.SerializeToString(), module, dims, check=check)
+    return module
 
 
 def onnx_input_shape(path: PathLike) -> Tuple[int, ...]:
@@ -98,10 +106,9 @@ def _attrs(node: Any) -> Dict[str, Any]:
 
 #: Operators the importer handles itself: constants and the shape arithmetic exporters emit around Reshape
 #: (on constants, every operator is folded by :func:`_fold`; these ones only exist on constants).
-PLUMBING = frozenset({"Constant", "Shape", "Gather", "Concat"})
+PLUMBING = frozenset({"Constant", "Shape", "Gather", "Concat", "Cast"})
 #: Operators imported as torch layers that no layer kind has certification rules for (attacks only).
-IMPORT_ONLY: Dict[str, Callable[[], nn.Module]] = {
-    "Sigmoid": nn.Sigmoid, "Tanh": nn.Tanh, "GlobalAveragePool": lambda: nn.AdaptiveAvgPool2d(1)}
+IMPORT_ONLY: Dict[str, Callable[[], nn.Module]] = {}
 
 
 def supported_ops() -> set:
@@ -123,20 +130,26 @@ def _check_supported(graph: Any) -> None:
 class _Builder:
     """Walks the ONNX nodes in order, keeping constants as arrays and activations as fx nodes."""
 
-    def __init__(self, initializers: Dict[str, np.ndarray]) -> None:
+    def __init__(self, initializers: Dict[str, np.ndarray], types: Dict[str, int]) -> None:
         self.values: Dict[str, Value] = dict(initializers)
+        self.types = types
+        self.bits: Dict[str, int] = {}  # float precision of Cast outputs (what a later Cast may keep)
         self.graph = fx.Graph()
         self.root = nn.Module()
         self.count = 0
         self.consumers: Dict[str, int] = {}
+
+    def bits_of(self, name: str) -> Optional[int]:
+        """The float precision of a value computed from the input: a Cast's, else its type's (None: not float)."""
+        return self.bits.get(name, _FLOAT_BITS.get(self.types.get(name, 1)))
 
     # ----------------------------------------------------------------- plumbing
     def add_input(self, name: str, dims: List[int]) -> None:
         node = self.graph.placeholder(_ident(name))
         self.values[name] = _Act(node, torch.zeros(dims))
 
-    def module(self, onnx_node: Any, mod: nn.Module, src: _Act) -> _Act:
-        """Register ``mod`` and call it on ``src``."""
+    def module(self, onnx_node: Any, mod: nn.Module, *srcs: _Act) -> _Act:
+        """Register ``mod`` and call it on ``srcs``."""
         base = _ident(onnx_node.name or onnx_node.op_type.lower()) or "layer"
         name = base
         while hasattr(self.root, name):
@@ -144,9 +157,9 @@ class _Builder:
             name = f"{base}_{self.count}"
         mod.eval()
         self.root.add_module(name, mod)
-        node = self.graph.call_module(name, (src.node,))
+        node = self.graph.call_module(name, tuple(s.node for s in srcs))
         with torch.no_grad():
-            probe = mod(src.probe)
+            probe = mod(*[s.probe for s in srcs])
         return _Act(node, probe)
 
     def finish(self, output: str) -> nn.Module:
@@ -175,6 +188,10 @@ class _Builder:
         if node.op_type == "Shape":
             self.values[node.output[0]] = np.array(acts[0].probe.shape, dtype=np.int64)
             return
+        if node.op_type == "Cast":
+            self.values[node.output[0]] = _cast(node, acts[0], self.bits_of(node.input[0]), attrs["to"])
+            self.bits[node.output[0]] = self.bits_of(node.input[0]) or 32  # kept: the cast did not narrow
+            return
         if node.op_type in IMPORT_ONLY:
             self.values[node.output[0]] = self.module(node, IMPORT_ONLY[node.op_type](), acts[0])
             return
@@ -201,8 +218,8 @@ class _Node:
     def probe(self, value: Any) -> torch.Tensor:
         return value.probe
 
-    def apply(self, mod: nn.Module, src: Any) -> _Act:
-        return self.builder.module(self.node, mod, src)
+    def apply(self, mod: nn.Module, *srcs: Any) -> _Act:
+        return self.builder.module(self.node, mod, *srcs)
 
     def call(self, fn: Any, *srcs: Any) -> _Act:
         out = self.builder.graph.call_function(fn, tuple(a.node for a in srcs))
@@ -222,6 +239,38 @@ class _Node:
         return _fold(self.op, values, self.attrs)
 
 
+#: ONNX float element types and their bits: a Cast among them is the identity when it does not narrow.
+_FLOAT_BITS = {1: 32, 11: 64, 10: 16, 16: 16}  # FLOAT, DOUBLE, FLOAT16, BFLOAT16
+
+
+def _elem_types(model: Any) -> Dict[str, int]:
+    """The element type of every value ONNX shape inference knows (graph inputs, initializers, the rest)."""
+    import onnx
+
+    try:
+        graph = onnx.shape_inference.infer_shapes(model).graph
+    except Exception:  # noqa: BLE001 - inference is best effort; unknown types are refused where they matter
+        graph = model.graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.value_info, *graph.output]}
+    types.update({t.name: t.data_type for t in graph.initializer})
+    return types
+
+
+def _cast(node: Any, act: _Act, bits: Optional[int], to: int) -> _Act:
+    """A Cast of an activation whose values have ``bits`` of float precision: the identity when the target
+    is float32/float64 and keeps them all; refused otherwise (to an integer or bool type it rounds or
+    truncates, to float16 it rounds: never approximated)."""
+    import onnx
+
+    if bits is not None and to in (1, 11) and _FLOAT_BITS[to] >= bits:
+        return act
+    raise UnsupportedLayer(
+        f"model has Cast node {node.name!r} to {onnx.TensorProto.DataType.Name(to)} applied to "
+        f"{'a float' + str(bits) if bits else 'a non-float'} value computed from the input: it changes values "
+        "(rounds or truncates), which robustest's layers cannot reproduce exactly, so no proof is possible. "
+        "Fix: export without the Cast (attacks still run on the model through onnxruntime)")
+
+
 def _ident(name: str) -> str:
     out = re.sub(r"\W", "_", name).strip("_").lower()
     return ("n_" + out) if out[:1].isdigit() else out
@@ -229,8 +278,12 @@ def _ident(name: str) -> str:
 
 def _fold(op: str, ins: List[Any], attrs: Dict[str, Any]) -> np.ndarray:
     """Constant folding for the shape arithmetic exporters emit around Reshape."""
-    if op in ("Identity", "Cast", "Dropout"):
+    if op in ("Identity", "Dropout"):
         return np.asarray(ins[0])
+    if op == "Cast":  # on constants the cast is exact: numpy does it
+        from onnx.helper import tensor_dtype_to_np_dtype
+
+        return np.asarray(ins[0]).astype(tensor_dtype_to_np_dtype(attrs["to"]))
     if op == "Gather":
         return np.take(ins[0], ins[1], axis=attrs.get("axis", 0))
     if op == "Unsqueeze":

@@ -14,27 +14,47 @@ line below.
 from .add import Add
 from .avgpool import AvgPool2d
 from .base import AffineLayer, Layer
+from .concat import Concat
 from .conv import Conv2d
+from .gelu import GELU
 from .identity import Identity
+from .leaky_relu import LeakyReLU
 from .linear import Linear
 from .maxpool import MaxPool2d
+from .pad import Pad
 from .registry import kinds, supported_text
 from .relu import ReLU
 from .reshape import Reshape
 from .scale import Scale
+from .sigmoid import Sigmoid
+from .silu import SiLU
+from .smooth import Smooth
+from .softplus import Softplus
+from .tanh import Tanh
+from .select import Select
 
 __all__ = [
+           "GELU",
            "Add",
            "AffineLayer",
            "AvgPool2d",
+           "Concat",
            "Conv2d",
            "Identity",
            "Layer",
+           "LeakyReLU",
            "Linear",
            "MaxPool2d",
+           "Pad",
            "ReLU",
            "Reshape",
            "Scale",
+           "SiLU",
+           "Sigmoid",
+           "Smooth",
+           "Softplus",
+           "Tanh",
+           "Select",
            "kinds",
            "supported_text",
 ]

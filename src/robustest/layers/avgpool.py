@@ -1,6 +1,8 @@
 """``nn.AvgPool2d`` (a linear map with non-negative weights; ``count_include_pad`` honoured).
 
-ONNX ``AveragePool`` (2-D, symmetric pads, floor mode) imports as ``nn.AvgPool2d``.
+ONNX ``AveragePool`` (2-D, symmetric pads, floor mode) imports as ``nn.AvgPool2d``, and
+``GlobalAveragePool`` as the ``nn.AvgPool2d`` whose kernel is the whole image; ``nn.AdaptiveAvgPool2d``
+whose output size divides the input's is the same average pool.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from .registry import register, unsupported
 class AvgPool2d(AffineLayer):
     kind = "AvgPool2d"
     summary = "without divisor_override"
-    modules = (nn.AvgPool2d,)
-    onnx_ops = ("AveragePool",)
+    modules = (nn.AvgPool2d, nn.AdaptiveAvgPool2d)
+    onnx_ops = ("AveragePool", "GlobalAveragePool")
 
     @classmethod
     def example(cls, gen: torch.Generator) -> tuple[AvgPool2d, list[tuple[int, ...]]]:
@@ -28,6 +30,8 @@ class AvgPool2d(AffineLayer):
 
     @classmethod
     def from_module(cls, mod: nn.Module, path: str, in_shape: tuple[int, ...]) -> AvgPool2d:
+        if isinstance(mod, nn.AdaptiveAvgPool2d):
+            return cls.adaptive(mod, path, in_shape)
         assert isinstance(mod, nn.AvgPool2d)
         if mod.divisor_override is not None:
             raise unsupported(type(mod).__name__, path, "divisor_override")
@@ -35,7 +39,26 @@ class AvgPool2d(AffineLayer):
                    pair(mod.padding), ceil_mode=mod.ceil_mode, count_include_pad=mod.count_include_pad)
 
     @classmethod
+    def adaptive(cls, mod: nn.AdaptiveAvgPool2d, path: str, in_shape: tuple[int, ...]) -> AvgPool2d:
+        """An adaptive average pool whose output size divides the input's: windows of equal size."""
+        hw = tuple(in_shape[-2:])
+        size = mod.output_size if isinstance(mod.output_size, tuple) else (mod.output_size, mod.output_size)
+        out = tuple(hw[d] if size[d] is None else int(size[d]) for d in range(2))
+        if len(in_shape) != 3 or any(hw[d] % out[d] for d in range(2)):
+            raise unsupported(type(mod).__name__, path, f"output size {out} does not divide the input's {hw}")
+        k = (hw[0] // out[0], hw[1] // out[1])
+        return cls(k, k, (0, 0))
+
+    @classmethod
     def from_onnx(cls, node: OnnxNode) -> Any:
+        if node.op == "GlobalAveragePool":
+            probe = node.probe(node.inputs[0])
+            if probe.dim() != 4:
+                from ..errors import UnsupportedLayer
+
+                raise UnsupportedLayer(f"model has GlobalAveragePool node {node.name!r} on a {probe.dim()}-D "
+                                       "tensor; robustest imports the 2-D one. Fix: export a 2-D network")
+            return node.apply(nn.AvgPool2d(tuple(probe.shape[-2:])), node.inputs[0])
         k, stride, pads = onnx_pool_args(node)
         return node.apply(nn.AvgPool2d(k, stride=stride, padding=pads,
                                        count_include_pad=bool(node.attrs.get("count_include_pad", 0))),

@@ -22,7 +22,7 @@ ordinary torch modules, which ``from_module`` then reads).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
@@ -77,7 +77,9 @@ class Call:
     ``function`` is the called function's or method's name and ``name`` the fx node's (for messages); ``inputs`` are the graph entries of the operands computed from the model's input (the others are
     constants); ``constant`` is the other operand of a binary call on one such tensor when it is a
     constant (float64, batch dimension dropped), else None; ``tensor_first`` says whether the tensor is
-    the first operand; ``keeps_batch`` whether the output's dimension 0 is still the batch."""
+    the first operand; ``keeps_batch`` whether the output's dimension 0 is still the batch; ``args`` the
+    call's positional operands after the first and ``kwargs`` its keywords (an activation's options, such
+    as ``F.leaky_relu(x, 0.2)``; fx nodes where they are computed)."""
 
     target: object
     function: str
@@ -89,6 +91,8 @@ class Call:
     constant: torch.Tensor | None
     tensor_first: bool
     keeps_batch: bool
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 class OnnxNode(Protocol):
@@ -102,7 +106,7 @@ class OnnxNode(Protocol):
 
     def is_activation(self, value: Any) -> bool: ...
     def probe(self, value: Any) -> torch.Tensor: ...  # an activation's value on a batch-1 probe input
-    def apply(self, mod: nn.Module, src: Any) -> Any: ...  # add ``mod`` to the model and call it on ``src``
+    def apply(self, mod: nn.Module, *srcs: Any) -> Any: ...  # add ``mod`` to the model and call it on ``srcs``
     def call(self, fn: Any, *srcs: Any) -> Any: ...  # call the function ``fn`` on activations
     def sole_producer(self, i: int) -> nn.Module | None: ...  # the module that computed input i, if i is its only use
     def with_probe(self, act: Any, probe: torch.Tensor) -> Any: ...  # ``act`` after its module changed in place
@@ -115,6 +119,10 @@ class Layer:
     kind: ClassVar[str] = "layer"
     #: True for layers whose CROWN rule needs the bounds of their inputs (ReLU, MaxPool).
     nonlinear: ClassVar[bool] = False
+    #: Whether ``encode(..., exact=True)`` is exact (piecewise-linear kinds). False: it is the sound
+    #: relaxation of a smooth function, so an MILP over it proves soundly but its optimum (and any point
+    #: it finds) is not the network's (:func:`robustest.certify.encode.relaxed_layers`).
+    exact_milp: ClassVar[bool] = True
     #: Number of inputs (Add has 2); the fx reader passes a call's first ``arity`` tensor operands.
     arity: ClassVar[int] = 1
     #: What the kind stands for, in words, for the "supported" text (:func:`~.registry.supported_text`).
@@ -251,6 +259,23 @@ class AffineLayer(Layer):
                *, in_shapes: Sequence[tuple[int, ...]], exact: bool) -> np.ndarray:
         W, b = self.matrix(tuple(in_shapes[0]))
         return encode_affine(problem, ins[0], W, b, out_box)
+
+
+def distinct(problem: Problem, y: np.ndarray, out_box: NpBox) -> np.ndarray:
+    """``y`` (variable indices) with every repeated variable after its first use replaced by a new one equal
+    to it, so each output entry has a variable of its own (an objective keyed by variable would otherwise
+    add up, or drop, the coefficients of repeated entries)."""
+    y = np.asarray(y, dtype=np.int64).copy()
+    _, first = np.unique(y, return_index=True)
+    again = np.setdiff1d(np.arange(y.size), first)
+    if again.size:
+        lo, hi = widen(out_box[0][again], out_box[1][again])
+        new = problem.add_vars(lo, hi)
+        r = np.arange(again.size)
+        problem.add_rows(np.r_[r, r], np.r_[new, y[again]], np.r_[np.ones(r.size), -np.ones(r.size)],
+                         lo=np.zeros(r.size), hi=np.zeros(r.size))
+        y[again] = new
+    return y
 
 
 def encode_affine(problem: Problem, x: np.ndarray, W: np.ndarray, b: np.ndarray, out_box: NpBox) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Eval-mode identities: ``nn.Identity``, the dropouts, ``clone``/``detach``/``contiguous`` calls, ONNX
-``Identity``/``Dropout``/``Cast``. They vanish from the graph (the readers return None for them); the
+``Identity``/``Dropout`` (a ``Cast`` is the importer's: only a widening float cast is an identity). They vanish from the graph (the readers return None for them); the
 rules below are the identity's, for a graph built by hand."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class Identity(Layer):
     summary = "in eval mode; dropout/identity/contiguous/clone/detach calls"
     modules = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
     functions = ("dropout", "identity", "contiguous", "clone", "detach")
-    onnx_ops = ("Identity", "Dropout", "Cast")
+    onnx_ops = ("Identity", "Dropout")
 
     @classmethod
     def example(cls, gen: torch.Generator) -> tuple[Identity, list[tuple[int, ...]]]:

@@ -4,12 +4,16 @@
 * CROWN: on an unstable neuron (``l < 0 < u``) the upper line is the chord ``u (x - l) / (u - l)``; the
   lower line is ``alpha * x`` with ``alpha`` in [0, 1] — adaptive (1 when ``u > -l``, else 0) unless
   optimised slopes are passed in ``relax["alpha"]`` (alpha-CROWN). Any alpha in [0, 1] is sound.
+* ONNX ``Clip``/``Max``/``Min`` with constants are ReLUs between constant affine maps, exactly:
+  ``max(x, c) = relu(x - c) + c``, ``min(x, c) = c - relu(c - x)``, ``clip(x, a, b) = min(max(x, a), b)``
+  (and of two activations ``max(a, b) = relu(a - b) + b``, ``min(a, b) = a - relu(a - b)``).
 * LP: the triangle relaxation. MILP: the big-M encoding with one binary per unstable neuron, using the
   neuron's own bounds as the big-M constants; stable neurons get no binary.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,7 +50,7 @@ class ReLU(Layer):
     summary = "F.relu, torch.relu"
     modules = (nn.ReLU,)
     functions = (torch.relu, torch.nn.functional.relu, "relu")
-    onnx_ops = ("Relu",)
+    onnx_ops = ("Relu", "Clip", "Max", "Min")
     dense_role = "relu"
 
     @classmethod
@@ -63,7 +67,9 @@ class ReLU(Layer):
 
     @classmethod
     def from_onnx(cls, node: OnnxNode) -> Any:
-        return node.apply(nn.ReLU(), node.inputs[0])
+        if node.op == "Relu":
+            return node.apply(nn.ReLU(), node.inputs[0])
+        return _onnx_clip(node)
 
     def bounded_inputs(self, box: Box) -> torch.Tensor:
         """Only unstable neurons: a stable ReLU's relaxation does not depend on its bounds."""
@@ -122,3 +128,53 @@ class ReLU(Layer):
             problem.add_rows(np.r_[r, r], np.r_[y, xu], np.r_[np.ones(k), -s], lo=np.full(k, -np.inf),
                              hi=-s * l)
         return out
+
+
+def _onnx_clip(node: OnnxNode) -> Any:
+    """ONNX Clip / Max / Min as ReLUs between constant affine maps (see the module docstring)."""
+    from ..errors import UnsupportedLayer
+    from .scale import ConstantAffine, onnx_tensor
+
+    def affine(act: Any, scale: float, shift: Any) -> Any:
+        return node.apply(ConstantAffine(torch.tensor(scale), onnx_tensor(shift)), act)
+
+    def bound(act: Any, c: np.ndarray, upper: bool) -> Any:  # max(x, c), or min(x, c) when upper
+        c = np.asarray(c, dtype=np.float32)
+        probe = node.probe(act)
+        if not np.isfinite(c).all() or np.broadcast_shapes(c.shape, tuple(probe.shape)) != tuple(probe.shape):
+            raise UnsupportedLayer(f"model has {node.op} node {node.name!r} with a constant that is not finite "
+                                   "or does not broadcast to the input's shape. Fix: export finite bounds")
+        if upper:
+            return affine(node.apply(nn.ReLU(), affine(act, -1.0, c)), -1.0, c)
+        return affine(node.apply(nn.ReLU(), affine(act, 1.0, -c)), 1.0, c)
+
+    ins = [v for v in node.inputs]
+    if node.op == "Clip":
+        x = ins[0]
+        at = node.attrs
+        lo = at.get("min") if "min" in at else (ins[1] if len(ins) > 1 else None)
+        hi = at.get("max") if "max" in at else (ins[2] if len(ins) > 2 else None)
+        if any(node.is_activation(v) for v in (lo, hi) if v is not None):
+            raise UnsupportedLayer(f"model has Clip node {node.name!r} with bounds computed from the input. "
+                                   "Fix: clip by constants")
+        if lo is not None:
+            x = bound(x, lo, upper=False)
+        return x if hi is None else bound(x, hi, upper=True)
+    acts = [v for v in ins if node.is_activation(v)]
+    consts = [np.asarray(v, dtype=np.float32) for v in ins if not node.is_activation(v)]
+    upper = node.op == "Min"
+    if len(acts) == 2 and not consts:
+        a, b = acts
+        if tuple(node.probe(a).shape) != tuple(node.probe(b).shape):
+            raise UnsupportedLayer(f"model has {node.op} node {node.name!r} of two inputs of different shapes. "
+                                   "Fix: broadcast them explicitly first")
+        diff = node.apply(nn.ReLU(), node.call(operator.sub, a, b))
+        return node.call(operator.sub, a, diff) if upper else node.call(operator.add, diff, b)
+    if len(acts) != 1:
+        raise UnsupportedLayer(f"model has {node.op} node {node.name!r} of {len(acts)} inputs computed from the "
+                               "input and constants; robustest imports one input and constants, or two inputs. "
+                               "Fix: split it into two-input nodes")
+    c = consts[0]
+    for other in consts[1:]:
+        c = np.minimum(c, other) if upper else np.maximum(c, other)
+    return bound(acts[0], c, upper=upper)

@@ -5,7 +5,7 @@ input normalisation ``(x - mean) / std`` becomes (``scale = 1/std``, ``shift = -
 is not folded into a following convolution because zero padding would then pad the wrong value.
 
 ONNX ``BatchNormalization`` imports as ``nn.BatchNorm1d/2d`` (eval mode), ``Add``/``Sub``/``Mul``/``Div`` of
-an activation and a constant as :class:`ConstantAffine`, or, right after a ``MatMul``'s ``nn.Linear``, into
+an activation and a constant, and ``Neg``, as :class:`ConstantAffine`, or, right after a ``MatMul``'s ``nn.Linear``, into
 that Linear's bias (MatMul + Add is a Gemm).
 """
 
@@ -78,7 +78,7 @@ class Scale(AffineLayer):
     summary = "in eval mode; + - * / by constants, such as (x - mean) / std"
     modules = (nn.BatchNorm1d, nn.BatchNorm2d)
     functions = tuple(f for fs in OPS.values() for f in fs)
-    onnx_ops = ("BatchNormalization", "Add", "Sub", "Mul", "Div")
+    onnx_ops = ("BatchNormalization", "Add", "Sub", "Mul", "Div", "Neg")
 
     def __init__(self, scale: torch.Tensor, shift: torch.Tensor, *, source: str = "affine") -> None:
         self.scale = torch.as_tensor(scale).detach().clone()
@@ -121,6 +121,8 @@ class Scale(AffineLayer):
     def from_onnx(cls, node: OnnxNode) -> Any:
         if node.op == "BatchNormalization":
             return _onnx_batchnorm(node)
+        if node.op == "Neg":
+            return node.apply(ConstantAffine(torch.tensor(-1.0), torch.tensor(0.0)), node.inputs[0])
         x, y = node.inputs
         op = node.op
         if node.is_activation(x) and node.is_activation(y):

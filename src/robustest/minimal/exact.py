@@ -35,7 +35,7 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 
-from ..errors import SolverError, SolverUnavailable, invalid_argument
+from ..errors import SolverError, SolverUnavailable, UnsupportedLayer, invalid_argument
 from ..solvers import Problem, open_solver
 from ..spec import Bound, LpBall, lp_norm
 
@@ -67,7 +67,7 @@ def exact_minimum(model: torch.nn.Module, x: torch.Tensor, label: torch.Tensor, 
     ``solver`` defaults to "highs" for linf/l1 and "gurobi" for l2.
     """
     from ..certify.crown import intermediate_bounds
-    from ..certify.encode import encode_network, numpy_boxes
+    from ..certify.encode import encode_network, numpy_boxes, relaxed_layers
     from ..graph import read_model
 
     ball = LpBall(eps=0.0, norm=norm, domain=domain)
@@ -81,6 +81,10 @@ def exact_minimum(model: torch.nn.Module, x: torch.Tensor, label: torch.Tensor, 
         raise SolverUnavailable(f"norm='l2' exact minima are a MIQP and need gurobipy. {_FIX_L2}")
     start = time.perf_counter()
     graph = read_model(model, x)
+    relaxed = relaxed_layers(graph)
+    if relaxed:
+        raise UnsupportedLayer(f"the exact minimum needs a piecewise-linear network; {', '.join(relaxed[:3])} has "
+                               "no exact MILP encoding. Fix: use the certified lower radius and the attack's upper one")
     x64 = x.detach().double()
     y = int(label.reshape(-1)[0])
     if not math.isfinite(upper):

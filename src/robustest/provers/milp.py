@@ -11,7 +11,9 @@ from .known import prepared
 
 class MilpProver(Prover):
     """Exact for piecewise-linear networks: decides every row to the solver's tolerance unless time runs
-    out. Handles conjunctions of rows with ``d == 0`` (robustness margins, single-row VNN-LIB disjuncts);
+    out. With smooth activations the encoding is their sound relaxation: its proofs hold, and a point it
+    finds counts only once a forward pass confirms it (:func:`~robustest.certify.milp.milp_verify`).
+    Handles conjunctions of rows with ``d == 0`` (robustness margins, single-row VNN-LIB disjuncts);
     other properties are left ``open`` with the reason."""
 
     name = rung = "milp"

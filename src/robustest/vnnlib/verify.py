@@ -7,11 +7,13 @@
     >>> res.status, res.method                                                    # doctest: +SKIP
     ('sat', 'pgd')
 
-The pipeline per region of the property: a few random points, then gradient attacks (the library's own
-attacks, run on a wrapper whose two "logits" are ``[violation margin, 0]`` so that "misclassified"
-means "inside the output polytope"), then proofs with the certifiers (CROWN bounds on ``A y - b``,
-then beta-CROWN branch and bound, then MILP). A counterexample is reported only after a plain forward
-pass confirms it; a region is proved only by a sound bound. Whatever is left when the time is up is ``timeout``.
+The property's regions go through the orchestrator of :mod:`robustest.ladder`, as ``check()``'s samples
+do (:class:`RegionSubject`; the rungs of :func:`robustest.vnnlib.prove.vnnlib_ladder`): a few random
+points, CROWN bounds on ``A y - b``, a short gradient attack (the library's own attacks, run on a
+wrapper whose two "logits" are ``[violation margin, 0]`` so that "misclassified" means "inside the
+output polytope"), batched beta-CROWN branch and bound, alpha-CROWN and MILP, then attacks until the time
+is up. A counterexample is reported only after a plain forward pass confirms it; a region is proved only
+by a sound bound. Whatever is left when the time is up is ``timeout``.
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
 from ..errors import ShapeError, UnsupportedLayer, invalid_argument
+from ..ladder import AttackRung, Rung, StepOutcome, Subject, climb
+from ..provers import Known, ProofSettings, ProofTask
 from .parser import Region, VnnlibSpec
-from .prove import Stage, default_stages
+from .prove import region_device, region_task, vnnlib_ladder
 
 Status = str  # "sat" | "unsat" | "timeout" | "unknown"
 
@@ -124,13 +128,89 @@ def f32_box(region: Region) -> Tuple[torch.Tensor, torch.Tensor]:
     return lo, torch.maximum(hi, lo)
 
 
+class RegionSubject(Subject):
+    """The regions of one VNN-LIB property as the orchestrator's items (:class:`robustest.ladder.Subject`):
+    one deadline for them all, attacks on the spec-margin wrapper, proofs on each region's task, and every
+    counterexample confirmed by a plain forward pass of the network and the property. One violated region
+    settles the property (``sat``)."""
+
+    batchable = False
+
+    def __init__(self, model: nn.Module, spec: VnnlibSpec, shape: Tuple[int, ...], *, deadline: float,
+                 seed: int, device: torch.device, dtype: torch.dtype) -> None:
+        self.model, self.spec, self.shape, self.deadline, self.seed = model, spec, shape, deadline, seed
+        self.device, self.dtype = device, dtype
+        self.settings = ProofSettings()
+        self.known: Dict[int, Known] = {}
+        self.outputs: Dict[int, torch.Tensor] = {}  # a confirmed counterexample's output, per region
+        self._graph: Any = None
+        self._tasks: Dict[int, Optional[ProofTask]] = {}
+
+    @property
+    def size(self) -> int:
+        return len(self.spec.regions)
+
+    def remaining(self, i: int) -> float:
+        return self.deadline - time.perf_counter()
+
+    def read_graph(self) -> Any:
+        if self._graph is None:
+            from ..graph import read_model
+
+            try:
+                self._graph = read_model(self.model, torch.zeros((1, *self.shape), device=self.device))
+            except UnsupportedLayer as exc:
+                self._graph = exc
+        if isinstance(self._graph, UnsupportedLayer):
+            raise self._graph
+        return self._graph
+
+    def task(self, indices: Sequence[int]) -> Optional[ProofTask]:
+        (i,) = indices
+        if i not in self._tasks:
+            task = region_task(self.read_graph(), self.spec.regions[i], self.shape, self.device)
+            if task is not None and task.known is not None:
+                self.known[i] = task.known[0]
+            self._tasks[i] = task
+        return self._tasks[i]
+
+    def attack(self, indices: List[int], rung: AttackRung) -> Dict[int, StepOutcome]:
+        share = 1.0 if rung.share is None else rung.share
+        for i in indices:
+            now = time.perf_counter()
+            found = falsify(self.model, self.spec, self.spec.regions[i], self.shape, device=self.device,
+                            dtype=self.dtype, seed=self.seed, level=rung.level,
+                            deadline=min(self.deadline, now + share * max(0.0, self.deadline - now)))
+            if found is not None:
+                return {i: StepOutcome("falsified", counterexample=found[0], method=found[2])}
+        return {}
+
+    def recheck(self, outcomes: Dict[int, StepOutcome]) -> None:
+        for i, o in list(outcomes.items()):
+            if o.verdict != "falsified":
+                continue
+            wrapped = SpecMargin(self.model, self.spec.regions[i], self.shape, margin=0.0, device=self.device,
+                                 dtype=self.dtype)
+            hit = None
+            if isinstance(o.counterexample, torch.Tensor) and o.counterexample.numel() == self.spec.num_inputs:
+                u = (o.counterexample.to(self.device, self.dtype).reshape(1, -1) - wrapped.center) / \
+                    wrapped.radius.clamp_min(1e-30)
+                hit = _confirm(self.model, self.spec, wrapped, u.clamp(-1, 1), self.shape)
+            if hit is None:
+                outcomes[i] = StepOutcome(reason=f"{o.method} found a point that the network does not confirm")
+            else:
+                o.counterexample, self.outputs[i] = hit
+
+    def settled(self, decided: Dict[int, Tuple[str, StepOutcome]]) -> bool:
+        return any(o.verdict == "falsified" for _, o in decided.values())
+
+
 def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], timeout: float,
-           seed: int = 0, stages: Optional[Sequence[Stage]] = None) -> VerifyResult:
+           seed: int = 0, ladder: Optional[Sequence[Rung]] = None) -> VerifyResult:
     """Decide ``spec`` on ``model`` within ``timeout`` seconds (wall clock).
 
-    ``stages`` are called per region with ``(model, region, shape, deadline)`` and return a
-    :class:`~robustest.vnnlib.prove.Proof` (or ``None``); by default
-    :func:`~robustest.vnnlib.prove.default_stages`, the registry's provers.
+    ``ladder``: the rungs run on the property's regions (:class:`RegionSubject`) by the orchestrator of
+    :mod:`robustest.ladder`; by default :func:`~robustest.vnnlib.prove.vnnlib_ladder`.
     """
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 \
             or not math.isfinite(timeout):
@@ -140,62 +220,26 @@ def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], ti
     # or an attack step overshooting its limit): measured overshoots reached ~6 s at 120 s on a loaded machine.
     deadline = start + float(timeout) * 0.92 - min(1.0, 0.05 * float(timeout))
     shape = check_input_shape(spec, input_shape)
+    device = region_device(model)
     param = next(iter(model.parameters()), None)
-    device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     check_output_count(model, spec, shape, device=device, dtype=dtype)
-    provers = list(default_stages() if stages is None else stages)
     if not spec.regions:
         return VerifyResult("unsat", time.perf_counter() - start, "empty input region")
-    open_regions: List[Region] = list(spec.regions)
-    methods: List[str] = []
-    notes: List[str] = []
-    # Cheapest first: random points, quick proofs (CROWN), a short attack, the expensive proofs (batched
-    # beta-CROWN branch and bound for fully connected ReLU nets, then alpha-CROWN + MILP), then attacks with
-    # whatever time is left.
-    cheap = [p for p in provers if getattr(p, "cheap", False)]
-    expensive = [p for p in provers if not getattr(p, "cheap", False)]
-    order: List[Tuple[str, Any]] = [("attack", 0), ("prove", cheap), ("attack", 1), ("prove", expensive),
-                                    ("attack", 2)]
-    for kind, arg in order:
-        if kind == "attack":
-            for region in list(open_regions):
-                share = 0.2 if arg == 1 else 1.0
-                found = falsify(model, spec, region, shape, device=device, dtype=dtype, seed=seed, level=arg,
-                                deadline=min(deadline, time.perf_counter() + share * max(
-                                    0.0, deadline - time.perf_counter())))
-                if found is not None:
-                    x, y, how = found
-                    return VerifyResult("sat", time.perf_counter() - start, how, x, y)
-            continue
-        for region in list(open_regions):
-            for prove in list(arg):
-                if time.perf_counter() >= deadline:
-                    break
-                try:
-                    proof = prove(model, region, shape, deadline)
-                except (ImportError, UnsupportedLayer) as exc:  # no rule for a layer: attacks only
-                    notes.append(f"{getattr(prove, '__name__', 'prover')} unavailable: {exc}")
-                    arg = [p for p in arg if p is not prove]
-                    continue
-                if proof is not None and proof.candidate is not None:
-                    wrapped = SpecMargin(model, region, shape, margin=0.0, device=device, dtype=dtype)
-                    u = (proof.candidate.to(device, dtype).reshape(1, -1) - wrapped.center) / \
-                        wrapped.radius.clamp_min(1e-30)
-                    hit = _confirm(model, spec, wrapped, u.clamp(-1, 1), shape)
-                    if hit is not None:
-                        return VerifyResult("sat", time.perf_counter() - start, proof.method, *hit)
-                    notes.append(f"{proof.method} found a point that the network does not confirm")
-                    break
-                if proof is not None and proof.method:
-                    methods.append(proof.method)
-                    open_regions.remove(region)
-                    break
-        if not open_regions:
-            return VerifyResult("unsat", time.perf_counter() - start, "+".join(sorted(set(methods))))
-    elapsed = time.perf_counter() - start
-    return VerifyResult("timeout", elapsed, reason="; ".join(
-        [f"{len(open_regions)} of {len(spec.regions)} regions neither falsified nor proved"] + notes))
+    subject = RegionSubject(model, spec, shape, deadline=deadline, seed=seed, device=device, dtype=dtype)
+    decided, last = climb(subject, vnnlib_ladder() if ladder is None else ladder)
+    for i, (_, out) in decided.items():
+        if out.verdict == "falsified":
+            return VerifyResult("sat", time.perf_counter() - start, out.method or "", out.counterexample,
+                                subject.outputs[i])
+    if len(decided) == subject.size:
+        methods = sorted({out.method or rung for rung, out in decided.values()})
+        return VerifyResult("unsat", time.perf_counter() - start, "+".join(methods))
+    notes = list(dict.fromkeys(why for i, (_, why) in sorted(last.items()) if why and i not in decided))
+    if isinstance(subject._graph, UnsupportedLayer):  # the last (attack) rung's silence must not hide it
+        notes = [f"no proof tried: {subject._graph}", *notes]
+    return VerifyResult("timeout", time.perf_counter() - start, reason="; ".join(
+        [f"{subject.size - len(decided)} of {subject.size} regions neither falsified nor proved"] + notes))
 
 
 def falsify(model: nn.Module, spec: VnnlibSpec, region: Region, shape: Tuple[int, ...], *,
@@ -226,6 +270,8 @@ def falsify(model: nn.Module, spec: VnnlibSpec, region: Region, shape: Tuple[int
     methods = [("apgd", dict(steps=100, loss="ce"))]
     if hard:
         methods += [("apgd", dict(steps=200, loss="ce")), ("pgd", dict(steps=100, loss="margin"))]
+    if getattr(model, "gradient_free", False):  # run by onnxruntime (io.onnx_runtime): forward passes only
+        methods = [("square", dict(queries=1000 if hard else 100))]
     for round_ in range(1000 if hard else 1):
         for name, opts in methods:
             remaining = deadline - time.perf_counter()
