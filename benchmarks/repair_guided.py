@@ -134,6 +134,8 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                     help="GuidedSettings fields for the guided methods, e.g. robust_guard=True layer=auto")
     ap.add_argument("--label", default="", help="a name for this variant in the output")
+    ap.add_argument("--finetune-seconds", type=float, default=None,
+                    help="adversarial fine-tuning's time budget (default: the last guided method's wall time)")
     args = ap.parse_args()
     extra = {k: _value(v) for k, v in (item.split("=", 1) for item in args.set)}
     torch.set_num_threads(args.threads)
@@ -150,7 +152,8 @@ def main() -> None:
             guided_seconds = 0.0
             for method in args.methods:
                 load = os.getloadavg()[0]
-                res = run_method(method, model, test, train, guided_seconds, args.neighbours, extra)
+                budget = guided_seconds if args.finetune_seconds is None else args.finetune_seconds
+                res = run_method(method, model, test, train, budget, args.neighbours, extra)
                 if method.startswith("guided"):
                     guided_seconds = res.seconds
                 ev = evaluate(res.model, gate, unseen, eps)

@@ -94,7 +94,8 @@ def test_guided_repair_with_every_generalisation_aid_fixes_the_gap(gap):
 
 
 @pytest.mark.parametrize("field, value", [("guard_scales", ()), ("guard_scales", (0.0,)), ("layer", ""),
-                                          ("ball_points", -1), ("polish_steps", True), ("validation_share", 1.0)])
+                                          ("ball_points", -1), ("polish_steps", True), ("validation_share", 1.0),
+                                          ("adversarial_loss_decrease", 1.0), ("protect", -2)])
 def test_bad_generalisation_settings_name_the_field(field, value):
     with pytest.raises(InvalidArgument, match=f"GuidedSettings.{field}"):
         GuidedSettings(**{field: value})

@@ -46,7 +46,8 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
            violation_kind: str = "sum", wrong_classes: Union[str, int] = "all",
            loss_subsample: Optional[int] = None, penalty: float = 1e6, evaluate: Optional[Data] = None,
            stop_when_fixed: bool = False, step_grid: Optional[Sequence[float]] = None,
-           time_limit: Optional[float] = None, loss_eps: Optional[float] = None, protect: Optional[Data] = None,
+           time_limit: Optional[float] = None, loss_eps: Optional[float] = None, loss_eps_decrease: float = 0.0,
+           protect: Optional[Data] = None,
            test: Optional[RepairTest] = None, until: str = "passes",
            method: str = "guided", holdout: Optional[Data] = None,
            guided: Optional[GuidedSettings] = None) -> Union[RepairResult, GuidedRepairResult]:
@@ -80,7 +81,7 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
     stops the master QPs early (a note says so); ``loss_eps`` adds a second loss cut on the *adversarial*
     training loss (cross-entropy at PGD points at ``loss_eps`` of the loss data, recomputed at every cut
     point: "the repair may not make the training data less robust", to first order; an engineering
-    choice, not the paper's); ``protect=(x, y)``: points (e.g. the worst points of the training samples
+    choice, not the paper's; ``loss_eps_decrease`` in [0, 1) asks it to fall by that share instead); ``protect=(x, y)``: points (e.g. the worst points of the training samples
     near the counterexamples) whose margins may not fall below ``min(margin, their margin now)``, with
     plain cuts: what a correction may not break on its way (an engineering choice). The input model is
     never modified.
@@ -103,12 +104,14 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
                         "violation_kind": violation_kind, "wrong_classes": wrong_classes,
                         "loss_subsample": loss_subsample, "penalty": penalty, "evaluate": evaluate,
                         "stop_when_fixed": stop_when_fixed, "step_grid": step_grid, "time_limit": time_limit,
-                        "loss_eps": loss_eps, "protect": protect})
+                        "loss_eps": loss_eps, "loss_eps_decrease": loss_eps_decrease,
+                        "protect": protect})
         return _guided(model, adversarial, train, test=test, until=until, method=method, holdout=holdout,
                        settings=guided, domain=domain, seed=seed)
     _check_options(iterations=iterations, steps=steps, omega=omega, loss_slack=loss_slack, margin=margin,
                    solver=solver, block_rounds=block_rounds, n_adversarial=n_adversarial,
-                   violation_kind=violation_kind, wrong_classes=wrong_classes, penalty=penalty)
+                   violation_kind=violation_kind, wrong_classes=wrong_classes, penalty=penalty,
+                   loss_eps_decrease=loss_eps_decrease)
     seed = as_seed(seed)
     norm = normalize_norm(norm)
     if block is not None and (isinstance(block, bool) or not isinstance(block, (int, float)) or not 0 <= block < 1):
@@ -188,7 +191,7 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
             tic = time.perf_counter()
             La, dLa = adversarial_loss(fm, v, x_loss, y_loss, ball=loss_ball, seed=seed)
             timer["grad"] += time.perf_counter() - tic
-            r_loss.append(La + float(dLa @ (w0 - v)) - adv_loss0 - loss_slack)
+            r_loss.append(La + float(dLa @ (w0 - v)) - adv_loss0 * (1.0 - loss_eps_decrease) - loss_slack)
             loss_rows.append(-dLa.unsqueeze(0).to(rows.dtype))
         parts, rhs = [rows], [r_adv.cpu().numpy()]
         if floor_pr is not None:
@@ -381,7 +384,7 @@ def _grid(steps: int, step_grid: Optional[Sequence[float]]) -> List[float]:
 
 def _check_options(*, iterations: int, steps: int, omega: float, loss_slack: float, margin: float, solver: str,
                    block_rounds: int, n_adversarial: int, violation_kind: str, wrong_classes: Any,
-                   penalty: float) -> None:
+                   penalty: float, loss_eps_decrease: float) -> None:
     for name, value in (("iterations", iterations), ("steps", steps), ("block_rounds", block_rounds),
                         ("n_adversarial", n_adversarial)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -401,6 +404,10 @@ def _check_options(*, iterations: int, steps: int, omega: float, loss_slack: flo
                                    or wrong_classes < 1):
         raise invalid_argument("wrong_classes", wrong_classes, "'all' or an int k >= 1",
                                "use wrong_classes='all' (the paper) or 3")
+    if isinstance(loss_eps_decrease, bool) or not isinstance(loss_eps_decrease, (int, float)) or not (
+            0 <= loss_eps_decrease < 1):
+        raise invalid_argument("loss_eps_decrease", loss_eps_decrease, "a share in [0, 1)",
+                               "pass loss_eps_decrease=0.0 (the adversarial loss may not rise) or 0.05")
     if not isinstance(penalty, (int, float)) or not penalty > 0:
         raise invalid_argument("penalty", penalty, "a number > 0 (inf: hard cuts)", "use penalty=1e6")
 

@@ -47,12 +47,14 @@ class GuidedSettings:
     fine-tuning mode's optimiser steps per round, Adam rate, batch of training samples and PGD steps.
 
     Generalisation aids (benchmarks/repair.md measures each): ``adversarial_loss_cut`` adds a QP cut
-    that the adversarial training loss (PGD at the test's eps) may not rise, to first order;
+    that the adversarial training loss (PGD at the test's eps) may not rise, to first order (with
+    ``adversarial_loss_decrease``: must fall by that share);
     ``robust_guard`` checks every round's correction on a validation split of the training data
     (``validation_share`` of what is not held out, never the held-out part that judges the result):
     robust accuracy under the test's attacks may not fall below the original model's, nor clean
     accuracy by more than the tolerance; a correction that fails is shrunk along ``guard_scales`` (its
-    share of the step) and the round is rejected when no share passes; ``ball_points`` extra PGD
+    share of the step) and the round is rejected when no share passes (the cut-based methods only:
+    guarded, adversarial fine-tuning passed 1 of 5 tests in the benchmark's time); ``ball_points`` extra PGD
     counterexamples from random starts in each failing sample's ball join the cuts (0: off);
     ``layer``: "all" parameters, "auto" (round 1 tries each layer alone and keeps the one with the best
     validation robust accuracy; needs a validation split) or a module name; ``polish_steps``
@@ -79,6 +81,7 @@ class GuidedSettings:
     finetune_batch: int = 64
     finetune_pgd_steps: int = 10
     adversarial_loss_cut: bool = True
+    adversarial_loss_decrease: float = 0.0
     robust_guard: bool = True
     validation_share: float = 0.2
     guard_scales: Tuple[float, ...] = (1.0, 0.75, 0.5, 0.25)
@@ -112,6 +115,8 @@ class GuidedSettings:
                   ("accuracy_tolerance", lambda v: 0 <= v <= 1, "a fraction in [0, 1]", "accuracy_tolerance=0.01"),
                   ("holdout_share", lambda v: 0 < v < 1, "a fraction in (0, 1)", "holdout_share=0.25"),
                   ("validation_share", lambda v: 0 < v < 1, "a fraction in (0, 1)", "validation_share=0.2"),
+                  ("adversarial_loss_decrease", lambda v: 0 <= v < 1, "a share in [0, 1)",
+                   "adversarial_loss_decrease=0.0"),
                   ("margin", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0", "margin=0.05"),
                   ("finetune_lr", lambda v: math.isfinite(v) and v > 0, "a number > 0", "finetune_lr=1e-4"))
         for name, ok, expected, fix in checks:
