@@ -137,3 +137,9 @@ def test_protected_points_keep_their_margin_and_the_nearest_others_are_of_other_
         assert bool((margins(res.model) >= floor - 1e-5).all())  # a linear model: the cuts are exact
     near = ho.nearest_other((x, y), x_adv, y_adv, 3)
     assert len(near) > 0 and bool((y[near] == 0).all())
+
+
+def test_a_spent_time_budget_stops_before_a_round_with_the_original_model(gap):
+    res = robustest.repair(gap.model(), train=gap.data(50, 0), test=gate(gap), guided=GuidedSettings(time_budget=1e-4))
+    assert res.stop_reason.startswith("time budget") and res.rounds == () and not res.passed
+    assert torch.equal(FlatModel(res.model).w0, FlatModel(gap.model()).w0)

@@ -82,7 +82,8 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Data | Non
         if test.passes(report):
             stop = "the test passes"
             break
-        if time.perf_counter() >= deadline:
+        last = records[-1].seconds if records else 0.0
+        if time.perf_counter() + last >= deadline:  # a round like the last would overrun the budget
             stop = f"time budget of {settings.time_budget:g} s reached"
             break
         tic = time.perf_counter()
