@@ -143,3 +143,19 @@ def test_box_corners_stay_inside_the_property_box(lo, width):
     u = torch.tensor([[1.0] * 4, [-1.0] * 4, [1.0, -1.0, 1.0, -1.0]])
     x = wrapped.point(u).double()
     assert bool(((x >= region.lower) & (x <= region.upper)).all())
+
+
+def test_every_prover_the_verifier_schedules_is_enabled():
+    """An optional prover (alpha-CROWN) listed in the verifier's schedule must run, not be switched off by
+    check()'s default ProofSettings."""
+    from robustest.ladder import ProverRung
+    from robustest.vnnlib.prove import vnnlib_ladder
+    from robustest.vnnlib.verify import RegionSubject
+
+    net = nn.Sequential(nn.Linear(2, 2)).eval()
+    spec = parse_vnnlib(_spec_text([0.0, 0.0], [1.0, 1.0], 2, 0))
+    subject = RegionSubject(net, spec, (2,), deadline=0.0, seed=0, device=torch.device("cpu"),
+                            dtype=torch.float32)
+    provers = [p for r in vnnlib_ladder() if isinstance(r, ProverRung) for p, _ in r.provers]
+    assert "alpha-crown" in [p.name for p in provers]
+    assert all(p.enabled(subject.settings) for p in provers)

@@ -67,11 +67,12 @@ def _bound(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b
                steps=alpha_steps, project=lambda: [a.clamp_(0.0, 1.0) for a in alphas], seen=best)
         with torch.no_grad():
             Ax, c, _ = backward(net, L, C, zero, ls, us, best.args)
+        assert best.value is not None
         low = torch.maximum(concretize(Ax, c, lo, hi), best.value)
     gap = low - b
     row = gap.argmax(1)
     D = lo.shape[0]
-    coeffs = Ax[torch.arange(D), row]
+    coeffs = Ax[torch.arange(D, device=Ax.device), row]
     # candidates: each row's minimising corner and the centre
     points = torch.cat([torch.where(Ax > 0, lo.unsqueeze(1), hi.unsqueeze(1)), ((lo + hi) / 2).unsqueeze(1)], 1)
     P = points.shape[1]

@@ -82,6 +82,9 @@ class Linear(AffineLayer):
                  ) -> tuple[list[torch.Tensor], torch.Tensor]:
         return [A @ self.weight], A @ self.bias
 
+    def terms(self, in_shape: tuple[int, ...]) -> tuple[int, str]:
+        return self.weight.shape[1] + 1, "matmul"
+
     def matrix(self, in_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         return (self.weight.detach().cpu().double().numpy(), self.bias.detach().cpu().double().numpy())
 

@@ -129,8 +129,9 @@ def polytopes(task: ProofTask, n: int):  # type: ignore[no-untyped-def]
     members = [[r for r, g in enumerate(task.groups) if g == v] for v in groups]
     M = max(len(m) for m in members)
     K = task.C.shape[2]
-    C = torch.zeros(len(groups), M, K, dtype=torch.float64)
-    b = torch.full((len(groups), M), float("inf"), dtype=torch.float64)
+    cpu = torch.device("cpu")  # the search runs on CPU copies (see BabProver._one)
+    C = torch.zeros(len(groups), M, K, dtype=torch.float64, device=cpu)
+    b = torch.full((len(groups), M), float("inf"), dtype=torch.float64, device=cpu)
     rows, offs = task.C[n].double().cpu(), task.d[n].double().cpu()
     for p, m in enumerate(members):
         C[p, :len(m)] = rows[m]
