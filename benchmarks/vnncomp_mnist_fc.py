@@ -18,46 +18,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from _common import check_sat, check_unsat
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT.parent / "shared" / "benchmarks" / "vnncomp2022_mnist_fc"
-
-
-def check_sat(onnx_path: Path, spec, text: str) -> str:
-    """'' when the counterexample in ``text`` is real (checked with onnxruntime), else why not."""
-    import onnxruntime as ort
-    import torch
-
-    vals = {}
-    for tok in text.replace("(", " ").replace(")", " ").split()[1:]:
-        vals.setdefault("_", []).append(tok)
-    toks = vals.get("_", [])
-    pairs = dict(zip(toks[0::2], toks[1::2]))
-    x = np.array([float(pairs[f"X_{i}"]) for i in range(spec.num_inputs)], dtype=np.float32)
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    inp = sess.get_inputs()[0]
-    shape = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
-    y = sess.run(None, {inp.name: x.reshape(shape)})[0].reshape(-1)
-    if not spec.violated_by(torch.from_numpy(x), torch.from_numpy(y.astype(np.float64))):
-        return "counterexample does not violate the property under onnxruntime"
-    return ""
-
-
-def check_unsat(onnx_path: Path, spec, rng: np.random.Generator) -> str:
-    import onnxruntime as ort
-    import torch
-
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    inp = sess.get_inputs()[0]
-    for region in spec.regions:
-        lo, hi = region.lower.numpy(), region.upper.numpy()
-        pts = np.concatenate([((lo + hi) / 2)[None], lo + rng.random((256, lo.size)) * (hi - lo)]).astype(np.float32)
-        pts = np.clip(pts, lo.astype(np.float32), hi.astype(np.float32))
-        for x in pts:
-            y = sess.run(None, {inp.name: x.reshape([d if isinstance(d, int) and d > 0 else 1 for d in inp.shape])})[0]
-            if spec.violated_by(torch.from_numpy(x), torch.from_numpy(y.reshape(-1).astype(np.float64))):
-                return "a sampled point violates a property answered unsat"
-    return ""
 
 
 def main() -> int:

@@ -69,6 +69,7 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
         report = robustest.check(model, x_test[:100], y_test[:100], eps=0.05, escalate="crown")
         assert report.passed(min_pass=0.9)
     """
+    start = time.perf_counter()  # validating and loading count against the budget too
     given = dict(norm=norm, escalate=escalate, timeout=timeout, seed=seed, solver=solver, attacks=attacks,
                  suppress_health_check=suppress_health_check, alpha_crown=alpha_crown, provers=provers,
                  strength=strength, indices=indices, cache=cache)
@@ -87,7 +88,6 @@ def check(model: Any, inputs: Any, labels: Any, *, eps: Union[float, LpBall], no
     x = as_model_inputs(model, as_inputs(inputs, ball.domain))
     y = as_labels(labels, x.shape[0], x.device)
     ids = as_indices(indices, x.shape[0])
-    start = time.perf_counter()
     with preserved_buffers(model):  # a train-mode model (suppressed check) keeps its statistics
         logits = model_logits(model, x, y, allow_train="train_mode" in as_suppressed(suppress_health_check))
         warned = run_health_checks(model, x, y, suppress_health_check, logits=logits)

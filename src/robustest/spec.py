@@ -280,12 +280,17 @@ def bound_rows(n: int, idx: torch.Tensor | None = None, *, like: torch.Tensor) -
     and device of ``like``.
 
         >>> bound_rows(3, torch.tensor([0, 2]), like=torch.zeros(1)).tolist()
-        [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [-1.0, -0.0, -0.0], [-0.0, -0.0, -1.0]]
+        [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]]
     """
-    eye = torch.eye(n, dtype=like.dtype, device=like.device)
-    if idx is not None:
-        eye = eye[idx]
-    return torch.cat([eye, -eye])
+    if idx is None:
+        idx = torch.arange(n, device=like.device)
+    idx = idx.to(like.device)
+    r = idx.numel()
+    rows = torch.zeros((2 * r, n), dtype=like.dtype, device=like.device)  # only the rows: no n x n identity
+    pos = torch.arange(r, device=like.device)
+    rows[pos, idx] = 1.0
+    rows[pos + r, idx] = -1.0
+    return rows
 
 
 def as_ball(eps: Union[float, "LpBall"], norm: str, domain: Optional[Tuple[Bound, Bound]]) -> LpBall:

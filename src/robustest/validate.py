@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any, List, Optional, Tuple
 
+import numpy as np
 import torch
 
 from ._options import problem
@@ -53,9 +54,10 @@ def as_inputs(inputs: Any, domain: Optional[Tuple[Bound, Bound]], *, allow_empty
         lo = torch.as_tensor(domain[0], dtype=x.dtype, device=x.device)
         hi = torch.as_tensor(domain[1], dtype=x.dtype, device=x.device)
         for end in (lo, hi):
+            # numpy's: torch's imports sympy on its first call (2.7 s of a check's budget on a loaded machine)
             try:
-                fits = torch.broadcast_shapes(end.shape, x.shape[1:]) == x.shape[1:]
-            except RuntimeError:
+                fits = np.broadcast_shapes(tuple(end.shape), tuple(x.shape[1:])) == tuple(x.shape[1:])
+            except ValueError:
                 fits = False
             if not fits:
                 raise invalid_argument("domain", f"bounds of shape {tuple(end.shape)}",

@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from .adam import Adam
+
 __all__ = ["Best", "ascend"]
 
 
@@ -54,12 +56,15 @@ def ascend(params: Sequence[tuple[torch.Tensor, float]], bound: Callable[[], tor
            deadline: float = float("inf")) -> None:
     """``steps`` Adam steps (each parameter with its learning rate) raising ``bound()``; ``project()``
     runs under ``no_grad`` after each step and ``seen`` gets each iterate's bound (detached). The
-    parameters are updated in place (made to require grad); stops early at ``deadline``."""
+    parameters are updated in place (made to require grad); no step starts after ``deadline`` (so none
+    may run: a caller without a ``start`` bound in ``seen`` checks for that)."""
     for p, _ in params:
         p.requires_grad_(True)
-    opt = torch.optim.Adam([{"params": [p], "lr": lr} for p, lr in params])
+    opt = Adam([{"params": [p], "lr": lr} for p, lr in params])
     with torch.enable_grad():
         for _ in range(steps):
+            if time.perf_counter() >= deadline:
+                break
             low = bound()
             seen(low.detach())
             opt.zero_grad()
@@ -67,5 +72,3 @@ def ascend(params: Sequence[tuple[torch.Tensor, float]], bound: Callable[[], tor
             opt.step()
             with torch.no_grad():
                 project()
-            if time.perf_counter() >= deadline:
-                break

@@ -1,4 +1,4 @@
-"""Batched branch and bound over ReLU splits with beta-CROWN bounds, for fully connected ReLU networks.
+"""Batched branch and bound over ReLU splits with beta-CROWN bounds, for affine/ReLU chains (dense, :mod:`.mlp`).
 
 Goal: prove that no input of a box reaches a polytope ``A y <= b`` (several polytopes at once, e.g. the
 disjuncts of a VNN-LIB property): a domain of polytope ``p`` is *closed* when some row ``k`` has a sound
@@ -45,7 +45,9 @@ __all__ = ["BabStats", "bab", "bab_mlp"]
 log = logging.getLogger(__name__)
 
 #: a row is proved when its lower bound exceeds the right-hand side by this much (float64 rounding of the
-#: bound computation is far below it).
+#: bound computation is far below it). The rounding of the model itself, which grows with the network, is
+#: not this constant's job: a prover's task puts it into ``b`` (``ProofTask.guarded``,
+#: :mod:`robustest.certify.float_error`).
 PROOF_TOLERANCE = 1e-7
 #: a counterexample candidate must be inside its polytope by this much (the verifier re-checks in float32).
 CANDIDATE_MARGIN = 1e-4
@@ -117,11 +119,12 @@ class _Search:
         """The two children of every domain (positive halves first), and their margins from the parent's
         slopes (sound lower bounds already: children that close on them need no further work)."""
         D = len(state)
+        dev = state.splits.device
         info = bound(self.net, self.ls, self.us, self.lo, self.hi, self.C[state.prop], state, keep=True,
                      optimise=False)
         assert info.coeffs is not None
         row = self.margin_rows(info.lower, state.prop)
-        sc = _scores(info.coeffs[torch.arange(D), row], self.l.expand(D, -1), self.u.expand(D, -1), state.splits)
+        sc = _scores(info.coeffs[torch.arange(D, device=dev), row], self.l.expand(D, -1), self.u.expand(D, -1), state.splits)
         k = min(self.k, sc.shape[1])
         top = sc.topk(k, dim=1)
         cand = top.indices  # (D, k)
@@ -129,10 +132,10 @@ class _Search:
         # one, the split below is of a fixed neuron: its children still cover the parent, only wasted work
         valid = torch.isfinite(top.values)
         # try each candidate: 2k children per domain, bounded with the parent's slopes
-        rep = state.take(torch.arange(D).repeat_interleave(2 * k))
-        rows = torch.arange(rep.splits.shape[0])
+        rep = state.take(torch.arange(D, device=dev).repeat_interleave(2 * k))
+        rows = torch.arange(rep.splits.shape[0], device=dev)
         flat = cand.repeat_interleave(2, dim=1).reshape(-1)
-        signs = torch.tensor([1, -1], dtype=torch.int8).repeat(D * k)
+        signs = torch.tensor([1, -1], dtype=torch.int8, device=dev).repeat(D * k)
         rep.splits = rep.splits.clone()
         rep.splits[rows, flat] = signs
         # Warm start of the new split's multiplier: the value that gives its neuron the same coefficient on
@@ -149,10 +152,10 @@ class _Search:
         marg = self.margins(trial.lower, rep.prop).reshape(D, k, 2)
         worse = marg.amin(2).masked_fill(~valid, -float("inf"))
         pick = worse.argmax(1)  # (D,)
-        chosen = (torch.arange(D) * 2 * k + 2 * pick).repeat_interleave(2) + torch.tensor([0, 1]).repeat(D)
+        chosen = (torch.arange(D, device=dev) * 2 * k + 2 * pick).repeat_interleave(2) + torch.tensor([0, 1], device=dev).repeat(D)
         children = rep.take(chosen)
-        return children, marg.reshape(D, 2 * k)[torch.arange(D).repeat_interleave(2),
-                                                  (2 * pick).repeat_interleave(2) + torch.tensor([0, 1]).repeat(D)]
+        return children, marg.reshape(D, 2 * k)[torch.arange(D, device=dev).repeat_interleave(2),
+                                                  (2 * pick).repeat_interleave(2) + torch.tensor([0, 1], device=dev).repeat(D)]
 
 
 def bab_mlp(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b: torch.Tensor, *,
@@ -204,9 +207,9 @@ class _BabRun:
             self.fast = _Search(net.to(precision), lo.to(precision), hi.to(precision), C.to(precision),
                                 b.to(precision), iters=iters, root_iters=root_iters, candidates=candidates,
                                 ls=[t.to(precision) for t in ls], us=[t.to(precision) for t in us])
-        self.worst = torch.full((self.P,), PROOF_TOLERANCE, dtype=lo.dtype)
-        self.dropped = torch.zeros(self.P, dtype=torch.bool)
-        self.queue = DomainQueue()
+        self.worst = torch.full((self.P,), PROOF_TOLERANCE, dtype=lo.dtype, device=lo.device)
+        self.dropped = torch.zeros(self.P, dtype=torch.bool, device=lo.device)
+        self.queue = DomainQueue(lo.device)
         self.done, self.biggest = self.P, 0
 
     def run(self, domains: DomainBatch, **kw: object) -> Bounded:
@@ -217,7 +220,7 @@ class _BabRun:
     def checked(self, domains: DomainBatch) -> torch.Tensor:
         """(D, M) lower bounds of the domains from their own slopes and multipliers, in ``lo``'s dtype."""
         parts = [bound(self.net, self.ls, self.us, self.lo, self.hi, self.C[d.prop], d, optimise=False).lower
-                 for d in (domains.take(torch.arange(i, min(i + 2048, len(domains))))
+                 for d in (domains.take(torch.arange(i, min(i + 2048, len(domains)), device=self.lo.device))
                            for i in range(0, len(domains), 2048))]
         return torch.cat(parts) if parts else self.lo.new_zeros(0, self.M)
 
@@ -231,7 +234,7 @@ class _BabRun:
     def drop(self, polytopes: torch.Tensor, margins: torch.Tensor, props: torch.Tensor) -> None:
         """Give up the ``polytopes`` (indices, repeats allowed), recording the bound they had (over
         ``margins`` of domains of ``props`` not in the queue, and their queued domains)."""
-        gone = torch.zeros(self.P, dtype=torch.bool)
+        gone = torch.zeros(self.P, dtype=torch.bool, device=self.lo.device)
         gone[polytopes] = True
         gone &= ~self.dropped
         self.dropped[gone] = True
@@ -285,7 +288,7 @@ class _BabRun:
                 grouped = prop.argsort(stable=True)
                 counts = torch.bincount(prop, minlength=P)
                 rank = torch.empty_like(grouped)
-                rank[grouped] = torch.arange(len(order)) - (counts.cumsum(0) - counts)[prop[grouped]]
+                rank[grouped] = torch.arange(len(order), device=lo.device) - (counts.cumsum(0) - counts)[prop[grouped]]
                 order = order[rank.argsort(stable=True)]
             parents, parent_low = queue.pop(slots[order[:batch]])
             free = ((exact.l < 0) & (exact.u > 0) & (parents.splits == 0)).any(1)
@@ -294,7 +297,7 @@ class _BabRun:
                 signs = torch.where(stuck.splits != 0, stuck.splits.to(lo.dtype),
                                     torch.where(exact.l >= 0, 1.0, -1.0))
                 m = torch.tensor([leaf_margin(self.net, lo, hi, signs[d], C[stuck.prop[d]], b[stuck.prop[d]])
-                                  for d in range(len(stuck))], dtype=lo.dtype)
+                                  for d in range(len(stuck))], dtype=lo.dtype, device=lo.device)
                 if bool((m <= PROOF_TOLERANCE).any()):
                     if not self.drop_refuted:
                         queue.add(parents, exact.margins(parent_low, parents.prop), parent_low)
@@ -330,7 +333,7 @@ def bab(graph: Graph, x0: torch.Tensor, ball: LpBall, A: torch.Tensor, b: torch.
         batch: int = 256, max_domains: int = 100_000, **options: object) -> BabStats:
     """Prove ``min over the box of (A y)_k > b_k`` for some row ``k`` (i.e. ``A y <= b`` is unreachable) by
     :func:`bab_mlp` over the box of the ball around ``x0`` (batch of one; for l2/l1 its outer box, sound).
-    Raises :class:`~robustest.errors.UnsupportedLayer` unless the graph is a Linear/ReLU chain. Runs on CPU
+    Raises :class:`~robustest.errors.UnsupportedLayer` unless the graph is an affine/ReLU chain. Runs on CPU
     copies whatever the graph's device (the search is tuned and tested there)."""
     net = dense_mlp(graph).to("cpu")
     lo, hi = ball.box(x0)

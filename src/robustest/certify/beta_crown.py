@@ -55,8 +55,9 @@ class DomainBatch:
         l, u = torch.cat(ls), torch.cat(us)
         N = l.numel()
         alpha = (u > -l).float().expand(P, M, N).clone()
-        return DomainBatch(torch.zeros(P, N, dtype=torch.int8), alpha, torch.zeros(P, M, N),
-                           torch.arange(P))
+        dev = l.device
+        return DomainBatch(torch.zeros(P, N, dtype=torch.int8, device=dev), alpha,
+                           torch.zeros(P, M, N, device=dev), torch.arange(P, device=dev))
 
     def __len__(self) -> int:
         return int(self.splits.shape[0])
@@ -141,7 +142,7 @@ def bound(net: DenseMLP, ls: list[torch.Tensor], us: list[torch.Tensor], lo: tor
     alpha = state.alpha.to(dtype)
     beta = state.beta.to(dtype) * (sign != 0)
     D, M = C.shape[:2]
-    best = torch.full((D, M), -float("inf"), dtype=dtype)
+    best = torch.full((D, M), -float("inf"), dtype=dtype, device=C.device)
     if optimise and iters > 0:
         alpha, beta = alpha.clone(), beta.clone()
         seen = Best(best, track=(alpha, beta))  # the best bound per row, and the parameters that gave it

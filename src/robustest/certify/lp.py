@@ -19,7 +19,7 @@ from ..graph import Graph
 from ..layers.base import Box
 from ..solvers import open_solver
 from ..spec import LpBall
-from .encode import encode_ball, numpy_boxes
+from .encode import OutOfTime, encode_ball, numpy_boxes
 
 LP_TOL = 1e-6
 
@@ -35,11 +35,14 @@ def lp_margins(graph: Graph, x0: torch.Tensor, ball: LpBall, spec: np.ndarray, b
     """Lower bounds (and with ``upper``, also upper bounds) of ``spec[m] @ f(x)`` for one sample ``x0``
     (batch-free) over its ball, for the rows ``rows`` (default all); other rows get -inf. Returns the bounds
     (M,) or (2, M) and a reason ("" or why some bound is missing: time limit, solver error)."""
-    enc = encode_ball(graph, x0, ball, boxes, exact=False)
-    handle = open_solver(enc.problem, solver)
     M = spec.shape[0]
     out = np.full((2, M), -np.inf)
     out[1] = np.inf
+    try:
+        enc = encode_ball(graph, x0, ball, boxes, exact=False, deadline=deadline)
+    except OutOfTime:
+        return (out if upper else out[0]), "lp time limit (building the LP)"
+    handle = open_solver(enc.problem, solver)
     reason = ""
     for m in (range(M) if rows is None else rows):
         for side, sign in ((0, 1.0), (1, -1.0)) if upper else ((0, 1.0),):

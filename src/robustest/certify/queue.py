@@ -31,11 +31,11 @@ __all__ = ["DomainQueue"]
 class DomainQueue:
     """Slots of domains (:class:`DomainBatch` rows), their margins (per domain) and lower bounds (per row)."""
 
-    def __init__(self) -> None:
+    def __init__(self, device: torch.device | str = "cpu") -> None:
         self.store: DomainBatch | None = None
-        self.marg = torch.zeros(0, dtype=torch.float64)
-        self.low = torch.zeros(0, 0, dtype=torch.float64)
-        self.used = torch.zeros(0, dtype=torch.bool)
+        self.marg = torch.zeros(0, dtype=torch.float64, device=device)
+        self.low = torch.zeros(0, 0, dtype=torch.float64, device=device)
+        self.used = torch.zeros(0, dtype=torch.bool, device=device)
         self.count = 0
 
     def __len__(self) -> int:
@@ -52,7 +52,7 @@ class DomainQueue:
     def props(self) -> torch.Tensor:
         """The polytope of each occupied slot (in :meth:`live` order)."""
         if self.store is None:
-            return torch.zeros(0, dtype=torch.long)
+            return torch.zeros(0, dtype=torch.long, device=self.used.device)
         return self.store.prop[self.used]
 
     def add(self, batch: DomainBatch, marg: torch.Tensor, low: torch.Tensor) -> None:
@@ -62,7 +62,7 @@ class DomainQueue:
             return
         free = (~self.used).nonzero().flatten()
         if self.store is None:
-            self.store = batch.take(torch.zeros(0, dtype=torch.long))
+            self.store = batch.take(torch.zeros(0, dtype=torch.long, device=batch.prop.device))
             self.marg, self.low = marg.new_zeros(0), low.new_zeros((0,) + low.shape[1:])
         if free.numel() < n:
             self._grow(self.count + n)

@@ -82,5 +82,8 @@ class AvgPool2d(AffineLayer):
     def bias_out(self, in_shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
         return self.forward(like.new_zeros((1,) + tuple(in_shape)))[0]
 
+    def terms(self, in_shape: tuple[int, ...]) -> tuple[int, str]:
+        return self.kernel[0] * self.kernel[1] + 2, "elementwise"  # the window's sum, then the division
+
     def __repr__(self) -> str:
         return f"AvgPool2d(k={self.kernel}, s={self.stride}, p={self.padding})"

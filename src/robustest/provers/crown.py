@@ -40,8 +40,8 @@ class CrownProver(Prover):
             # the intermediate bounds of the plain CROWN pass before, stacked back into a batch
             boxes = stacked_boxes(task)
         steps = task.settings.alpha_steps if self.alpha else 0
-        res = crown(task.graph, task.x0, task.ball, task.C, alpha_steps=steps, boxes=boxes)
+        res = crown(task.graph, task.x0, task.ball, task.C, alpha_steps=steps, boxes=boxes, deadline=deadline)
         low = (res.lower.detach() + task.d).cpu().numpy()
         share = (time.perf_counter() - t0) / max(1, len(task))
-        return [decide(self.name, low[n], task.groups, seconds=share,
+        return [decide(self.name, task.best(n, low[n]), task.groups, seconds=share,
                        boxes=None if self.alpha else numpy_boxes(res.boxes, n)) for n in range(len(task))]

@@ -20,12 +20,12 @@ class LpProver(Prover):
         out = []
         for n in range(len(task)):
             t0 = time.perf_counter()
-            known = prepared(task, n)
+            known = prepared(task, n, deadline=deadline)
             rows = [int(m) for m in np.argsort(known.lower) if not known.lower[m] > 0]
             spec = task.C[n].cpu().numpy()
             low, reason = lp_margins(task.graph, task.x0[n], task.ball, spec, known.boxes or [], rows=rows,
                                      solver=task.solver, deadline=deadline)
             low = low + task.d[n].cpu().numpy()
-            out.append(decide(self.name, np.maximum(low, known.lower), task.groups,
+            out.append(decide(self.name, task.best(n, low), task.groups,
                               seconds=time.perf_counter() - t0, reason=reason))
         return out

@@ -75,6 +75,7 @@ class HighsSolver(Solver):
                     val, integer.astype(np.int32))
         self._n, self._m, self._nnz = int(lb.size), int(rlo.size), int(val.size)
         self._stop: tuple = (None, None)
+        self._until = float("inf")  # the wall-clock end of the current run (perf_counter)
         self._hessian: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # diagonal, see _set_hessian
         self._h: highspy.Highs | None = None  # loaded by the first minimize, with that call's Hessian
 
@@ -99,13 +100,20 @@ class HighsSolver(Solver):
             raise SolverError(f"HiGHS rejected the model ({self._n} columns, {self._m} rows)")
         if self._integer:
             h.cbMipInterrupt.subscribe(self._on_mip)
+        # HiGHS checks its own time limit seldom (a 1 s MILP limit ran 3.2 s on a loaded core): the
+        # interrupt callbacks check the wall clock too
+        h.cbSimplexInterrupt.subscribe(self._on_time)
         return h
+
+    def _on_time(self, event: object) -> None:
+        if time.perf_counter() >= self._until:
+            event.data_in.user_interrupt = True  # type: ignore[attr-defined]
 
     def _on_mip(self, event: object) -> None:
         below, above = self._stop
         out = event.data_out  # type: ignore[attr-defined]
         if (below is not None and out.mip_primal_bound < below) or \
-                (above is not None and out.mip_dual_bound > above):
+                (above is not None and out.mip_dual_bound > above) or time.perf_counter() >= self._until:
             event.data_in.user_interrupt = True  # type: ignore[attr-defined]
 
     def _objective(self, h: highspy.Highs, c: np.ndarray, offset: float, time_limit: float,
@@ -148,6 +156,7 @@ class HighsSolver(Solver):
         above = [v for v in (stop_above, cutoff) if v is not None]
         self._stop = (stop_below, min(above) if above else None)
         t0 = time.perf_counter()
+        self._until = t0 + time_limit if np.isfinite(time_limit) else float("inf")
         M = highspy.HighsModelStatus
         try:
             h.run()
@@ -187,7 +196,8 @@ class HighsSolver(Solver):
                                iterations=iterations)
         if ms == M.kInfeasible:
             return SolveResult("infeasible", float("inf"), float("inf"), None, seconds, iterations=iterations)
-        if ms == M.kTimeLimit:
+        if ms == M.kTimeLimit or (ms in (M.kInterrupt, getattr(M, "kHighsInterrupt", M.kInterrupt))
+                                  and time.perf_counter() >= self._until):
             return SolveResult("time_limit", obj, bound, x, seconds, iterations=iterations)
         if ms in (M.kInterrupt, getattr(M, "kHighsInterrupt", M.kInterrupt)):
             return SolveResult("interrupted", obj, bound, x, seconds, iterations=iterations)

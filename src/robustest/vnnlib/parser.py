@@ -249,8 +249,8 @@ def parse_vnnlib(text: str, *, source: str = "<string>") -> VnnlibSpec:
     n_in = _count(p.declared, "X", source)
     n_out = _count(p.declared, "Y", source)
     # Conjunction of all asserts: pure input bounds go to the shared box; the rest is expanded.
-    lower = torch.full((n_in,), -float("inf"), dtype=torch.float64)
-    upper = torch.full((n_in,), float("inf"), dtype=torch.float64)
+    lower = torch.full((n_in,), -float("inf"), dtype=torch.float64, device="cpu")  # data: users move it
+    upper = torch.full((n_in,), float("inf"), dtype=torch.float64, device="cpu")
     cases: List[List[Linear]] = [[]]
     for cmd, formula in asserts:
         dnf = p.dnf(formula)
@@ -279,8 +279,8 @@ def parse_vnnlib(text: str, *, source: str = "<string>") -> VnnlibSpec:
                     "constraints over Y_j. Fix: write the input region as a box")
         key = (lo.numpy().tobytes(), hi.numpy().tobytes())
         boxes[key] = (lo, hi)
-        a = torch.zeros((len(rows), n_out), dtype=torch.float64)
-        b = torch.zeros(len(rows), dtype=torch.float64)
+        a = torch.zeros((len(rows), n_out), dtype=torch.float64, device="cpu")
+        b = torch.zeros(len(rows), dtype=torch.float64, device="cpu")
         for i, (coefs, const) in enumerate(rows):
             for k, v in coefs.items():
                 a[i, int(k[2:])] += v

@@ -29,6 +29,7 @@ from torch import nn
 from ..errors import ShapeError, UnsupportedLayer, invalid_argument
 from ..ladder import AttackRung, Rung, StepOutcome, Subject, climb
 from ..provers import Known, ProofSettings, ProofTask
+from ..layers.rounding import Precision
 from .parser import Region, VnnlibSpec
 from .prove import region_device, region_task, vnnlib_ladder
 
@@ -140,7 +141,7 @@ class RegionSubject(Subject):
                  seed: int, device: torch.device, dtype: torch.dtype) -> None:
         self.model, self.spec, self.shape, self.deadline, self.seed = model, spec, shape, deadline, seed
         self.device, self.dtype = device, dtype
-        self.settings = ProofSettings()
+        self.settings = ProofSettings(alpha_crown=True)  # the schedule lists alpha-CROWN: it runs
         self.known: Dict[int, Known] = {}
         self.outputs: Dict[int, torch.Tensor] = {}  # a confirmed counterexample's output, per region
         self._graph: Any = None
@@ -168,7 +169,8 @@ class RegionSubject(Subject):
     def task(self, indices: Sequence[int]) -> Optional[ProofTask]:
         (i,) = indices
         if i not in self._tasks:
-            task = region_task(self.read_graph(), self.spec.regions[i], self.shape, self.device)
+            task = region_task(self.read_graph(), self.spec.regions[i], self.shape, self.device,
+                               precision=Precision.of(self.dtype, self.device))
             if task is not None and task.known is not None:
                 self.known[i] = task.known[0]
             self._tasks[i] = task
@@ -250,11 +252,14 @@ def falsify(model: nn.Module, spec: VnnlibSpec, region: Region, shape: Tuple[int
     ``level`` 0 tries the centre and random points; 1 adds a short PGD; 2 attacks until the deadline."""
     from ..api import attack
 
+    if time.perf_counter() >= deadline:
+        return None
     wrapped = SpecMargin(model, region, shape, margin=SAT_MARGIN, device=device, dtype=dtype).eval()
     n = spec.num_inputs
     g = torch.Generator(device="cpu").manual_seed(seed)
     # 1. the centre, the corners the gradient sign points to, and random points
-    probes = torch.cat([torch.zeros(1, n), torch.rand(63, n, generator=g) * 2 - 1]).to(device, dtype)
+    probes = torch.cat([torch.zeros(1, n, device="cpu"), torch.rand(63, n, generator=g, device="cpu") * 2 - 1]
+                       ).to(device, dtype)  # drawn on the CPU generator: the same points on every device
     hit = _confirm(model, spec, wrapped, probes, shape)
     if hit is not None:
         return hit + ("random",)
