@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Tuple
 
-__all__ = ["InputSplit", "ProofSettings", "StageSchedule", "ATTACK_SHARE_BEFORE_PROVERS"]
+__all__ = ["ATTACK_SHARE_BEFORE_PROVERS", "InputSplit", "ProofSettings", "StageSchedule"]
 
 #: share of the pooled per-sample budget the attacks of :func:`robustest.check` may use when provers
 #: follow them
