@@ -32,7 +32,7 @@ def test_the_answer_is_written_within_the_timeout(tmp_path):
     assert out.read_text().split("\n")[0] in ("sat", "unsat", "timeout")
     # on a loaded machine loading alone (imports, the ONNX import and its onnxruntime check) may take
     # longer than T: then the answer is "timeout" as soon as it is loaded
-    load = _wall(["-c", "import robustest.cli.vnnlib, robustest.vnnlib.verify\n"
-                        "from robustest.io.models import load_model\n"
-                        f"load_model({str(NET)!r}, runtime_fallback=True)"])
+    code = ("import robustest.cli.vnnlib, robustest.vnnlib.verify\nfrom robustest.io.models import load_model\n"
+            f"load_model({str(NET)!r}, runtime_fallback=True)")
+    load = _wall(["-c", code])
     assert within(wall, max(T, load)), (wall, load)
