@@ -113,10 +113,10 @@ def evaluate(model: torch.nn.Module, gate: Tuple[torch.Tensor, torch.Tensor], un
 
 
 def run_method(method: str, model: torch.nn.Module, test: RepairTest, train: Any, budget: float,
-               neighbours: int) -> Any:
+               neighbours: int, extra: Dict[str, Any]) -> Any:
     settings = {"one-shot": GuidedSettings(iterations=20, robust_linearisation=False),
-                "guided": GuidedSettings(neighbours=neighbours, robust_linearisation=False),
-                "guided+robust-lin": GuidedSettings(robust_linearisation=True, neighbours=neighbours),
+                "guided": GuidedSettings(neighbours=neighbours, robust_linearisation=False, **extra),
+                "guided+robust-lin": GuidedSettings(robust_linearisation=True, neighbours=neighbours, **extra),
                 "adversarial-finetune": GuidedSettings(rounds=1000, time_budget=max(budget, 1.0))}[method]
     api_method = {"guided+robust-lin": "guided"}.get(method, method)
     return robustest.repair(model, train=train, test=test, method=api_method, guided=settings)
@@ -131,7 +131,13 @@ def main() -> None:
     ap.add_argument("--jsonl", default=None, help="append one JSON line per run here")
     ap.add_argument("--neighbours", type=int, default=GuidedSettings().neighbours,
                     help="training samples near each failing test sample whose counterexamples join the cuts")
+    ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                    help="GuidedSettings fields for the guided methods, e.g. robust_guard=True layer=auto")
+    ap.add_argument("--label", default="", help="a name for this variant in the output")
+    ap.add_argument("--finetune-seconds", type=float, default=None,
+                    help="adversarial fine-tuning's time budget (default: the last guided method's wall time)")
     args = ap.parse_args()
+    extra = {k: _value(v) for k, v in (item.split("=", 1) for item in args.set)}
     torch.set_num_threads(args.threads)
     print(machine(), flush=True)
     rows = []
@@ -146,8 +152,9 @@ def main() -> None:
             guided_seconds = 0.0
             for method in args.methods:
                 load = os.getloadavg()[0]
-                res = run_method(method, model, test, train, guided_seconds, args.neighbours)
-                if method == "guided":
+                budget = guided_seconds if args.finetune_seconds is None else args.finetune_seconds
+                res = run_method(method, model, test, train, budget, args.neighbours, extra)
+                if method.startswith("guided"):
                     guided_seconds = res.seconds
                 ev = evaluate(res.model, gate, unseen, eps)
                 rec = {"model": name, "gate": start, "eps": eps, "method": method, "neighbours": args.neighbours,
@@ -155,7 +162,10 @@ def main() -> None:
                        "passes": res.passed, "rounds": len(res.rounds), "seconds": res.seconds,
                        "distance": res.distance, "falsified_before": before["falsified"],
                        "falsified_after": res.after.counts()["falsified"], "load": load,
-                       "before": base, "after": ev}
+                       "before": base, "after": ev, "variant": args.label, "settings": args.set,
+                       "holdout": [None if h is None else (h.clean, h.robust, h.robust_samples)
+                                   for h in (res.holdout_before, res.holdout_after)],
+                       "notes": list(res.notes), "stop": res.stop_reason}
                 if args.jsonl:
                     with open(args.jsonl, "a") as fh:
                         fh.write(json.dumps(rec) + "\n")
@@ -171,6 +181,20 @@ def main() -> None:
     print(table(["model", "gate", "eps", "method", "status", "rounds", "falsified (test's attacks)",
                  "falsified (stronger)", "unseen clean", "unseen robust", "unseen robust (stronger)",
                  "grad / logit gap", "s", "load"], rows))
+
+
+def _value(text: str) -> Any:
+    """A --set value: a bool, int, float or tuple of floats when it reads as one, else the string."""
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if "," in text:
+        return tuple(float(t) for t in text.split(",") if t)
+    return text
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import torch
 # restores sys.modules between in-process runs), whose Attack class those objects are not instances of
 from .attacks.sequence import build_sequence, run_sequence
 from .errors import SolverError, UnsupportedLayer, invalid_argument
+from .layers.rounding import Precision
 from .progress import Progress, tell
 from .provers import Known, ProofSettings, ProofTask, Prover, ProverOutcome, rung_provers
 from .results import RUNGS, SampleResult
@@ -89,6 +90,11 @@ class Subject:
         """The proof task of ``indices`` with what is known of them (None: nothing to prove with)."""
         raise NotImplementedError
 
+    def guard(self, indices: Sequence[int]) -> Dict[int, str]:
+        """Per item, "" or why no proof can hold for the model as it computes (its floating-point rounding
+        cannot be bounded); :meth:`task` subtracts the bound from every row where it can."""
+        return {i: "" for i in indices}
+
     def attack(self, indices: List[int], rung: AttackRung) -> Dict[int, StepOutcome]:
         """The attacks of ``rung`` on ``indices``: claimed counterexamples, re-checked afterwards."""
         raise NotImplementedError
@@ -122,6 +128,9 @@ class StepContext(Subject):
     graph: Any = None
     #: each sample's position in the whole set it was drawn from (default: its position here)
     sample_ids: List[int] = field(default_factory=list)
+    #: per sample, the slack every row must clear for the model's rounding (fixed once computed, so the
+    #: known row bounds stay bounds of the same rows) and "" or why it is infinite
+    slack: Dict[int, Tuple[np.ndarray, str]] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -158,7 +167,28 @@ class StepContext(Subject):
         return self.graph
 
     def task(self, indices: Sequence[int]) -> ProofTask:
-        """The robustness proof task of the samples ``indices``, with what is known of them."""
+        """The robustness proof task of the samples ``indices``, with what is known of them, guarded
+        against the model's rounding (:meth:`ProofTask.guarded`, :meth:`guard`): a proof of it holds for
+        the model as it computes, in its dtype."""
+        base = self._plain_task(indices)
+        self.guard(indices)
+        slack = torch.as_tensor(np.stack([self.slack[i][0] for i in indices]), device=base.d.device)
+        return base.guarded(slack)
+
+    def guard(self, indices: Sequence[int]) -> Dict[int, str]:
+        """Compute the rounding slack of the samples that have none yet (in one batch, charged to them);
+        returns, per sample of ``indices``, "" or why it cannot be certified at the model's precision."""
+        new = [i for i in indices if i not in self.slack]
+        if new:
+            t0 = time.perf_counter()
+            slack, why = self._plain_task(new).float_slack(Precision.of_model(self.model, self.inputs))
+            for i, row in zip(new, slack.cpu().numpy()):
+                self.slack[i] = (row, "" if np.isfinite(row).all() else why or (
+                    "the model's outputs may overflow its dtype on this region: no rounding bound"))
+            self.charge(new, time.perf_counter() - t0)
+        return {i: self.slack[i][1] for i in indices}
+
+    def _plain_task(self, indices: Sequence[int]) -> ProofTask:
         graph = self.read_graph()
         idx = torch.tensor(list(indices), device=self.inputs.device, dtype=torch.long)
         base = ProofTask.margins(graph, self.inputs[idx].to(torch.float64), self.ball, self.labels[idx],
@@ -272,15 +302,19 @@ class ProverRung(Rung):
             return {i: StepOutcome(reason=f"no proof tried: {exc}") for i in indices}
         out: Dict[int, StepOutcome] = {}
         share = self.share(ctx)
+        blocked = {i: why for i, why in ctx.guard(indices).items() if why}
+        out.update({i: StepOutcome(reason=why) for i, why in blocked.items()})
         for prover, own in self.provers:
             if not prover.enabled(ctx.settings):
                 continue
-            live = [i for i in indices if ctx.remaining(i) > 0 and (i not in out or out[i].verdict is None)]
+            live = [i for i in indices if ctx.remaining(i) > 0 and (i not in out or out[i].verdict is None)
+                    and i not in blocked]
             if not live:
                 break
-            if not prover.supports(graph):
+            why = prover.refusal(graph)
+            if why:
                 for i in live:
-                    out.setdefault(i, StepOutcome(reason=f"{prover.name} does not support this network"))
+                    out.setdefault(i, StepOutcome(reason=f"{prover.name} does not support this network: {why}"))
                 continue
             for i, o in self._prove(ctx, prover, own * share, live):
                 ctx.known[i].learn(o.lower, o.boxes)

@@ -14,11 +14,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Tuple
 
-__all__ = ["ProofSettings", "StageSchedule", "ATTACK_SHARE_BEFORE_PROVERS"]
+__all__ = ["InputSplit", "ProofSettings", "StageSchedule", "ATTACK_SHARE_BEFORE_PROVERS"]
 
 #: share of the pooled per-sample budget the attacks of :func:`robustest.check` may use when provers
 #: follow them
 ATTACK_SHARE_BEFORE_PROVERS = 0.5
+
+
+@dataclass(frozen=True)
+class InputSplit:
+    """The branch and bound over input sub-boxes (:mod:`robustest.certify.input_split`), which BaB runs
+    instead of its ReLU split when the input has at most ``max_dim`` numbers.
+
+    ``max_dim``: ACAS Xu (5 inputs, 6 x 50 ReLU) is the case it is for; the smallest image benchmarks have
+    hundreds of inputs, where halving one of them barely moves a bound. ``batch``: the most domains split per round;
+    ``round_seconds``: the longest a round may take at the rate measured in the last one (one 1024-domain round
+    took 20 s on the loaded 2-core machine: the deadline was overrun by that much);
+    ``root_alpha_steps``/``alpha_steps``: Adam steps on the ReLU slopes for the whole box's bound and for each
+    round's children (0: CROWN's adaptive slopes; 3 steps per round tripled the time to prove acasxu 1_1
+    prop_1, and the first Adam optimiser of a process imports torch._dynamo, measured 10 s on the loaded
+    machine); ``max_domains``: the queue's size limit (memory). Measured on acasxu
+    (``benchmarks/vnncomp2021_bab.md``)."""
+
+    max_dim: int = 16
+    batch: int = 1024
+    round_seconds: float = 0.5
+    root_alpha_steps: int = 0
+    alpha_steps: int = 0
+    max_domains: int = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -30,7 +53,8 @@ class ProofSettings:
     share of a sample's remaining budget instead of all of it. BaB's schedule (shares of its time): a quick
     search on the root's alpha-CROWN bounds (``bab_root_alpha_steps``), a short refine/search round of
     ``bab_first`` each, one long refinement of ``bab_refine``, then the search with the rest
-    (``benchmarks/vnncomp.md`` has the measurements behind them).
+    (``benchmarks/vnncomp.md`` has the measurements behind them). ``input_split``: BaB over input sub-boxes
+    instead, for networks with few inputs.
     """
 
     alpha_crown: bool = False
@@ -40,12 +64,13 @@ class ProofSettings:
     bab_quick: float = 0.05
     bab_first: float = 0.05
     bab_refine: float = 0.45
+    input_split: InputSplit = InputSplit()
 
 
 @dataclass(frozen=True)
 class StageSchedule:
     """Which provers run in the verifier's two proof stages, and the share of the time left that each
-    may use. Cheap: CROWN before the short attack. Expensive: BaB (fully connected ReLU nets) with 0.95,
+    may use. Cheap: CROWN before the short attack. Expensive: BaB (affine/ReLU chains) with 0.95,
     then alpha-CROWN and MILP (with 0.9: the rest goes to the attacks after it). Measured on mnist_fc
     (``benchmarks/vnncomp.md``): MILP after BaB decided nothing in the last runs, hence BaB's large share.
     ``short_attack``: the share of the time left for the short attack between the two stages (APGD finds

@@ -119,3 +119,17 @@ def extreme_points(model: nn.Module, x0: torch.Tensor, ball: LpBall, C: torch.Te
     with torch.no_grad():
         out = model(P.reshape((-1,) + x0.shape[1:])).reshape(N, P.shape[1], -1)
     return P, out @ C.transpose(1, 2)
+
+
+def exact_min(graph, lo: torch.Tensor, hi: torch.Tensor, c: torch.Tensor) -> float:  # type: ignore[no-untyped-def]
+    """The exact minimum of ``c . f(x)`` over the box ``[lo, hi]`` (batch-free shape), by MILP."""
+    from robustest.certify.crown import crown
+    from robustest.certify.encode import numpy_boxes
+    from robustest.certify.milp import milp_minimum
+
+    x0 = ((lo + hi) / 2)[None]
+    ball = LpBall(float((hi - lo).max()) / 2, "linf", (lo, hi))
+    boxes = numpy_boxes(crown(graph, x0, ball, c.reshape(1, 1, -1)).boxes, 0)
+    res, _ = milp_minimum(graph, x0[0], ball, c.numpy(), boxes)
+    assert res.status == "optimal"
+    return float(res.objective)

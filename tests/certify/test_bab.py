@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from certify_nets import exact_min
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -128,16 +129,7 @@ def test_proofs_survive_sampling_corners_and_attacks(net, offset, polys):
 
 
 def _exact_min(model: nn.Module, lo: torch.Tensor, hi: torch.Tensor, c: torch.Tensor) -> float:
-    from robustest.certify.encode import numpy_boxes
-    from robustest.certify.milp import milp_minimum
-
-    graph = read_model(model, torch.zeros(1, lo.numel(), dtype=torch.float64))
-    x0 = ((lo + hi) / 2)[None]
-    ball = LpBall(float((hi - lo).max()) / 2, "linf", (lo, hi))
-    boxes = numpy_boxes(crown(graph, x0, ball, c.reshape(1, 1, -1)).boxes, 0)
-    res, _ = milp_minimum(graph, x0[0], ball, c.numpy(), boxes)
-    assert res.status == "optimal"
-    return float(res.objective)
+    return exact_min(read_model(model, torch.zeros(1, lo.numel(), dtype=torch.float64)), lo, hi, c)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -180,9 +172,9 @@ def test_proves_what_one_crown_pass_cannot():
 
 
 def test_refuses_networks_that_are_not_linear_relu_chains():
-    conv = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2)).eval()
-    with pytest.raises(UnsupportedLayer, match="Fix"):
-        dense_mlp(read_model(conv, torch.zeros(1, 1, 4, 4)))
+    pooled = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2, 2)).eval()
+    with pytest.raises(UnsupportedLayer, match="neither linear nor a ReLU.*Fix"):
+        dense_mlp(read_model(pooled, torch.zeros(1, 1, 4, 4)))
 
 
 def test_dense_forward_matches_the_model():

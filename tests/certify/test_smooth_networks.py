@@ -150,3 +150,31 @@ def test_bounds_nest_ibp_crown_alpha_lp_on_a_sigmoid_tanh_mlp(digits_sigmoid):
         n = b.lower.shape[0]
         assert bool((b.lower.unsqueeze(1) <= logits[:n] + 1e-5).all()), m
         assert bool((logits[:n] <= b.upper.unsqueeze(1) + 1e-5).all()), m
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 10_000), width=st.floats(0.01, 0.5), label=st.integers(0, 2),
+       act=st.sampled_from(["sigmoid", "tanh", "leaky"]))
+def test_vnnlib_answers_are_right_on_small_smooth_networks(seed, width, label, act):
+    """``robustest vnnlib``'s verifier on sigmoid/tanh/leaky nets: a sat is a real violation, and no
+    sampled point violates a property answered unsat."""
+    from robustest.vnnlib import parse_vnnlib, verify
+
+    net = _net(act, seed, width=8, d=3).float()
+    center = torch.rand(3, generator=torch.Generator().manual_seed(seed))
+    lo, hi = (center - width).tolist(), (center + width).tolist()
+    decl = [f"(declare-const X_{i} Real)" for i in range(3)] + [f"(declare-const Y_{j} Real)" for j in range(3)]
+    box = [f"(assert (>= X_{i} {a!r}))\n(assert (<= X_{i} {b!r}))" for i, (a, b) in enumerate(zip(lo, hi))]
+    out = " ".join(f"(and (>= Y_{j} Y_{label}))" for j in range(3) if j != label)
+    spec = parse_vnnlib("\n".join(decl + box + [f"(assert (or {out}))"]))
+    res = verify(net, spec, input_shape=(1, 3), timeout=3, seed=seed)
+    assert res.status in ("sat", "unsat", "timeout")
+    if res.status == "sat":
+        assert spec.violated_by(res.x, net(res.x.unsqueeze(0))[0])
+    if res.status == "unsat":
+        u = torch.rand(20_000, 3, generator=torch.Generator().manual_seed(seed))
+        x = torch.tensor(lo) + u * (torch.tensor(hi) - torch.tensor(lo))
+        with torch.no_grad():
+            y = net(x)
+        others = torch.cat([y[:, :label], y[:, label + 1:]], 1)
+        assert not bool((others.amax(1) >= y[:, label]).any())

@@ -67,3 +67,21 @@ def test_missing_file_and_bad_suffix(tmp_path):
     bad.write_text("1,2")
     with pytest.raises(InvalidArgument, match=r"\.npz"):
         load_data(bad)
+
+
+@pytest.mark.parametrize("key", ["inputs", "labels"])
+def test_string_arrays_are_named(tmp_path, key):
+    path = tmp_path / "s.npz"
+    arrays = {"inputs": np.zeros((2, 3), np.float32), "labels": np.array([0, 1])}
+    arrays[key] = np.array([["a", "b", "c"], ["d", "e", "f"]]) if key == "inputs" else np.array(["cat", "dog"])
+    np.savez(path, **arrays)
+    with pytest.raises(InvalidArgument, match=rf"data\['{key}'\].*dtype <U.*Fix:"):
+        load_data(path)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.uint16])
+def test_small_integer_inputs_load_as_float32(tmp_path, dtype):
+    path = tmp_path / "i.npz"
+    np.savez(path, inputs=np.arange(6, dtype=dtype).reshape(2, 3), labels=np.array([0, 1]))
+    x, y = load_data(path)
+    assert x.dtype == torch.float32 and x.tolist() == [[0, 1, 2], [3, 4, 5]] and y.tolist() == [0, 1]

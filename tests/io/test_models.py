@@ -175,3 +175,44 @@ def test_unknown_model_kwargs_are_named(tmp_path):
     torch.save(mlp((7,)).state_dict(), path)
     with pytest.raises(InvalidArgument, match=r"model_kwargs=\{'widht': 7\}.*Fix: pass --model-kwargs"):
         load_model(path, model_class="digits:mlp", model_kwargs={"widht": 7})
+
+
+def test_batch_one_export_runs_on_any_batch_and_is_in_eval_mode(tmp_path):
+    """The recipe without dynamic_shapes fixes the batch at 1: robustest runs it sample by sample."""
+    import robustest
+
+    net = _net()
+    path = tmp_path / "b1.pt2"
+    torch.export.save(torch.export.export(net, (torch.rand(1, 2, 3),)), str(path))
+    loaded = load_model(path)
+    _same(net, loaded)
+    assert not any(m.training for m in loaded.modules())
+    x = torch.rand(5, 2, 3)
+    report = robustest.check(loaded, x, net(x).argmax(1), eps=0.01)  # attacks: no train-mode refusal
+    assert report.counts()["misclassified"] == 0
+
+
+def test_train_mode_export_is_refused(tmp_path):
+    net = nn.Sequential(nn.Flatten(), nn.Linear(6, 5), nn.Dropout(0.5), nn.Linear(5, 3)).train()
+    path = tmp_path / "t.pt2"
+    torch.export.save(torch.export.export(net, (torch.rand(2, 2, 3),)), str(path))
+    with pytest.raises(ModelError, match=r"train mode.*dropout.*model\.eval\(\)"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("kind", ["torchscript", "export"])
+def test_compiled_models_say_they_cannot_be_certified_and_how_to_fix_it(tmp_path, kind):
+    """Not "write the model as nn.Sequential" (no help for a file): ONNX or a state dict with its class."""
+    import robustest
+
+    net = _net()
+    path = tmp_path / ("m.pt" if kind == "torchscript" else "m.pt2")
+    if kind == "torchscript":
+        torch.jit.save(torch.jit.script(net), str(path))
+    else:
+        torch.export.save(torch.export.export(net, (torch.rand(2, 2, 3),),
+                                              dynamic_shapes=({0: torch.export.Dim("batch")},)), str(path))
+    x = torch.rand(3, 2, 3)
+    with pytest.raises(ModelError, match=r"attacked but not certified.*ONNX.*--model-class") as err:
+        robustest.check(load_model(path), x, net(x).argmax(1), eps=0.01, escalate="crown")
+    assert "nn.Sequential" not in str(err.value)

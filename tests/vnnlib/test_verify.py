@@ -82,10 +82,11 @@ def test_bab_prover_refuses_other_networks_and_the_verifier_goes_on():
     from robustest.ladder import ProverRung
     from robustest.provers import PROVERS
 
-    net = nn.Sequential(nn.Conv2d(1, 2, (1, 2)), nn.ReLU(), nn.Flatten(), nn.Linear(2, 2)).eval()
+    net = nn.Sequential(nn.Conv2d(1, 2, 1), nn.ReLU(), nn.MaxPool2d((1, 2)), nn.Flatten(), nn.Linear(2, 2)).eval()
     spec = parse_vnnlib(_spec_text([0.0, 0.0], [0.1, 0.1], 2, 0))
     res = verify(net, spec, input_shape=(1, 1, 1, 2), timeout=3, ladder=[ProverRung("bab", [(PROVERS["bab"], 1.0)])])
     assert res.status == "timeout" and "bab does not support this network" in res.reason, res
+    assert "MaxPool2d" in res.reason and "neither linear nor a ReLU" in res.reason, res
     res = verify(net, spec, input_shape=(1, 1, 1, 2), timeout=3)
     assert res.status in ("sat", "timeout") or res.status == "unsat" and res.method != "bab"
 
@@ -142,3 +143,19 @@ def test_box_corners_stay_inside_the_property_box(lo, width):
     u = torch.tensor([[1.0] * 4, [-1.0] * 4, [1.0, -1.0, 1.0, -1.0]])
     x = wrapped.point(u).double()
     assert bool(((x >= region.lower) & (x <= region.upper)).all())
+
+
+def test_every_prover_the_verifier_schedules_is_enabled():
+    """An optional prover (alpha-CROWN) listed in the verifier's schedule must run, not be switched off by
+    check()'s default ProofSettings."""
+    from robustest.ladder import ProverRung
+    from robustest.vnnlib.prove import vnnlib_ladder
+    from robustest.vnnlib.verify import RegionSubject
+
+    net = nn.Sequential(nn.Linear(2, 2)).eval()
+    spec = parse_vnnlib(_spec_text([0.0, 0.0], [1.0, 1.0], 2, 0))
+    subject = RegionSubject(net, spec, (2,), deadline=0.0, seed=0, device=torch.device("cpu"),
+                            dtype=torch.float32)
+    provers = [p for r in vnnlib_ladder() if isinstance(r, ProverRung) for p, _ in r.provers]
+    assert "alpha-crown" in [p.name for p in provers]
+    assert all(p.enabled(subject.settings) for p in provers)

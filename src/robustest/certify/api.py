@@ -7,8 +7,10 @@ from torch import nn
 
 from ..errors import ShapeError, invalid_argument
 from ..graph import Graph, read_model
+from ..layers.rounding import Precision
 from ..results import Bounds
 from ..spec import Bound, LpBall, as_ball, margin_matrix
+from .float_error import output_error, row_slack
 
 METHODS = ("ibp", "crown", "alpha-crown", "lp")
 
@@ -26,7 +28,9 @@ def bounds(model: nn.Module, inputs: torch.Tensor, *, eps: float | LpBall, norm:
     An eps larger than the domain is fine: the ball is clipped to the domain. l2/l1 balls: IBP uses the
     ball's outer box (sound, looser); CROWN also uses the dual norm and keeps the better bound; LP encodes
     l1 exactly and l2 by its outer box. CROWN and LP bounds are intersected with interval bounds.
-    Bounds are computed in float64.
+    Bounds are computed in float64 for the exact network, then widened by a bound on the model's own
+    rounding in its dtype (:mod:`robustest.certify.float_error`), so they contain the outputs the model
+    computes.
 
         >>> import torch
         >>> from torch import nn
@@ -49,6 +53,12 @@ def bounds(model: nn.Module, inputs: torch.Tensor, *, eps: float | LpBall, norm:
                          f"Fix: flatten the output to (N, K)")
     C = _spec(labels, spec, x.shape[0], K[0], x.device)
     lower, upper, ml, mu, extra = compute(graph, x64, ball, C, method=method, solver=solver)
+    # the bounds are the exact network's: widen them by how far the model's rounding can move its outputs
+    err, _ = output_error(graph, x64, ball, Precision.of_model(model, x), tighter=_per_sample(extra))
+    lower, upper = lower - err, upper + err
+    if C is not None:
+        slack = row_slack(C, err)
+        ml, mu = ml - slack, mu + slack
     return Bounds(lower=lower, upper=upper, method=method, margins_lower=ml, margins_upper=mu, extra=extra)
 
 
@@ -87,6 +97,14 @@ def compute(graph: Graph, x: torch.Tensor, ball: LpBall, C: torch.Tensor | None,
         ml, mu = spec_interval(C.to(x.dtype), ibp_lo, ibp_hi)
         ml, mu = torch.maximum(low[:, K:], ml), torch.minimum(up[:, K:], mu)
     return lo, hi, ml, mu, {"boxes": boxes}
+
+
+def _per_sample(extra: dict) -> list | None:
+    """The per-node bounds of each sample (numpy), from a method's ``extra`` boxes, for :func:`output_error`."""
+    from .encode import numpy_boxes
+
+    boxes = extra.get("boxes")
+    return None if boxes is None else [numpy_boxes(boxes, n) for n in range(boxes[0][0].shape[0])]
 
 
 def spec_interval(c: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

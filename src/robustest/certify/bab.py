@@ -1,4 +1,4 @@
-"""Batched branch and bound over ReLU splits with beta-CROWN bounds, for fully connected ReLU networks.
+"""Batched branch and bound over ReLU splits with beta-CROWN bounds, for affine/ReLU chains (dense, :mod:`.mlp`).
 
 Goal: prove that no input of a box reaches a polytope ``A y <= b`` (several polytopes at once, e.g. the
 disjuncts of a VNN-LIB property): a domain of polytope ``p`` is *closed* when some row ``k`` has a sound
@@ -45,7 +45,9 @@ __all__ = ["BabStats", "bab", "bab_mlp"]
 log = logging.getLogger(__name__)
 
 #: a row is proved when its lower bound exceeds the right-hand side by this much (float64 rounding of the
-#: bound computation is far below it).
+#: bound computation is far below it). The rounding of the model itself, which grows with the network, is
+#: not this constant's job: a prover's task puts it into ``b`` (``ProofTask.guarded``,
+#: :mod:`robustest.certify.float_error`).
 PROOF_TOLERANCE = 1e-7
 #: a counterexample candidate must be inside its polytope by this much (the verifier re-checks in float32).
 CANDIDATE_MARGIN = 1e-4
@@ -331,7 +333,7 @@ def bab(graph: Graph, x0: torch.Tensor, ball: LpBall, A: torch.Tensor, b: torch.
         batch: int = 256, max_domains: int = 100_000, **options: object) -> BabStats:
     """Prove ``min over the box of (A y)_k > b_k`` for some row ``k`` (i.e. ``A y <= b`` is unreachable) by
     :func:`bab_mlp` over the box of the ball around ``x0`` (batch of one; for l2/l1 its outer box, sound).
-    Raises :class:`~robustest.errors.UnsupportedLayer` unless the graph is a Linear/ReLU chain. Runs on CPU
+    Raises :class:`~robustest.errors.UnsupportedLayer` unless the graph is an affine/ReLU chain. Runs on CPU
     copies whatever the graph's device (the search is tuned and tested there)."""
     net = dense_mlp(graph).to("cpu")
     lo, hi = ball.box(x0)

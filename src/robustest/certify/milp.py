@@ -59,13 +59,14 @@ def milp_minimum(graph: Graph, x0: torch.Tensor, ball: LpBall, c: np.ndarray, bo
 
 def milp_verify(graph: Graph, x0: torch.Tensor, ball: LpBall, spec: np.ndarray, known: np.ndarray,
                 boxes: Sequence[tuple[np.ndarray, np.ndarray]], *, solver: str = "highs",
-                time_limit: float = float("inf")) -> MilpOutcome:
-    """Decide ``spec @ f(x) > 0`` (all rows) over the ball around ``x0`` (batch-free), given ``known``
-    sound lower bounds of each row (rows with ``known > 0`` are not solved again). (Tightening the big-M
-    constants by LP first did not pay for its LPs on the digits MLP, benchmarks/certification.md, and was
-    removed.)"""
+                time_limit: float = float("inf"), offset: np.ndarray | None = None) -> MilpOutcome:
+    """Decide ``spec @ f(x) + offset > 0`` (all rows; ``offset`` default 0) over the ball around ``x0``
+    (batch-free), given ``known`` sound lower bounds of each row (rows with ``known > 0`` are not solved
+    again). (Tightening the big-M constants by LP first did not pay for its LPs on the digits MLP,
+    benchmarks/certification.md, and was removed.)"""
     start = time.perf_counter()
     deadline = start + time_limit
+    off = np.zeros(spec.shape[0]) if offset is None else np.asarray(offset, dtype=np.float64)
     order = [int(m) for m in np.argsort(known) if not known[m] > 0]
     bounds = np.asarray(known, dtype=np.float64).copy()
     if not order:
@@ -80,33 +81,34 @@ def milp_verify(graph: Graph, x0: torch.Tensor, ball: LpBall, spec: np.ndarray, 
         if left <= 0:
             return MilpOutcome(None, None, None, "milp time limit", n)
         res = handle.minimize({int(v): float(w) for v, w in zip(enc.outputs, spec[m]) if w != 0},
-                              time_limit=left, stop_below=0.0, stop_above=0.0)
-        if res.x is not None and res.objective < 0:
+                              time_limit=left, stop_below=-off[m], stop_above=-off[m])
+        objective, bound = res.objective + off[m], res.bound + off[m]
+        if res.x is not None and objective < 0:
             point = torch.as_tensor(res.x[enc.inputs], dtype=x0.dtype, device=x0.device).reshape(x0.shape)
             point = ball.project(point.unsqueeze(0), x0.unsqueeze(0))[0]  # undo solver tolerance drift
             if not bool(ball.contains(point.unsqueeze(0), x0.unsqueeze(0))[0]):
                 return MilpOutcome(None, None, None, f"milp found a point of the {ball.norm} ball's outer box "
-                                   f"outside the ball (margin {res.objective:.3g})", n + 1)
+                                   f"outside the ball (margin {objective:.3g})", n + 1)
             if enc.relaxed:  # the relaxation's minimiser: a counterexample only if the network agrees
                 with torch.no_grad():
-                    value = float(graph(point.unsqueeze(0).to(torch.float64))[0].cpu().numpy() @ spec[m])
+                    value = float(graph(point.unsqueeze(0).to(torch.float64))[0].cpu().numpy() @ spec[m]) + off[m]
                 if not value < 0:
                     return MilpOutcome(None, None, None, f"the milp relaxes {', '.join(enc.relaxed[:3])}: its "
-                                       f"minimum {res.objective:.3g} is a bound only, and the network's margin "
+                                       f"minimum {objective:.3g} is a bound only, and the network's margin "
                                        f"at its minimiser is {value:.3g}", n + 1)
                 return MilpOutcome("falsified", value, point, "", n + 1)
-            return MilpOutcome("falsified", float(res.objective), point, "", n + 1)
+            return MilpOutcome("falsified", float(objective), point, "", n + 1)
         if res.status == "infeasible":
             bounds[m] = np.inf
-        elif res.bound > 0 and res.status in ("optimal", "interrupted", "time_limit"):
-            bounds[m] = max(bounds[m], safe(res.bound))
+        elif bound > 0 and res.status in ("optimal", "interrupted", "time_limit"):
+            bounds[m] = max(bounds[m], safe(res.bound) + off[m])
             if not bounds[m] > 0:
-                return MilpOutcome(None, None, None, f"milp margin {res.bound:.3g} too close to 0 to certify", n + 1)
+                return MilpOutcome(None, None, None, f"milp margin {bound:.3g} too close to 0 to certify", n + 1)
         elif res.status == "time_limit":
             return MilpOutcome(None, None, None, "milp time limit", n + 1)
         elif res.status == "error":
             return MilpOutcome(None, None, None, f"solver error: {res.message}", n + 1)
         else:
-            return MilpOutcome(None, None, None, f"milp margin in [{res.bound:.3g}, {res.objective:.3g}]: a tie "
+            return MilpOutcome(None, None, None, f"milp margin in [{bound:.3g}, {objective:.3g}]: a tie "
                                f"at 0 cannot be certified", n + 1)
     return MilpOutcome("certified", float(bounds.min()), None, "", len(order))

@@ -1,9 +1,11 @@
-"""A fully connected ReLU network as dense matrices, and its CROWN bounds in batched matrix form.
+"""An affine/ReLU chain as dense matrices, and its CROWN bounds in batched matrix form.
 
 The branch and bound (:mod:`robustest.certify.bab`) bounds hundreds of sub-domains at once; on a chain
-``Linear -> ReLU -> ... -> Linear`` that is a handful of batched matrix products, far cheaper than the
+``affine -> ReLU -> ... -> affine`` that is a handful of batched matrix products, far cheaper than the
 graph walk of :mod:`robustest.certify.crown`. :func:`dense_mlp` reads such a chain from a graph by each
-layer's ``dense_role`` (leading reshapes/flattens allowed) and refuses anything else with
+layer's ``dense_role`` (a run of linear layers between two ReLUs: Linear, Conv2d, AvgPool2d, constant
+Scale, Pad, Flatten, Transpose... becomes one matrix) and refuses anything else (skip connections, MaxPool,
+other activations, a matrix over :class:`DenseRead`'s size limit) with
 :class:`~robustest.errors.UnsupportedLayer`.
 
 Notation: ``z_i = W_i h_{i-1} + b_i`` (``h_0 = x`` flat), ``h_i = relu(z_i)`` for ``i < L``, output
@@ -22,12 +24,14 @@ Notation: ``z_i = W_i h_{i-1} + b_i`` (``h_0 = x`` flat), ``h_i = relu(z_i)`` fo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 from ..errors import UnsupportedLayer
 from ..graph import Graph
+from ..layers.base import Layer
 from ..layers.relu import relaxation
 from ..spec import bound_rows
 from .ascent import Best, ascend
@@ -59,38 +63,82 @@ class DenseMLP:
         return h
 
 
-def dense_mlp(graph: Graph, *, dtype: torch.dtype = torch.float64) -> DenseMLP:
-    """The graph as a :class:`DenseMLP`; raises :class:`UnsupportedLayer` unless it is a chain of
-    reshapes followed by alternating affine (Linear) and ReLU layers ending with an affine one (the
-    layers' ``dense_role``: "reshape", "affine", "relu")."""
-    kinds: list[str] = []
+@dataclass(frozen=True)
+class DenseRead:
+    """Limits of :func:`dense_mlp`. ``max_entries``: the largest dense matrix (rows x columns) one run of
+    affine layers may become (the identity pushed through it is as large). 40M float64 entries are 320 MB:
+    the widest oval21 CIFAR net's first run (3x32x32 -> 16x16x16 conv) is 12.6M, the largest measured
+    (``benchmarks/vnncomp2021_bab.md``)."""
+
+    max_entries: int = 40_000_000
+
+
+@dataclass(frozen=True)
+class Run:
+    """Linear layers between two ReLUs (or the ends): their input and output shapes (batch-free)."""
+
+    layers: tuple[Layer, ...]
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+
+
+def dense_plan(graph: Graph, *, limits: DenseRead = DenseRead()) -> list[Run]:
+    """The graph's runs of linear layers, cheaply (no matrix is built); raises :class:`UnsupportedLayer`
+    unless the graph is a chain of ReLUs and of runs of linear layers between them, read by each kind's
+    ``dense_role`` (the registry):
+
+    * "affine" (every :class:`~robustest.layers.base.AffineLayer`: Linear, Conv2d, AvgPool2d, constant
+      Scale/Sub/Div, BatchNorm...) and "reshape" (Flatten/Reshape/Identity: linear, no constant);
+    * "relu": the nonlinearity between runs (an empty run, e.g. two ReLUs in a row, is the identity).
+
+    A run whose dense matrix would exceed ``limits.max_entries`` is refused with its size."""
+    runs: list[Run] = []
+    layers: list[Layer] = []
+    start = graph.input_shape
+    for k, node in enumerate(graph.nodes[1:], start=1):
+        layer = node.layer
+        if node.inputs != (k - 1,):
+            raise UnsupportedLayer(f"node {node.name} ({layer!r}) takes inputs {node.inputs}: the dense branch and "
+                                   "bound handles chains only, not skip connections. Fix: use milp/crown for "
+                                   "this network")
+        role = None if layer is None else layer.dense_role
+        if role in ("affine", "reshape"):
+            assert layer is not None
+            layers.append(layer)
+        elif role == "relu":
+            runs.append(Run(tuple(layers), start, graph.nodes[k - 1].shape))
+            layers, start = [], node.shape
+        else:
+            raise UnsupportedLayer(f"layer {node.name} ({layer!r}) is neither linear nor a ReLU: the dense "
+                                   "branch and bound handles chains of linear layers and ReLUs only. Fix: use "
+                                   "milp/crown for this network")
+    runs.append(Run(tuple(layers), start, graph.nodes[-1].shape))
+    for run in runs:
+        n, m = math.prod(run.in_shape), math.prod(run.out_shape)
+        if max(n, m) * n > limits.max_entries:
+            raise UnsupportedLayer(f"the linear layers {list(run.layers)!r} on inputs of shape {run.in_shape} "
+                                   f"would be a dense {m} x {n} matrix, over the dense branch and bound's limit "
+                                   f"of {limits.max_entries} entries. Fix: use milp/crown for this network")
+    return runs
+
+
+def dense_mlp(graph: Graph, *, dtype: torch.dtype = torch.float64, limits: DenseRead = DenseRead()) -> DenseMLP:
+    """The graph as a :class:`DenseMLP` (on the CPU): each run of :func:`dense_plan` becomes one dense matrix
+    and bias, found by pushing the identity (each layer's ``dense_linear``) and zero (``forward``, for the
+    bias) through the run. Raises :class:`UnsupportedLayer` as :func:`dense_plan` does."""
     weights: list[torch.Tensor] = []
     biases: list[torch.Tensor] = []
-    for k, node in enumerate(graph.nodes[1:], start=1):
-        if node.inputs != (k - 1,):
-            raise UnsupportedLayer(f"node {node.name} takes inputs {node.inputs}: the dense branch and bound "
-                                   f"handles chains only. Fix: use milp/crown for this network")
-        layer = node.layer
-        role = None if layer is None else layer.dense_role
-        if role == "reshape" and not weights:
-            continue
-        if role == "affine":
-            assert layer is not None
-            if kinds and kinds[-1] == "linear":
-                raise UnsupportedLayer(f"two Linear layers in a row at {node.name}: the dense branch and bound "
-                                       f"expects Linear and ReLU to alternate. Fix: fold them into one")
-            w, b = layer.dense_affine()
-            weights.append(w.to(dtype))
-            biases.append(b.to(dtype))
-            kinds.append("linear")
-        elif role == "relu" and kinds and kinds[-1] == "linear":
-            kinds.append("relu")
-        else:
-            raise UnsupportedLayer(f"layer {node.name} ({layer!r}) is not part of a Linear/ReLU chain: the dense "
-                                   f"branch and bound does not handle it. Fix: use milp/crown for this network")
-    if not kinds or kinds[-1] != "linear":
-        raise UnsupportedLayer("the network does not end with a Linear layer: the dense branch and bound "
-                               "needs one. Fix: use milp/crown for this network")
+    cpu = torch.device("cpu")
+    for run in dense_plan(graph, limits=limits):
+        n, m = math.prod(run.in_shape), math.prod(run.out_shape)
+        layers = [layer.to(cpu, dtype) for layer in run.layers]
+        with torch.no_grad():
+            out = torch.zeros((1,) + run.in_shape, dtype=dtype)
+            cols = torch.eye(n, dtype=dtype).reshape((n,) + run.in_shape)
+            for layer in layers:
+                out, cols = layer.forward(out), layer.dense_linear(cols)
+        weights.append(cols.reshape(n, m).T.contiguous())
+        biases.append(out.reshape(m))
     return DenseMLP(tuple(weights), tuple(biases))
 
 
@@ -105,7 +153,10 @@ def relax(A: torch.Tensor, l: torch.Tensor, u: torch.Tensor, alpha: torch.Tensor
 
 
 def concretize(A: torch.Tensor, const: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-    """``min over lo <= x <= hi`` of ``A . x + const`` (A (D, R, n0), lo/hi (n0,))."""
+    """``min over lo <= x <= hi`` of ``A . x + const`` (A (D, R, n0); lo/hi (n0,), one box for all
+    domains, or (D, n0), one box per domain)."""
+    if lo.dim() == 2:
+        return const + (A.clamp(min=0) @ lo.unsqueeze(-1) + A.clamp(max=0) @ hi.unsqueeze(-1)).squeeze(-1)
     return const + A.clamp(min=0) @ lo + A.clamp(max=0) @ hi
 
 
@@ -140,7 +191,8 @@ def root_bounds(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, *, alpha_step
                 deadline: float = float("inf")) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Sound bounds ``(ls, us)`` of every ReLU layer's pre-activation over the box, layer by layer
     (:func:`layer_bound`): interval arithmetic for the first, CROWN (or alpha-CROWN with ``alpha_steps``)
-    intersected with interval bounds for the others."""
+    intersected with interval bounds for the others. ``lo``/``hi`` (n0,), or (D, n0) for ``D`` boxes at
+    once (then ``ls[i]`` is (D, n_i); CROWN only)."""
     ls: list[torch.Tensor] = []
     us: list[torch.Tensor] = []
     for k in range(1, len(net.weights)):
@@ -162,16 +214,20 @@ def layer_bound(net: DenseMLP, k: int, ls: list[torch.Tensor], us: list[torch.Te
     w, b = net.weights[k - 1], net.biases[k - 1]
     if k == 1:
         mid, rad = (lo + hi) / 2, (hi - lo) / 2
-        return w @ mid + b - w.abs() @ rad, w @ mid + b + w.abs() @ rad
+        return mid @ w.T + b - rad @ w.abs().T, mid @ w.T + b + rad @ w.abs().T
     n = w.shape[0]
+    batched = lo.dim() == 2
     hl, hu = ls[k - 2].clamp(min=0), us[k - 2].clamp(min=0)
-    il = w.clamp(min=0) @ hl + w.clamp(max=0) @ hu + b
-    iu = w.clamp(min=0) @ hu + w.clamp(max=0) @ hl + b
+    il = hl @ w.clamp(min=0).T + hu @ w.clamp(max=0).T + b
+    iu = hu @ w.clamp(min=0).T + hl @ w.clamp(max=0).T + b
     A = bound_rows(n, like=lo).unsqueeze(0)
-    Ax, c, _ = backward(net, k, A, A.new_zeros(1, 2 * n), [t[None] for t in ls], [t[None] for t in us])
-    low = concretize(Ax, c, lo, hi)[0]
-    l, u = torch.maximum(il, low[:n]), torch.minimum(iu, -low[n:])
+    view = (lambda t: t) if batched else (lambda t: t[None])
+    Ax, c, _ = backward(net, k, A, A.new_zeros(1, 2 * n), [view(t) for t in ls], [view(t) for t in us])
+    low = concretize(Ax, c, lo, hi)
+    low = low if batched else low[0]
+    l, u = torch.maximum(il, low[..., :n]), torch.minimum(iu, -low[..., n:])
     if alpha_steps > 0 and time.perf_counter() < deadline:
+        assert not batched, "alpha-CROWN bounds one box at a time"
         l, u = _optimise_layer(net, k, l, u, ls, us, lo, hi, alpha_steps, deadline)
     return l, u
 

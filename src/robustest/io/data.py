@@ -54,13 +54,11 @@ def load_data(path: PathLike, *, inputs_key: str = "inputs",
             f"(missing {missing}; found {sorted(map(str, content))})",
             "save it as {'inputs': tensor (N, ...), 'labels': tensor (N,)} or pass the key names "
             "(--inputs-key/--labels-key)")
-    inputs = torch.as_tensor(np.asarray(content[inputs_key]) if not isinstance(content[inputs_key],
-                                                                                torch.Tensor)
-                             else content[inputs_key])
-    labels = torch.as_tensor(np.asarray(content[labels_key]) if not isinstance(content[labels_key],
-                                                                                torch.Tensor)
-                             else content[labels_key])
-    if not inputs.is_floating_point() and inputs.dtype not in (torch.uint8, torch.int64, torch.int32):
+    inputs = _numeric(content[inputs_key], f"data[{inputs_key!r}]", "numbers (a float or integer array)",
+                      "store the inputs as a float32 array")
+    labels = _numeric(content[labels_key], f"data[{labels_key!r}]", "integer class labels",
+                      "store the labels as int64 class indices (map class names to 0..K-1 first)")
+    if inputs.dtype == torch.bool or inputs.is_complex():
         raise invalid_argument(f"data[{inputs_key!r}]", str(inputs.dtype), "a float or integer array",
                                "store the inputs as float32")
     if labels.is_floating_point() or labels.dtype == torch.bool:
@@ -76,6 +74,17 @@ def load_data(path: PathLike, *, inputs_key: str = "inputs",
             f"{tuple(inputs.shape)} and labels {tuple(labels.shape)}",
             "store one label per input row", cls=ShapeError)
     return inputs.float(), labels
+
+
+def _numeric(value: Any, name: str, expected: str, fix: str) -> torch.Tensor:
+    """``value`` as a tensor; strings, objects and records are refused by name (numpy's and torch's own
+    errors would not say which array or what to store instead)."""
+    if isinstance(value, torch.Tensor):
+        return value
+    array = np.asarray(value)
+    if array.dtype.kind not in "biufc":
+        raise invalid_argument(name, f"an array of dtype {array.dtype}", expected, fix)
+    return torch.as_tensor(array)
 
 
 def save_data(path: PathLike, inputs: torch.Tensor, labels: torch.Tensor) -> None:

@@ -31,9 +31,12 @@ import torch
 
 from ..errors import ModelError
 
-__all__ = ["check_export_archive", "safe_export_load"]
+__all__ = ["EXPORT_RECIPE", "check_export_archive", "safe_export_load"]
 
-_FIX = ("Fix: export the model again with torch.export.save(torch.export.export(model, (example,)), path) "
+#: how to write an archive robustest loads: in eval mode, with a batch dimension that is not fixed
+EXPORT_RECIPE = ("torch.export.save(torch.export.export(model.eval(), (example,), dynamic_shapes=({0: "
+                 "torch.export.Dim('batch')},)), path) with an example batch of 2 or more")
+_FIX = (f"Fix: export the model again with {EXPORT_RECIPE} "
         "from plain tensors and parameters, or save it as ONNX")
 # members of <root>/ that carry no code: metadata, the graph (JSON) and the extra files (read as text)
 _PLAIN = ("archive_format", "archive_version", "byteorder", ".data/")

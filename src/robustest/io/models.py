@@ -67,7 +67,6 @@ def load_model(path: PathLike, *, model_class: Optional[str] = None,
             logger.warning("%s: attacks only, through onnxruntime (%s)", p, reason)
             return OnnxRuntimeModule(p.read_bytes(), blocked_by=reason).to(device).eval()
     elif suffix == ".pt2":
-        # An exported program is traced in inference mode already; its module refuses .eval().
         return _load_export(p).to(device)
     elif _is_torchscript(p):
         with warnings.catch_warnings():  # the caller chose the format; the deprecation is not news
@@ -110,8 +109,49 @@ def _is_torchscript(p: Path) -> bool:
         n.endswith("constants.pkl") for n in names)
 
 
+class ExportedModel(nn.Module):
+    """An exported program's module in inference: in eval mode (the graph fixed its mode when it was
+    exported; its module refuses ``.eval()``), and run in chunks of its batch size when that was fixed
+    at export (a batch-1 export runs sample by sample; the last chunk is padded with its last sample).
+
+        >>> import torch
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 2)).eval()
+        >>> m = ExportedModel(torch.export.export(net, (torch.rand(1, 3),)).module(), batch=1)
+        >>> m(torch.rand(5, 3)).shape, m.training
+        (torch.Size([5, 2]), False)
+    """
+
+    def __init__(self, module: nn.Module, *, batch: Optional[int]) -> None:
+        super().__init__()
+        self.program = module
+        self.batch = batch
+        for m in self.modules():
+            m.training = False  # not .eval(): the exported module raises there
+
+    def train(self, mode: bool = True) -> ExportedModel:
+        if mode:
+            raise ModelError("an exported program (.pt2) is fixed in the mode it was exported in; it cannot "
+                             "be put in train mode")
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.batch is None or x.shape[0] == self.batch:
+            return self.program(x)
+        outs = []
+        for i in range(0, x.shape[0], self.batch):
+            chunk = x[i:i + self.batch]
+            pad = self.batch - chunk.shape[0]
+            full = torch.cat([chunk, chunk[-1:].expand((pad,) + tuple(chunk.shape[1:]))]) if pad else chunk
+            outs.append(self.program(full)[:chunk.shape[0]])
+        return torch.cat(outs)
+
+
+#: ATen operators that only a train-mode export holds (batch statistics, random dropout)
+_TRAIN_OPS = ("dropout", "_native_batch_norm_legit_functional", "_native_batch_norm_legit.default")
+
+
 def _load_export(p: Path) -> nn.Module:
-    from .export_archive import safe_export_load
+    from .export_archive import EXPORT_RECIPE, safe_export_load
 
     try:
         program = safe_export_load(p)
@@ -121,8 +161,18 @@ def _load_export(p: Path) -> nn.Module:
         raise ModelError(
             f"model={str(p)!r} is not valid: expected a torch.export archive ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0][:200] if str(exc) else ''}). Fix: write it with "
-            "torch.export.save(torch.export.export(model, (example,)), path)") from None
-    return program.module()
+            f"{EXPORT_RECIPE}") from None
+    module = program.module()
+    calls = [str(n.target) for n in module.graph.nodes if n.op == "call_function"]
+    train = sorted({c for c in calls if any(t in c for t in _TRAIN_OPS)})
+    if train:
+        raise ModelError(f"model={str(p)!r} was exported in train mode (it computes {', '.join(train[:3])}): "
+                         f"its outputs would depend on the batch and on chance. Fix: export it again with "
+                         f"{EXPORT_RECIPE}")
+    inputs = [n for n in module.graph.nodes if n.op == "placeholder"]
+    val = inputs[0].meta.get("val") if len(inputs) == 1 else None
+    first = val.shape[0] if val is not None and getattr(val, "dim", lambda: 0)() > 0 else None
+    return ExportedModel(module, batch=first if isinstance(first, int) else None)
 
 
 def _resolve_class(spec: str) -> Any:

@@ -10,11 +10,14 @@ Each ONNX node becomes a standard layer, imported by the layer kind that declare
 ``nn.Conv2d``, Relu -> ``nn.ReLU``, BatchNormalization -> ``nn.BatchNorm1d/2d`` in eval mode, pools ->
 ``nn.AvgPool2d``/``nn.MaxPool2d``, Flatten/Reshape, Sub/Div/Mul/Add by constants -> :class:`ConstantAffine`,
 Identity/Dropout -> nothing). Beyond the layer kinds, the importer folds constant shape arithmetic
-(:data:`PLUMBING`) and imports a few operators attacks can use but certifiers cannot (:data:`IMPORT_ONLY`).
+(:data:`PLUMBING`; a ``Cast`` of an activation only where it keeps every value, i.e. to float32/float64
+without narrowing: to an integer, bool or float16 type it is refused, never approximated) and imports a few
+operators attacks can use but certifiers cannot (:data:`IMPORT_ONLY`).
 A chain becomes an ``nn.Sequential``; a graph with residual additions a ``torch.fx.GraphModule`` whose
 nodes call those layers. So attacks and certifiers see the same modules as for a torch model. Dimension 0
 of the ONNX input is the batch. Unsupported operators are all listed, by type and node name, in one
-:class:`~robustest.errors.UnsupportedLayer`.
+:class:`~robustest.errors.UnsupportedLayer`. The finished module is compared with onnxruntime on sampled
+inputs (:mod:`robustest.io.onnx_check`) and refused when they disagree.
 """
 
 from __future__ import annotations

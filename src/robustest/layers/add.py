@@ -15,6 +15,7 @@ import torch
 from ..solvers.base import Problem
 from .base import Box, Call, Layer, NpBox, OnnxNode, widen
 from .registry import matches, register
+from .rounding import Precision, in_range, magnitude
 from .scale import OPS
 
 
@@ -59,6 +60,13 @@ class Add(Layer):
     def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: dict[str, Any] | None = None
                  ) -> tuple[list[torch.Tensor], torch.Tensor]:
         return [A, A if self.sign > 0 else -A], A.new_zeros(A.shape[:2])
+
+    def rounding(self, boxes: Sequence[Box], errors: Sequence[torch.Tensor], precision: Precision
+                 ) -> torch.Tensor:
+        """Both inputs' errors, plus one rounding of the sum."""
+        size = magnitude(boxes[0], errors[0]) + magnitude(boxes[1], errors[1])
+        bound = errors[0] + errors[1] + precision.gamma(1) * size + precision.absolute(1)
+        return in_range(bound, size, precision)
 
     def encode(self, problem: Problem, ins: Sequence[np.ndarray], boxes: Sequence[NpBox], out_box: NpBox,
                *, in_shapes: Sequence[tuple[int, ...]], exact: bool) -> np.ndarray:

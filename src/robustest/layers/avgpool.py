@@ -42,8 +42,9 @@ class AvgPool2d(AffineLayer):
     def adaptive(cls, mod: nn.AdaptiveAvgPool2d, path: str, in_shape: tuple[int, ...]) -> AvgPool2d:
         """An adaptive average pool whose output size divides the input's: windows of equal size."""
         hw = tuple(in_shape[-2:])
-        size = mod.output_size if isinstance(mod.output_size, tuple) else (mod.output_size, mod.output_size)
-        out = tuple(hw[d] if size[d] is None else int(size[d]) for d in range(2))
+        raw = mod.output_size
+        size = tuple(raw) if isinstance(raw, tuple) else (raw, raw)
+        out = tuple(hw[d] if s is None else int(s) for d, s in enumerate(size))
         if len(in_shape) != 3 or any(hw[d] % out[d] for d in range(2)):
             raise unsupported(type(mod).__name__, path, f"output size {out} does not divide the input's {hw}")
         k = (hw[0] // out[0], hw[1] // out[1])
@@ -58,7 +59,7 @@ class AvgPool2d(AffineLayer):
 
                 raise UnsupportedLayer(f"model has GlobalAveragePool node {node.name!r} on a {probe.dim()}-D "
                                        "tensor; robustest imports the 2-D one. Fix: export a 2-D network")
-            return node.apply(nn.AvgPool2d(tuple(probe.shape[-2:])), node.inputs[0])
+            return node.apply(nn.AvgPool2d((int(probe.shape[-2]), int(probe.shape[-1]))), node.inputs[0])
         k, stride, pads = onnx_pool_args(node)
         return node.apply(nn.AvgPool2d(k, stride=stride, padding=pads,
                                        count_include_pad=bool(node.attrs.get("count_include_pad", 0))),
@@ -80,6 +81,9 @@ class AvgPool2d(AffineLayer):
 
     def bias_out(self, in_shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
         return self.forward(like.new_zeros((1,) + tuple(in_shape)))[0]
+
+    def terms(self, in_shape: tuple[int, ...]) -> tuple[int, str]:
+        return self.kernel[0] * self.kernel[1] + 2, "elementwise"  # the window's sum, then the division
 
     def __repr__(self) -> str:
         return f"AvgPool2d(k={self.kernel}, s={self.stride}, p={self.padding})"

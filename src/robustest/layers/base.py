@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..solvers.base import Problem
+from .rounding import Precision, in_range, magnitude
 
 Box = tuple[torch.Tensor, torch.Tensor]
 NpBox = tuple[np.ndarray, np.ndarray]
@@ -127,8 +128,9 @@ class Layer:
     #: relaxation of a smooth function, so an MILP over it proves soundly but its optimum (and any point
     #: it finds) is not the network's (:func:`robustest.certify.encode.relaxed_layers`).
     exact_milp: ClassVar[bool] = True
-    #: Number of inputs (Add has 2); the fx reader passes a call's first ``arity`` tensor operands.
-    arity: ClassVar[int] = 1
+    #: Number of inputs (Add has 2; a Concat as many as it joins, set per instance); the fx reader passes a
+    #: call's first ``arity`` tensor operands.
+    arity: int = 1
     #: What the kind stands for, in words, for the "supported" text (:func:`~.registry.supported_text`).
     summary: ClassVar[str] = ""
     #: Torch module classes this kind stands for (converted by :meth:`from_module`).
@@ -137,8 +139,9 @@ class Layer:
     functions: ClassVar[tuple[object, ...]] = ()
     #: ONNX operator types this kind stands for (imported by :meth:`from_onnx`).
     onnx_ops: ClassVar[tuple[str, ...]] = ()
-    #: The kind's place in the dense Linear/ReLU chain of the branch and bound (:mod:`robustest.certify.mlp`):
-    #: "affine" (gives :meth:`dense_affine`), "relu", "reshape" (allowed before the first affine layer) or None.
+    #: The kind's place in the dense chain of the branch and bound (:mod:`robustest.certify.mlp`): "affine"
+    #: (``forward`` is :meth:`dense_linear` plus a constant), "reshape" (``forward`` is :meth:`dense_linear`:
+    #: it only moves numbers), "relu" (the nonlinearity between runs of the other two) or None (refused).
     dense_role: ClassVar[str | None] = None
 
     @classmethod
@@ -179,9 +182,11 @@ class Layer:
         """This layer and ``nxt`` after it as one layer (e.g. a Linear absorbing a BatchNorm), or None."""
         return None
 
-    def dense_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(W, b)`` with ``y = W x + b`` on flat vectors, for kinds whose :attr:`dense_role` is "affine"."""
-        raise NotImplementedError
+    def dense_linear(self, x: torch.Tensor) -> torch.Tensor:
+        """The linear part of ``forward`` (without its constant) on a batch, for kinds whose
+        :attr:`dense_role` is "affine" or "reshape" (the dense read pushes the identity through it); a
+        "reshape" kind's ``forward`` is linear already."""
+        return self.forward(x)
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -196,6 +201,14 @@ class Layer:
     def encode(self, problem: Problem, ins: Sequence[np.ndarray], boxes: Sequence[NpBox], out_box: NpBox,
                *, in_shapes: Sequence[tuple[int, ...]], exact: bool) -> np.ndarray:
         raise NotImplementedError
+
+    def rounding(self, boxes: Sequence[Box], errors: Sequence[torch.Tensor], precision: Precision
+                 ) -> torch.Tensor | None:
+        """How far (elementwise, batched like the output) the layer as the model computes it, in
+        ``precision`` (:mod:`.rounding`), can be from the exact layer on the exact inputs, when those lie in
+        ``boxes`` and the computed inputs are within ``errors`` of them. None: the kind has no rule, and no
+        certificate can account for the model's rounding (the certifiers then give none)."""
+        return None
 
     def to(self: _L, device: torch.device, dtype: torch.dtype) -> _L:  # noqa: PYI019 - Self needs 3.11
         """A copy with every tensor moved/cast (layers are immutable, so this returns a new one)."""
@@ -212,6 +225,11 @@ class Layer:
 class AffineLayer(Layer):
     """A layer ``y = L(x) + b`` with ``L`` linear. Subclasses give ``linear`` (L without bias), ``bias_out``
     (b broadcast to the output shape, batch-free) and ``abs_linear`` (|L|); the rest follows."""
+
+    dense_role = "affine"
+
+    def dense_linear(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
 
     def linear(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -263,6 +281,25 @@ class AffineLayer(Layer):
                *, in_shapes: Sequence[tuple[int, ...]], exact: bool) -> np.ndarray:
         W, b = self.matrix(tuple(in_shapes[0]))
         return encode_affine(problem, ins[0], W, b, out_box)
+
+    def terms(self, in_shape: tuple[int, ...]) -> tuple[int, str] | None:
+        """The most terms (products and the bias) one output sums, and the operation that sums them
+        ("matmul", "conv" or "elementwise", see :meth:`.rounding.Precision.dot`); None: no rounding rule."""
+        return None
+
+    def rounding(self, boxes: Sequence[Box], errors: Sequence[torch.Tensor], precision: Precision
+                 ) -> torch.Tensor | None:
+        """``|L| e + dot(n) (|L| |x| + |b|)``: the input errors through ``|L|``, plus the rounding of the
+        sums of :meth:`terms` (an infinite bound where they could overflow)."""
+        in_shape = tuple(boxes[0][0].shape[1:])
+        what = self.terms(in_shape)
+        if what is None:
+            return None
+        n, op = what
+        size = self.abs_linear(magnitude(boxes[0], errors[0])) + self.bias_out(in_shape, errors[0]).abs()
+        factor = precision.dot(n, op)
+        bound = self.abs_linear(errors[0]) + factor * size + precision.absolute(n)
+        return in_range(bound, size * (1 + factor), precision)
 
 
 def distinct(problem: Problem, y: np.ndarray, out_box: NpBox) -> np.ndarray:

@@ -101,6 +101,9 @@ class Conv2d(AffineLayer):
         out = self.forward(like.new_zeros((1,) + tuple(in_shape)))[0]
         return out
 
+    def terms(self, in_shape: tuple[int, ...]) -> tuple[int, str]:
+        return int(np.prod(self.weight.shape[1:])) + 1, "conv"
+
     def scaled(self, scale: torch.Tensor, shift: torch.Tensor) -> Conv2d:
         """This convolution followed by ``y * scale + shift`` per output channel, as one Conv2d."""
         return Conv2d(self.weight * scale[:, None, None, None], self.bias * scale + shift, stride=self.stride,

@@ -14,6 +14,7 @@ from torch import nn
 from ..solvers.base import Problem
 from .base import Box, Call, Layer, NpBox, OnnxNode
 from .registry import register
+from .rounding import Precision
 
 
 @register
@@ -23,6 +24,7 @@ class Identity(Layer):
     modules = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
     functions = ("dropout", "identity", "contiguous", "clone", "detach")
     onnx_ops = ("Identity", "Dropout")
+    dense_role = "reshape"
 
     @classmethod
     def example(cls, gen: torch.Generator) -> tuple[Identity, list[tuple[int, ...]]]:
@@ -49,6 +51,10 @@ class Identity(Layer):
     def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: dict[str, Any] | None = None
                  ) -> tuple[list[torch.Tensor], torch.Tensor]:
         return [A], A.new_zeros(A.shape[:2])
+
+    def rounding(self, boxes: Sequence[Box], errors: Sequence[torch.Tensor], precision: Precision
+                 ) -> torch.Tensor:
+        return errors[0]
 
     def encode(self, problem: Problem, ins: Sequence[np.ndarray], boxes: Sequence[NpBox], out_box: NpBox,
                *, in_shapes: Sequence[tuple[int, ...]], exact: bool) -> np.ndarray:

@@ -22,6 +22,7 @@ from ..solvers.base import Problem
 from .base import Box, Call, Layer, NpBox, OnnxNode, widen
 from .registry import register, unsupported
 from .relu import ReLU
+from .rounding import Precision, in_range, magnitude
 from .smooth import options
 
 
@@ -66,6 +67,14 @@ class LeakyReLU(Layer):
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         return F.leaky_relu(xs[0], self.slope)
+
+    def rounding(self, boxes: Sequence[Box], errors: Sequence[torch.Tensor], precision: Precision
+                 ) -> torch.Tensor:
+        """Lipschitz ``max(1, |slope|)``, plus two roundings of ``slope * x`` on the negative side (the
+        slope in the model's dtype, then the product)."""
+        size = magnitude(boxes[0], errors[0]) * abs(self.slope)
+        bound = errors[0] * max(1.0, abs(self.slope)) + precision.gamma(2) * size + precision.absolute(1)
+        return in_range(bound, size, precision)
 
     def interval(self, *boxes: Box) -> Box:
         lo, hi = boxes[0]

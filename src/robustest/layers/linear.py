@@ -24,7 +24,6 @@ class Linear(AffineLayer):
     summary = ""
     modules = (nn.Linear,)
     onnx_ops = ("Gemm", "MatMul")
-    dense_role = "affine"
 
     @classmethod
     def example(cls, gen: torch.Generator) -> tuple[Linear, list[tuple[int, ...]]]:
@@ -83,6 +82,9 @@ class Linear(AffineLayer):
                  ) -> tuple[list[torch.Tensor], torch.Tensor]:
         return [A @ self.weight], A @ self.bias
 
+    def terms(self, in_shape: tuple[int, ...]) -> tuple[int, str]:
+        return self.weight.shape[1] + 1, "matmul"
+
     def matrix(self, in_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         return (self.weight.detach().cpu().double().numpy(), self.bias.detach().cpu().double().numpy())
 
@@ -94,9 +96,6 @@ class Linear(AffineLayer):
         """A following per-feature :class:`Scale` (BatchNorm1d, constant affine) folds into W and b."""
         vec = nxt.channel_vectors(self.weight.shape[0]) if isinstance(nxt, Scale) else None
         return None if vec is None else self.scaled(*vec)
-
-    def dense_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.weight.detach(), self.bias.detach()
 
     def __repr__(self) -> str:
         return f"Linear({self.weight.shape[1]}->{self.weight.shape[0]})"

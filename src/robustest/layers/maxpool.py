@@ -22,6 +22,7 @@ from torch import nn
 from ..solvers.base import Problem
 from .base import Box, Layer, NpBox, OnnxNode, onnx_pool_args, pair, widen
 from .registry import register, unsupported
+from .rounding import Precision
 
 
 @register
@@ -59,6 +60,11 @@ class MaxPool2d(Layer):
 
     def interval(self, *boxes: Box) -> Box:
         return self.forward(boxes[0][0]), self.forward(boxes[0][1])
+
+    def rounding(self, boxes: Sequence[Box], errors: Sequence[torch.Tensor], precision: Precision
+                 ) -> torch.Tensor:
+        """Exact in floating point, and the max of a window moves by at most its inputs' largest error."""
+        return self.forward(errors[0])
 
     def _windows(self, x: torch.Tensor, fill: float) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, k*k, L) windows, padding with ``fill``."""

@@ -19,10 +19,11 @@ from torch import nn
 
 from ..errors import UnsupportedLayer
 from ..solvers.base import Problem
-from .base import AffineLayer, NpBox, OnnxNode
+from .base import AffineLayer, Box, NpBox, OnnxNode
 from .registry import register
+from .rounding import Precision
 
-_PAD_MODULES = {1: nn.ConstantPad1d, 2: nn.ConstantPad2d, 3: nn.ConstantPad3d}
+_PAD_MODULES: dict[int, Any] = {1: nn.ConstantPad1d, 2: nn.ConstantPad2d, 3: nn.ConstantPad3d}
 
 
 @register
@@ -77,6 +78,10 @@ class Pad(AffineLayer):
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         return F.pad(xs[0], self.padding, "constant", self.value)
+
+    def rounding(self, boxes: Sequence[Box], errors: Sequence[torch.Tensor], precision: Precision
+                 ) -> torch.Tensor:
+        return self.linear(errors[0])  # moves numbers; the padding constant is exact
 
     def linear(self, x: torch.Tensor) -> torch.Tensor:
         return F.pad(x, self.padding, "constant", 0.0)

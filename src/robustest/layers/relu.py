@@ -24,6 +24,7 @@ from torch import nn
 from ..solvers.base import Problem
 from .base import Box, Call, Layer, NpBox, OnnxNode, widen
 from .registry import register
+from .rounding import Precision
 
 
 def relaxation(lo: torch.Tensor, hi: torch.Tensor, alpha: torch.Tensor | None = None
@@ -94,6 +95,12 @@ class ReLU(Layer):
         low, up, icpt = relaxation(lo.unsqueeze(1), hi.unsqueeze(1), alpha)
         pos, neg = A.clamp(min=0), A.clamp(max=0)
         return [pos * low + neg * up], (neg * icpt).flatten(2).sum(-1)
+
+    def rounding(self, boxes: Sequence[Box], errors: Sequence[torch.Tensor], precision: Precision
+                 ) -> torch.Tensor:
+        """Exact in floating point and 1-Lipschitz: the input's error, none where both the exact and the
+        computed input are <= 0 (both give 0)."""
+        return torch.where(boxes[0][1] + errors[0] > 0, errors[0], torch.zeros_like(errors[0]))
 
     def encode(self, problem: Problem, ins: Sequence[np.ndarray], boxes: Sequence[NpBox], out_box: NpBox,
                *, in_shapes: Sequence[tuple[int, ...]], exact: bool) -> np.ndarray:

@@ -17,6 +17,7 @@ from ..errors import UnsupportedLayer
 from ..solvers.base import Problem
 from .base import Box, Call, Layer, NpBox, OnnxNode
 from .registry import register, unsupported
+from .rounding import Precision
 
 
 class ReshapeModule(nn.Module):
@@ -110,6 +111,10 @@ class Reshape(Layer):
                  ) -> tuple[list[torch.Tensor], torch.Tensor]:
         in_shape = tuple(boxes[0][0].shape[1:])
         return [A.reshape(A.shape[:2] + in_shape)], A.new_zeros(A.shape[:2])
+
+    def rounding(self, boxes: Sequence[Box], errors: Sequence[torch.Tensor], precision: Precision
+                 ) -> torch.Tensor:
+        return self.forward(errors[0])  # moves numbers, computes nothing
 
     def encode(self, problem: Problem, ins: Sequence[np.ndarray], boxes: Sequence[NpBox], out_box: NpBox,
                *, in_shapes: Sequence[tuple[int, ...]], exact: bool) -> np.ndarray:

@@ -22,6 +22,7 @@ from torch import nn
 from ..errors import UnsupportedLayer
 from .base import AffineLayer, Box, Call, OnnxNode, randn
 from .registry import matches, register, unsupported
+from .rounding import Precision, in_range, magnitude
 
 #: The torch.fx calls of each arithmetic operation (``x + c``, ``torch.add(x, c)``, ``x.add(c)``, ``x += c``...).
 OPS: dict[str, tuple[object, ...]] = {
@@ -80,10 +81,20 @@ class Scale(AffineLayer):
     functions = tuple(f for fs in OPS.values() for f in fs)
     onnx_ops = ("BatchNormalization", "Add", "Sub", "Mul", "Div", "Neg")
 
-    def __init__(self, scale: torch.Tensor, shift: torch.Tensor, *, source: str = "affine") -> None:
+    #: Roundings of an eval-mode BatchNorm as torch computes it (``1 / sqrt(var + eps)``, the weight,
+    #: ``bias - mean * alpha``, ``x * alpha + beta``; or ``(x - mean) * invstd * weight + bias``), with room
+    #: for a reciprocal square root accurate to a few ulps (CUDA's).
+    BATCHNORM_OPS = 10
+
+    def __init__(self, scale: torch.Tensor, shift: torch.Tensor, *, source: str = "affine", ops: int = 2,
+                 offset: torch.Tensor | None = None) -> None:
         self.scale = torch.as_tensor(scale).detach().clone()
         self.shift = torch.as_tensor(shift).detach().clone()
         self.source = source  # "batchnorm" or "normalize" or "affine": only for messages and folding
+        #: for :meth:`rounding`: the operations the model computes the map with, and the size of the
+        #: constants it adds on the way (a BatchNorm's ``|mean * scale| + |bias|``; default ``|shift|``)
+        self.ops = ops
+        self.offset = self.shift.abs() if offset is None else torch.as_tensor(offset).detach().clone()
 
     @classmethod
     def example(cls, gen: torch.Generator) -> tuple[Scale, list[tuple[int, ...]]]:
@@ -99,10 +110,13 @@ class Scale(AffineLayer):
         if mod.weight is not None:
             scale = scale * mod.weight
         shift = -mod.running_mean * scale
+        offset = shift.abs()
         if mod.bias is not None:
             shift = shift + mod.bias
+            offset = offset + mod.bias.abs()
         view = (-1,) + (1,) * (len(in_shape) - 1)
-        return cls(scale.detach().reshape(view), shift.detach().reshape(view), source="batchnorm")
+        return cls(scale.detach().reshape(view), shift.detach().reshape(view), source="batchnorm",
+                   ops=cls.BATCHNORM_OPS, offset=offset.detach().reshape(view))
 
     @classmethod
     def from_call(cls, call: Call) -> Scale:
@@ -115,7 +129,7 @@ class Scale(AffineLayer):
         pair = affine_of(op, call.constant, call.tensor_first, one=one, zero=zero)
         if pair is None:
             raise unsupported(f"function {call.function}", call.name, "division by a tensor")
-        return cls(*pair, source="normalize" if op == "div" else "affine")
+        return cls(*pair, source="normalize" if op == "div" else "affine", ops=1)
 
     @classmethod
     def from_onnx(cls, node: OnnxNode) -> Any:
@@ -157,6 +171,14 @@ class Scale(AffineLayer):
         in_shape = tuple(boxes[0][0].shape[1:])
         const = (A * self.shift).flatten(2).sum(-1)
         return [self.transpose(A, in_shape)], const
+
+    def rounding(self, boxes: Sequence[Box], errors: Sequence[torch.Tensor], precision: Precision
+                 ) -> torch.Tensor:
+        """``|scale| e + gamma_ops (|scale| |x| + offset)``: the input's error scaled, plus :attr:`ops`
+        roundings of the map (a single ``+ - * /`` by a constant rounds once)."""
+        size = magnitude(boxes[0], errors[0]) * self.scale.abs() + self.offset
+        bound = errors[0] * self.scale.abs() + precision.gamma(self.ops) * size + precision.absolute(self.ops)
+        return in_range(bound, size, precision)
 
     def channel_vectors(self, channels: int) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(scale, shift) as per-channel vectors of length ``channels`` if they are constant over the rest

@@ -22,6 +22,7 @@ from ..errors import UnsupportedLayer
 from ..solvers.base import Problem
 from .base import Box, Call, Layer, NpBox, OnnxNode, distinct
 from .registry import register, unsupported
+from .rounding import Precision
 
 
 @torch.fx.wrap
@@ -62,6 +63,7 @@ class Select(Layer):
     summary = "entries picked by constant indices: ONNX Transpose, Slice, Gather"
     functions = (take,)
     onnx_ops = ("Transpose", "Slice", "Gather")
+    dense_role = "reshape"
 
     def __init__(self, index: torch.Tensor, in_shape: tuple[int, ...]) -> None:
         self.index = torch.as_tensor(index).detach().clone().long()  # batch-free output shape
@@ -113,6 +115,10 @@ class Select(Layer):
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         return xs[0].flatten(1)[:, self.index]
+
+    def rounding(self, boxes: Sequence[Box], errors: Sequence[torch.Tensor], precision: Precision
+                 ) -> torch.Tensor:
+        return self.forward(errors[0])  # picks numbers, computes nothing
 
     def interval(self, *boxes: Box) -> Box:
         return self.forward(boxes[0][0]), self.forward(boxes[0][1])

@@ -45,6 +45,7 @@ from torch import nn
 from ..errors import UnsupportedLayer
 from ..solvers.base import Problem
 from .base import Box, Call, Layer, NpBox, OnnxNode, widen
+from .rounding import Precision, in_range, magnitude
 
 #: Bisection steps for the minimiser of ``f - a x`` on a convex piece: the bound's looseness is about
 #: ``f'' * (width / 2**steps)**2``, negligible even for pieces 2000 wide.
@@ -55,6 +56,10 @@ PIVOT_GRID = 8
 #: (``1 + |bound| + (|a| + 1) max(|l|, |u|)``): covers the few roundings in ``f``, ``f'``, ``a x`` and the
 #: subtraction, and the cast of a float64 line to the layer's dtype.
 MARGIN_ULPS = 64.0
+#: How accurate torch's float evaluation of a smooth activation is assumed to be, in units of the dtype's
+#: unit roundoff times ``|f(x)| + |x|`` (the ``|x|`` term covers the cancellation in ``x * Phi(x)`` and
+#: ``x * sigmoid(x)`` where ``f`` is tiny): library functions are accurate to a few ulps.
+ACTIVATION_ULPS = 16
 
 Line = tuple[torch.Tensor, torch.Tensor]
 
@@ -107,6 +112,21 @@ class Smooth(Layer):
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         return self.fn(xs[0])
+
+    def rounding(self, boxes: Sequence[Box], errors: Sequence[torch.Tensor], precision: Precision
+                 ) -> torch.Tensor:
+        """The input's error times the largest ``|f'|`` over the widened box (``f'`` is monotone between
+        the inflection points, so it is the largest at an end or a break), plus the function's own
+        rounding (:data:`ACTIVATION_ULPS`) and :meth:`slack`."""
+        lo, hi = boxes[0][0] - errors[0], boxes[0][1] + errors[0]
+        steep = torch.maximum(self.grad(lo).abs(), self.grad(hi).abs())
+        for b in self.breaks:
+            at = self.grad(torch.full_like(lo, b)).abs()
+            steep = torch.where((lo < b) & (b < hi), torch.maximum(steep, at), steep)
+        out_lo, out_hi = self.interval((lo, hi))
+        size = torch.maximum(out_lo.abs(), out_hi.abs()) + magnitude(boxes[0], errors[0])
+        own = ACTIVATION_ULPS * precision.unit * size + precision.absolute(ACTIVATION_ULPS) + self.slack()
+        return in_range(errors[0] * steep * (1 + 1e-9) + own, size, precision)
 
     # ------------------------------------------------------------------ the sound primitive
     def lowest(self, lo: torch.Tensor, hi: torch.Tensor, a: torch.Tensor, sign: float = 1.0) -> torch.Tensor:

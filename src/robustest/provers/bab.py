@@ -1,8 +1,12 @@
 """BaB: batched beta-CROWN branch and bound over ReLU splits (:mod:`robustest.certify.bab`), with the
 intermediate bounds refined by BaB on each layer's prefix (:mod:`robustest.certify.refine`).
 
-Fully connected ReLU networks (Linear/ReLU chains) only; :meth:`BabProver.supports` says so without
-computing anything, and other graphs get ``open`` with the reason. The input region is the box of the
+Networks that are chains of linear layers (Linear, Conv2d, AvgPool2d, constant Scale/Sub/Div, BatchNorm,
+Flatten...) and ReLUs (:func:`~robustest.certify.mlp.dense_plan`: each run of linear layers becomes one dense
+matrix); :meth:`BabProver.refusal` says why another graph is refused without computing anything (skip
+connections, MaxPool, other activations, a dense matrix over the size limit), and such graphs get ``open``
+with the reason. With at most ``ProofSettings.input_split.max_dim`` inputs (ACAS Xu) the search splits the
+input box instead of ReLUs (:mod:`robustest.certify.input_split`). The input region is the box of the
 ball (for l2/l1 balls their outer box: sound, looser). A box point that the bounds point to and that
 reaches a disjunct is returned as a counterexample candidate for the orchestrator to re-check.
 """
@@ -10,13 +14,17 @@ reaches a disjunct is returned as a counterexample candidate for the orchestrato
 from __future__ import annotations
 
 import time
-from typing import List
+import weakref
+from typing import TYPE_CHECKING, List
 
 import torch
 
 from ..errors import UnsupportedLayer
 from ..graph import Graph
-from .base import Prover, ProofTask, ProverOutcome
+from .base import ProofTask, Prover, ProverOutcome
+
+if TYPE_CHECKING:
+    from ..certify.mlp import DenseMLP
 
 
 class BabProver(Prover):
@@ -34,14 +42,19 @@ class BabProver(Prover):
 
     name = rung = "bab"
 
-    def supports(self, graph: Graph) -> bool:
-        from ..certify.mlp import dense_mlp
+    def refusal(self, graph: Graph) -> str:
+        """Why the dense read (:func:`~robustest.certify.mlp.dense_plan`) refuses the graph; "" when it
+        does not (cheap: no matrix is built)."""
+        from ..certify.mlp import dense_plan
 
         try:
-            dense_mlp(graph)
-        except UnsupportedLayer:
-            return False
-        return True
+            dense_plan(graph)
+        except UnsupportedLayer as exc:
+            return str(exc)
+        return ""
+
+    def supports(self, graph: Graph) -> bool:
+        return not self.refusal(graph)
 
     def prove(self, task: ProofTask, *, deadline: float) -> List[ProverOutcome]:
         out = []
@@ -58,15 +71,19 @@ class BabProver(Prover):
 
     def _one(self, task: ProofTask, n: int, deadline: float):  # type: ignore[no-untyped-def]
         from ..certify.bab import bab_mlp
-        from ..certify.mlp import dense_mlp, root_bounds
+        from ..certify.input_split import input_split
+        from ..certify.mlp import root_bounds
         from ..certify.refine import refine_bounds
 
         s = task.settings
-        cpu = torch.device("cpu")  # the search runs on CPU copies: it is tuned and tested there
-        net = dense_mlp(task.graph).to(cpu)
+        net = _dense(task.graph)  # the search runs on CPU copies: it is tuned and tested there
         lo, hi = task.ball.box(task.x0[n:n + 1])
         lo, hi = lo[0].reshape(-1).double().cpu(), hi[0].reshape(-1).double().cpu()
         C, b = polytopes(task, n)
+        if lo.numel() <= s.input_split.max_dim:
+            split = input_split(net, lo, hi, C, b, deadline=deadline, settings=s.input_split)
+            return _answer(task, split.proved, split.candidate,
+                           f"bab (input split): {split.reason} after {split.domains} domains")
         now = time.perf_counter()
         span = deadline - now
         bounds = root_bounds(net, lo, hi, alpha_steps=s.bab_root_alpha_steps, deadline=deadline)
@@ -79,12 +96,29 @@ class BabProver(Prover):
                                    deadline=min(deadline, time.perf_counter() + tighten * span))
             stop = deadline if search is None else min(deadline, time.perf_counter() + search * span)
             stats = bab_mlp(net, lo, hi, C, b, deadline=stop, bounds=bounds)
-        if stats.proved:
-            return "proved", None, ""
-        if stats.candidate is not None:
-            shape = task.x0.shape[1:]
-            return "counterexample", stats.candidate.reshape(shape).to(task.x0), ""
-        return "open", None, f"bab: {stats.reason or 'time limit'} after {stats.domains} domains"
+        return _answer(task, stats.proved, stats.candidate,
+                       f"bab: {stats.reason or 'time limit'} after {stats.domains} domains")
+
+
+def _answer(task: ProofTask, proved: bool, candidate: torch.Tensor | None, why: str
+            ) -> tuple[str, torch.Tensor | None, str]:
+    if proved:
+        return "proved", None, ""
+    if candidate is not None:
+        return "counterexample", candidate.reshape(task.x0.shape[1:]).to(task.x0), ""
+    return "open", None, why
+
+
+#: the dense form of each graph BaB has read (reading a CIFAR conv net takes seconds)
+_DENSE: weakref.WeakKeyDictionary[Graph, DenseMLP] = weakref.WeakKeyDictionary()
+
+
+def _dense(graph: Graph) -> DenseMLP:
+    from ..certify.mlp import dense_mlp
+
+    if graph not in _DENSE:
+        _DENSE[graph] = dense_mlp(graph)
+    return _DENSE[graph]
 
 
 def polytopes(task: ProofTask, n: int):  # type: ignore[no-untyped-def]

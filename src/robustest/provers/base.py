@@ -25,13 +25,14 @@ the orchestrator keeps the best bound per row across provers (:class:`Known`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import List, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from ..graph import Graph
+from ..layers.rounding import Precision
 from ..schedules import ProofSettings
 from ..spec import LpBall, margin_matrix
 
@@ -82,6 +83,27 @@ class ProofTask:
 
     def __len__(self) -> int:
         return int(self.x0.shape[0])
+
+    def float_slack(self, precision: Precision) -> Tuple[torch.Tensor, str]:
+        """Per row (N, R), how far the model's computed ``C y`` can be from the exact network's over each
+        sample's region when the model computes in ``precision`` (:mod:`robustest.certify.float_error`,
+        on the per-node bounds known, else IBP's), and "" or why it is infinite."""
+        from ..certify.float_error import output_error, row_slack
+
+        tighter = [k.boxes for k in self.known] if self.known is not None else None
+        err, why = output_error(self.graph, self.x0, self.ball, precision, tighter=tighter)
+        return row_slack(self.C, err), why
+
+    def guarded(self, slack: torch.Tensor) -> ProofTask:
+        """The task about the model as it computes: every row must clear its ``slack`` (N, R) (from
+        :meth:`float_slack`), ``C y + d - slack > 0``, so a proof of it holds for the computed outputs
+        too, and its bounds (``figure``) bound their margins."""
+        return replace(self, d=self.d - slack.to(self.d))
+
+    def best(self, n: int, lower: np.ndarray) -> np.ndarray:
+        """Sample ``n``'s row bounds ``lower`` raised to the ones known (both sound): a prover never
+        reports less than an earlier one learnt (IBP ⊇ CROWN ⊇ LP ⊇ MILP)."""
+        return lower if self.known is None else np.maximum(lower, self.known[n].lower)
 
     @property
     def single_rows(self) -> bool:
@@ -138,6 +160,10 @@ class Prover:
     def supports(self, graph: Graph) -> bool:
         """Whether the prover can work on this graph at all (cheap; no bounds are computed)."""
         return True
+
+    def refusal(self, graph: Graph) -> str:
+        """Why the prover cannot work on this graph, in words ("" when :meth:`supports` says it can)."""
+        return "" if self.supports(graph) else "no rule for some layer"
 
     def prove(self, task: ProofTask, *, deadline: float) -> List[ProverOutcome]:
         """One outcome per sample of ``task``; stop by ``deadline`` (a ``time.perf_counter()`` value)."""

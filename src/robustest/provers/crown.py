@@ -43,5 +43,5 @@ class CrownProver(Prover):
         res = crown(task.graph, task.x0, task.ball, task.C, alpha_steps=steps, boxes=boxes, deadline=deadline)
         low = (res.lower.detach() + task.d).cpu().numpy()
         share = (time.perf_counter() - t0) / max(1, len(task))
-        return [decide(self.name, low[n], task.groups, seconds=share,
+        return [decide(self.name, task.best(n, low[n]), task.groups, seconds=share,
                        boxes=None if self.alpha else numpy_boxes(res.boxes, n)) for n in range(len(task))]

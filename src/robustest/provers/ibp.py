@@ -20,4 +20,4 @@ class IbpProver(Prover):
         lo, hi = interval_bounds(task.graph, *task.ball.box(task.x0))[-1]
         low = (spec_interval(task.C, lo.flatten(1), hi.flatten(1))[0] + task.d).cpu().numpy()
         share = (time.perf_counter() - t0) / max(1, len(task))
-        return [decide(self.name, low[n], task.groups, seconds=share) for n in range(len(task))]
+        return [decide(self.name, task.best(n, low[n]), task.groups, seconds=share) for n in range(len(task))]

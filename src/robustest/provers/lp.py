@@ -26,6 +26,6 @@ class LpProver(Prover):
             low, reason = lp_margins(task.graph, task.x0[n], task.ball, spec, known.boxes or [], rows=rows,
                                      solver=task.solver, deadline=deadline)
             low = low + task.d[n].cpu().numpy()
-            out.append(decide(self.name, np.maximum(low, known.lower), task.groups,
+            out.append(decide(self.name, task.best(n, low), task.groups,
                               seconds=time.perf_counter() - t0, reason=reason))
         return out

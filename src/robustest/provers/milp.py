@@ -13,8 +13,8 @@ class MilpProver(Prover):
     """Exact for piecewise-linear networks: decides every row to the solver's tolerance unless time runs
     out. With smooth activations the encoding is their sound relaxation: its proofs hold, and a point it
     finds counts only once a forward pass confirms it (:func:`~robustest.certify.milp.milp_verify`).
-    Handles conjunctions of rows with ``d == 0`` (robustness margins, single-row VNN-LIB disjuncts);
-    other properties are left ``open`` with the reason."""
+    Handles conjunctions of rows ``C y + d > 0`` (robustness margins, single-row VNN-LIB disjuncts);
+    disjuncts of several rows are left ``open`` with the reason."""
 
     name = rung = "milp"
 
@@ -24,13 +24,14 @@ class MilpProver(Prover):
         out = []
         for n in range(len(task)):
             t0 = time.perf_counter()
-            if not task.single_rows or bool((task.d[n] != 0).any()):
+            if not task.single_rows:
                 out.append(ProverOutcome("open", self.name, reason="milp decides conjunctions of rows "
-                                         "C y > 0 only (each disjunct one row, no offset)"))
+                                         "C y + d > 0 only (each disjunct one row)"))
                 continue
             known = prepared(task, n, deadline=deadline)
             res = milp_verify(task.graph, task.x0[n], task.ball, task.C[n].cpu().numpy(), known.lower,
-                              known.boxes or [], solver=task.solver, time_limit=deadline - time.perf_counter())
+                              known.boxes or [], solver=task.solver, time_limit=deadline - time.perf_counter(),
+                              offset=task.d[n].cpu().numpy())
             seconds = time.perf_counter() - t0
             if res.verdict == "falsified" and res.counterexample is not None:
                 out.append(ProverOutcome("counterexample", self.name, seconds, res.figure,

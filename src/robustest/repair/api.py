@@ -30,6 +30,7 @@ from .guided_types import GuidedRepairResult, RepairTest
 from .jacobian import FlatModel, violation
 from .qp import SOLVERS, QPSolution, get_solver
 from .result import Candidate, QPRecord, RepairResult
+from .robust_loss import adversarial_loss
 from .select import select
 from .source import from_attack, from_report
 
@@ -45,7 +46,9 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
            violation_kind: str = "sum", wrong_classes: Union[str, int] = "all",
            loss_subsample: Optional[int] = None, penalty: float = 1e6, evaluate: Optional[Data] = None,
            stop_when_fixed: bool = False, step_grid: Optional[Sequence[float]] = None,
-           time_limit: Optional[float] = None, test: Optional[RepairTest] = None, until: str = "passes",
+           time_limit: Optional[float] = None, loss_eps: Optional[float] = None, loss_eps_decrease: float = 0.0,
+           protect: Optional[Data] = None,
+           test: Optional[RepairTest] = None, until: str = "passes",
            method: str = "guided", holdout: Optional[Data] = None,
            guided: Optional[GuidedSettings] = None) -> Union[RepairResult, GuidedRepairResult]:
     """Repair a copy of ``model`` so that it classifies the adversarial points correctly, or, given a
@@ -75,7 +78,13 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
     leave a reported slack instead of failing), ``wrong_classes`` ("all", or k: only the k strongest wrong
     classes per point, fewer rows), ``evaluate=(x, y)`` for the before/after accuracies (default: the
     training data); with ``eps`` the robust accuracy under PGD is reported too; ``time_limit`` (seconds)
-    stops the master QPs early (a note says so). The input model is never modified.
+    stops the master QPs early (a note says so); ``loss_eps`` adds a second loss cut on the *adversarial*
+    training loss (cross-entropy at PGD points at ``loss_eps`` of the loss data, recomputed at every cut
+    point: "the repair may not make the training data less robust", to first order; an engineering
+    choice, not the paper's; ``loss_eps_decrease`` in [0, 1) asks it to fall by that share instead); ``protect=(x, y)``: points (e.g. the worst points of the training samples
+    near the counterexamples) whose margins may not fall below ``min(margin, their margin now)``, with
+    plain cuts: what a correction may not break on its way (an engineering choice). The input model is
+    never modified.
 
     Example::
 
@@ -94,12 +103,15 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
                         "solver": solver, "eps": eps, "norm": norm, "n_adversarial": n_adversarial,
                         "violation_kind": violation_kind, "wrong_classes": wrong_classes,
                         "loss_subsample": loss_subsample, "penalty": penalty, "evaluate": evaluate,
-                        "stop_when_fixed": stop_when_fixed, "step_grid": step_grid, "time_limit": time_limit})
+                        "stop_when_fixed": stop_when_fixed, "step_grid": step_grid, "time_limit": time_limit,
+                        "loss_eps": loss_eps, "loss_eps_decrease": loss_eps_decrease,
+                        "protect": protect})
         return _guided(model, adversarial, train, test=test, until=until, method=method, holdout=holdout,
                        settings=guided, domain=domain, seed=seed)
     _check_options(iterations=iterations, steps=steps, omega=omega, loss_slack=loss_slack, margin=margin,
                    solver=solver, block_rounds=block_rounds, n_adversarial=n_adversarial,
-                   violation_kind=violation_kind, wrong_classes=wrong_classes, penalty=penalty)
+                   violation_kind=violation_kind, wrong_classes=wrong_classes, penalty=penalty,
+                   loss_eps_decrease=loss_eps_decrease)
     seed = as_seed(seed)
     norm = normalize_norm(norm)
     if block is not None and (isinstance(block, bool) or not isinstance(block, (int, float)) or not 0 <= block < 1):
@@ -140,6 +152,11 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
                                "every adversarial point correctly")
 
     x_loss, y_loss = _subsample(x_tr, y_tr, loss_subsample, seed)
+    x_pr, y_pr = _data("protect", protect, None) if protect is not None else (x_adv[:0], y_adv[:0])
+    x_pr = x_pr.to(device=x_tr.device, dtype=x_tr.dtype)
+    if len(y_pr):
+        _forward_checked(fm, x_pr, y_pr, "protect", classes=K)
+    floor_pr = None if not len(y_pr) else fm.margin_cuts(fm.w0, x_pr, y_pr, wrong_classes="all")[1].clamp_max(margin)
     x_ev, y_ev = _data("evaluate", evaluate, domain) if evaluate is not None else (x_tr, y_tr)
     w0 = fm.w0
     input_norm = None
@@ -154,6 +171,8 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
     timer = {"qp": 0.0, "grad": 0.0, "eval": 0.0}
     tic = time.perf_counter()
     L0, grad0 = fm.loss_and_grad(w0, x_loss, y_loss)
+    loss_ball = None if loss_eps is None else LpBall(eps=loss_eps, norm=norm, domain=domain)
+    adv_loss0 = None if loss_ball is None else adversarial_loss(fm, w0, x_loss, y_loss, ball=loss_ball, seed=seed)[0]
     timer["grad"] += time.perf_counter() - tic
 
     def cuts(v: torch.Tensor) -> Tuple[torch.Tensor, np.ndarray]:
@@ -166,9 +185,23 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
         r_adv = (rows @ shift - g + margin).double()
         if rob is not None:
             r_adv = r_adv + delta * rob.double()
-        r_loss = Lv + float(dL @ (w0 - v)) - L0 - loss_slack
-        A = torch.cat([rows, -dL.unsqueeze(0).to(rows.dtype)])
-        r = np.concatenate([r_adv.cpu().numpy(), [r_loss]])
+        r_loss = [Lv + float(dL @ (w0 - v)) - L0 - loss_slack]
+        loss_rows = [-dL.unsqueeze(0).to(rows.dtype)]
+        if loss_ball is not None and adv_loss0 is not None:
+            tic = time.perf_counter()
+            La, dLa = adversarial_loss(fm, v, x_loss, y_loss, ball=loss_ball, seed=seed)
+            timer["grad"] += time.perf_counter() - tic
+            r_loss.append(La + float(dLa @ (w0 - v)) - adv_loss0 * (1.0 - loss_eps_decrease) - loss_slack)
+            loss_rows.append(-dLa.unsqueeze(0).to(rows.dtype))
+        parts, rhs = [rows], [r_adv.cpu().numpy()]
+        if floor_pr is not None:
+            tic = time.perf_counter()
+            rows_p, g_p, _ = fm.margin_cuts(v, x_pr, y_pr, wrong_classes="all")
+            timer["grad"] += time.perf_counter() - tic
+            parts.append(rows_p)
+            rhs.append((rows_p @ shift - g_p + floor_pr).double().cpu().numpy())
+        A = torch.cat([*parts, *loss_rows])
+        r = np.concatenate([*rhs, r_loss])
         return A, r
 
     grid = _grid(steps, step_grid)
@@ -351,7 +384,7 @@ def _grid(steps: int, step_grid: Optional[Sequence[float]]) -> List[float]:
 
 def _check_options(*, iterations: int, steps: int, omega: float, loss_slack: float, margin: float, solver: str,
                    block_rounds: int, n_adversarial: int, violation_kind: str, wrong_classes: Any,
-                   penalty: float) -> None:
+                   penalty: float, loss_eps_decrease: float) -> None:
     for name, value in (("iterations", iterations), ("steps", steps), ("block_rounds", block_rounds),
                         ("n_adversarial", n_adversarial)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -371,6 +404,10 @@ def _check_options(*, iterations: int, steps: int, omega: float, loss_slack: flo
                                    or wrong_classes < 1):
         raise invalid_argument("wrong_classes", wrong_classes, "'all' or an int k >= 1",
                                "use wrong_classes='all' (the paper) or 3")
+    if isinstance(loss_eps_decrease, bool) or not isinstance(loss_eps_decrease, (int, float)) or not (
+            0 <= loss_eps_decrease < 1):
+        raise invalid_argument("loss_eps_decrease", loss_eps_decrease, "a share in [0, 1)",
+                               "pass loss_eps_decrease=0.0 (the adversarial loss may not rise) or 0.05")
     if not isinstance(penalty, (int, float)) or not penalty > 0:
         raise invalid_argument("penalty", penalty, "a number > 0 (inf: hard cuts)", "use penalty=1e6")
 

@@ -61,4 +61,16 @@ def nearest(train_x: torch.Tensor, points: torch.Tensor, k: int) -> torch.Tensor
     return dist.topk(min(k, len(train_x)), dim=1, largest=False).indices.flatten().unique()
 
 
-__all__ = ["split", "figures", "clean_accuracy", "nearest"]
+def nearest_other(train: Data, points: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the ``k`` training samples nearest (L2) to each point among those of *another* class
+    than the point's label (unique, flattened): the samples a correction towards the label may break."""
+    x, y = train
+    if k == 0 or len(points) == 0 or len(y) == 0:
+        return torch.zeros(0, dtype=torch.long, device=y.device)
+    dist = torch.cdist(points.flatten(1).to(x), x.flatten(1))
+    dist = dist.masked_fill(y[None, :] == labels.to(y.device)[:, None], float("inf"))
+    near = dist.topk(min(k, len(y)), dim=1, largest=False)
+    return near.indices[near.values.isfinite()].unique()
+
+
+__all__ = ["split", "figures", "clean_accuracy", "nearest", "nearest_other"]

@@ -29,6 +29,7 @@ from torch import nn
 from ..errors import ShapeError, UnsupportedLayer, invalid_argument
 from ..ladder import AttackRung, Rung, StepOutcome, Subject, climb
 from ..provers import Known, ProofSettings, ProofTask
+from ..layers.rounding import Precision
 from .parser import Region, VnnlibSpec
 from .prove import region_device, region_task, vnnlib_ladder
 
@@ -140,7 +141,7 @@ class RegionSubject(Subject):
                  seed: int, device: torch.device, dtype: torch.dtype) -> None:
         self.model, self.spec, self.shape, self.deadline, self.seed = model, spec, shape, deadline, seed
         self.device, self.dtype = device, dtype
-        self.settings = ProofSettings()
+        self.settings = ProofSettings(alpha_crown=True)  # the schedule lists alpha-CROWN: it runs
         self.known: Dict[int, Known] = {}
         self.outputs: Dict[int, torch.Tensor] = {}  # a confirmed counterexample's output, per region
         self._graph: Any = None
@@ -168,7 +169,8 @@ class RegionSubject(Subject):
     def task(self, indices: Sequence[int]) -> Optional[ProofTask]:
         (i,) = indices
         if i not in self._tasks:
-            task = region_task(self.read_graph(), self.spec.regions[i], self.shape, self.device)
+            task = region_task(self.read_graph(), self.spec.regions[i], self.shape, self.device,
+                               precision=Precision.of(self.dtype, self.device))
             if task is not None and task.known is not None:
                 self.known[i] = task.known[0]
             self._tasks[i] = task
