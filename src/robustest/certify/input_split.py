@@ -71,7 +71,7 @@ def _bound(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b
     gap = low - b
     row = gap.argmax(1)
     D = lo.shape[0]
-    coeffs = Ax[torch.arange(D), row]
+    coeffs = Ax[torch.arange(D, device=Ax.device), row]
     # candidates: each row's minimising corner and the centre
     points = torch.cat([torch.where(Ax > 0, lo.unsqueeze(1), hi.unsqueeze(1)), ((lo + hi) / 2).unsqueeze(1)], 1)
     P = points.shape[1]

@@ -133,8 +133,8 @@ def dense_mlp(graph: Graph, *, dtype: torch.dtype = torch.float64, limits: Dense
         n, m = math.prod(run.in_shape), math.prod(run.out_shape)
         layers = [layer.to(cpu, dtype) for layer in run.layers]
         with torch.no_grad():
-            out = torch.zeros((1,) + run.in_shape, dtype=dtype)
-            cols = torch.eye(n, dtype=dtype).reshape((n,) + run.in_shape)
+            out = torch.zeros((1,) + run.in_shape, dtype=dtype, device=cpu)
+            cols = torch.eye(n, dtype=dtype, device=cpu).reshape((n,) + run.in_shape)
             for layer in layers:
                 out, cols = layer.forward(out), layer.dense_linear(cols)
         weights.append(cols.reshape(n, m).T.contiguous())
