@@ -208,3 +208,14 @@ def test_a_certified_margin_bounds_the_float32_margins_in_the_ball(rung):
         others = torch.cat([z[:, :s.label], z[:, s.label + 1:]], 1)
         assert s.figure <= float((z[:, s.label] - others.max(1).values).min())
     assert report.counts()["certified"] > 0
+
+
+def test_the_same_net_in_float64_is_certified(net):
+    """The guard follows the model's dtype: in float64 ``x + 2**24`` is exact, nothing flips, and the
+    tiny float64 slack leaves the 0.45 margin certified."""
+    net = net.double()
+    report = robustest.check(net, torch.tensor([[X0]], dtype=torch.float64), torch.tensor([0]), eps=EPS,
+                             escalate="crown", domain=None, suppress_health_check=["gradients", "masking"])
+    (s,) = report.samples
+    assert s.verdict == "certified", s
+    assert 0.449 - 1e-6 < s.figure <= 0.45

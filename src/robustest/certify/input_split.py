@@ -67,6 +67,7 @@ def _bound(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b
                steps=alpha_steps, project=lambda: [a.clamp_(0.0, 1.0) for a in alphas], seen=best)
         with torch.no_grad():
             Ax, c, _ = backward(net, L, C, zero, ls, us, best.args)
+        assert best.value is not None
         low = torch.maximum(concretize(Ax, c, lo, hi), best.value)
     gap = low - b
     row = gap.argmax(1)

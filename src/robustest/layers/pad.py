@@ -97,7 +97,7 @@ class Pad(AffineLayer):
                *, in_shapes: Sequence[tuple[int, ...]], exact: bool) -> np.ndarray:
         """The input's variables where the output copies them, fixed new ones on the border."""
         shape = tuple(in_shapes[0])
-        src = torch.arange(1, int(np.prod(shape)) + 1, dtype=torch.float64).reshape((1,) + shape)
+        src = torch.arange(1, int(np.prod(shape)) + 1, dtype=torch.float64, device="cpu").reshape((1,) + shape)
         idx = F.pad(src, self.padding, "constant", 0.0).reshape(-1).long().numpy() - 1
         out = np.empty(idx.size, dtype=np.asarray(ins[0]).dtype)
         inner = idx >= 0
