@@ -38,9 +38,11 @@ def machine() -> str:
             f"1-min load average {load:.2f} at start")
 
 
-def run_vnnlib(onnx_path: Path, spec_path: Path, timeout: float) -> "tuple[str, str, str, float]":
+def run_vnnlib(onnx_path: Path, spec_path: Path, timeout: float, *, extra: Sequence[str] = ()
+               ) -> "tuple[str, str, str, float]":
     """``robustest vnnlib`` on one instance in a fresh process (start-up counts), killed 10 s after its
-    timeout: (status, the result file's text, the command's summary line, wall seconds)."""
+    timeout: (status, the result file's text, the command's summary line, wall seconds). ``extra``: more
+    options of the command (e.g. ``--real-arithmetic``)."""
     import subprocess
     import tempfile
 
@@ -50,7 +52,8 @@ def run_vnnlib(onnx_path: Path, spec_path: Path, timeout: float) -> "tuple[str, 
         start = time.perf_counter()
         try:
             proc = subprocess.run([sys.executable, "-m", "robustest.cli", "vnnlib", str(onnx_path), str(spec_path),
-                                   "--timeout", str(timeout), "--out", str(result)], capture_output=True, text=True,
+                                   "--timeout", str(timeout), "--out", str(result), *extra], capture_output=True,
+                                  text=True,
                                   timeout=timeout + 10, env=env, check=False)
             lines = (proc.stdout.strip() or proc.stderr.strip()).splitlines()
             detail = lines[-1] if lines else ""  # the command's own summary line

@@ -91,6 +91,9 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=None, help="N instances per family, spread evenly")
     ap.add_argument("--csv", default=None, help="write one row per instance here")
     ap.add_argument("--bench-dir", type=Path, default=BENCH, help="the benchmark folder (instances.csv)")
+    ap.add_argument("--real-arithmetic", action="store_true",
+                    help="pass --real-arithmetic: unsat about the exact network, the competition's convention")
+    ap.add_argument("--onnx", default="", help="only the instances whose onnx path contains this")
     args = ap.parse_args()
     if args.every < 1 or (args.limit is not None and args.limit < 1) or \
             (args.cap is not None and not args.cap > 0):
@@ -103,9 +106,10 @@ def main() -> int:
     lines, records = [], []
     for family in args.family:
         done = []
-        for row in select(rows, family, args.every, args.limit):
+        for row in select([r for r in rows if args.onnx in r["onnx"]], family, args.every, args.limit):
             t = float(row["timeout"]) if args.cap is None else min(float(row["timeout"]), args.cap)
-            status, text, detail, wall = run_vnnlib(bench / row["onnx"], bench / row["vnnlib"], t)
+            status, text, detail, wall = run_vnnlib(bench / row["onnx"], bench / row["vnnlib"], t,
+                                                    extra=["--real-arithmetic"] if args.real_arithmetic else [])
             outcome, problem = judge(bench, row, status, text, wall, t, rng)
             done.append({"row": row, "timeout": t, "wall": wall, "outcome": outcome, "problem": problem})
             record = [family, Path(row["onnx"]).stem, Path(row["vnnlib"]).stem, f"{t:g}", row["consensus"],

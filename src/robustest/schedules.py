@@ -56,8 +56,16 @@ class ProofSettings:
     ``bab_first`` each, one long refinement of ``bab_refine``, then the search with the rest
     (``benchmarks/vnncomp.md`` has the measurements behind them). ``input_split``: BaB over input sub-boxes
     instead, for networks with few inputs.
+
+    ``real_arithmetic``: certify the exact network (its weights in real arithmetic), the convention of
+    VNN-COMP and of the tools its answers come from, instead of the model as it computes in its dtype.
+    Off by default: every certificate then clears an a-priori bound on the model's floating-point
+    rounding (:mod:`robustest.certify.float_error`). That bound grows with depth (it is propagated
+    through ``|W|``): on the 2-layer digits models and mnist_fc 256x2 it costs no decision, on deep
+    nets (eran's 9 x 200 ReLU and 6 x 200 sigmoid nets) it exceeds every margin (``benchmarks/vnncomp2021.md``).
     """
 
+    real_arithmetic: bool = False
     alpha_crown: bool = False
     alpha_steps: int = 20
     milp_share: float = 0.25

@@ -219,3 +219,19 @@ def test_the_same_net_in_float64_is_certified(net):
     (s,) = report.samples
     assert s.verdict == "certified", s
     assert 0.449 - 1e-6 < s.figure <= 0.45
+
+
+def test_real_arithmetic_certifies_the_exact_network_and_says_so_by_option(net):
+    """``ProofSettings.real_arithmetic`` (``--real-arithmetic``): the exact network, VNN-COMP's convention;
+    its 0.45 margin is certified there, while the default (the float32 model) never certifies it."""
+    from robustest.provers import ProofSettings
+
+    x, y = torch.tensor([[X0]]), torch.tensor([0])
+    ctx = StepContext(model=net, inputs=x, labels=y, ball=LpBall(EPS, "linf", None), seed=0, timeout=20,
+                      spent=[0.0], escalate="crown", settings=ProofSettings(real_arithmetic=True))
+    outcome = ProverRung("crown").run(ctx, [0])[0]
+    assert outcome.verdict == "certified", outcome
+    spec = parse_vnnlib(f"(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n"
+                        f"(assert (>= X_0 {X0 - EPS}))\n(assert (<= X_0 {X0 + EPS}))\n(assert (<= Y_0 Y_1))\n")
+    assert verify(net, spec, input_shape=(1,), timeout=20, real_arithmetic=True).status in ("unsat", "sat")
+    assert verify(net, spec, input_shape=(1,), timeout=20).status != "unsat"

@@ -46,6 +46,24 @@ def test_unsat_result_file(tiny_onnx, tmp_path, capsys):
     assert capsys.readouterr().out.startswith("unsat")
 
 
+def test_real_arithmetic_flag_reaches_the_verifier(tiny_onnx, tmp_path, monkeypatch):
+    import robustest.vnnlib as vnnlib_package
+
+    seen = []
+    real = vnnlib_package.verify
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("real_arithmetic"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(vnnlib_package, "verify", spy)  # what the command imports
+    spec = _spec(tmp_path, "(assert (>= Y_1 Y_0))")
+    out = tmp_path / "result.txt"
+    assert main(["vnnlib", str(tiny_onnx), str(spec), "--timeout", "20", "--out", str(out),
+                 "--real-arithmetic"]) == 0
+    assert seen == [True] and out.read_text() == "unsat\n"
+
+
 def test_sat_result_file_is_a_real_counterexample(tiny_onnx, tmp_path, capsys):
     ort = pytest.importorskip("onnxruntime")
     out = tmp_path / "result.txt"

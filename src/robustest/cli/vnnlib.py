@@ -49,6 +49,9 @@ def register(subparsers: Any) -> None:
                    help="network input shape with batch, e.g. 1 1 28 28 (default: from the ONNX file, "
                         "else flat)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--real-arithmetic", action="store_true",
+                   help="unsat about the exact network (VNN-COMP's convention), not the model as it computes "
+                        "in float32 (default: every proof clears a bound on the model's rounding)")
     p.add_argument("--instances", default=None, metavar="CSV",
                    help="decide every line 'onnx,vnnlib,timeout' of this VNN-COMP instances file")
     p.add_argument("--out-dir", default=None, help="batch mode: write each instance's result file here")
@@ -109,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
     with status("robustest vnnlib", budget=args.timeout):
         result = decide(model, args.model, spec, args.timeout, start=start, input_shape=args.input_shape,
-                        seed=args.seed)
+                        seed=args.seed, real_arithmetic=args.real_arithmetic)
     text = result.format()
     if args.out:
         atomic_write_text(args.out, text)
@@ -134,7 +137,7 @@ def exit_now(status: int) -> None:
 
 
 def decide(model: Any, model_path: str, spec_path: Any, timeout: float, *, start: float,
-           input_shape: Optional[Sequence[int]] = None, seed: int = 0) -> Any:
+           input_shape: Optional[Sequence[int]] = None, seed: int = 0, real_arithmetic: bool = False) -> Any:
     """The :class:`~robustest.vnnlib.verify.VerifyResult` of one property (a path or a parsed spec) within
     ``timeout`` seconds of ``start`` (a ``time.perf_counter()`` value: loading before the call counts
     against the budget)."""
@@ -158,4 +161,4 @@ def decide(model: Any, model_path: str, spec_path: Any, timeout: float, *, start
         blocked = getattr(model, "blocked_by", "")  # an ONNX model run by onnxruntime: say why no proof
         return VerifyResult("timeout", time.perf_counter() - start, reason="loading used the whole budget"
                             + (f"; no proof is possible: {blocked}" if blocked else ""))
-    return verify(model, spec, input_shape=shape, timeout=remaining, seed=seed)
+    return verify(model, spec, input_shape=shape, timeout=remaining, seed=seed, real_arithmetic=real_arithmetic)

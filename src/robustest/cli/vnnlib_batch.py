@@ -54,13 +54,14 @@ def read_instances(path: str) -> List[Instance]:
 
 
 def decide_instance(onnx: str, spec: str, timeout: float, input_shape: Optional[Sequence[int]],
-                    seed: int) -> Dict[str, Any]:
+                    seed: int, real_arithmetic: bool = False) -> Dict[str, Any]:
     """One instance, decided within ``timeout`` seconds from the task's start (a task of the batch)."""
     from ..io.models import load_model
     from .vnnlib import decide
 
     start = time.perf_counter()
-    result = decide(load_model(onnx, runtime_fallback=True), onnx, spec, timeout, start=start, input_shape=input_shape, seed=seed)
+    result = decide(load_model(onnx, runtime_fallback=True), onnx, spec, timeout, start=start,
+                    input_shape=input_shape, seed=seed, real_arithmetic=real_arithmetic)
     return {"status": result.status, "seconds": time.perf_counter() - start, "method": result.method or "",
             "reason": result.reason or "", "text": result.format()}
 
@@ -73,7 +74,7 @@ def run_batch(args: argparse.Namespace) -> int:
     instances = read_instances(args.instances)
     if args.timeout is not None:  # a cap on every instance's own timeout
         instances = [(o, v, min(t, args.timeout)) for o, v, t in instances]
-    calls = [(o, v, t, args.input_shape, args.seed) for o, v, t in instances]
+    calls = [(o, v, t, args.input_shape, args.seed, args.real_arithmetic) for o, v, t in instances]
     start = time.perf_counter()
 
     def done(i: int, r: Dict[str, Any]) -> None:

@@ -50,11 +50,12 @@ def region_device(model: nn.Module) -> torch.device:
 
 
 def region_task(graph: Graph, region: Region, shape: Tuple[int, ...], device: torch.device, *,
-                precision: Optional[Precision] = None) -> Optional[ProofTask]:
+                precision: Optional[Precision] = None, guard: bool = True) -> Optional[ProofTask]:
     """The region as a proof task (batch of one) on ``graph``, or None when a disjunct has no rows (the
     whole output space: it cannot be refuted). Every row must clear the bound on the rounding of the
     model as it computes, in ``precision`` (default float32 on ``device``;
-    :meth:`~robustest.provers.ProofTask.guarded`): "unsat" is about that network."""
+    :meth:`~robustest.provers.ProofTask.guarded`): "unsat" is about that network. ``guard=False``: about
+    the exact network (``ProofSettings.real_arithmetic``)."""
     if any(a.shape[0] == 0 for a, _ in region.polytopes):
         return None
     x0, ball = region_ball(region, shape, device)
@@ -62,6 +63,8 @@ def region_task(graph: Graph, region: Region, shape: Tuple[int, ...], device: to
     d = -torch.cat([b for _, b in region.polytopes]).to(device, torch.float64).unsqueeze(0)
     groups = tuple(p for p, (a, _) in enumerate(region.polytopes) for _ in range(a.shape[0]))
     task = ProofTask(graph, x0, ball, C, d, groups, known=(Known(np.full(C.shape[1], -np.inf)),))
+    if not guard:
+        return task
     slack, _ = task.float_slack(precision or Precision.of(torch.float32, device))
     return task.guarded(slack)
 

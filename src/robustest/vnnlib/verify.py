@@ -138,10 +138,11 @@ class RegionSubject(Subject):
     batchable = False
 
     def __init__(self, model: nn.Module, spec: VnnlibSpec, shape: Tuple[int, ...], *, deadline: float,
-                 seed: int, device: torch.device, dtype: torch.dtype) -> None:
+                 seed: int, device: torch.device, dtype: torch.dtype, real_arithmetic: bool = False) -> None:
         self.model, self.spec, self.shape, self.deadline, self.seed = model, spec, shape, deadline, seed
         self.device, self.dtype = device, dtype
-        self.settings = ProofSettings(alpha_crown=True)  # the schedule lists alpha-CROWN: it runs
+        # the schedule lists alpha-CROWN: it runs
+        self.settings = ProofSettings(alpha_crown=True, real_arithmetic=real_arithmetic)
         self.known: Dict[int, Known] = {}
         self.outputs: Dict[int, torch.Tensor] = {}  # a confirmed counterexample's output, per region
         self._graph: Any = None
@@ -170,7 +171,8 @@ class RegionSubject(Subject):
         (i,) = indices
         if i not in self._tasks:
             task = region_task(self.read_graph(), self.spec.regions[i], self.shape, self.device,
-                               precision=Precision.of(self.dtype, self.device))
+                               precision=Precision.of(self.dtype, self.device),
+                               guard=not self.settings.real_arithmetic)
             if task is not None and task.known is not None:
                 self.known[i] = task.known[0]
             self._tasks[i] = task
@@ -208,8 +210,13 @@ class RegionSubject(Subject):
 
 
 def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], timeout: float,
-           seed: int = 0, ladder: Optional[Sequence[Rung]] = None) -> VerifyResult:
+           seed: int = 0, ladder: Optional[Sequence[Rung]] = None, real_arithmetic: bool = False
+           ) -> VerifyResult:
     """Decide ``spec`` on ``model`` within ``timeout`` seconds (wall clock).
+
+    ``unsat`` holds for the model as it computes in its dtype (every proof clears a bound on its
+    floating-point rounding); with ``real_arithmetic`` for the exact network, VNN-COMP's convention
+    (``ProofSettings.real_arithmetic``).
 
     ``ladder``: the rungs run on the property's regions (:class:`RegionSubject`) by the orchestrator of
     :mod:`robustest.ladder`; by default :func:`~robustest.vnnlib.prove.vnnlib_ladder`.
@@ -228,7 +235,8 @@ def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], ti
     check_output_count(model, spec, shape, device=device, dtype=dtype)
     if not spec.regions:
         return VerifyResult("unsat", time.perf_counter() - start, "empty input region")
-    subject = RegionSubject(model, spec, shape, deadline=deadline, seed=seed, device=device, dtype=dtype)
+    subject = RegionSubject(model, spec, shape, deadline=deadline, seed=seed, device=device, dtype=dtype,
+                            real_arithmetic=real_arithmetic)
     decided, last = climb(subject, vnnlib_ladder() if ladder is None else ladder)
     for i, (_, out) in decided.items():
         if out.verdict == "falsified":
