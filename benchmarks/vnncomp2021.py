@@ -2,7 +2,8 @@
 tools' consensus and alpha-beta-CROWN's 2021 answers (../shared/benchmarks/vnncomp2021/instances.csv).
 
     python benchmarks/vnncomp2021.py [--family acasxu oval21 verivital eran] [--cap 30] [--every 4]
-                                     [--limit 5] [--csv rows.csv]
+                                     [--limit 5] [--first 20] [--onnx SIGMOID] [--real-arithmetic]
+                                     [--csv rows.csv]
 
 Each instance runs as its own `robustest vnnlib` process (start-up counts against the timeout, as in the
 competition) with the competition's timeout, or ``--cap`` seconds when that is smaller; it is killed 10 s
@@ -40,10 +41,11 @@ FAMILIES = ("acasxu", "oval21", "verivital", "eran")
 CONTRADICTS = {"holds": "sat", "violated": "unsat"}
 
 
-def select(rows: list, family: str, every: int, limit: int | None) -> list:
-    """The family's rows, every ``every``-th from the first; of those, ``limit`` spread evenly (the first,
-    then every ``len / limit``-th position, rounded down), so a subset covers all of a family's networks."""
-    mine = [r for r in rows if r["benchmark"] == family][::every]
+def select(rows: list, family: str, every: int, limit: int | None, first: int | None = None) -> list:
+    """The family's rows, every ``every``-th from the first (only the ``first`` of them when given); of
+    those, ``limit`` spread evenly (the first, then every ``len / limit``-th position, rounded down), so a
+    subset covers all of a family's networks."""
+    mine = [r for r in rows if r["benchmark"] == family][::every][:first]
     if limit is None or limit >= len(mine):
         return mine
     return [mine[i * len(mine) // limit] for i in range(limit)]
@@ -94,6 +96,7 @@ def main() -> int:
     ap.add_argument("--real-arithmetic", action="store_true",
                     help="pass --real-arithmetic: unsat about the exact network, the competition's convention")
     ap.add_argument("--onnx", default="", help="only the instances whose onnx path contains this")
+    ap.add_argument("--first", type=int, default=None, help="only the first N instances of each family")
     args = ap.parse_args()
     if args.every < 1 or (args.limit is not None and args.limit < 1) or \
             (args.cap is not None and not args.cap > 0):
@@ -106,7 +109,7 @@ def main() -> int:
     lines, records = [], []
     for family in args.family:
         done = []
-        for row in select([r for r in rows if args.onnx in r["onnx"]], family, args.every, args.limit):
+        for row in select([r for r in rows if args.onnx in r["onnx"]], family, args.every, args.limit, args.first):
             t = float(row["timeout"]) if args.cap is None else min(float(row["timeout"]), args.cap)
             status, text, detail, wall = run_vnnlib(bench / row["onnx"], bench / row["vnnlib"], t,
                                                     extra=["--real-arithmetic"] if args.real_arithmetic else [])
