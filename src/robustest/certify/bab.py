@@ -211,10 +211,11 @@ class _BabRun:
         self.dropped = torch.zeros(self.P, dtype=torch.bool, device=lo.device)
         self.queue = DomainQueue(lo.device)
         self.done, self.biggest = self.P, 0
+        self.deadline = float("inf")
 
     def run(self, domains: DomainBatch, **kw: object) -> Bounded:
         s = self.fast
-        return bound(s.net, s.ls, s.us, s.lo, s.hi, s.C[domains.prop], domains,
+        return bound(s.net, s.ls, s.us, s.lo, s.hi, s.C[domains.prop], domains, deadline=self.deadline,
                      lr_alpha=self.lr_alpha, lr_beta=self.lr_beta, **kw)  # type: ignore[arg-type]
 
     def checked(self, domains: DomainBatch) -> torch.Tensor:
@@ -267,6 +268,7 @@ class _BabRun:
 
     def search(self, *, deadline: float, batch: int, max_domains: int, spread: bool) -> BabStats:
         queue, exact, lo, hi, C, b, P = self.queue, self.exact, self.lo, self.hi, self.C, self.b, self.P
+        self.deadline = deadline  # the bound optimisation's steps stop there too
         state = DomainBatch.root(self.ls, self.us, self.M, P)
         out = self.run(state, iters=self.root_iters)
         cex = self.admit(state, out, None)

@@ -130,12 +130,14 @@ def _backward_from_h(net: DenseMLP, k: int, A: torch.Tensor, const: torch.Tensor
 
 def bound(net: DenseMLP, ls: list[torch.Tensor], us: list[torch.Tensor], lo: torch.Tensor, hi: torch.Tensor,
           C: torch.Tensor, state: DomainBatch, *, iters: int = 10, lr_alpha: float = 0.1, lr_beta: float = 0.05,
-          keep: bool = False, optimise: bool = True, carry: str = "last") -> Bounded:
+          keep: bool = False, optimise: bool = True, carry: str = "last", deadline: float = float("inf")
+          ) -> Bounded:
     """Lower bounds of ``C[d] @ f(x)`` (C (D, M, K)) over each domain of ``state``; with ``optimise``,
     ``iters`` projected Adam steps on alpha and beta, whose best values are written back into ``state``.
     ``keep`` also returns the branching coefficients. ``carry``: which iterate's slopes and multipliers
     are written back ("last": the optimisation goes on in the children from where it stopped, measured
-    to close more domains than "best" on mnist_fc; the returned bound is the best of all iterates anyway)."""
+    to close more domains than "best" on mnist_fc; the returned bound is the best of all iterates anyway).
+    The steps stop at ``deadline`` (every iterate's bound is sound, so fewer steps only loosen it)."""
     dtype = lo.dtype
     dl, du = layer_bounds(ls, us, state.splits)
     sign = state.splits.to(dtype).unsqueeze(1)  # (D, 1, N)
@@ -154,7 +156,7 @@ def bound(net: DenseMLP, ls: list[torch.Tensor], us: list[torch.Tensor], lo: tor
 
         ascend([(alpha, lr_alpha), (beta, lr_beta)],
                lambda: _evaluate(net, C, dl, du, alpha, beta * sign, lo, hi, False)[0],
-               steps=iters, project=project, seen=seen)
+               steps=iters, project=project, seen=seen, deadline=deadline)
         assert seen.value is not None
         best, (best_a, best_b) = seen.value, seen.args
         if carry == "best":
