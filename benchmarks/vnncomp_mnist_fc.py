@@ -33,6 +33,9 @@ def main() -> int:
     ap.add_argument("--nets", nargs="*", default=["256x2", "256x4", "256x6"])
     ap.add_argument("--csv", default=None, help="append one row per instance here")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the competition timeouts")
+    ap.add_argument("--real-arithmetic", action="store_true",
+                    help="pass --real-arithmetic (the exact network, the competition's convention; the runs "
+                         "before the rounding guard had these semantics)")
     ap.add_argument("--bench-dir", type=Path, default=BENCH, help="the benchmark folder (instances.csv)")
     ap.add_argument("--only", nargs="*", default=[], metavar="NET:PROP",
                     help="run only these instances, e.g. 256x2:prop_6_0.03")
@@ -50,7 +53,8 @@ def main() -> int:
     for net, prop, timeout in rows:
         t = float(timeout) * args.scale
         onnx_path, spec_path = bench / net, bench / prop
-        status, text, detail, wall = run_vnnlib(onnx_path, spec_path, t)
+        status, text, detail, wall = run_vnnlib(onnx_path, spec_path, t,
+                                                extra=["--real-arithmetic"] if args.real_arithmetic else [])
         spec = load_vnnlib(spec_path)
         problem = ""
         if status == "sat":
