@@ -205,6 +205,14 @@ def as_model_inputs(model: Any, x: torch.Tensor) -> torch.Tensor:
     return x.to(p.dtype)
 
 
+def model_place(model: Any) -> Tuple[torch.device, torch.dtype]:
+    """Where ``model`` computes: its first parameter's device and (floating) dtype; the CPU and float32
+    for a model without parameters (or with integer ones only)."""
+    p = next(iter(model.parameters()), None) if isinstance(model, torch.nn.Module) else None
+    device = p.device if p is not None else torch.device("cpu")
+    return device, p.dtype if p is not None and p.is_floating_point() else torch.float32
+
+
 def _check_device(model: Any, x: torch.Tensor) -> None:
     if isinstance(model, torch.nn.Module):
         p = next(iter(model.parameters()), None)

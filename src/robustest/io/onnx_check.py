@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelError, UnsupportedLayer
+from ..validate import model_place
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,7 @@ def check_against_onnxruntime(payload: bytes, module: nn.Module, input_shape: Se
         raise UnsupportedLayer(f"model input {inp.name!r} has type {inp.type}; robustest perturbs float inputs "
                                "only. Fix: export the network with a float32 input")
     dtype = np.float64 if inp.type == "tensor(double)" else np.float32
-    param = next(iter(module.parameters()), None)
-    device = param.device if param is not None else torch.device("cpu")
+    device = model_place(module)[0]
     for k, x in enumerate(sample_inputs(input_shape, np.dtype(dtype), check)):
         try:
             ref = np.asarray(sess.run(None, {inp.name: x})[0], dtype=np.float64).reshape(-1)

@@ -19,7 +19,6 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..graph import Graph
 from ..ladder import AttackRung, ProverRung, Rung
@@ -42,11 +41,6 @@ def region_ball(region: Region, shape: Tuple[int, ...], device: torch.device
     x0 = ((lo + hi) / 2).reshape((1,) + shape)
     eps = float((hi - lo).max()) / 2 * (1 + 1e-9) + 1e-15
     return x0, LpBall(eps=eps, norm="linf", domain=(lo.reshape(shape), hi.reshape(shape)))
-
-
-def region_device(model: nn.Module) -> torch.device:
-    p = next(iter(model.parameters()), None)
-    return p.device if p is not None else torch.device("cpu")
 
 
 def region_task(graph: Graph, region: Region, shape: Tuple[int, ...], device: torch.device, *,
@@ -80,4 +74,4 @@ def vnnlib_ladder(schedule: StageSchedule = StageSchedule()) -> List[Rung]:
             AttackRung("attack-rest", level=2)]
 
 
-__all__ = ["StageSchedule", "region_ball", "region_device", "region_task", "vnnlib_ladder"]
+__all__ = ["StageSchedule", "region_ball", "region_task", "vnnlib_ladder"]

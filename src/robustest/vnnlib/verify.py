@@ -28,10 +28,11 @@ from torch import nn
 
 from ..errors import ShapeError, UnsupportedLayer, invalid_argument
 from ..ladder import AttackRung, Rung, StepOutcome, Subject, climb
-from ..provers import Known, ProofSettings, ProofTask
 from ..layers.rounding import Precision
+from ..provers import Known, ProofSettings, ProofTask
+from ..validate import model_place
 from .parser import Region, VnnlibSpec
-from .prove import region_device, region_task, vnnlib_ladder
+from .prove import region_task, vnnlib_ladder
 
 Status = str  # "sat" | "unsat" | "timeout" | "unknown"
 
@@ -229,9 +230,7 @@ def verify(model: nn.Module, spec: VnnlibSpec, *, input_shape: Sequence[int], ti
     # or an attack step overshooting its limit): measured overshoots reached ~6 s at 120 s on a loaded machine.
     deadline = start + float(timeout) * 0.92 - min(1.0, 0.05 * float(timeout))
     shape = check_input_shape(spec, input_shape)
-    device = region_device(model)
-    param = next(iter(model.parameters()), None)
-    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    device, dtype = model_place(model)
     check_output_count(model, spec, shape, device=device, dtype=dtype)
     if not spec.regions:
         return VerifyResult("unsat", time.perf_counter() - start, "empty input region")
