@@ -472,10 +472,6 @@ class Ladder:
         tell(Progress(task="check", step=step, decided=decided, total=self.ctx.inputs.shape[0],
                       budget_left=left))
 
-    def recheck(self, outcomes: Dict[int, StepOutcome]) -> None:
-        """The subject's re-check (kept here for callers that hold the ladder)."""
-        self.ctx.recheck(outcomes)
-
     def _sample(self, i: int, out: StepOutcome, rung: str) -> SampleResult:
         ctx = self.ctx
         label = int(ctx.labels[i])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from robustest.ladder import Ladder, StepContext, StepOutcome
+from robustest.ladder import StepContext, StepOutcome
 from robustest.spec import LpBall
 
 
@@ -38,7 +38,7 @@ def test_counterexample_one_ulp_outside_is_pulled_strictly_inside():
     model = _Threshold(0.3 + eps / 2)
     ctx = _ctx(model, x0, eps)
     outcomes = {0: StepOutcome("falsified", counterexample=outside[0].clone(), method="test")}
-    Ladder(ctx).recheck(outcomes)
+    ctx.recheck(outcomes)
     o = outcomes[0]
     assert o.verdict == "falsified"
     assert float((o.counterexample.double() - x0[0].double()).abs().max()) <= eps  # exactly, in float64
@@ -68,7 +68,7 @@ def test_float32_only_flip_is_reported_as_such():
         assert int(model.double()(point[None].double()).argmax(1)) == 0
     model = _RoundsUp().eval()
     outcomes = {0: StepOutcome("falsified", counterexample=point.clone(), method="test")}
-    Ladder(_ctx(model, x0, 0.5)).recheck(outcomes)
+    _ctx(model, x0, 0.5).recheck(outcomes)
     assert outcomes[0].verdict == "falsified"  # the model as it runs does flip
     assert "precision (torch.float32) only" in outcomes[0].reason and "float64" in outcomes[0].reason
     assert model.a.dtype == torch.float32  # the float64 re-check ran on a copy

@@ -53,7 +53,7 @@ class CachePlan:
 
     def reuse(self, ctx: StepContext, indices: List[int], recheck: Recheck) -> Dict[int, SampleResult]:
         """The stored verdicts of ``indices`` that may be reused; stored counterexamples are re-checked
-        by ``recheck`` (the ladder's forward pass, :meth:`robustest.ladder.Ladder.recheck`) and dropped
+        by ``recheck`` (the ladder's forward pass, :meth:`robustest.ladder.StepContext.recheck`) and dropped
         when they fail it."""
         found = self.cache.get([self.keys[i] for i in indices])
         out: Dict[int, SampleResult] = {}
