@@ -61,7 +61,8 @@ class BreaksLate(torch.nn.Module):
 def _square(model, **options):
     x = torch.cat([torch.arange(8, dtype=torch.float32)[:, None] / 8, torch.rand(8, 3)], 1)
     return get_attack("square", queries=50, probe=10, **options)(
-        model, x, torch.zeros(8, dtype=torch.long), LpBall(0.01, "linf"), generator=torch.Generator().manual_seed(0))
+        model, x, torch.zeros(8, dtype=torch.long), LpBall(0.01, "linf"),
+        generator=torch.Generator().manual_seed(0))
 
 
 def test_square_extends_its_budget_while_it_keeps_breaking_samples_past_the_probe():

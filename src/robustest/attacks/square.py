@@ -20,10 +20,10 @@ some sample by then: on a model whose gradients work, what strong gradient attac
 by random search, so the default sequence spends the full budget only where the probe found masking.
 With ``max_queries``, a search that breaks samples after its first ``probe`` queries (any, without a
 probe) is productive: another round of ``queries`` starts from a fresh random start on the samples left,
-and so on while each round keeps breaking samples so, up to ``max_queries`` per sample (a fresh start finds what a stuck
-search misses: on the benchmark's masked model a sample that 5000 queries of one search left broke in
-800 queries from other starts). Like the probe, this is decided on the batch (is Square productive on
-this model?), not per sample.
+and so on while each round keeps breaking samples so, up to ``max_queries`` per sample (a fresh start
+finds what a stuck search misses: on the benchmark's masked model a sample that 5000 queries of one
+search left broke within 800 queries from 8 of 8 other starts). Like the probe, this is decided on the
+batch (is Square productive on this model?), not per sample.
 
     >>> import torch
     >>> from robustest.spec import LpBall
