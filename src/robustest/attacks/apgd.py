@@ -155,7 +155,6 @@ class APGD(Attack):
                 increases.zero_()
                 since_check = 0
 
-
     def _live(self, success: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """Successes of the rows still searched: with early stop, rows already done but not yet compacted
         away are carried along and never recorded again."""

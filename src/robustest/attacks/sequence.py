@@ -41,8 +41,8 @@ class Strength:
     with ``dlr_steps`` (0: left out), APGD-T with ``target_steps`` against ``targets`` classes, then
     Square with ``square_queries`` forward passes per surviving sample (0: left out), cut short after
     ``square_probe`` of them when it has broken nothing by then (None: never cut short), and given further
-    rounds from fresh starts while it keeps breaking samples late, up to ``square_max_queries`` per sample
-    (None: one round)."""
+    rounds from fresh starts while it keeps breaking samples past the probe, up to ``square_max_queries``
+    per sample (None: one round)."""
 
     fgsm: bool
     ce_steps: int
