@@ -47,7 +47,7 @@ EPS_GRID = {"mlp": (0.02, 0.03, 0.04, 0.05, 0.06, 0.08), "cnn": (0.02, 0.03, 0.0
 STRONG = [("apgd-ce", {"steps": 100, "restarts": 2}), ("apgd-dlr", {"steps": 100, "restarts": 2}),
           ("apgd-t", {"steps": 100, "targets": 9})]
 POOL = 200  # gates come from the correctly classified samples among the first POOL of the test split
-METHODS = ("one-shot", "guided", "guided+robust-lin", "adversarial-finetune")
+METHODS = ("one-shot", "guided", "guided+robust-lin", "adversarial-finetune", "auto")
 
 
 def models(names: List[str]) -> Dict[str, Tuple[torch.nn.Module, Any, Any]]:
@@ -117,7 +117,8 @@ def run_method(method: str, model: torch.nn.Module, test: RepairTest, train: Any
     settings = {"one-shot": GuidedSettings(iterations=20, robust_linearisation=False),
                 "guided": GuidedSettings(neighbours=neighbours, robust_linearisation=False, **extra),
                 "guided+robust-lin": GuidedSettings(robust_linearisation=True, neighbours=neighbours, **extra),
-                "adversarial-finetune": GuidedSettings(rounds=1000, time_budget=max(budget, 1.0))}[method]
+                "adversarial-finetune": GuidedSettings(rounds=1000, time_budget=max(budget, 1.0)),
+                "auto": GuidedSettings(neighbours=neighbours, **extra)}[method]
     api_method = {"guided+robust-lin": "guided"}.get(method, method)
     return robustest.repair(model, train=train, test=test, method=api_method, guided=settings)
 
@@ -165,7 +166,8 @@ def main() -> None:
                        "before": base, "after": ev, "variant": args.label, "settings": args.set,
                        "holdout": [None if h is None else (h.clean, h.robust, h.robust_samples)
                                    for h in (res.holdout_before, res.holdout_after)],
-                       "notes": list(res.notes), "stop": res.stop_reason}
+                       "notes": list(res.notes), "stop": res.stop_reason, "reported_method": res.method,
+                       "stages": [_stage(st, gate, unseen, eps) for st in res.details.get("stages", ())]}
                 if args.jsonl:
                     with open(args.jsonl, "a") as fh:
                         fh.write(json.dumps(rec) + "\n")
@@ -181,6 +183,15 @@ def main() -> None:
     print(table(["model", "gate", "eps", "method", "status", "rounds", "falsified (test's attacks)",
                  "falsified (stronger)", "unseen clean", "unseen robust", "unseen robust (stronger)",
                  "grad / logit gap", "s", "load"], rows))
+
+
+def _stage(res: Any, gate: Tuple[torch.Tensor, torch.Tensor], unseen: Tuple[torch.Tensor, torch.Tensor],
+           eps: float) -> Dict[str, Any]:
+    """One stage of method="auto": its status, held-out figures, time and unseen figures."""
+    return {"method": res.method, "status": res.status, "seconds": res.seconds, "rounds": len(res.rounds),
+            "holdout": [None if h is None else (h.clean, h.robust, h.robust_samples)
+                        for h in (res.holdout_before, res.holdout_after)],
+            "after": evaluate(res.model, gate, unseen, eps)}
 
 
 def _value(text: str) -> Any:
