@@ -206,3 +206,27 @@ def test_auto_settings_are_validated():
         GuidedSettings(auto_guided_share=0)
     with pytest.raises(InvalidArgument, match="fallback_rounds"):
         GuidedSettings(fallback_rounds=0)
+
+
+def test_fine_tuning_that_fits_the_test_only_goes_on_until_the_held_out_judge_accepts_it(gap):
+    import dataclasses
+
+    from robustest.repair.auto import keep_training
+
+    settings = GuidedSettings(fallback_rounds=6, **CHEAP)
+    tuned = robustest.repair(gap.model(), train=gap.data(200, 0), test=gate(gap), method="adversarial-finetune",
+                             guided=settings)
+    assert tuned.passed
+    # a judge the fine-tuned model just misses (its own held-out robust accuracy plus a little)
+    strict = dataclasses.replace(tuned.holdout_after, robust=tuned.holdout_after.robust - 1e-9)
+    missed = dataclasses.replace(tuned, status=FITS_TEST_ONLY, accepted=False, holdout_before=strict)
+    more = keep_training(gap.model(), missed, gate(gap), train=gap.data(200, 0), holdout=None, settings=settings,
+                         seed=0, deadline=float("inf"))
+    assert more.status == FIXED and more.accepted and len(more.rounds) > len(tuned.rounds)
+    assert more.model is not tuned.model and more.holdout_after.robust >= strict.robust
+    assert gate(gap).passes(gate(gap).run(more.model))
+    # a judge no model can pass: the rounds run out and the fine-tuned model comes back as it was
+    impossible = dataclasses.replace(missed, holdout_before=dataclasses.replace(strict, robust=2.0))
+    same = keep_training(gap.model(), impossible, gate(gap), train=gap.data(200, 0), holdout=None,
+                         settings=settings, seed=0, deadline=float("inf"))
+    assert same is impossible and same.status == FITS_TEST_ONLY
