@@ -70,11 +70,12 @@ def auto_repair(model: torch.nn.Module, test: RepairTest, *, train: Data | None,
         baseline = (res.holdout_before, float(res.details.get("holdout_seconds", 0.0)))
         notes.append(f"auto: {stage} {res.status} in {res.seconds:.0f} s")
         if res.status == FITS_TEST_ONLY and stage == "adversarial-finetune" and train is not None:
-            more = keep_training(model, res, test, train=train, holdout=holdout, settings=settings, seed=seed,
-                                 deadline=t0 + settings.time_budget)
-            notes.append(f"auto: {len(more.rounds) - len(res.rounds)} more fine-tuning rounds, {more.status}")
-            res = more
-            results.append(res)
+            more, tried = keep_training(model, res, test, train=train, holdout=holdout, settings=settings,
+                                        seed=seed, deadline=t0 + settings.time_budget)
+            notes.append(f"auto: {tried} more fine-tuning rounds, {more.status}")
+            if more is not res:
+                res = more
+                results.append(res)
         if res.status in (FIXED, UNMEASURED):
             break
     chosen = min(results, key=lambda r: _RANK[r.status])  # min keeps the first of equals
@@ -87,12 +88,13 @@ def auto_repair(model: torch.nn.Module, test: RepairTest, *, train: Data | None,
 
 
 def keep_training(original: torch.nn.Module, res: GuidedRepairResult, test: RepairTest, *, train: Data,
-                  holdout: Data | None, settings: GuidedSettings, seed: int, deadline: float) -> GuidedRepairResult:
+                  holdout: Data | None, settings: GuidedSettings, seed: int,
+                  deadline: float) -> tuple[GuidedRepairResult, int]:
     """More fine-tuning rounds on a fine-tuned model that fits the test only: adversarial training on
     the test's samples and the loss data, re-checked after each round, until the test passes *and*
     the held-out judge accepts it (then "fixed"), ``fallback_rounds`` rounds in all or the budget run
-    out (then ``res``, unchanged). Each look at the judge is one more chance to pass it by luck; the
-    benchmark's unseen split measures what that costs."""
+    out (then ``res``, unchanged); returns (the result, the rounds tried). Each look at the judge is
+    one more chance to pass it by luck; the benchmark's unseen split measures what that costs."""
     loss_data, held = _data_split(test, train, holdout, settings, seed, [])
     current = copy.deepcopy(res.model).eval()
     tuner = FineTuner(current, lr=settings.finetune_lr)
@@ -122,8 +124,8 @@ def keep_training(original: torch.nn.Module, res: GuidedRepairResult, test: Repa
                     res.rounds):]), holdout_after=figures, lost_certificates=lost,
                 remaining=tuple(s.index for s in after.failures(test.require)),  # type: ignore[arg-type]
                 notes=res.notes + (f"trained {len(records) - len(res.rounds)} rounds past the first pass until the "
-                                   "held-out split accepted it",))
-    return res
+                                   "held-out split accepted it",)), len(records) - len(res.rounds)
+    return res, len(records) - len(res.rounds)
 
 
 __all__ = ["STAGES", "auto_repair", "keep_training", "stage_settings"]
