@@ -88,6 +88,8 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Data | Non
     # what must still fit in the budget after the last round (the final full re-check, the held-out figures)
     reserve = held_seconds + (0.0 if before.escalate == "attack" else full_check)
     deadline_rounds = deadline - reserve
+    # a round's step is judged after its QPs (the guard, the least step): at least one judgement each
+    judging = 0.0 if guard is None or tuner is not None else guard.seconds * (1 + int(settings.least_step))
     best: tuple[int, int, torch.nn.Module, Report] = (test.failing(report), 0, model, report)
     pool_x: list[torch.Tensor] = []
     pool_y: list[torch.Tensor] = []
@@ -114,18 +116,22 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Data | Non
                                                  pool_x, pool_y, protect, guard, notes)
             else:
                 with gd.only(current, names):
-                    candidate = _round(current, test, report, loss_data, settings, seed + r, deadline_rounds,
-                                       pool_x, pool_y, protect, tuner)
+                    candidate = _round(current, test, report, loss_data, settings, seed + r,
+                                       deadline_rounds - judging, pool_x, pool_y, protect, tuner)
         except RobustestError as exc:  # e.g. nothing left the QP can change
             notes.append(f"round {r} failed: {exc}")
             stop = "a round could not run"
             break
         gd.restore(candidate, gd.flags_of(model))
         if guard is not None and settings.robust_guard and tuner is None:
-            scale = guard.shrink(candidate, start, settings.guard_scales)
+            scale = guard.shrink(candidate, start, settings.guard_scales, deadline=deadline_rounds)
             if scale is None:
                 records.append(RoundRecord(round=r, pool=sum(len(y) for y in pool_y), failing=-1,
                                            holdout_clean=None, kept=False, seconds=time.perf_counter() - tic))
+                if time.perf_counter() >= deadline_rounds:
+                    notes.append(f"round {r} not kept: the time budget ran out while the guard judged its step")
+                    stop = f"time budget of {settings.time_budget:g} s reached"
+                    break
                 notes.append(f"round {r} rejected by the validation guard at every share of its step "
                              f"{settings.guard_scales}: robust {guard.base.robust:.1%} -> {guard.last.robust:.1%}, "
                              f"clean {guard.base.clean:.1%} -> {guard.last.clean:.1%}")
@@ -146,7 +152,7 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Data | Non
             tuner.model = current
         report = test.run(current, attacks_only=True)
         if settings.least_step and tuner is None and test.passes(report):
-            found = gd.smallest_passing(current, start, test, settings.guard_scales, guard)
+            found = gd.smallest_passing(current, start, test, settings.guard_scales, guard, deadline=deadline_rounds)
             if found is not None:
                 report = found[1]
                 clean = ho.clean_accuracy(current, held) if held is not None else None
