@@ -11,7 +11,7 @@ import torch
 
 import robustest
 from robustest.errors import InvalidArgument
-from robustest.repair.guided import RepairWarning, _status
+from robustest.repair.guided import RepairWarning, judged_status
 from robustest.repair.guided_settings import FITS_TEST_ONLY, FIXED, NOT_PASSING, UNMEASURED, GuidedSettings
 from robustest.repair.guided_types import HoldoutFigures, RepairTest
 
@@ -87,11 +87,11 @@ def test_adversarial_finetune_and_one_shot_are_modes_of_the_same_rounds(gap):
 def test_status_fits_the_test_only_when_held_out_robustness_drops():
     s = GuidedSettings()
     before = HoldoutFigures(samples=100, clean=0.98, robust=0.72)
-    assert _status(True, before, HoldoutFigures(100, 0.975, 0.72), s) == FIXED
-    assert _status(True, before, HoldoutFigures(100, 0.98, 0.68), s) == FITS_TEST_ONLY
-    assert _status(True, before, HoldoutFigures(100, 0.96, 0.80), s) == FITS_TEST_ONLY  # 2 points of clean lost
-    assert _status(False, before, HoldoutFigures(100, 0.98, 0.80), s) == NOT_PASSING
-    assert _status(True, None, None, s) == UNMEASURED
+    assert judged_status(True, before, HoldoutFigures(100, 0.975, 0.72), s) == FIXED
+    assert judged_status(True, before, HoldoutFigures(100, 0.98, 0.68), s) == FITS_TEST_ONLY
+    assert judged_status(True, before, HoldoutFigures(100, 0.96, 0.80), s) == FITS_TEST_ONLY  # 2 points of clean lost
+    assert judged_status(False, before, HoldoutFigures(100, 0.98, 0.80), s) == NOT_PASSING
+    assert judged_status(True, None, None, s) == UNMEASURED
     assert not GuidedSettings(save_anyway=False).save_anyway
 
 

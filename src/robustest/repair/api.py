@@ -297,12 +297,12 @@ def _guided(model: torch.nn.Module, adversarial: Any, train: Optional[Data], *, 
     if adversarial is not None and not isinstance(adversarial, Report):
         raise invalid_argument("adversarial", type(adversarial).__name__, "the test's Report or None (with test=, "
                                "the rounds find the counterexamples)", "leave adversarial out")
-    data = {"train": None if train is None else _data("train", train, domain),
-            "holdout": None if holdout is None else _data("holdout", holdout, domain)}
+    train_data = None if train is None else _data("train", train, domain)
+    held = None if holdout is None else _data("holdout", holdout, domain)
     if method == "auto" and until != "fixed":
-        return auto_repair(model, test, **data, settings=settings or GuidedSettings(), seed=as_seed(seed),
-                           before=adversarial)
-    return guided_repair(model, test, **data, settings=settings or GuidedSettings(),
+        return auto_repair(model, test, train=train_data, holdout=held, settings=settings or GuidedSettings(),
+                           seed=as_seed(seed), before=adversarial)
+    return guided_repair(model, test, train=train_data, holdout=held, settings=settings or GuidedSettings(),
                          method="one-shot" if until == "fixed" else method, seed=as_seed(seed), before=adversarial)
 
 

@@ -31,7 +31,7 @@ import torch
 from ..results import Report
 from . import holdout as ho
 from .finetune import FineTuner
-from .guided import Data, _data_split, _distance, _status, guided_repair
+from .guided import Data, data_split, weight_distance, judged_status, guided_repair
 from .guided_settings import FITS_TEST_ONLY, FIXED, NOT_PASSING, UNMEASURED, GuidedSettings
 from .guided_types import GuidedRepairResult, RepairTest, RoundRecord
 
@@ -95,7 +95,7 @@ def keep_training(original: torch.nn.Module, res: GuidedRepairResult, test: Repa
     the held-out judge accepts it (then "fixed"), ``fallback_rounds`` rounds in all or the budget run
     out (then ``res``, unchanged); returns (the result, the rounds tried). Each look at the judge is
     one more chance to pass it by luck; the benchmark's unseen split measures what that costs."""
-    loss_data, held = _data_split(test, train, holdout, settings, seed, [])
+    loss_data, held = data_split(test, train, holdout, settings, seed, [])
     current = copy.deepcopy(res.model).eval()
     tuner = FineTuner(current, lr=settings.finetune_lr)
     ball = res.before.ball
@@ -112,15 +112,15 @@ def keep_training(original: torch.nn.Module, res: GuidedRepairResult, test: Repa
         last = time.perf_counter() - tic
         records.append(RoundRecord(round=len(records) + 1, pool=0, failing=test.failing(report),
                                    holdout_clean=None if figures is None else figures.clean, kept=True, seconds=last))
-        if figures is not None and _status(True, res.holdout_before, figures, settings) == FIXED:
+        if figures is not None and judged_status(True, res.holdout_before, figures, settings) == FIXED:
             after = report if test.check.get("escalate", "attack") == "attack" else test.run(current)
-            status = _status(test.passes(after), res.holdout_before, figures, settings)
+            status = judged_status(test.passes(after), res.holdout_before, figures, settings)
             lost = sum(1 for s0, s1 in zip(res.before.samples, after.samples)
                        if s0.verdict == "certified" and s1.verdict != "certified")
             return dataclasses.replace(
                 res, model=current, status=status, accepted=status == FIXED or settings.save_anyway, after=after,
                 rounds=tuple(records), stop_reason="the test passes and the held-out judge accepts it",
-                distance=_distance(original, current), seconds=res.seconds + sum(r.seconds for r in records[len(
+                distance=weight_distance(original, current), seconds=res.seconds + sum(r.seconds for r in records[len(
                     res.rounds):]), holdout_after=figures, lost_certificates=lost,
                 remaining=tuple(s.index for s in after.failures(test.require)),  # type: ignore[arg-type]
                 notes=res.notes + (f"trained {len(records) - len(res.rounds)} rounds past the first pass until the "

@@ -72,7 +72,7 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Data | Non
     if test.passes(before):
         raise invalid_argument("test", before.summary(min_pass=test.min_pass, require=test.require),  # type: ignore[arg-type]
                                "a failing test", "nothing to fix: the test already passes on this model")
-    loss_data, held = _data_split(test, train, holdout, settings, seed, notes)
+    loss_data, held = data_split(test, train, holdout, settings, seed, notes)
     guard, loss_data = _guard(model, test, train, loss_data, settings, method, seed, notes)
     rounds_budget = 1 if method == "one-shot" else settings.rounds
     tic = time.perf_counter()
@@ -178,7 +178,7 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Data | Non
             best = (best[0], best[1], final, test.run(final, attacks_only=True))
     after = best[3] if test.check.get("escalate", "attack") == "attack" else test.run(final)
     h_after = ho.figures(final, held, test, limit=settings.holdout_limit)
-    status = _status(test.passes(after), h_before, h_after, settings)
+    status = judged_status(test.passes(after), h_before, h_after, settings)
     if status == FITS_TEST_ONLY:
         notes.append("the test passes but held-out robust accuracy dropped: the repair fitted the test's samples; "
                      "it is not accepted as a fix (pass save_anyway to keep it)")
@@ -186,7 +186,7 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Data | Non
                if s0.verdict == "certified" and s1.verdict != "certified")
     return GuidedRepairResult(
         model=final, method=method, status=status, accepted=status in (FIXED, UNMEASURED) or settings.save_anyway,
-        before=before, after=after, rounds=tuple(records), stop_reason=stop, distance=_distance(model, final),
+        before=before, after=after, rounds=tuple(records), stop_reason=stop, distance=weight_distance(model, final),
         seconds=time.perf_counter() - t0, holdout_before=h_before, holdout_after=h_after, lost_certificates=lost,
         remaining=tuple(s.index for s in after.failures(test.require)),  # type: ignore[arg-type]
         notes=tuple(notes), details={"best_round": best[1], "pool": sum(len(y) for y in pool_y),
@@ -303,7 +303,7 @@ def _neighbour_counterexamples(current: torch.nn.Module, test: RepairTest, repor
     return res.adversarial[res.success].detach(), y[res.success]
 
 
-def _data_split(test: RepairTest, train: Data | None, holdout: Data | None, settings: GuidedSettings,
+def data_split(test: RepairTest, train: Data | None, holdout: Data | None, settings: GuidedSettings,
                 seed: int, notes: list[str]) -> tuple[Data, Data | None]:
     """(the loss cut's data, the held-out data). Without training data the loss is the test's samples and
     nothing is held out: warned, since then accuracy cannot be protected."""
@@ -341,7 +341,7 @@ def _guard(model: torch.nn.Module, test: RepairTest, train: Data | None, loss_da
     return gd.Guard(model, val, test, tolerance=settings.accuracy_tolerance, limit=settings.holdout_limit), rest
 
 
-def _status(passes: bool, before: HoldoutFigures | None, after: HoldoutFigures | None,
+def judged_status(passes: bool, before: HoldoutFigures | None, after: HoldoutFigures | None,
             settings: GuidedSettings) -> str:
     if not passes:
         return NOT_PASSING
@@ -352,9 +352,9 @@ def _status(passes: bool, before: HoldoutFigures | None, after: HoldoutFigures |
     return FIXED
 
 
-def _distance(a: torch.nn.Module, b: torch.nn.Module) -> float:
+def weight_distance(a: torch.nn.Module, b: torch.nn.Module) -> float:
     """||w - w0||_2 over all trainable parameters."""
     return float((FlatModel(b).w0 - FlatModel(a).w0).norm())
 
 
-__all__ = ["RepairWarning", "guided_repair"]
+__all__ = ["RepairWarning", "data_split", "guided_repair", "judged_status", "weight_distance"]
