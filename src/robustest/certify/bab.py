@@ -91,6 +91,9 @@ class _Search:
         self.iters, self.root_iters, self.k = iters, root_iters, candidates
         self.ls, self.us = ls, us
         self.l, self.u = torch.cat(ls), torch.cat(us)
+        carries = net.carries()
+        if carries is not None:  # linear carries of skip connections (slope 1) are never split: count them stable
+            self.l = torch.where(carries, self.l.clamp(min=0), self.l)
 
     def margins(self, low: torch.Tensor, prop: torch.Tensor) -> torch.Tensor:
         return (low - self.b[prop]).amax(1)
