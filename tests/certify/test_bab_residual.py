@@ -151,7 +151,7 @@ def _affine_min(f, x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, rows: to
     p.add_rows(r, v[k], A[r, k], lo=-(signs.double() * gr).numpy(), hi=np.full(A.shape[0], np.inf))
     w = (c @ Jf).numpy()
     res = open_solver(p, "highs").minimize({int(v[i]): float(w[i]) for i in range(v.size)},
-                                           offset=float(c @ gf))
+                                           offset=float((c @ gf).detach()))
     assert res.status == "optimal"
     return float(res.objective)
 
