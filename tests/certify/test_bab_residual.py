@@ -23,6 +23,7 @@ from robustest.certify.leaf_lp import leaf_margin
 from robustest.certify.mlp import DenseMLP, activate, dense_mlp, root_bounds
 from robustest.graph import read_model
 from robustest.provers import PROVERS
+from robustest.schedules import ProofSettings
 from robustest.spec import LpBall
 
 
@@ -211,3 +212,26 @@ def test_bab_proves_below_the_exact_minimum_where_crown_cannot(leaky):
         assert bool(((x >= lo) & (x <= hi)).all())
         with torch.no_grad():
             assert float(model(x)[0] @ c) <= true_min + 1e-3
+
+
+def test_check_certifies_a_residual_leaky_net_by_bab():
+    """Through the ladder (``check(escalate="bab")``, float guard included): some samples of a residual
+    LeakyReLU net need BaB, and no certified sample has a sampled point of another class."""
+    import warnings
+
+    import robustest
+
+    model = _res(1, d=5, h=40, leaky=True).float()
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(6, 5, generator=g)
+    y = model(x).argmax(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # health checks of a random net
+        report = robustest.check(model, x, y, eps=0.3, escalate="bab", timeout=60, domain=None,
+                                 provers=ProofSettings(milp_share=0.0))  # what LP leaves open goes to BaB
+    assert any(s.method == "bab" for s in report.samples if s.verdict == "certified"), report.samples
+    for s in report.samples:
+        if s.verdict == "certified":
+            pts = x[s.index] + 0.3 * (2 * torch.rand(4000, 5, generator=g) - 1)
+            with torch.no_grad():
+                assert bool((model(pts).argmax(1) == s.label).all())
