@@ -35,8 +35,8 @@ exactly (``tests/certify/test_bab_residual.py``). Bounds on carries are bounds o
 from __future__ import annotations
 
 import math
-from itertools import accumulate
 from dataclasses import dataclass
+from itertools import accumulate
 
 import torch
 
@@ -87,10 +87,12 @@ def plan(graph: Graph, *, limits: DenseRead = DenseRead()) -> DensePlan:
         if role == "relu":
             slope = float(layer.negative_slope)
             if not slope >= 0:
-                raise UnsupportedLayer(f"layer {node.name} ({layer!r}) has a negative slope {slope}: the dense "
-                                       f"branch and bound takes non-decreasing ReLU-like activations. {_FIX}")
+                raise UnsupportedLayer(f"layer {node.name} ({layer!r}) has a negative slope {slope}: the "
+                                       "dense branch and bound takes non-decreasing ReLU-like activations. "
+                                       f"{_FIX}")
             if len(node.inputs) != 1:
-                raise UnsupportedLayer(f"layer {node.name} ({layer!r}) takes {len(node.inputs)} inputs. {_FIX}")
+                raise UnsupportedLayer(f"layer {node.name} ({layer!r}) takes {len(node.inputs)} inputs. "
+                                       f"{_FIX}")
             source_of[k] = len(source_nodes)
             source_nodes.append(k)
             ends.append(node.inputs[0])
@@ -99,8 +101,8 @@ def plan(graph: Graph, *, limits: DenseRead = DenseRead()) -> DensePlan:
         elif role in ("affine", "reshape") and (len(node.inputs) == 1 or role == "reshape"):
             deps.append(frozenset().union(*(deps[j] for j in node.inputs)))
         else:
-            raise UnsupportedLayer(f"layer {node.name} ({layer!r}) is neither linear nor a ReLU (or LeakyReLU): the "
-                                   "dense "
+            raise UnsupportedLayer(f"layer {node.name} ({layer!r}) is neither linear nor a ReLU (or "
+                                   "LeakyReLU): the dense "
                                    f"branch and bound handles linear layers (residual ones included), ReLU "
                                    f"and LeakyReLU only. {_FIX}")
     ends.append(graph.output)
@@ -115,16 +117,16 @@ def plan(graph: Graph, *, limits: DenseRead = DenseRead()) -> DensePlan:
         for j in reads[k - 1]:
             n = sizes[j]
             if max(n, m) * n > limits.max_entries:
-                raise UnsupportedLayer(f"the linear layers before node {graph.nodes[ends[k - 1]].name} on inputs "
-                                       f"of shape {graph.nodes[source_nodes[j]].shape} would be a dense {m} x {n} "
-                                       f"matrix, over the dense branch and bound's limit of {limits.max_entries} "
-                                       f"entries. {_FIX}")
+                end, src = graph.nodes[ends[k - 1]].name, graph.nodes[source_nodes[j]].shape
+                raise UnsupportedLayer(f"the linear layers before node {end} on inputs of shape {src} would "
+                                       f"be a dense {m} x {n} matrix, over the dense branch and bound's "
+                                       f"limit of {limits.max_entries} entries. {_FIX}")
         rows = m + sum(sizes[j] for j in carries[k - 1]) if k < L else m
         cols = sum(sizes[j] for j in out.layout(k))
         if rows * cols > limits.max_entries:
-            raise UnsupportedLayer(f"block {k} of the dense chain (with its skip-connection carries) would be a "
-                                   f"dense {rows} x {cols} matrix, over the dense branch and bound's limit of "
-                                   f"{limits.max_entries} entries. {_FIX}")
+            raise UnsupportedLayer(f"block {k} of the dense chain (with its skip-connection carries) would "
+                                   f"be a dense {rows} x {cols} matrix, over the dense branch and bound's "
+                                   f"limit of {limits.max_entries} entries. {_FIX}")
     return out
 
 
@@ -148,8 +150,9 @@ def read(graph: Graph, *, dtype: torch.dtype = torch.float64, limits: DenseRead 
             W[:m, offset[j]:offset[j] + p.sizes[j]] = c.reshape(p.sizes[j], m).T
         r = m
         for j in carry:
-            W[r:r + p.sizes[j], offset[j]:offset[j] + p.sizes[j]] = torch.eye(p.sizes[j], dtype=dtype, device=cpu)
-            r += p.sizes[j]
+            n = p.sizes[j]
+            W[r:r + n, offset[j]:offset[j] + n] = torch.eye(n, dtype=dtype, device=cpu)
+            r += n
         weights.append(W)
         biases.append(torch.cat([bias.reshape(m), bias.new_zeros(r - m)]))
         if k < L:

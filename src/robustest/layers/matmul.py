@@ -1,6 +1,7 @@
-"""``x @ W`` or ``W @ x`` with a constant ``W``, broadcast as numpy/ONNX ``MatMul`` broadcasts (``torch.matmul``
-or ``@`` in a torch model; ONNX ``MatMul`` with a constant on either side, in the forms exporters emit: ``(N, s, n) @ (n, m)``,
-``(p, q) @ (N, q, r)``, a constant with leading broadcast dimensions of size 1...).
+"""``x @ W`` or ``W @ x`` with a constant ``W``, broadcast as numpy/ONNX ``MatMul`` broadcasts
+(``torch.matmul`` or ``@`` in a torch model; ONNX ``MatMul`` with a constant on either side, in the forms
+exporters emit: ``(N, s, n) @ (n, m)``, ``(p, q) @ (N, q, r)``, a constant with leading broadcast
+dimensions of size 1...).
 
 Linear in ``x`` without a constant, so every rule is the affine layers' (:class:`~.base.AffineLayer`:
 interval by centre and radius through ``|W|``, CROWN by the transposed product, LP/MILP by the dense
@@ -48,6 +49,11 @@ class MatMulModule(nn.Module):
         return f"side={self.side}, weight={tuple(self.weight.shape)}"
 
 
+_BILINEAR = ("multiplying two values computed from the input (bilinear): robustest has no bound rule for "
+             "that product, so no proof is possible")
+_ACROSS = "contracting the batch dimension (constant @ a 2-D input)"
+
+
 def _refuse(name: str, why: str, what: str = "MatMul node") -> UnsupportedLayer:
     return UnsupportedLayer(f"model has {what} {name!r} {why}. Fix: export the product with a constant "
                             "matrix on one side and the batch in dimension 0 (attacks still run on the model "
@@ -74,30 +80,28 @@ class MatMul(AffineLayer):
     @classmethod
     def from_call(cls, call: Call) -> MatMul:
         if len(call.inputs) != 1:
-            raise _refuse(call.name, "multiplying two values computed from the input (bilinear): robustest has "
-                                     "no bound rule for that product, so no proof is possible", "matmul call")
+            raise _refuse(call.name, _BILINEAR, "matmul call")
         if not call.binary or call.constant is None or not call.keeps_batch or not call.out_shape:
-            raise _refuse(call.name, "with a constant that multiplies across the batch, or no output dimension "
-                                     "besides it", "matmul call")
+            raise _refuse(call.name, "with a constant that multiplies across the batch, or no output "
+                                     "dimension besides it", "matmul call")
         side = "right" if call.tensor_first else "left"
         if side == "left" and len(call.in_shapes[0]) < 2:
-            raise _refuse(call.name, "contracting the batch dimension (constant @ a 2-D input)", "matmul call")
+            raise _refuse(call.name, _ACROSS, "matmul call")
         return cls(call.constant, side)
 
     @classmethod
     def from_onnx(cls, node: OnnxNode) -> Any:
         a, b = node.inputs
         if node.is_activation(a) and node.is_activation(b):
-            raise _refuse(node.name, "multiplying two values computed from the input (bilinear): robustest has "
-                                     "no bound rule for that product, so no proof is possible")
+            raise _refuse(node.name, _BILINEAR)
         side = "right" if node.is_activation(a) else "left"
         x, w = (a, np.asarray(b)) if side == "right" else (b, np.asarray(a))
         rank = node.probe(x).dim()  # the batch included
         if side == "left" and rank < 3:
-            raise _refuse(node.name, "contracting the batch dimension (constant @ a 2-D input)")
+            raise _refuse(node.name, _ACROSS)
         if w.ndim > rank or (w.ndim == rank and w.shape[0] != 1) or w.ndim == 0:
-            raise _refuse(node.name, f"with a constant of shape {w.shape} that multiplies across the batch of an "
-                                     f"input of rank {rank}")
+            raise _refuse(node.name, f"with a constant of shape {w.shape} that multiplies across the batch "
+                                     f"of an input of rank {rank}")
         out = MatMulModule(onnx_tensor(w), side)
         if out(node.probe(x)).dim() < 2:
             raise _refuse(node.name, "whose output has no dimension besides the batch")
