@@ -10,7 +10,8 @@ else (MaxPool, smooth activations, a matrix over :class:`DenseRead`'s size limit
 :class:`~robustest.errors.UnsupportedLayer`.
 
 Notation: ``z_i = W_i h_{i-1} + b_i`` (``h_0 = x`` flat), ``h_i = relu(z_i)`` for ``i < L``, output
-``z_L`` (``h_i`` is :func:`activate`'s with the net's slopes when it has any). "Layer ``i``" below is the ReLU layer ``i = 1 .. L-1``; its pre-activation bounds are ``l_i, u_i``.
+``z_L`` (``h_i`` is :func:`activate`'s with the net's slopes when it has any). "Layer ``i``" below is the
+ReLU layer ``i = 1 .. L-1``; its pre-activation bounds are ``l_i, u_i``.
 
     >>> import torch
     >>> from torch import nn
