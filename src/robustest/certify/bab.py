@@ -93,7 +93,7 @@ class _Search:
         self.ls, self.us = ls, us
         self.l, self.u = torch.cat(ls), torch.cat(us)
         carries = net.carries()
-        if carries is not None:  # linear carries of skip connections (slope 1) are never split: count them stable
+        if carries is not None:  # linear carries of skip connections (slope 1): never split, count as stable
             self.l = torch.where(carries, self.l.clamp(min=0), self.l)
 
     def margins(self, low: torch.Tensor, prop: torch.Tensor) -> torch.Tensor:
