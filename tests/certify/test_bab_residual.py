@@ -56,6 +56,23 @@ def _res(seed: int, *, d: int = 3, h: int = 5, leaky: bool = False, input_skip: 
     return model.double().eval()
 
 
+class _Branches(nn.Module):
+    """Two parallel branches of the input joined by Concat: the second block does not read the first's
+    activations, the output reads both."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.out = nn.Linear(3, 4), nn.Linear(3, 5), nn.Linear(9, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.cat([torch.relu(self.a(x)), torch.relu(self.b(x))], 1))
+
+
+def _branches(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return _Branches().double().eval()
+
+
 def _cnn(seed: int) -> nn.Module:
     torch.manual_seed(seed)
     model = ResidualCNN(1, 3, True, "avg")
@@ -83,6 +100,7 @@ CASES = {
     "leaky": (lambda s: _res(s, leaky=True, input_skip=False), (3,)),
     "leaky-residual-input-skip": (lambda s: _res(s, leaky=True, concat=True), (3,)),
     "conv-bn-residual": (_cnn, (1, 4, 4)),
+    "parallel-branches": (_branches, (3,)),
 }
 
 
