@@ -23,7 +23,7 @@ from robustest.certify.leaf_lp import leaf_margin
 from robustest.certify.mlp import DenseMLP, activate, dense_mlp, root_bounds
 from robustest.graph import read_model
 from robustest.provers import PROVERS
-from robustest.schedules import ProofSettings
+from robustest.schedules import InputSplit, ProofSettings  # milp_share 0: what LP leaves open goes to BaB
 from robustest.spec import LpBall
 
 
@@ -232,9 +232,11 @@ def test_bab_proves_below_the_exact_minimum_where_crown_cannot(leaky):
             assert float(model(x)[0] @ c) <= true_min + 1e-3
 
 
-def test_check_certifies_a_residual_leaky_net_by_bab():
-    """Through the ladder (``check(escalate="bab")``, float guard included): some samples of a residual
-    LeakyReLU net need BaB, and no certified sample has a sampled point of another class."""
+@pytest.mark.parametrize("max_dim", [16, 0], ids=["input-split", "relu-split"])
+def test_check_certifies_a_residual_leaky_net_by_bab(max_dim):
+    """Through the ladder (``check(escalate="bab")``, float guard included), with the prover's input split
+    (5 inputs) and with its ReLU split: some samples of a residual LeakyReLU net need BaB, and no certified
+    sample has a sampled point of another class."""
     import warnings
 
     import robustest
@@ -246,7 +248,7 @@ def test_check_certifies_a_residual_leaky_net_by_bab():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # health checks of a random net
         report = robustest.check(model, x, y, eps=0.3, escalate="bab", timeout=60, domain=None,
-                                 provers=ProofSettings(milp_share=0.0))  # what LP leaves open goes to BaB
+                                 provers=ProofSettings(milp_share=0.0, input_split=InputSplit(max_dim=max_dim)))
     assert any(s.method == "bab" for s in report.samples if s.verdict == "certified"), report.samples
     for s in report.samples:
         if s.verdict == "certified":
