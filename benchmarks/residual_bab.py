@@ -82,7 +82,8 @@ def main() -> None:
         net = dense_mlp(graph)
         print(f"\n{name}: trained in {time.perf_counter() - t:.1f}s, test accuracy {acc:.3f}, dense widths "
               f"{net.widths} (carries included)")
-        ball = LpBall(args.eps, "linf", (torch.zeros(64, dtype=torch.float64), torch.ones(64, dtype=torch.float64)))
+        pixels = (torch.zeros(64, dtype=torch.float64), torch.ones(64, dtype=torch.float64))
+        ball = LpBall(args.eps, "linf", pixels)
         rows = []
         for i in range(args.samples):
             x0, label = Xte[i:i + 1], int(yte[i])
@@ -105,10 +106,10 @@ def main() -> None:
                 with torch.no_grad():
                     yc = model(st.candidate.reshape(1, 64))[0]
                 others = torch.cat([yc[:label], yc[label + 1:]])
-                assert float((others - yc[label]).max()) >= -1e-4, "a BaB candidate the network does not confirm"
+                assert float((others - yc[label]).max()) >= -1e-4, "a BaB candidate the net does not confirm"
             t = time.perf_counter()
-            out = milp_verify(graph, x0[0], ball, C[0].numpy(), res.lower[0].numpy(), numpy_boxes(res.boxes, 0),
-                              time_limit=args.cap)
+            out = milp_verify(graph, x0[0], ball, C[0].numpy(), res.lower[0].numpy(),
+                              numpy_boxes(res.boxes, 0), time_limit=args.cap)
             t_milp = time.perf_counter() - t
             milp_ans = {"certified": "holds", "falsified": "violated"}.get(out.verdict or "", "open")
             rows.append(("open", t_crown, bab_ans, t_bab, milp_ans, t_milp))
@@ -120,12 +121,15 @@ def main() -> None:
         bab_solved = sum(r[2] != "open" for r in left)
         milp_solved = sum(r[4] != "open" for r in left)
         wrong = sum(r[2] != "open" and r[4] != "open" and r[2] != r[4] for r in left)
-        med = (lambda v: statistics.median(v) if v else float("nan"))
-        print(f"{name}: {n} correctly classified samples at eps {args.eps}; CROWN alone proves {by_crown}; of the "
-              f"{len(left)} it leaves open BaB decides {bab_solved} (median {med([r[3] for r in left]):.1f}s, "
-              f"total {sum(r[3] for r in left):.1f}s), MILP {milp_solved} (median {med([r[5] for r in left]):.1f}s, "
-              f"total {sum(r[5] for r in left):.1f}s); wrong: {wrong}; "
-              f"BaB/MILP total time ratio {sum(r[3] for r in left) / max(sum(r[5] for r in left), 1e-9):.2f}")
+        t_bab, t_milp = [r[3] for r in left], [r[5] for r in left]
+        print(f"{name}: {n} correctly classified samples at eps {args.eps}; CROWN alone proves {by_crown}; "
+              f"of the {len(left)} it leaves open BaB decides {bab_solved} ({_times(t_bab)}), MILP "
+              f"{milp_solved} ({_times(t_milp)}); wrong: {wrong}; BaB/MILP total time ratio "
+              f"{sum(t_bab) / max(sum(t_milp), 1e-9):.2f}")
+
+
+def _times(v: list) -> str:
+    return f"median {statistics.median(v) if v else float('nan'):.1f}s, total {sum(v):.1f}s"
 
 
 if __name__ == "__main__":

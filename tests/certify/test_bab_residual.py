@@ -33,7 +33,8 @@ class _Res(nn.Module):
 
     def __init__(self, d: int, h: int, k: int, act: nn.Module, input_skip: bool, concat: bool) -> None:
         super().__init__()
-        self.inp, self.bn, self.f1, self.f2 = nn.Linear(d, h), nn.BatchNorm1d(h), nn.Linear(h, h), nn.Linear(h, h)
+        self.inp, self.bn = nn.Linear(d, h), nn.BatchNorm1d(h)
+        self.f1, self.f2 = nn.Linear(h, h), nn.Linear(h, h)
         self.skip = nn.Linear(d, h) if input_skip else None
         self.out = nn.Linear(2 * h if concat else h, k)
         self.act, self.concat = act, concat
@@ -109,7 +110,8 @@ def test_dense_chain_with_carries_equals_the_network(case):
     make, shape = CASES[case]
     model = make(0)
     net = dense_mlp(_graph(model, shape))
-    assert bool(net.slopes) == (case != "conv-bn-residual")  # its skip joins the next block's own input: no carry
+    # the CNN's skip joins the next block's own input: no carry, a plain chain
+    assert bool(net.slopes) == (case != "conv-bn-residual")
     assert PROVERS["bab"].refusal(_graph(model, shape)) == ""
     x = torch.rand((64,) + shape, dtype=torch.float64) * 4 - 2
     with torch.no_grad():
@@ -137,7 +139,8 @@ def test_any_slopes_multipliers_and_splits_give_sound_bounds_on_residual_nets(se
     ls, us = root_bounds(net, lo, hi, alpha_steps=alpha_steps)
     D, N = 6, sum(net.widths)
     C = torch.randn(D, 2, 3, generator=g, dtype=torch.float64)
-    state = DomainBatch(torch.randint(-1, 2, (D, N), generator=g).to(torch.int8), torch.rand(D, 2, N, generator=g),
+    state = DomainBatch(torch.randint(-1, 2, (D, N), generator=g).to(torch.int8),
+                        torch.rand(D, 2, N, generator=g),
                         torch.rand(D, 2, N, generator=g) * 3, torch.zeros(D).long())
     out = bound(net, ls, us, lo, hi, C, state, optimise=optimise, iters=5)
     pts = lo + (hi - lo) * torch.rand(4000, n0, generator=g, dtype=torch.float64)
@@ -220,7 +223,8 @@ def test_bab_proves_below_the_exact_minimum_where_crown_cannot(leaky):
     below = true_min - 0.05 * (true_min - crown_low)
     assert crown_low < below  # CROWN alone cannot prove it
     a = c.reshape(1, 3)
-    proved = bab(graph, x0, ball, a, torch.tensor([below], dtype=torch.float64), deadline=time.perf_counter() + 30)
+    proved = bab(graph, x0, ball, a, torch.tensor([below], dtype=torch.float64),
+                 deadline=time.perf_counter() + 30)
     assert proved.proved, proved.reason
     above = bab(graph, x0, ball, a, torch.tensor([true_min + 1e-3], dtype=torch.float64),
                 deadline=time.perf_counter() + 30)
@@ -248,7 +252,8 @@ def test_check_certifies_a_residual_leaky_net_by_bab(max_dim):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # health checks of a random net
         report = robustest.check(model, x, y, eps=0.3, escalate="bab", timeout=60, domain=None,
-                                 provers=ProofSettings(milp_share=0.0, input_split=InputSplit(max_dim=max_dim)))
+                                 provers=ProofSettings(milp_share=0.0,
+                                                       input_split=InputSplit(max_dim=max_dim)))
     assert any(s.method == "bab" for s in report.samples if s.verdict == "certified"), report.samples
     for s in report.samples:
         if s.verdict == "certified":

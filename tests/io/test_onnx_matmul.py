@@ -29,11 +29,13 @@ from robustest.spec import LpBall  # noqa: E402
 
 
 def _const(name: str, shape: tuple[int, ...], seed: int):  # type: ignore[no-untyped-def]
-    return numpy_helper.from_array(np.random.default_rng(seed).standard_normal(shape).astype(np.float32), name)
+    values = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    return numpy_helper.from_array(values, name)
 
 
 def _model(nodes, inits, in_shape, out_shape):  # type: ignore[no-untyped-def]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_shape))],
+    graph = helper.make_graph(nodes, "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_shape))],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(out_shape))], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
@@ -48,9 +50,11 @@ def _forms():  # type: ignore[no-untyped-def]
     return {
         "right-left": (_model([mm("MatMul", ["x", "w1"], ["a"], name="right"), mm("Relu", ["a"], ["r"]),
                                mm("MatMul", ["w2", "r"], ["b"], name="left"), mm("Flatten", ["b"], ["y"])],
-                              [_const("w1", (3, 4), 0), _const("w2", (5, 2), 1)], (1, 2, 3), (1, 20)), (1, 2, 3)),
+                              [_const("w1", (3, 4), 0), _const("w2", (5, 2), 1)], (1, 2, 3), (1, 20)),
+                       (1, 2, 3)),
         "broadcast-3d": (_model([mm("MatMul", ["x", "w"], ["a"], name="bcast"), mm("Relu", ["a"], ["r"]),
-                                 mm("Flatten", ["r"], ["y"])], [_const("w", (1, 3, 4), 2)], (1, 2, 3), (1, 8)),
+                                 mm("Flatten", ["r"], ["y"])], [_const("w", (1, 3, 4), 2)], (1, 2, 3),
+                                (1, 8)),
                          (1, 2, 3)),
         "stacked": (_model([mm("MatMul", ["x", "w"], ["a"], name="stacked"), mm("Flatten", ["a"], ["y"])],
                            [_const("w", (2, 3, 2), 3)], (1, 2, 4, 3), (1, 16)), (1, 2, 4, 3)),
@@ -69,7 +73,8 @@ def test_matmul_by_a_constant_imports_reads_and_bounds_soundly(form):
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     g = torch.Generator().manual_seed(0)
     x = torch.rand((1,) + shape[1:], generator=g) * 2 - 1
-    np.testing.assert_allclose(net(x).detach().numpy(), sess.run(None, {"x": x.numpy()})[0], rtol=1e-5, atol=1e-5)
+    want = sess.run(None, {"x": x.numpy()})[0]
+    np.testing.assert_allclose(net(x).detach().numpy(), want, rtol=1e-5, atol=1e-5)
     graph = read_model(net.double(), x.double())
     assert any(isinstance(n.layer, MatMul) for n in graph.nodes[1:])
     # CROWN on the imported graph: sound on sampled points of the box
@@ -109,12 +114,14 @@ def test_matmul_rules_are_sound_on_sampled_points(side, wshape, xshape):
     torch.testing.assert_close(lhs, rhs, rtol=1e-9, atol=1e-9)  # linear: the rule is exact
     W, _ = layer.matrix(xshape)
     eye = torch.eye(int(np.prod(xshape)), dtype=torch.float64).reshape((-1,) + xshape)
-    np.testing.assert_allclose(layer.abs_linear(eye).reshape(eye.shape[0], -1).T.numpy(), np.abs(W), atol=1e-12)
+    absolute = layer.abs_linear(eye).reshape(eye.shape[0], -1).T.numpy()
+    np.testing.assert_allclose(absolute, np.abs(W), atol=1e-12)
 
 
 def _bilinear(tmp_path):  # type: ignore[no-untyped-def]
     mm = helper.make_node
-    model = _model([mm("Transpose", ["x"], ["t"], perm=[0, 2, 1]), mm("MatMul", ["x", "t"], ["p"], name="gram"),
+    model = _model([mm("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
+                    mm("MatMul", ["x", "t"], ["p"], name="gram"),
                     mm("Flatten", ["p"], ["f"]), mm("MatMul", ["f", "w"], ["y"])], [_const("w", (4, 3), 5)],
                    (1, 2, 3), (1, 3))
     path = tmp_path / "gram.onnx"
@@ -160,8 +167,10 @@ def test_vnnlib_on_a_bilinear_model_falsifies_or_says_no_proof_was_tried(tmp_pat
 
     def spec(eps: float):  # type: ignore[no-untyped-def]
         flat = x.reshape(-1).tolist()
-        decl = [f"(declare-const X_{i} Real)" for i in range(6)] + [f"(declare-const Y_{j} Real)" for j in range(3)]
-        box = [f"(assert (>= X_{i} {v - eps!r}))\n(assert (<= X_{i} {v + eps!r}))" for i, v in enumerate(flat)]
+        decl = [f"(declare-const X_{i} Real)" for i in range(6)]
+        decl += [f"(declare-const Y_{j} Real)" for j in range(3)]
+        box = [f"(assert (>= X_{i} {v - eps!r}))\n(assert (<= X_{i} {v + eps!r}))"
+               for i, v in enumerate(flat)]
         out = " ".join(f"(and (>= Y_{j} Y_{label}))" for j in range(3) if j != label)
         return parse_vnnlib("\n".join(decl + box + [f"(assert (or {out}))"]))
 
