@@ -1,7 +1,7 @@
 """BaB on residual graphs: how many robustness instances of small residual nets (digits, 8x8) CROWN alone,
 the beta-CROWN BaB (ReLU / LeakyReLU splits through the dense chain with carries) and MILP decide.
 
-    python benchmarks/residual_bab.py --samples 20 --eps 0.03 --cap 20
+    python benchmarks/residual_bab.py --samples 20 --eps 0.06 --cap 20
 
 Two nets trained here on scikit-learn digits (no download): a residual MLP (64 -> 64, two residual blocks of
 64 + 64 neurons with skips, 10 classes: 320 ReLU neurons) and the same with LeakyReLU(0.1). Per test
@@ -62,7 +62,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=20)
-    ap.add_argument("--eps", type=float, default=0.03)
+    ap.add_argument("--eps", type=float, default=0.06)
     ap.add_argument("--cap", type=float, default=20.0)
     args = ap.parse_args()
     from _common import machine
