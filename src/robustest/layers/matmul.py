@@ -123,5 +123,5 @@ class MatMul(AffineLayer):
         return int(inner), "matmul"
 
     def __repr__(self) -> str:
-        w = "x" if self.side == "right" else f"W{tuple(self.weight.shape)}"
-        return f"MatMul({w} @ {f'W{tuple(self.weight.shape)}' if self.side == 'right' else 'x'})"
+        w = f"W{tuple(self.weight.shape)}"
+        return f"MatMul(x @ {w})" if self.side == "right" else f"MatMul({w} @ x)"
