@@ -260,3 +260,50 @@ def test_check_certifies_a_residual_leaky_net_by_bab(max_dim):
             pts = x[s.index] + 0.3 * (2 * torch.rand(4000, 5, generator=g) - 1)
             with torch.no_grad():
                 assert bool((model(pts).argmax(1) == s.label).all())
+
+
+def test_an_onnx_resnet_block_gets_the_branch_and_bound():
+    """Conv + BatchNormalization + Relu, a second Conv whose output is Added to the first block's, Relu,
+    Flatten, Gemm, built with the onnx helper: imported (checked against onnxruntime), read by BaB exactly,
+    and a threshold just below MILP's minimum is proved."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from robustest.io.onnx_import import import_onnx
+
+    rng = np.random.default_rng(0)
+
+    def const(name: str, *shape: int, scale: float = 0.5):  # type: ignore[no-untyped-def]
+        return numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name)
+
+    inits = [const("w1", 2, 1, 3, 3), const("b1", 2), const("w2", 2, 2, 3, 3), const("b2", 2),
+             const("g", 2), const("beta", 2), const("mean", 2),
+             numpy_helper.from_array(rng.uniform(0.5, 1.5, 2).astype(np.float32), "var"),
+             const("wf", 3, 32), const("bf", 3)]
+    mk = helper.make_node
+    nodes = [mk("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             mk("BatchNormalization", ["c1", "g", "beta", "mean", "var"], ["n1"]),
+             mk("Relu", ["n1"], ["h1"]), mk("Conv", ["h1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+             mk("Add", ["c2", "h1"], ["s"], name="skip"), mk("Relu", ["s"], ["h2"]),
+             mk("Flatten", ["h2"], ["f"]), mk("Gemm", ["f", "wf", "bf"], ["y"], transB=1)]
+    graph = helper.make_graph(nodes, "resblock",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    net = import_onnx(model).double()
+    x0 = torch.rand(1, 1, 4, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    g = read_model(net, x0)
+    assert PROVERS["bab"].refusal(g) == ""
+    pts = x0 + 0.2 * (2 * torch.rand(100, 1, 4, 4, generator=torch.Generator().manual_seed(1),
+                                     dtype=torch.float64) - 1)
+    with torch.no_grad():
+        torch.testing.assert_close(dense_mlp(g).forward(pts.reshape(100, -1)), net(pts), rtol=1e-9, atol=1e-9)
+    ball = LpBall(0.2, "linf", None)
+    lo, hi = ball.box(x0)
+    c = torch.tensor([1.0, -1.0, 0.0], dtype=torch.float64)
+    true_min = exact_min(g, lo[0], hi[0], c)
+    out = bab(g, x0, ball, c.reshape(1, 3), torch.tensor([true_min - 1e-3], dtype=torch.float64),
+              deadline=time.perf_counter() + 30)
+    assert out.proved, out.reason
