@@ -49,11 +49,13 @@ __all__ = ["DomainGuard", "input_split"]
 @dataclass(frozen=True)
 class DomainGuard:
     """The rounding guard of a guarded task, per sub-box. ``slack`` (P, M): what each row clears on the
-    whole box (already added to ``b``); ``of(lo, hi, prop)``: a sound bound (D, M) of the rows' rounding on
-    the sub-boxes ``[lo, hi]`` (D, n0) of polytopes ``prop`` (D,), much smaller on small boxes."""
+    whole box (already added to ``b``); ``of(lo, hi, prop, pre)``: a sound bound (D, M) of the rows'
+    rounding on the sub-boxes ``[lo, hi]`` (D, n0) of polytopes ``prop`` (D,), given CROWN's bounds ``pre``
+    of each ReLU layer's pre-activation there (``(ls, us)``, each (D, n_k)); much smaller on small boxes."""
 
     slack: torch.Tensor
-    of: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+    of: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, tuple[list[torch.Tensor], list[torch.Tensor]]],
+                 torch.Tensor]
 
     def regain(self, out: _Bounded, b: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, prop: torch.Tensor
                ) -> torch.Tensor:
@@ -64,7 +66,8 @@ class DomainGuard:
         if not bool(near.any()):
             return out.margin
         idx = near.nonzero().flatten()
-        own = torch.minimum(self.of(lo[idx], hi[idx], prop[idx]).to(exact), self.slack[prop[idx]])
+        pre = ([x[idx] for x in out.pre[0]], [x[idx] for x in out.pre[1]])
+        own = torch.minimum(self.of(lo[idx], hi[idx], prop[idx], pre).to(exact), self.slack[prop[idx]])
         margin = out.margin.clone()
         margin[idx] = torch.maximum(margin[idx], (out.low[idx] - exact[idx] - own).amax(1))
         return margin
@@ -76,6 +79,7 @@ class _Bounded:
     coeffs: torch.Tensor  # (D, n0) the CROWN coefficients of the row closest to closing
     candidate: torch.Tensor | None
     low: torch.Tensor  # (D, M) the rows' lower bounds
+    pre: tuple[list[torch.Tensor], list[torch.Tensor]]  # CROWN's bounds of every ReLU layer's input
 
 
 def _bound(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b: torch.Tensor,
@@ -108,7 +112,7 @@ def _bound(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b
     inside = ((ys @ C.transpose(1, 2)) - reach.unsqueeze(1) <= -CANDIDATE_MARGIN).all(-1)  # (D, P)
     hit = inside.nonzero()
     cand = None if hit.shape[0] == 0 else points[hit[0, 0], hit[0, 1]].clone()
-    return _Bounded(gap.amax(1), coeffs, cand, low)
+    return _Bounded(gap.amax(1), coeffs, cand, low, (ls, us))
 
 
 def input_split(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b: torch.Tensor, *,

@@ -27,6 +27,7 @@ from .base import ProofTask, Prover, ProverOutcome
 
 if TYPE_CHECKING:
     from ..certify.input_split import DomainGuard
+    from ..layers.base import Box
     from ..certify.mlp import DenseMLP
 
 
@@ -127,7 +128,8 @@ def _dense(graph: Graph) -> DenseMLP:
 
 def _domain_guard(task: ProofTask, n: int, deadline: float) -> DomainGuard | None:
     """For a guarded task, the rounding bound of sample ``n``'s rows on sub-boxes of its input box: the
-    graph's interval bounds on each sub-box, through :func:`~robustest.certify.float_error.boxes_rows_error`."""
+    graph's interval bounds on each sub-box, intersected with the search's CROWN bounds of the ReLUs'
+    inputs, through :func:`~robustest.certify.float_error.boxes_rows_error`."""
     from ..certify.float_error import boxes_rows_error
     from ..certify.ibp import interval_bounds
     from ..certify.input_split import DomainGuard
@@ -140,10 +142,19 @@ def _domain_guard(task: ProofTask, n: int, deadline: float) -> DomainGuard | Non
     S = torch.where(torch.isfinite(S), S, torch.zeros_like(S))  # padded rows: none
     shape = tuple(task.x0.shape[1:])
     device = task.x0.device
+    nodes = task.graph.nodes
+    relu_inputs = [nd.inputs[0] for nd in nodes[1:] if nd.layer is not None and nd.layer.dense_role == "relu"]
 
-    def of(lo: torch.Tensor, hi: torch.Tensor, prop: torch.Tensor) -> torch.Tensor:
+    def of(lo: torch.Tensor, hi: torch.Tensor, prop: torch.Tensor,
+           pre: tuple[list[torch.Tensor], list[torch.Tensor]]) -> torch.Tensor:
         D = lo.shape[0]
-        boxes = interval_bounds(task.graph, lo.to(device).reshape((D,) + shape), hi.to(device).reshape((D,) + shape))
+        tighter: list[Box | None] = [None] * len(nodes)
+        if len(pre[0]) == len(relu_inputs):  # the dense chain's ReLU layers are the graph's ReLUs, in order
+            for k, l, u in zip(relu_inputs, *pre):
+                shape_k = (D,) + tuple(nodes[k].shape)
+                tighter[k] = (l.to(device).reshape(shape_k), u.to(device).reshape(shape_k))
+        boxes = interval_bounds(task.graph, lo.to(device).reshape((D,) + shape), hi.to(device).reshape((D,) + shape),
+                                tighter=tighter)
         bound, why = boxes_rows_error(task.graph, boxes, C[prop].to(device), precision, rows=True, deadline=deadline)
         return torch.full_like(bound, float("inf")).cpu() if why else bound.cpu()
 
