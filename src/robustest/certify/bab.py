@@ -1,4 +1,5 @@
-"""Batched branch and bound over ReLU splits with beta-CROWN bounds, for affine/ReLU chains (dense, :mod:`.mlp`).
+"""Batched branch and bound over ReLU (and LeakyReLU) splits with beta-CROWN bounds, on the dense chain of
+:mod:`.mlp` (affine/ReLU chains and residual graphs, :mod:`.dense_read`).
 
 Goal: prove that no input of a box reaches a polytope ``A y <= b`` (several polytopes at once, e.g. the
 disjuncts of a VNN-LIB property): a domain of polytope ``p`` is *closed* when some row ``k`` has a sound
@@ -91,6 +92,9 @@ class _Search:
         self.iters, self.root_iters, self.k = iters, root_iters, candidates
         self.ls, self.us = ls, us
         self.l, self.u = torch.cat(ls), torch.cat(us)
+        carries = net.carries()
+        if carries is not None:  # linear carries of skip connections (slope 1): never split, count as stable
+            self.l = torch.where(carries, self.l.clamp(min=0), self.l)
 
     def margins(self, low: torch.Tensor, prop: torch.Tensor) -> torch.Tensor:
         return (low - self.b[prop]).amax(1)
@@ -335,8 +339,8 @@ def bab(graph: Graph, x0: torch.Tensor, ball: LpBall, A: torch.Tensor, b: torch.
         batch: int = 256, max_domains: int = 100_000, **options: object) -> BabStats:
     """Prove ``min over the box of (A y)_k > b_k`` for some row ``k`` (i.e. ``A y <= b`` is unreachable) by
     :func:`bab_mlp` over the box of the ball around ``x0`` (batch of one; for l2/l1 its outer box, sound).
-    Raises :class:`~robustest.errors.UnsupportedLayer` unless the graph is an affine/ReLU chain. Runs on CPU
-    copies whatever the graph's device (the search is tuned and tested there)."""
+    Raises :class:`~robustest.errors.UnsupportedLayer` unless the dense read (:mod:`.dense_read`) takes the
+    graph. Runs on CPU copies whatever the graph's device (the search is tuned and tested there)."""
     net = dense_mlp(graph).to("cpu")
     lo, hi = ball.box(x0)
     lo, hi = lo[0].reshape(-1).double().cpu(), hi[0].reshape(-1).double().cpu()

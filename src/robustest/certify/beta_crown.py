@@ -122,7 +122,7 @@ def _backward_from_h(net: DenseMLP, k: int, A: torch.Tensor, const: torch.Tensor
     from .mlp import relax
 
     kept = [A] if keep else []
-    A, c = relax(A, dl[k - 1], du[k - 1], alphas[k - 1])
+    A, c = relax(A, dl[k - 1], du[k - 1], alphas[k - 1], net.slope(k - 1))
     A = A - betas[k - 1]
     Ax, const, more = backward(net, k, A, const + c, dl, du, alphas, betas, keep)
     return Ax, const, kept + more

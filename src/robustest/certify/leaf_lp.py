@@ -30,26 +30,36 @@ from .mlp import DenseMLP
 def leaf_margin(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, signs: torch.Tensor, C: torch.Tensor,
                 b: torch.Tensor, *, solver: str = "highs") -> float:
     """A sound lower bound of ``max_k (C f(x) - b)_k`` over the box points whose ReLU signs are ``signs``
-    (N,) (+1 active, -1 inactive, every neuron fixed); ``inf`` if there is no such point. Rows with
+    (N,) (+1 active, -1 inactive, every neuron fixed; a carry of the net's slopes is linear, its sign
+    ignored; a LeakyReLU's inactive side is ``slope * z``); ``inf`` if there is no such point. Rows with
     ``b = inf`` (padding) are skipped."""
     p = Problem()
     h = p.add_vars(lo.cpu().numpy(), hi.cpu().numpy())
     s = signs.cpu().numpy()
     a = 0
-    cols = np.arange(h.size)  # the columns of the next weight matrix that have a variable (active neurons)
-    for W, bias in zip(net.weights[:-1], net.biases[:-1]):
+    cols = np.arange(h.size)  # the columns of the next weight matrix that have a variable
+    for i, (W, bias) in enumerate(zip(net.weights[:-1], net.biases[:-1])):
         Wn, bn = W.cpu().numpy()[:, cols], bias.cpu().numpy()
         n = Wn.shape[0]
-        act, ina = np.nonzero(s[a:a + n] > 0)[0], np.nonzero(s[a:a + n] <= 0)[0]
+        slope = np.zeros(n) if net.slope(i) is None else net.slope(i).cpu().numpy()  # type: ignore[union-attr]
+        carry = slope == 1  # linear whatever its sign: y = z
+        act = np.nonzero((s[a:a + n] > 0) & ~carry)[0]
+        ina = np.nonzero((s[a:a + n] <= 0) & ~carry)[0]
         a += n
         if ina.size:  # W h + b <= 0
             r, c = np.nonzero(Wn[ina])
             p.add_rows(r, h[c], Wn[ina][r, c], lo=np.full(ina.size, -np.inf), hi=-bn[ina])
-        y = p.add_vars(np.zeros(act.size), np.full(act.size, np.inf))  # y = W h + b >= 0
-        r, c = np.nonzero(Wn[act])
-        p.add_rows(np.r_[r, np.arange(act.size)], np.r_[h[c], y], np.r_[-Wn[act][r, c], np.ones(act.size)],
-                   lo=bn[act], hi=bn[act])
-        h, cols = y, act
+        # a variable y = m (W h + b) per neuron with an output: m = 1 (active, y >= 0; carries, free), or a
+        # LeakyReLU's slope on the inactive side
+        keep = np.sort(np.r_[act, np.nonzero(carry)[0], ina[slope[ina] != 0]])
+        m = np.where(s[a - n:a][keep] > 0, 1.0, slope[keep])
+        m[carry[keep]] = 1.0
+        y = p.add_vars(np.where(np.isin(keep, act), 0.0, -np.inf), np.full(keep.size, np.inf))
+        Wk = Wn[keep] * m[:, None]
+        r, c = np.nonzero(Wk)
+        p.add_rows(np.r_[r, np.arange(keep.size)], np.r_[h[c], y], np.r_[-Wk[r, c], np.ones(keep.size)],
+                   lo=m * bn[keep], hi=m * bn[keep])
+        h, cols = y, keep
     Wl, bl = net.weights[-1].cpu().numpy()[:, cols], net.biases[-1].cpu().numpy()
     handle = open_solver(p, solver)
     best = -np.inf

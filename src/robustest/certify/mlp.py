@@ -2,14 +2,16 @@
 
 The branch and bound (:mod:`robustest.certify.bab`) bounds hundreds of sub-domains at once; on a chain
 ``affine -> ReLU -> ... -> affine`` that is a handful of batched matrix products, far cheaper than the
-graph walk of :mod:`robustest.certify.crown`. :func:`dense_mlp` reads such a chain from a graph by each
-layer's ``dense_role`` (a run of linear layers between two ReLUs: Linear, Conv2d, AvgPool2d, constant
-Scale, Pad, Flatten, Transpose... becomes one matrix) and refuses anything else (skip connections, MaxPool,
-other activations, a matrix over :class:`DenseRead`'s size limit) with
+graph walk of :mod:`robustest.certify.crown`. :func:`dense_mlp` reads a graph into such a chain by each
+layer's ``dense_role`` (:mod:`.dense_read`: the linear layers between activations, Linear, Conv2d,
+AvgPool2d, constant Scale, Pad, Flatten, Transpose, Add/Concat of branches... become one matrix; ReLU and
+LeakyReLU are the activations; a skip connection is carried forward by linear neurons) and refuses anything
+else (MaxPool, smooth activations, a matrix over :class:`DenseRead`'s size limit) with
 :class:`~robustest.errors.UnsupportedLayer`.
 
 Notation: ``z_i = W_i h_{i-1} + b_i`` (``h_0 = x`` flat), ``h_i = relu(z_i)`` for ``i < L``, output
-``z_L``. "Layer ``i``" below is the ReLU layer ``i = 1 .. L-1``; its pre-activation bounds are ``l_i, u_i``.
+``z_L`` (``h_i`` is :func:`activate`'s with the net's slopes when it has any). "Layer ``i``" below is the
+ReLU layer ``i = 1 .. L-1``; its pre-activation bounds are ``l_i, u_i``.
 
     >>> import torch
     >>> from torch import nn
@@ -24,34 +26,54 @@ Notation: ``z_i = W_i h_{i-1} + b_i`` (``h_0 = x`` flat), ``h_i = relu(z_i)`` fo
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
-from ..errors import UnsupportedLayer
 from ..graph import Graph
-from ..layers.base import Layer
 from ..layers.relu import relaxation
 from ..spec import bound_rows
 from .ascent import Best, ascend
 
+if TYPE_CHECKING:
+    from .dense_read import DensePlan
+
 
 @dataclass(frozen=True)
 class DenseMLP:
-    """``weights[i]`` (n_{i+1}, n_i) and ``biases[i]`` of the affine layers, float64; ReLU between them."""
+    """``weights[i]`` (n_{i+1}, n_i) and ``biases[i]`` of the affine layers, float64; between them a
+    ReLU-like activation per neuron: ``h = z`` for ``z >= 0`` and ``slopes[i] * z`` below (``slopes[i]``
+    (n_{i+1},), each >= 0: 0 a ReLU, a LeakyReLU's slope, 1 a linear *carry* that copies an earlier value
+    forward for a skip connection, :mod:`.dense_read`); ``slopes`` empty: every activation a ReLU."""
 
     weights: tuple[torch.Tensor, ...]
     biases: tuple[torch.Tensor, ...]
+    slopes: tuple[torch.Tensor, ...] = ()
 
     def to(self, target: torch.device | torch.dtype | str) -> DenseMLP:
         """A copy with every tensor moved to a device or cast to a dtype (``net.to("cpu")``)."""
-        return DenseMLP(tuple(w.to(target) for w in self.weights), tuple(v.to(target) for v in self.biases))
+        return DenseMLP(tuple(w.to(target) for w in self.weights), tuple(v.to(target) for v in self.biases),
+                        tuple(s.to(target) for s in self.slopes))
 
     @property
     def widths(self) -> list[int]:
         """Widths of the ReLU layers (the split candidates)."""
         return [int(w.shape[0]) for w in self.weights[:-1]]
+
+    def slope(self, i: int) -> torch.Tensor | None:
+        """The negative-side slopes of activation layer ``i`` (0-based), None for a plain ReLU layer."""
+        return self.slopes[i] if self.slopes else None
+
+    def prefix(self, k: int) -> DenseMLP:
+        """The network up to the ``k``-th affine layer's output (``z_k``)."""
+        return DenseMLP(self.weights[:k], self.biases[:k], self.slopes[:k - 1])
+
+    def carries(self) -> torch.Tensor | None:
+        """(N,) bool over all activation neurons: the linear carries (slope 1), never split; None if none."""
+        if not self.slopes:
+            return None
+        return torch.cat(self.slopes) == 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Outputs (B, K) on flat inputs (B, n_0)."""
@@ -59,8 +81,13 @@ class DenseMLP:
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = h @ w.T + b
             if i < len(self.weights) - 1:
-                h = torch.relu(h)
+                h = activate(h, self.slope(i))
         return h
+
+
+def activate(z: torch.Tensor, slope: torch.Tensor | None) -> torch.Tensor:
+    """The activation of :class:`DenseMLP`: ``relu(z)``, or ``z`` above 0 and ``slope * z`` below."""
+    return torch.relu(z) if slope is None else torch.where(z >= 0, z, slope * z)
 
 
 @dataclass(frozen=True)
@@ -73,80 +100,31 @@ class DenseRead:
     max_entries: int = 40_000_000
 
 
-@dataclass(frozen=True)
-class Run:
-    """Linear layers between two ReLUs (or the ends): their input and output shapes (batch-free)."""
+def dense_plan(graph: Graph, *, limits: DenseRead = DenseRead()) -> DensePlan:
+    """The graph's dense layout, cheaply (no matrix is built): :func:`robustest.certify.dense_read.plan`."""
+    from .dense_read import plan
 
-    layers: tuple[Layer, ...]
-    in_shape: tuple[int, ...]
-    out_shape: tuple[int, ...]
-
-
-def dense_plan(graph: Graph, *, limits: DenseRead = DenseRead()) -> list[Run]:
-    """The graph's runs of linear layers, cheaply (no matrix is built); raises :class:`UnsupportedLayer`
-    unless the graph is a chain of ReLUs and of runs of linear layers between them, read by each kind's
-    ``dense_role`` (the registry):
-
-    * "affine" (every :class:`~robustest.layers.base.AffineLayer`: Linear, Conv2d, AvgPool2d, constant
-      Scale/Sub/Div, BatchNorm...) and "reshape" (Flatten/Reshape/Identity: linear, no constant);
-    * "relu": the nonlinearity between runs (an empty run, e.g. two ReLUs in a row, is the identity).
-
-    A run whose dense matrix would exceed ``limits.max_entries`` is refused with its size."""
-    runs: list[Run] = []
-    layers: list[Layer] = []
-    start = graph.input_shape
-    for k, node in enumerate(graph.nodes[1:], start=1):
-        layer = node.layer
-        if node.inputs != (k - 1,):
-            raise UnsupportedLayer(f"node {node.name} ({layer!r}) takes inputs {node.inputs}: the dense branch and "
-                                   "bound handles chains only, not skip connections. Fix: use milp/crown for "
-                                   "this network")
-        role = None if layer is None else layer.dense_role
-        if role in ("affine", "reshape"):
-            assert layer is not None
-            layers.append(layer)
-        elif role == "relu":
-            runs.append(Run(tuple(layers), start, graph.nodes[k - 1].shape))
-            layers, start = [], node.shape
-        else:
-            raise UnsupportedLayer(f"layer {node.name} ({layer!r}) is neither linear nor a ReLU: the dense "
-                                   "branch and bound handles chains of linear layers and ReLUs only. Fix: use "
-                                   "milp/crown for this network")
-    runs.append(Run(tuple(layers), start, graph.nodes[-1].shape))
-    for run in runs:
-        n, m = math.prod(run.in_shape), math.prod(run.out_shape)
-        if max(n, m) * n > limits.max_entries:
-            raise UnsupportedLayer(f"the linear layers {list(run.layers)!r} on inputs of shape {run.in_shape} "
-                                   f"would be a dense {m} x {n} matrix, over the dense branch and bound's limit "
-                                   f"of {limits.max_entries} entries. Fix: use milp/crown for this network")
-    return runs
+    return plan(graph, limits=limits)
 
 
 def dense_mlp(graph: Graph, *, dtype: torch.dtype = torch.float64, limits: DenseRead = DenseRead()) -> DenseMLP:
-    """The graph as a :class:`DenseMLP` (on the CPU): each run of :func:`dense_plan` becomes one dense matrix
-    and bias, found by pushing the identity (each layer's ``dense_linear``) and zero (``forward``, for the
-    bias) through the run. Raises :class:`UnsupportedLayer` as :func:`dense_plan` does."""
-    weights: list[torch.Tensor] = []
-    biases: list[torch.Tensor] = []
-    cpu = torch.device("cpu")
-    for run in dense_plan(graph, limits=limits):
-        n, m = math.prod(run.in_shape), math.prod(run.out_shape)
-        layers = [layer.to(cpu, dtype) for layer in run.layers]
-        with torch.no_grad():
-            out = torch.zeros((1,) + run.in_shape, dtype=dtype, device=cpu)
-            cols = torch.eye(n, dtype=dtype, device=cpu).reshape((n,) + run.in_shape)
-            for layer in layers:
-                out, cols = layer.forward(out), layer.dense_linear(cols)
-        weights.append(cols.reshape(n, m).T.contiguous())
-        biases.append(out.reshape(m))
-    return DenseMLP(tuple(weights), tuple(biases))
+    """The graph as a :class:`DenseMLP` (on the CPU): :func:`robustest.certify.dense_read.read`. Raises
+    :class:`UnsupportedLayer` as :func:`dense_plan` does."""
+    from .dense_read import read
+
+    return read(graph, dtype=dtype, limits=limits)
 
 
-def relax(A: torch.Tensor, l: torch.Tensor, u: torch.Tensor, alpha: torch.Tensor | None
-          ) -> tuple[torch.Tensor, torch.Tensor]:
+def relax(A: torch.Tensor, l: torch.Tensor, u: torch.Tensor, alpha: torch.Tensor | None,
+          slope: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Coefficients on ``z`` and constant (D, R) with ``A . relu(z) >= A_z . z + const`` for
     ``l <= z <= u``. ``A`` is (D, R, n), ``l``/``u`` (D, n); ``alpha`` (D, R, n) in [0, 1] are the lower
-    slopes of unstable neurons (default: 1 where ``u > -l``, else 0)."""
+    slopes of unstable neurons (default: 1 where ``u > -l``, else 0). With ``slope`` (n,), the activation
+    is :func:`activate`'s, ``s z + (1 - s) relu(z)``: the ReLU rule on ``(1 - s) A``, plus ``s A`` on ``z``
+    (exact for a carry, ``s = 1``; the split sides ``z >= 0``/``z <= 0`` are linear)."""
+    if slope is not None:
+        coef, const = relax((1 - slope) * A, l, u, alpha)
+        return coef + slope * A, const
     low, up, icpt = relaxation(l.unsqueeze(1), u.unsqueeze(1), alpha)
     pos, neg = A.clamp(min=0), A.clamp(max=0)
     return pos * low + neg * up, (neg * icpt).sum(-1)
@@ -180,7 +158,7 @@ def backward(net: DenseMLP, k: int, A: torch.Tensor, const: torch.Tensor, ls: li
             break
         if keep:
             kept.append(A)
-        A, c = relax(A, ls[i - 2], us[i - 2], None if alphas is None else alphas[i - 2])
+        A, c = relax(A, ls[i - 2], us[i - 2], None if alphas is None else alphas[i - 2], net.slope(i - 2))
         const = const + c
         if betas is not None:
             A = A - betas[i - 2]
@@ -217,7 +195,7 @@ def layer_bound(net: DenseMLP, k: int, ls: list[torch.Tensor], us: list[torch.Te
         return mid @ w.T + b - rad @ w.abs().T, mid @ w.T + b + rad @ w.abs().T
     n = w.shape[0]
     batched = lo.dim() == 2
-    hl, hu = ls[k - 2].clamp(min=0), us[k - 2].clamp(min=0)
+    hl, hu = activate(ls[k - 2], net.slope(k - 2)), activate(us[k - 2], net.slope(k - 2))  # non-decreasing
     il = hl @ w.clamp(min=0).T + hu @ w.clamp(max=0).T + b
     iu = hu @ w.clamp(min=0).T + hl @ w.clamp(max=0).T + b
     A = bound_rows(n, like=lo).unsqueeze(0)

@@ -49,11 +49,12 @@ def refine_layer(net: DenseMLP, k: int, ls: list[torch.Tensor], us: list[torch.T
     tightened for its unstable neurons by BaB over layers ``1 .. k-1`` (whose bounds ``ls[:k-1]`` are used as
     they are) until ``deadline``."""
     l, u = ls[k - 1].clone(), us[k - 1].clone()
-    idx = torch.nonzero((l < 0) & (u > 0)).flatten()
+    slope = net.slope(k - 1)
+    idx = torch.nonzero((l < 0) & (u > 0) & (True if slope is None else slope != 1)).flatten()  # no carries
     r = idx.numel()
     if r == 0 or time.perf_counter() >= deadline:
         return l, u
-    prefix = DenseMLP(net.weights[:k], net.biases[:k])
+    prefix = net.prefix(k)
     n = l.numel()
     C = bound_rows(n, idx, like=lo).unsqueeze(1)  # (2r, 1, n): min z_j > 0 proves it active, min -z_j > 0 inactive
     # a sign that some point takes cannot be proved impossible: search only the others

@@ -20,6 +20,7 @@ from .gelu import GELU
 from .identity import Identity
 from .leaky_relu import LeakyReLU
 from .linear import Linear
+from .matmul import MatMul
 from .maxpool import MaxPool2d
 from .pad import Pad
 from .registry import kinds, supported_text
@@ -44,6 +45,7 @@ __all__ = [
            "Layer",
            "LeakyReLU",
            "Linear",
+           "MatMul",
            "MaxPool2d",
            "Pad",
            "ReLU",

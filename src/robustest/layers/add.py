@@ -26,6 +26,7 @@ class Add(Layer):
     summary = "a + b or a - b of two tensors, e.g. a residual"
     functions = OPS["add"] + OPS["sub"]
     onnx_ops = ("Add", "Sub")
+    dense_role = "reshape"  # linear in its inputs together, no constant (the dense read, certify/dense_read.py)
 
     def __init__(self, sign: float = 1.0) -> None:
         self.sign = float(sign)  # 1: a + b, -1: a - b

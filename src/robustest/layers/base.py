@@ -143,8 +143,12 @@ class Layer:
     onnx_ops: ClassVar[tuple[str, ...]] = ()
     #: The kind's place in the dense chain of the branch and bound (:mod:`robustest.certify.mlp`): "affine"
     #: (``forward`` is :meth:`dense_linear` plus a constant), "reshape" (``forward`` is :meth:`dense_linear`:
-    #: it only moves numbers), "relu" (the nonlinearity between runs of the other two) or None (refused).
+    #: it only moves numbers; a multi-input "reshape" kind, e.g. Add or Concat of branches, is linear in all
+    #: its inputs together), "relu" (a ReLU-like activation between them: ``y = x`` above 0,
+    #: :attr:`negative_slope` ``* x`` below; the branch and bound splits it at 0) or None (refused).
     dense_role: ClassVar[str | None] = None
+    #: A "relu" kind's slope below 0 (0 for the ReLU, a LeakyReLU's slope).
+    negative_slope: float = 0.0
 
     @classmethod
     def from_module(cls, mod: nn.Module, path: str, in_shape: tuple[int, ...]) -> Layer | None:

@@ -45,6 +45,7 @@ class Concat(Layer):
     summary = "torch.cat of branches after the batch dimension"
     functions = (torch.cat, torch.concat, torch.concatenate)
     onnx_ops = ("Concat",)
+    dense_role = "reshape"  # linear in its inputs together, no constant (the dense read, certify/dense_read.py)
 
     def __init__(self, axis: int, sizes: Sequence[int]) -> None:
         self.axis = int(axis)  # batch-free

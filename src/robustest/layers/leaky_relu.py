@@ -34,12 +34,17 @@ class LeakyReLU(Layer):
     modules = (nn.LeakyReLU,)
     functions = (F.leaky_relu, "leaky_relu")
     onnx_ops = ("LeakyRelu",)
+    dense_role = "relu"  # split at 0 by the branch and bound: linear on each side
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         if not math.isfinite(negative_slope):
             raise unsupported(f"LeakyReLU(negative_slope={negative_slope})", "leaky_relu",
                               "the slope must be finite. Fix: use a finite negative_slope")
         self.slope = float(negative_slope)
+
+    @property
+    def negative_slope(self) -> float:  # type: ignore[override]
+        return self.slope
 
     @classmethod
     def example(cls, gen: torch.Generator) -> tuple[LeakyReLU, list[tuple[int, ...]]]:

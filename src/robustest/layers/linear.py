@@ -1,6 +1,7 @@
 """``nn.Linear``: ``y = x W^T + b`` (BatchNorm1d after it is folded into W and b by the graph reader).
 
-ONNX ``Gemm`` (constant weight, no transA) and ``MatMul`` by a constant matrix import as ``nn.Linear``.
+ONNX ``Gemm`` (constant weight, no transA) and ``MatMul`` of a 2-D input by a constant matrix import as
+``nn.Linear`` (other MatMul forms: :mod:`.matmul`).
 """
 
 from __future__ import annotations
@@ -40,9 +41,8 @@ class Linear(AffineLayer):
     def from_onnx(cls, node: OnnxNode) -> Any:
         x, w, at = node.inputs[0], node.inputs[1], node.attrs
         if node.op == "MatMul":
-            if not node.is_activation(x) or node.is_activation(w) or np.ndim(w) != 2:
-                raise UnsupportedLayer(f"model has MatMul node {node.name!r} that is not input @ constant "
-                                       "matrix. Fix: export a plain Linear")
+            if not node.is_activation(x) or node.is_activation(w) or np.ndim(w) != 2 or node.probe(x).dim() != 2:
+                return NotImplemented  # the other forms: the MatMul kind's (layers/matmul.py)
             lin = nn.Linear(w.shape[0], w.shape[1], bias=False)
             with torch.no_grad():
                 lin.weight.copy_(onnx_tensor(np.asarray(w).T))

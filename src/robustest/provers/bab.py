@@ -1,11 +1,12 @@
 """BaB: batched beta-CROWN branch and bound over ReLU splits (:mod:`robustest.certify.bab`), with the
 intermediate bounds refined by BaB on each layer's prefix (:mod:`robustest.certify.refine`).
 
-Networks that are chains of linear layers (Linear, Conv2d, AvgPool2d, constant Scale/Sub/Div, BatchNorm,
-Flatten...) and ReLUs (:func:`~robustest.certify.mlp.dense_plan`: each run of linear layers becomes one dense
-matrix); :meth:`BabProver.refusal` says why another graph is refused without computing anything (skip
-connections, MaxPool, other activations, a dense matrix over the size limit), and such graphs get ``open``
-with the reason. With at most ``ProofSettings.input_split.max_dim`` inputs (ACAS Xu) the search splits the
+Networks of linear layers (Linear, Conv2d, AvgPool2d, constant Scale/Sub/Div, BatchNorm, MatMul by a
+constant, Flatten, Add/Concat of branches...) and ReLU or LeakyReLU activations, residual ones included
+(:func:`~robustest.certify.mlp.dense_plan`, :mod:`robustest.certify.dense_read`: the linear layers before
+each activation become one dense matrix, skip connections are carried forward by linear neurons);
+:meth:`BabProver.refusal` says why another graph is refused without computing anything (MaxPool, smooth
+activations, a dense matrix over the size limit), and such graphs get ``open`` with the reason. With at most ``ProofSettings.input_split.max_dim`` inputs (ACAS Xu) the search splits the
 input box instead of ReLUs (:mod:`robustest.certify.input_split`). The input region is the box of the
 ball (for l2/l1 balls their outer box: sound, looser). A box point that the bounds point to and that
 reaches a disjunct is returned as a counterexample candidate for the orchestrator to re-check.
