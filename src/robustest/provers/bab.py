@@ -14,6 +14,7 @@ reaches a disjunct is returned as a counterexample candidate for the orchestrato
 
 from __future__ import annotations
 
+import math
 import time
 import weakref
 from dataclasses import replace
@@ -149,10 +150,11 @@ def _domain_guard(task: ProofTask, n: int, deadline: float) -> DomainGuard | Non
            pre: tuple[list[torch.Tensor], list[torch.Tensor]]) -> torch.Tensor:
         D = lo.shape[0]
         tighter: list[Box | None] = [None] * len(nodes)
-        if len(pre[0]) == len(relu_inputs):  # the dense chain's ReLU layers are the graph's ReLUs, in order
+        if len(pre[0]) == len(relu_inputs):  # the chain's activations are the graph's, in graph order
             for k, l, u in zip(relu_inputs, *pre):
                 shape_k = (D,) + tuple(nodes[k].shape)
-                tighter[k] = (l.to(device).reshape(shape_k), u.to(device).reshape(shape_k))
+                n = math.prod(nodes[k].shape)  # a layer's first n neurons are the activation's, then carries
+                tighter[k] = (l[:, :n].to(device).reshape(shape_k), u[:, :n].to(device).reshape(shape_k))
         boxes = interval_bounds(task.graph, lo.to(device).reshape((D,) + shape), hi.to(device).reshape((D,) + shape),
                                 tighter=tighter)
         bound, why = boxes_rows_error(task.graph, boxes, C[prop].to(device), precision, rows=True, deadline=deadline)
