@@ -53,7 +53,7 @@ def refine_layer(net: DenseMLP, k: int, ls: list[torch.Tensor], us: list[torch.T
     r = idx.numel()
     if r == 0 or time.perf_counter() >= deadline:
         return l, u
-    prefix = DenseMLP(net.weights[:k], net.biases[:k])
+    prefix = DenseMLP(net.weights[:k], net.biases[:k], net.ops[:k])
     n = l.numel()
     C = bound_rows(n, idx, like=lo).unsqueeze(1)  # (2r, 1, n): min z_j > 0 proves it active, min -z_j > 0 inactive
     # a sign that some point takes cannot be proved impossible: search only the others
