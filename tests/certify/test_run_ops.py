@@ -95,3 +95,22 @@ def test_bab_on_the_layer_form_proves_below_the_exact_minimum_and_never_above(se
     assert not above.proved
     assert above.candidate is not None
     assert float(ops.forward(above.candidate[None])[0] @ c) <= true_min + 1e-3
+
+
+def test_refinement_on_the_layer_form_stays_sound_and_its_point_search_stops_at_the_deadline():
+    from robustest.certify.refine import _reached, refine_bounds
+
+    _, _, dense, ops = _nets(1)
+    x0 = torch.rand(128, dtype=torch.float64)
+    lo, hi = x0 - 0.1, x0 + 0.1
+    rows = torch.eye(3, dtype=torch.float64)
+    assert not bool(_reached(ops, lo, hi, rows, deadline=0.0).any())  # no step taken: nothing claimed
+    ls, us = root_bounds(ops, lo, hi)
+    rl, ru = refine_bounds(ops, lo, hi, ls, us, deadline=time.perf_counter() + 5)
+    pts = lo + (hi - lo) * torch.rand(2000, 128, dtype=torch.float64)
+    h = pts
+    for i, (w, b) in enumerate(zip(dense.weights[:-1], dense.biases[:-1])):
+        z = h @ w.T + b
+        assert bool((z >= rl[i] - 1e-9).all() and (z <= ru[i] + 1e-9).all()), f"layer {i + 1}"
+        assert bool((rl[i] >= ls[i] - 1e-12).all() and (ru[i] <= us[i] + 1e-12).all())
+        h = torch.relu(z)
