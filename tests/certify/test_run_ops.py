@@ -34,6 +34,15 @@ def _nets(seed: int):  # type: ignore[no-untyped-def]
     return model, graph, dense, with_run_ops(graph, dense, settings=RunOps(max_density=1.0))
 
 
+def _assert_holds(dense, pts: torch.Tensor, ls: list, us: list) -> None:  # type: ignore[no-untyped-def]
+    """Every ReLU layer's pre-activation at every point is within its bounds (the dense read is the model)."""
+    h = pts
+    for i, (w, b) in enumerate(zip(dense.weights[:-1], dense.biases[:-1])):
+        z = h @ w.T + b
+        assert bool((z >= ls[i] - 1e-9).all() and (z <= us[i] + 1e-9).all()), f"layer {i + 1}"
+        h = torch.relu(z)
+
+
 @pytest.mark.parametrize("seed", range(2))
 def test_the_layer_form_is_the_dense_map(seed):
     _, _, dense, ops = _nets(seed)
@@ -59,11 +68,7 @@ def test_root_bounds_hold_on_sampled_points_and_equal_the_dense_ones(seed):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
     pts = lo + (hi - lo) * torch.rand(2000, 128, generator=g, dtype=torch.float64)
     pts = torch.cat([pts, torch.where(torch.rand(500, 128, generator=g) < 0.5, lo, hi)])
-    h = pts
-    for i, (w, b) in enumerate(zip(dense.weights[:-1], dense.biases[:-1])):
-        z = h @ w.T + b
-        assert bool((z >= ls[i] - 1e-9).all() and (z <= us[i] + 1e-9).all()), f"layer {i + 1}"
-        h = torch.relu(z)
+    _assert_holds(dense, pts, ls, us)
     # the pre-activations really are the network's (the dense read is the model)
     with torch.no_grad():
         torch.testing.assert_close(dense.forward(pts[:5]), model(pts[:5].reshape(5, 2, 8, 8)))
@@ -108,9 +113,6 @@ def test_refinement_on_the_layer_form_stays_sound_and_its_point_search_stops_at_
     ls, us = root_bounds(ops, lo, hi)
     rl, ru = refine_bounds(ops, lo, hi, ls, us, deadline=time.perf_counter() + 5)
     pts = lo + (hi - lo) * torch.rand(2000, 128, dtype=torch.float64)
-    h = pts
-    for i, (w, b) in enumerate(zip(dense.weights[:-1], dense.biases[:-1])):
-        z = h @ w.T + b
-        assert bool((z >= rl[i] - 1e-9).all() and (z <= ru[i] + 1e-9).all()), f"layer {i + 1}"
-        assert bool((rl[i] >= ls[i] - 1e-12).all() and (ru[i] <= us[i] + 1e-12).all())
-        h = torch.relu(z)
+    _assert_holds(dense, pts, rl, ru)
+    for a, b, c, d in zip(rl, ru, ls, us):
+        assert bool((a >= c - 1e-12).all() and (b <= d + 1e-12).all())
