@@ -34,6 +34,12 @@ def _nets(seed: int):  # type: ignore[no-untyped-def]
     return model, graph, dense, with_run_ops(graph, dense, settings=RunOps(max_density=1.0))
 
 
+def _box(seed: int, radius: float) -> tuple[torch.Generator, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x0 = torch.rand(128, generator=g, dtype=torch.float64)
+    return g, x0 - radius, x0 + radius
+
+
 def _assert_holds(dense, pts: torch.Tensor, ls: list, us: list) -> None:  # type: ignore[no-untyped-def]
     """Every ReLU layer's pre-activation at every point is within its bounds (the dense read is the model)."""
     h = pts
@@ -59,9 +65,7 @@ def test_the_layer_form_is_the_dense_map(seed):
 @pytest.mark.parametrize("seed", range(3))
 def test_root_bounds_hold_on_sampled_points_and_equal_the_dense_ones(seed):
     model, _, dense, ops = _nets(seed)
-    g = torch.Generator().manual_seed(seed)
-    x0 = torch.rand(128, generator=g, dtype=torch.float64)
-    lo, hi = x0 - 0.1, x0 + 0.1
+    g, lo, hi = _box(seed, 0.1)
     ls, us = root_bounds(ops, lo, hi, alpha_steps=5)
     dl, du = root_bounds(dense, lo, hi, alpha_steps=5)
     for a, b in zip(ls + us, dl + du):
@@ -86,9 +90,7 @@ def test_a_deadline_in_the_past_leaves_interval_bounds():
 @pytest.mark.parametrize("seed", range(2))
 def test_bab_on_the_layer_form_proves_below_the_exact_minimum_and_never_above(seed):
     _, graph, _, ops = _nets(seed)
-    g = torch.Generator().manual_seed(seed)
-    x0 = torch.rand(128, generator=g, dtype=torch.float64)
-    lo, hi = x0 - 0.05, x0 + 0.05
+    _, lo, hi = _box(seed, 0.05)
     c = torch.tensor([1.0, -1.0, 0.0], dtype=torch.float64)
     true_min = exact_min(graph, lo.reshape(2, 8, 8), hi.reshape(2, 8, 8), c)
     C = c.reshape(1, 1, 3)

@@ -36,7 +36,7 @@ import torch
 if TYPE_CHECKING:
     from .verify import SpecMargin
 
-__all__ = ["SpecPgd", "spec_pgd"]
+__all__ = ["HARD", "SpecPgd", "spec_pgd"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,10 @@ class SpecPgd:
     steps: int = 30
     first_step: float = 0.5
     last_step: float = 0.02
+
+
+#: the plan of each round of the verifier's last attack rung (it has the time that is left)
+HARD = SpecPgd(restarts=256, steps=200)
 
 
 def spec_pgd(wrapped: SpecMargin, *, deadline: float, seed: int, settings: SpecPgd = SpecPgd()) -> torch.Tensor:

@@ -280,9 +280,9 @@ def falsify(model: nn.Module, spec: VnnlibSpec, region: Region, shape: Tuple[int
     # 2. PGD on each disjunct's own margin, the best point of every restart re-checked (finds violations
     # shallower than the attacks' success margin: oval21 cifar_base_kw img1598, 7.2e-5; spec_attack.py)
     if not getattr(model, "gradient_free", False):
-        from .spec_attack import SpecPgd, spec_pgd
+        from .spec_attack import HARD, SpecPgd, spec_pgd
 
-        plan = SpecPgd(restarts=256, steps=200) if hard else SpecPgd()
+        plan = HARD if hard else SpecPgd()
         for round_ in range(20 if hard else 1):
             remaining = deadline - time.perf_counter()
             if remaining <= 0.05:
