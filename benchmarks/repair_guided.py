@@ -47,7 +47,7 @@ EPS_GRID = {"mlp": (0.02, 0.03, 0.04, 0.05, 0.06, 0.08), "cnn": (0.02, 0.03, 0.0
 STRONG = [("apgd-ce", {"steps": 100, "restarts": 2}), ("apgd-dlr", {"steps": 100, "restarts": 2}),
           ("apgd-t", {"steps": 100, "targets": 9})]
 POOL = 200  # gates come from the correctly classified samples among the first POOL of the test split
-METHODS = ("one-shot", "guided", "guided+robust-lin", "adversarial-finetune")
+METHODS = ("one-shot", "guided", "guided+robust-lin", "adversarial-finetune", "auto")
 
 
 def models(names: List[str]) -> Dict[str, Tuple[torch.nn.Module, Any, Any]]:
@@ -113,13 +113,14 @@ def evaluate(model: torch.nn.Module, gate: Tuple[torch.Tensor, torch.Tensor], un
 
 
 def run_method(method: str, model: torch.nn.Module, test: RepairTest, train: Any, budget: float,
-               neighbours: int, extra: Dict[str, Any]) -> Any:
+               neighbours: int, extra: Dict[str, Any], holdout: Any = None) -> Any:
     settings = {"one-shot": GuidedSettings(iterations=20, robust_linearisation=False),
                 "guided": GuidedSettings(neighbours=neighbours, robust_linearisation=False, **extra),
                 "guided+robust-lin": GuidedSettings(robust_linearisation=True, neighbours=neighbours, **extra),
-                "adversarial-finetune": GuidedSettings(rounds=1000, time_budget=max(budget, 1.0))}[method]
+                "adversarial-finetune": GuidedSettings(rounds=1000, time_budget=max(budget, 1.0)),
+                "auto": GuidedSettings(neighbours=neighbours, **extra)}[method]
     api_method = {"guided+robust-lin": "guided"}.get(method, method)
-    return robustest.repair(model, train=train, test=test, method=api_method, guided=settings)
+    return robustest.repair(model, train=train, test=test, method=api_method, guided=settings, holdout=holdout)
 
 
 def main() -> None:
@@ -134,6 +135,10 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                     help="GuidedSettings fields for the guided methods, e.g. robust_guard=True layer=auto")
     ap.add_argument("--label", default="", help="a name for this variant in the output")
+    ap.add_argument("--judge", choices=("train", "test"), default="train",
+                    help="the repair's held-out judge: a quarter of the training data (the default; the model "
+                         "was trained on it), or test-split samples the model never saw (the test split after "
+                         "the gates' pool, first half; the second half stays unseen)")
     ap.add_argument("--finetune-seconds", type=float, default=None,
                     help="adversarial fine-tuning's time budget (default: the last guided method's wall time)")
     args = ap.parse_args()
@@ -143,6 +148,10 @@ def main() -> None:
     rows = []
     for name, (model, train, (xt, yt)) in models(args.models).items():
         unseen = (xt[POOL:], yt[POOL:])  # never a gate's sample
+        judge = None
+        if args.judge == "test":
+            half = POOL + (len(yt) - POOL) // 2
+            judge, unseen = (xt[POOL:half], yt[POOL:half]), (xt[half:], yt[half:])
         for idx, eps in cases(name, model, xt, yt, args.cases):
             gate = (xt[idx], yt[idx])
             start = int(idx[0])
@@ -153,7 +162,7 @@ def main() -> None:
             for method in args.methods:
                 load = os.getloadavg()[0]
                 budget = guided_seconds if args.finetune_seconds is None else args.finetune_seconds
-                res = run_method(method, model, test, train, budget, args.neighbours, extra)
+                res = run_method(method, model, test, train, budget, args.neighbours, extra, judge)
                 if method.startswith("guided"):
                     guided_seconds = res.seconds
                 ev = evaluate(res.model, gate, unseen, eps)
@@ -162,10 +171,11 @@ def main() -> None:
                        "passes": res.passed, "rounds": len(res.rounds), "seconds": res.seconds,
                        "distance": res.distance, "falsified_before": before["falsified"],
                        "falsified_after": res.after.counts()["falsified"], "load": load,
-                       "before": base, "after": ev, "variant": args.label, "settings": args.set,
+                       "before": base, "after": ev, "variant": args.label, "settings": args.set, "judge": args.judge,
                        "holdout": [None if h is None else (h.clean, h.robust, h.robust_samples)
                                    for h in (res.holdout_before, res.holdout_after)],
-                       "notes": list(res.notes), "stop": res.stop_reason}
+                       "notes": list(res.notes), "stop": res.stop_reason, "reported_method": res.method,
+                       "stages": [_stage(st, gate, unseen, eps) for st in res.details.get("stages", ())]}
                 if args.jsonl:
                     with open(args.jsonl, "a") as fh:
                         fh.write(json.dumps(rec) + "\n")
@@ -181,6 +191,15 @@ def main() -> None:
     print(table(["model", "gate", "eps", "method", "status", "rounds", "falsified (test's attacks)",
                  "falsified (stronger)", "unseen clean", "unseen robust", "unseen robust (stronger)",
                  "grad / logit gap", "s", "load"], rows))
+
+
+def _stage(res: Any, gate: Tuple[torch.Tensor, torch.Tensor], unseen: Tuple[torch.Tensor, torch.Tensor],
+           eps: float) -> Dict[str, Any]:
+    """One stage of method="auto": its status, held-out figures, time and unseen figures."""
+    return {"method": res.method, "status": res.status, "seconds": res.seconds, "rounds": len(res.rounds),
+            "holdout": [None if h is None else (h.clean, h.robust, h.robust_samples)
+                        for h in (res.holdout_before, res.holdout_after)],
+            "after": evaluate(res.model, gate, unseen, eps)}
 
 
 def _value(text: str) -> Any:

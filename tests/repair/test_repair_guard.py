@@ -58,6 +58,9 @@ def test_the_guard_shrinks_a_step_that_costs_validation_robustness_or_undoes_it(
     moved = gap.model(0.65)
     assert guard.shrink(moved, start, (1.0, 0.5)) is None
     assert torch.equal(FlatModel(moved).w0, start)  # undone
+    moved = gap.model(0.65)  # past the round's deadline no share is judged (0.25 would pass): undone
+    assert guard.shrink(moved, start, (0.25,), deadline=0.0) is None and torch.equal(FlatModel(moved).w0, start)
+    assert guard.seconds > 0
 
 
 def test_one_layer_is_freed_and_the_flags_come_back():
@@ -118,6 +121,9 @@ def test_the_least_step_that_passes_is_kept(gap):
     unfixable = gap.model(0.59)
     assert gd.smallest_passing(unfixable, start, test, (1.0, 0.5), None) is None
     assert torch.equal(FlatModel(unfixable).w0, FlatModel(gap.model(0.59)).w0)  # left at the full step
+    moved = gap.model(0.55)  # past the deadline no smaller share is tried: the full step stays
+    assert gd.smallest_passing(moved, start, test, (1.0, 0.75), None, deadline=0.0) is None
+    assert torch.equal(FlatModel(moved).w0, FlatModel(gap.model(0.55)).w0)
 
 
 def test_protected_points_keep_their_margin_and_the_nearest_others_are_of_other_classes(gap):

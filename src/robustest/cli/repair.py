@@ -7,7 +7,8 @@ The model is checked on DATA at ``--eps``; then the counterexample-guided repair
 DATA, add the counterexamples as cuts, QP step, re-check) until the check passes, ``--rounds`` or
 ``--time-budget`` run out, or held-out clean accuracy would drop by more than ``--tolerance``. The loss
 constraint uses ``--train`` (a share is held out to measure accuracy unless ``--holdout`` is given;
-without ``--train`` a warning says accuracy cannot be protected). ``--method`` picks guided (default),
+without ``--train`` a warning says accuracy cannot be protected). ``--method`` picks auto (default: guided,
+then adversarial fine-tuning from the original when the guided model is not accepted as a fix), guided,
 one-shot or adversarial-finetune. The repaired state dict goes to ``--out`` only when it is accepted as a
 fix (the check passes, held-out clean accuracy within the tolerance, held-out robust accuracy not
 lower), or with ``--save-anyway``; never over MODEL or DATA, nor over an existing file unless
@@ -41,7 +42,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="allow replacing an existing --out file")
     p.add_argument("--train", default=None, help="training data for the loss constraint (and the held-out part)")
     p.add_argument("--holdout", default=None, help="held-out data to measure accuracy on (default: part of --train)")
-    p.add_argument("--method", choices=METHODS, default="guided", help="guided (default), one-shot or "
+    p.add_argument("--method", choices=METHODS, default=METHODS[0], help="auto (default: guided, then "
+                   "adversarial fine-tuning when the guided model is not a fix), guided, one-shot or "
                    "adversarial-finetune")
     p.add_argument("--rounds", type=int, default=g.rounds, help=f"rounds at most (default {g.rounds})")
     p.add_argument("--time-budget", dest="time_budget", type=float, default=g.time_budget,

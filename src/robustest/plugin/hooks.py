@@ -95,7 +95,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="training data (.pt/.npz with inputs, labels) for --robust-repair's loss constraint "
                          "and held-out accuracy (default: a 'repair_data' fixture)")
     group.addoption("--robust-repair-method", choices=REPAIR_METHODS, default=REPAIR_METHODS[0],
-                    help="how --robust-repair repairs (default: guided rounds)")
+                    help="how --robust-repair repairs (default: auto, guided rounds then adversarial fine-tuning)")
     group.addoption("--robust-repair-save-anyway", action="store_true", default=False,
                     help="save a repaired model that is not accepted as a fix (fits the test only, or still fails)")
     scale.add_options(group)

@@ -49,7 +49,7 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
            time_limit: Optional[float] = None, loss_eps: Optional[float] = None, loss_eps_decrease: float = 0.0,
            protect: Optional[Data] = None,
            test: Optional[RepairTest] = None, until: str = "passes",
-           method: str = "guided", holdout: Optional[Data] = None,
+           method: str = "auto", holdout: Optional[Data] = None,
            guided: Optional[GuidedSettings] = None) -> Union[RepairResult, GuidedRepairResult]:
     """Repair a copy of ``model`` so that it classifies the adversarial points correctly, or, given a
     failing ``test``, so that the test passes.
@@ -59,8 +59,10 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
     cuts for every counterexample so far, QP step and re-check until the test passes, a budget runs out
     or held-out clean accuracy would drop by more than ``guided.accuracy_tolerance``; it returns a
     :class:`~robustest.repair.guided_types.GuidedRepairResult`. ``train`` is then the training data (a
-    share is held out unless ``holdout=`` is given); ``method`` is "guided", "one-shot" (one round) or
-    "adversarial-finetune" (PGD training steps in the same rounds); ``until="fixed"`` is "one-shot";
+    share is held out unless ``holdout=`` is given); ``method`` is "auto" (the default: "guided", then
+    "adversarial-finetune" from the original model when the guided model is not accepted as a fix,
+    :mod:`robustest.repair.auto`), "guided", "one-shot" (one round) or "adversarial-finetune" (PGD
+    training steps in the same rounds); ``until="fixed"`` is "one-shot";
     ``guided`` holds the rounds' settings (:class:`~robustest.repair.guided_settings.GuidedSettings`;
     the one-shot options below are refused with a test, so that none is silently ignored);
     ``adversarial`` may be the test's report (saves one check). Without ``test`` it is one cutting-plane
@@ -96,7 +98,7 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
     if not isinstance(model, torch.nn.Module):
         raise ModelError(f"model={type(model).__name__} is not valid: expected a torch.nn.Module. Fix: "
                          "repair changes weights, so pass the module itself (not a function or state_dict)")
-    if test is not None or method != "guided":
+    if test is not None or method != "auto":
         _one_shot_only({"iterations": iterations, "steps": steps, "omega": omega, "loss_slack": loss_slack,
                         "margin": margin, "robust_linearisation": robust_linearisation,
                         "robust_radius": robust_radius, "block": block, "block_rounds": block_rounds,
@@ -279,6 +281,7 @@ def repair(model: torch.nn.Module, adversarial: Union[Data, Report, None] = None
 def _guided(model: torch.nn.Module, adversarial: Any, train: Optional[Data], *, test: Optional[RepairTest],
             until: str, method: str, holdout: Optional[Data], settings: Optional[GuidedSettings], domain: Any,
             seed: int) -> GuidedRepairResult:
+    from .auto import auto_repair
     from .guided import guided_repair
 
     if not isinstance(test, RepairTest):
@@ -288,16 +291,19 @@ def _guided(model: torch.nn.Module, adversarial: Any, train: Optional[Data], *, 
         raise invalid_argument("until", until, "'passes' (rounds until the test passes) or 'fixed' (one round)",
                                "leave until='passes' out, or pass until='fixed'")
     if method not in METHODS:
-        raise invalid_argument("method", method, f"one of {', '.join(METHODS)}", "use method='guided'")
+        raise invalid_argument("method", method, f"one of {', '.join(METHODS)}", "use method='auto'")
     if settings is not None and not isinstance(settings, GuidedSettings):
         raise invalid_argument("guided", type(settings).__name__, "a GuidedSettings", "pass guided=GuidedSettings()")
     if adversarial is not None and not isinstance(adversarial, Report):
         raise invalid_argument("adversarial", type(adversarial).__name__, "the test's Report or None (with test=, "
                                "the rounds find the counterexamples)", "leave adversarial out")
-    return guided_repair(model, test, train=None if train is None else _data("train", train, domain),
-                         holdout=None if holdout is None else _data("holdout", holdout, domain),
-                         settings=settings or GuidedSettings(), method="one-shot" if until == "fixed" else method,
-                         seed=as_seed(seed), before=adversarial)
+    data = {"train": None if train is None else _data("train", train, domain),
+            "holdout": None if holdout is None else _data("holdout", holdout, domain)}
+    if method == "auto" and until != "fixed":
+        return auto_repair(model, test, **data, settings=settings or GuidedSettings(), seed=as_seed(seed),
+                           before=adversarial)
+    return guided_repair(model, test, **data, settings=settings or GuidedSettings(),
+                         method="one-shot" if until == "fixed" else method, seed=as_seed(seed), before=adversarial)
 
 
 def _one_shot_only(given: Dict[str, Any]) -> None:

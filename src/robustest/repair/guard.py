@@ -17,6 +17,8 @@ validation part are never judged on it.
 from __future__ import annotations
 
 import contextlib
+import math
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -41,10 +43,12 @@ class Guard:
     def __init__(self, model: torch.nn.Module, data: Data, test: RepairTest, *, tolerance: float,
                  limit: int) -> None:
         self.data, self.test, self.tolerance, self.limit = data, test, tolerance, limit
+        tic = time.perf_counter()
         base = ho.figures(model, data, test, limit=limit)
         assert base is not None
         self.base: HoldoutFigures = base
         self.last: HoldoutFigures = base
+        self.seconds = time.perf_counter() - tic  # what one judgement costs (to keep a round in its budget)
 
     def accepts(self, model: torch.nn.Module) -> bool:
         """Robust accuracy not below the original's and clean accuracy within the tolerance (the
@@ -54,12 +58,16 @@ class Guard:
         self.last = found
         return found.robust >= self.base.robust - 1e-12 and self.base.clean - found.clean <= self.tolerance + 1e-12
 
-    def shrink(self, model: torch.nn.Module, start: torch.Tensor, scales: Sequence[float]) -> float | None:
+    def shrink(self, model: torch.nn.Module, start: torch.Tensor, scales: Sequence[float],
+               deadline: float = math.inf) -> float | None:
         """The largest share t of ``scales`` for which ``start + t (w - start)`` passes, written into
-        ``model`` (``w``: its weights now); None (and ``start`` written back) when none passes."""
+        ``model`` (``w``: its weights now); None (and ``start`` written back) when none passes before
+        ``deadline`` (perf_counter seconds: no share is judged after it)."""
         fm = FlatModel(model)
         step = fm.w0 - start
         for t in scales:
+            if time.perf_counter() >= deadline:
+                break
             fm.write(start + t * step)
             if self.accepts(model):
                 return float(t)
@@ -68,13 +76,16 @@ class Guard:
 
 
 def smallest_passing(model: torch.nn.Module, start: torch.Tensor, test: RepairTest, shares: Sequence[float],
-                     guard: Guard | None) -> tuple[float, Report] | None:
+                     guard: Guard | None, deadline: float = math.inf) -> tuple[float, Report] | None:
     """The smallest share t of ``shares`` (below 1) for which ``start + t (w - start)`` passes the test's
     attacks (and ``guard``, if any), written into ``model`` with its report; None (``w`` kept) when none
-    does. The least change that passes touches the fewest samples the test does not hold."""
+    does before ``deadline``. The least change that passes touches the fewest samples the test does not
+    hold."""
     fm = FlatModel(model)
     end = fm.w0
     for t in sorted(t for t in shares if t < 1):
+        if time.perf_counter() >= deadline:
+            break
         fm.write(start + t * (end - start))
         report = test.run(model, attacks_only=True)
         if test.passes(report) and (guard is None or guard.accepts(model)):

@@ -54,24 +54,42 @@ class RepairWarning(UserWarning):
 
 
 def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Data | None, holdout: Data | None,
-                  settings: GuidedSettings, method: str, seed: int, before: Report | None = None
-                  ) -> GuidedRepairResult:
-    """Run the rounds; see the module docstring. ``before`` is the test's report if already run."""
+                  settings: GuidedSettings, method: str, seed: int, before: Report | None = None,
+                  baseline: tuple[HoldoutFigures | None, float] | None = None) -> GuidedRepairResult:
+    """Run the rounds; see the module docstring. ``before`` is the test's report if already run;
+    ``baseline`` the original model's held-out figures and the seconds they took, if already measured
+    on the same split (``method="auto"`` runs a second repair on the same split).
+
+    The time budget holds for the whole repair: the rounds stop early enough to leave time for what
+    comes after the last one (the full re-check and the held-out figures, estimated by what the same
+    work cost on the original model)."""
     t0 = time.perf_counter()
     deadline = t0 + settings.time_budget
     notes: list[str] = []
+    tic = time.perf_counter()
     before = before if before is not None else test.run(model)
+    full_check = time.perf_counter() - tic  # 0 when the caller ran it: estimated from the rounds' check below
     if test.passes(before):
         raise invalid_argument("test", before.summary(min_pass=test.min_pass, require=test.require),  # type: ignore[arg-type]
                                "a failing test", "nothing to fix: the test already passes on this model")
     loss_data, held = _data_split(test, train, holdout, settings, seed, notes)
     guard, loss_data = _guard(model, test, train, loss_data, settings, method, seed, notes)
     rounds_budget = 1 if method == "one-shot" else settings.rounds
-    h_before = ho.figures(model, held, test, limit=settings.holdout_limit)
+    tic = time.perf_counter()
+    h_before = ho.figures(model, held, test, limit=settings.holdout_limit) if baseline is None else baseline[0]
+    held_seconds = time.perf_counter() - tic if baseline is None else baseline[1]
     current = copy.deepcopy(model).eval()
     names = gd.layer_names(current, settings.layer)
     tuner = FineTuner(current, lr=settings.finetune_lr) if method == "adversarial-finetune" else None
+    tic = time.perf_counter()
     report = before if before.escalate == "attack" else test.run(model, attacks_only=True)
+    if before.escalate != "attack" and not full_check:
+        full_check = time.perf_counter() - tic  # a lower bound: the attack rung alone
+    # what must still fit in the budget after the last round (the final full re-check, the held-out figures)
+    reserve = held_seconds + (0.0 if before.escalate == "attack" else full_check)
+    deadline_rounds = deadline - reserve
+    # a round's step is judged after its QPs (the guard, the least step): at least one judgement each
+    judging = 0.0 if guard is None or tuner is not None else guard.seconds * (1 + int(settings.least_step))
     best: tuple[int, int, torch.nn.Module, Report] = (test.failing(report), 0, model, report)
     pool_x: list[torch.Tensor] = []
     pool_y: list[torch.Tensor] = []
@@ -83,8 +101,10 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Data | Non
             stop = "the test passes"
             break
         last = records[-1].seconds if records else 0.0
-        if time.perf_counter() + last >= deadline:  # a round like the last would overrun the budget
+        if time.perf_counter() + last >= deadline_rounds:  # a round like the last would overrun the budget
             stop = f"time budget of {settings.time_budget:g} s reached"
+            if reserve:
+                notes.append(f"{reserve:.0f} s of the budget left for the final re-check and held-out figures")
             break
         tic = time.perf_counter()
         start = FlatModel(current).w0
@@ -92,22 +112,26 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Data | Non
             if tuner is None:
                 _collect(current, test, report, loss_data, settings, method, seed + r, pool_x, pool_y, protect)
             if r == 1 and settings.layer == "auto" and tuner is None and guard is not None:
-                names, candidate = _choose_layer(current, test, loss_data, settings, seed + r, deadline,
+                names, candidate = _choose_layer(current, test, loss_data, settings, seed + r, deadline_rounds,
                                                  pool_x, pool_y, protect, guard, notes)
             else:
                 with gd.only(current, names):
-                    candidate = _round(current, test, report, loss_data, settings, seed + r, deadline,
-                                       pool_x, pool_y, protect, tuner)
+                    candidate = _round(current, test, report, loss_data, settings, seed + r,
+                                       deadline_rounds - judging, pool_x, pool_y, protect, tuner)
         except RobustestError as exc:  # e.g. nothing left the QP can change
             notes.append(f"round {r} failed: {exc}")
             stop = "a round could not run"
             break
         gd.restore(candidate, gd.flags_of(model))
         if guard is not None and settings.robust_guard and tuner is None:
-            scale = guard.shrink(candidate, start, settings.guard_scales)
+            scale = guard.shrink(candidate, start, settings.guard_scales, deadline=deadline_rounds)
             if scale is None:
                 records.append(RoundRecord(round=r, pool=sum(len(y) for y in pool_y), failing=-1,
                                            holdout_clean=None, kept=False, seconds=time.perf_counter() - tic))
+                if time.perf_counter() >= deadline_rounds:
+                    notes.append(f"round {r} not kept: the time budget ran out while the guard judged its step")
+                    stop = f"time budget of {settings.time_budget:g} s reached"
+                    break
                 notes.append(f"round {r} rejected by the validation guard at every share of its step "
                              f"{settings.guard_scales}: robust {guard.base.robust:.1%} -> {guard.last.robust:.1%}, "
                              f"clean {guard.base.clean:.1%} -> {guard.last.clean:.1%}")
@@ -128,7 +152,7 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Data | Non
             tuner.model = current
         report = test.run(current, attacks_only=True)
         if settings.least_step and tuner is None and test.passes(report):
-            found = gd.smallest_passing(current, start, test, settings.guard_scales, guard)
+            found = gd.smallest_passing(current, start, test, settings.guard_scales, guard, deadline=deadline_rounds)
             if found is not None:
                 report = found[1]
                 clean = ho.clean_accuracy(current, held) if held is not None else None
@@ -138,7 +162,7 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Data | Non
                                    kept=True, seconds=time.perf_counter() - tic))
         log.info("repair round %d: %d failing, held-out clean %s", r, failing, clean)
         tell(Progress(task="repair", step=f"round {r} of {rounds_budget}", decided=len(test.labels) - failing,
-                      total=len(test.labels), budget_left=max(0.0, deadline - time.perf_counter())))
+                      total=len(test.labels), budget_left=max(0.0, deadline_rounds - time.perf_counter())))
         if failing < best[0]:  # ties keep the earlier, smaller change; a fine-tuned model changes in place
             best = (failing, r, copy.deepcopy(current) if tuner is not None else current, report)
     else:
@@ -148,7 +172,7 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Data | Non
     if settings.polish_steps and guard is not None and best[1] > 0:
         kept, note = gd.polish(final, test, guard, loss_data, names=names, steps=settings.polish_steps,
                                lr=settings.finetune_lr, batch=settings.finetune_batch,
-                               pgd_steps=settings.finetune_pgd_steps, seed=seed, deadline=deadline)
+                               pgd_steps=settings.finetune_pgd_steps, seed=seed, deadline=deadline_rounds)
         notes.append(note)
         if kept:
             best = (best[0], best[1], final, test.run(final, attacks_only=True))
@@ -165,7 +189,8 @@ def guided_repair(model: torch.nn.Module, test: RepairTest, *, train: Data | Non
         before=before, after=after, rounds=tuple(records), stop_reason=stop, distance=_distance(model, final),
         seconds=time.perf_counter() - t0, holdout_before=h_before, holdout_after=h_after, lost_certificates=lost,
         remaining=tuple(s.index for s in after.failures(test.require)),  # type: ignore[arg-type]
-        notes=tuple(notes), details={"best_round": best[1], "pool": sum(len(y) for y in pool_y)})
+        notes=tuple(notes), details={"best_round": best[1], "pool": sum(len(y) for y in pool_y),
+                                     "holdout_seconds": held_seconds, "reserve_seconds": reserve})
 
 
 def _collect(current: torch.nn.Module, test: RepairTest, report: Report, loss_data: Data,

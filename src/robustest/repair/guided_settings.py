@@ -17,8 +17,9 @@ from typing import Optional, Tuple
 
 from ..errors import invalid_argument
 
-#: the repair methods; "guided" is the default
-METHODS: Tuple[str, ...] = ("guided", "one-shot", "adversarial-finetune")
+#: the repair methods; the first is the default ("auto": guided rounds, then adversarial fine-tuning
+#: from the original model when the guided repair is not accepted as a fix; benchmarks/repair.md)
+METHODS: Tuple[str, ...] = ("auto", "guided", "one-shot", "adversarial-finetune")
 
 #: the outcome of a guided repair, from best to worst
 FIXED = "fixed"  # the test passes and held-out accuracy and robustness are kept
@@ -63,6 +64,11 @@ class GuidedSettings:
     passes the test, the smallest share of its step in ``guard_scales`` that still passes is kept;
     ``protect``: the training samples of other classes nearest each counterexample (this many per
     point, pooled over the rounds) whose worst points in their balls may not lose margin (0: off).
+
+    ``method="auto"``: the guided repair gets ``auto_guided_share`` of ``time_budget``; when its model
+    is not accepted as a fix, adversarial fine-tuning from the original model runs in what is left of
+    the budget (at most ``fallback_rounds`` rounds of ``finetune_steps`` steps), judged on the same
+    held-out split; the first model accepted as a fix is kept.
     """
 
     rounds: int = 8
@@ -90,9 +96,12 @@ class GuidedSettings:
     polish_steps: int = 0
     least_step: bool = True
     protect: int = 40
+    auto_guided_share: float = 0.7
+    fallback_rounds: int = 40
 
     def __post_init__(self) -> None:
-        for name in ("rounds", "holdout_limit", "iterations", "finetune_steps", "finetune_batch", "finetune_pgd_steps"):
+        for name in ("rounds", "holdout_limit", "iterations", "finetune_steps", "finetune_batch", "finetune_pgd_steps",
+                     "fallback_rounds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise invalid_argument(f"GuidedSettings.{name}", value, "an integer >= 1", f"pass {name}=5")
@@ -115,6 +124,8 @@ class GuidedSettings:
                   ("accuracy_tolerance", lambda v: 0 <= v <= 1, "a fraction in [0, 1]", "accuracy_tolerance=0.01"),
                   ("holdout_share", lambda v: 0 < v < 1, "a fraction in (0, 1)", "holdout_share=0.25"),
                   ("validation_share", lambda v: 0 < v < 1, "a fraction in (0, 1)", "validation_share=0.2"),
+                  ("auto_guided_share", lambda v: 0 < v <= 1, "a share of the time budget in (0, 1]",
+                   "auto_guided_share=0.7"),
                   ("adversarial_loss_decrease", lambda v: 0 <= v < 1, "a share in [0, 1)",
                    "adversarial_loss_decrease=0.0"),
                   ("margin", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0", "margin=0.05"),

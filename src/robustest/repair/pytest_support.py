@@ -88,7 +88,7 @@ class RepairSummary:
 def repair_after_check(model: Any, inputs: Any, labels: Any, report: Report, *, check_kwargs: Dict[str, Any],
                        out_dir: str, test_name: str, min_pass: float = 1.0, require: str = "not_falsified",
                        train: Optional[Tuple[Any, Any]] = None, holdout: Optional[Tuple[Any, Any]] = None,
-                       method: str = "guided", settings: Optional[GuidedSettings] = None) -> RepairSummary:
+                       method: str = "auto", settings: Optional[GuidedSettings] = None) -> RepairSummary:
     """Repair ``model`` until the check (``check_kwargs``, ``min_pass``, ``require``) passes on
     ``(inputs, labels)``; save it under ``out_dir`` if it is accepted as a fix.
 
