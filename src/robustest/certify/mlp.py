@@ -38,6 +38,7 @@ from .ascent import Best, ascend
 
 if TYPE_CHECKING:
     from .dense_read import DensePlan
+    from .run_ops import RunOp
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,20 @@ class DenseMLP:
     weights: tuple[torch.Tensor, ...]
     biases: tuple[torch.Tensor, ...]
     slopes: tuple[torch.Tensor, ...] = ()
+    #: per affine layer, its run's layers applied directly (convolutions) where that is cheaper than the
+    #: dense matrix, else None; empty: dense everywhere (:mod:`robustest.certify.run_ops`)
+    ops: tuple[RunOp | None, ...] = ()
 
     def to(self, target: torch.device | torch.dtype | str) -> DenseMLP:
         """A copy with every tensor moved to a device or cast to a dtype (``net.to("cpu")``)."""
         return DenseMLP(tuple(w.to(target) for w in self.weights), tuple(v.to(target) for v in self.biases),
-                        tuple(s.to(target) for s in self.slopes))
+                        tuple(s.to(target) for s in self.slopes),
+                        tuple(None if op is None else op.to(target) for op in self.ops))
+
+    def pull(self, i: int, A: torch.Tensor) -> torch.Tensor:
+        """``A @ weights[i]`` (A (..., n_{i+1})), through the run's layers where :attr:`ops` has them."""
+        op = self.ops[i] if i < len(self.ops) else None
+        return A @ self.weights[i] if op is None else op.pull(A)
 
     @property
     def widths(self) -> list[int]:
@@ -67,7 +77,7 @@ class DenseMLP:
 
     def prefix(self, k: int) -> DenseMLP:
         """The network up to the ``k``-th affine layer's output (``z_k``)."""
-        return DenseMLP(self.weights[:k], self.biases[:k], self.slopes[:k - 1])
+        return DenseMLP(self.weights[:k], self.biases[:k], self.slopes[:k - 1], self.ops[:k])
 
     def carries(self) -> torch.Tensor | None:
         """(N,) bool over all activation neurons: the linear carries (slope 1), never split; None if none."""
@@ -79,7 +89,8 @@ class DenseMLP:
         """Outputs (B, K) on flat inputs (B, n_0)."""
         h = x
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = h @ w.T + b
+            op = self.ops[i] if i < len(self.ops) else None
+            h = (h @ w.T if op is None else op.apply(h)) + b
             if i < len(self.weights) - 1:
                 h = activate(h, self.slope(i))
         return h
@@ -151,9 +162,9 @@ def backward(net: DenseMLP, k: int, A: torch.Tensor, const: torch.Tensor, ls: li
     """
     kept: list[torch.Tensor] = []
     for i in range(k, 0, -1):
-        w, b = net.weights[i - 1], net.biases[i - 1]
+        b = net.biases[i - 1]
         const = const + A @ b
-        A = A @ w
+        A = net.pull(i - 1, A)
         if i == 1:
             break
         if keep:
@@ -166,27 +177,37 @@ def backward(net: DenseMLP, k: int, A: torch.Tensor, const: torch.Tensor, ls: li
 
 
 def root_bounds(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, *, alpha_steps: int = 0,
-                deadline: float = float("inf")) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+                deadline: float = float("inf"), alpha_until: float = float("inf")
+                ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Sound bounds ``(ls, us)`` of every ReLU layer's pre-activation over the box, layer by layer
     (:func:`layer_bound`): interval arithmetic for the first, CROWN (or alpha-CROWN with ``alpha_steps``)
     intersected with interval bounds for the others. ``lo``/``hi`` (n0,), or (D, n0) for ``D`` boxes at
-    once (then ``ls[i]`` is (D, n_i); CROWN only)."""
+    once (then ``ls[i]`` is (D, n_i); CROWN only). ``alpha_until``: the alpha steps of all layers end then
+    (perf_counter), each layer's steps getting an even share of what is left when its turn comes (on oval21's
+    ``cifar_deep_kw`` 30 steps per layer took 34 s of a 50 s budget); CROWN itself runs until ``deadline``."""
+    import time
+
     ls: list[torch.Tensor] = []
     us: list[torch.Tensor] = []
-    for k in range(1, len(net.weights)):
-        l, u = layer_bound(net, k, ls, us, lo, hi, alpha_steps=alpha_steps, deadline=deadline)
+    L = len(net.weights)
+    for k in range(1, L):
+        now = time.perf_counter()
+        share = now + max(0.0, min(deadline, alpha_until) - now) / max(1, L - k)
+        l, u = layer_bound(net, k, ls, us, lo, hi, alpha_steps=alpha_steps, deadline=deadline,
+                           alpha_deadline=min(deadline, share))
         ls.append(l)
         us.append(torch.maximum(u, l))
     return ls, us
 
 
 def layer_bound(net: DenseMLP, k: int, ls: list[torch.Tensor], us: list[torch.Tensor], lo: torch.Tensor,
-                hi: torch.Tensor, *, alpha_steps: int = 0, deadline: float = float("inf")
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+                hi: torch.Tensor, *, alpha_steps: int = 0, deadline: float = float("inf"),
+                alpha_deadline: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Bounds of ``z_k`` over the box given bounds ``ls[:k-1]``/``us[:k-1]`` of the earlier layers: exact
     interval bounds for ``k = 1``; else CROWN ∩ interval bounds, then (``alpha_steps > 0``) the lower slopes of
     all earlier unstable neurons optimised per bound of each unstable neuron of ``z_k`` (alpha-CROWN), until
-    ``deadline``. Every iterate is sound; the best is kept."""
+    ``deadline`` (the alpha steps until ``alpha_deadline`` when given). Every iterate is sound; the best is
+    kept."""
     import time
 
     w, b = net.weights[k - 1], net.biases[k - 1]
@@ -198,15 +219,39 @@ def layer_bound(net: DenseMLP, k: int, ls: list[torch.Tensor], us: list[torch.Te
     hl, hu = activate(ls[k - 2], net.slope(k - 2)), activate(us[k - 2], net.slope(k - 2))  # non-decreasing
     il = hl @ w.clamp(min=0).T + hu @ w.clamp(max=0).T + b
     iu = hu @ w.clamp(min=0).T + hl @ w.clamp(max=0).T + b
-    A = bound_rows(n, like=lo).unsqueeze(0)
-    view = (lambda t: t) if batched else (lambda t: t[None])
-    Ax, c, _ = backward(net, k, A, A.new_zeros(1, 2 * n), [view(t) for t in ls], [view(t) for t in us])
-    low = concretize(Ax, c, lo, hi)
-    low = low if batched else low[0]
-    l, u = torch.maximum(il, low[..., :n]), torch.minimum(iu, -low[..., n:])
-    if alpha_steps > 0 and time.perf_counter() < deadline:
+    if batched:
+        A = bound_rows(n, like=lo).unsqueeze(0)
+        Ax, c, _ = backward(net, k, A, A.new_zeros(1, 2 * n), ls, us)
+        low = concretize(Ax, c, lo, hi)
+        l, u = torch.maximum(il, low[..., :n]), torch.minimum(iu, -low[..., n:])
+    else:
+        l, u = _crown_unstable(net, k, il, iu, ls, us, lo, hi, deadline)
+    stop = deadline if alpha_deadline is None else min(deadline, alpha_deadline)
+    if alpha_steps > 0 and time.perf_counter() < stop:
         assert not batched, "alpha-CROWN bounds one box at a time"
-        l, u = _optimise_layer(net, k, l, u, ls, us, lo, hi, alpha_steps, deadline)
+        l, u = _optimise_layer(net, k, l, u, ls, us, lo, hi, alpha_steps, stop)
+    return l, u
+
+
+def _crown_unstable(net: DenseMLP, k: int, il: torch.Tensor, iu: torch.Tensor, ls: list[torch.Tensor],
+                    us: list[torch.Tensor], lo: torch.Tensor, hi: torch.Tensor, deadline: float,
+                    chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """CROWN ∩ interval bounds of ``z_k`` for the neurons the interval bounds ``il, iu`` leave unstable (a
+    stable neuron's relaxation is exact whatever its bounds), ``chunk`` neurons per backward pass; when the
+    deadline passes, the neurons not reached keep their interval bounds (sound, looser)."""
+    import time
+
+    l, u = il.clone(), iu.clone()
+    idx = torch.nonzero((il < 0) & (iu > 0)).flatten()
+    for j in range(0, idx.numel(), chunk):
+        if time.perf_counter() >= deadline:
+            break
+        part = idx[j:j + chunk]
+        r = part.numel()
+        A = bound_rows(il.shape[0], part, like=lo).unsqueeze(0)
+        Ax, c, _ = backward(net, k, A, A.new_zeros(1, 2 * r), [t[None] for t in ls], [t[None] for t in us])
+        low = concretize(Ax, c, lo, hi)[0]
+        l[part], u[part] = torch.maximum(il[part], low[:r]), torch.minimum(iu[part], -low[r:])
     return l, u
 
 

@@ -58,7 +58,7 @@ def refine_layer(net: DenseMLP, k: int, ls: list[torch.Tensor], us: list[torch.T
     n = l.numel()
     C = bound_rows(n, idx, like=lo).unsqueeze(1)  # (2r, 1, n): min z_j > 0 proves it active, min -z_j > 0 inactive
     # a sign that some point takes cannot be proved impossible: search only the others
-    todo = (~_reached(prefix, lo, hi, C[:, 0])).nonzero().flatten()
+    todo = (~_reached(prefix, lo, hi, C[:, 0], deadline=deadline)).nonzero().flatten()
     if todo.numel() == 0:
         return l, u
     st = bab_mlp(prefix, lo, hi, C[todo], C.new_zeros(todo.numel(), 1), deadline=deadline, batch=batch,
@@ -71,10 +71,11 @@ def refine_layer(net: DenseMLP, k: int, ls: list[torch.Tensor], us: list[torch.T
     return l, torch.maximum(u, l)
 
 
-def _reached(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, rows: torch.Tensor, steps: int = 20
-             ) -> torch.Tensor:
+def _reached(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, rows: torch.Tensor, steps: int = 20, *,
+             deadline: float = float("inf")) -> torch.Tensor:
     """(R,): whether a point of the box was found with ``rows[i] @ net(x) < 0``: per row, a signed-gradient
-    descent from the box centre (nudged at random), projected on the box, every iterate checked."""
+    descent from the box centre (nudged at random), projected on the box, every iterate checked; no step
+    starts after ``deadline`` (fewer rows found reached: the search bounds them instead)."""
     g = torch.Generator(device=lo.device).manual_seed(0)
     x = lo + (hi - lo) * (0.5 + 0.1 * (torch.rand((rows.shape[0], lo.numel()), generator=g, dtype=lo.dtype,
                                                   device=lo.device) - 0.5))
@@ -82,6 +83,8 @@ def _reached(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, rows: torch.Tens
     step = 0.25 * (hi - lo)
     with torch.enable_grad():
         for t in range(steps):
+            if time.perf_counter() >= deadline:
+                return hit
             x = x.detach().requires_grad_(True)
             val = (net.forward(x) * rows).sum(1)
             hit |= val.detach() < 0
@@ -106,7 +109,10 @@ def refine_bounds(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, ls: list[to
         if now >= deadline:
             break
         if k > 2:
-            lk, uk = layer_bound(net, k, ls, us, lo, hi, alpha_steps=alpha_steps, deadline=deadline)
+            # the alpha steps get at most a third of this layer's share (30 steps took most of it on
+            # oval21's conv nets)
+            lk, uk = layer_bound(net, k, ls, us, lo, hi, alpha_steps=alpha_steps, deadline=deadline,
+                                 alpha_deadline=now + (deadline - now) / (L - k + 1) / 3)
             ls[k - 1] = torch.maximum(ls[k - 1], lk)
             us[k - 1] = torch.maximum(torch.minimum(us[k - 1], uk), ls[k - 1])
         share = (deadline - time.perf_counter()) / (L - k + 1)

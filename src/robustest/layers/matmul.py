@@ -37,6 +37,8 @@ class MatMulModule(nn.Module):
         torch.Size([5, 4, 2])
     """
 
+    weight: torch.Tensor
+
     def __init__(self, weight: torch.Tensor, side: str) -> None:
         super().__init__()
         self.register_buffer("weight", weight)

@@ -92,7 +92,8 @@ class BabProver(Prover):
                            f"bab (input split): {split.reason} after {split.domains} domains")
         now = time.perf_counter()
         span = deadline - now
-        bounds = root_bounds(net, lo, hi, alpha_steps=s.bab_root_alpha_steps, deadline=deadline)
+        bounds = root_bounds(net, lo, hi, alpha_steps=s.bab_root_alpha_steps, deadline=deadline,
+                             alpha_until=now + s.bab_root_alpha_share * span)
         stats = bab_mlp(net, lo, hi, C, b, deadline=now + s.bab_quick * span, bounds=bounds)
         for tighten, search in ((s.bab_first, s.bab_first), (s.bab_refine, None)):
             if stats.proved or stats.candidate is not None or len(net.weights) <= 2 \
@@ -121,9 +122,10 @@ _DENSE: weakref.WeakKeyDictionary[Graph, DenseMLP] = weakref.WeakKeyDictionary()
 
 def _dense(graph: Graph) -> DenseMLP:
     from ..certify.mlp import dense_mlp
+    from ..certify.run_ops import with_run_ops
 
     if graph not in _DENSE:
-        _DENSE[graph] = dense_mlp(graph)
+        _DENSE[graph] = with_run_ops(graph, dense_mlp(graph))
     return _DENSE[graph]
 
 
