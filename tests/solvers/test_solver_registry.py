@@ -125,3 +125,17 @@ def test_a_cutoff_below_the_optimum_proves_nothing_is_below_it(name: str) -> Non
     assert below.bound >= -0.5 - 1e-9
     assert below.status == "interrupted" or (below.status == "optimal" and below.objective >= -0.5)
     assert above.status == "optimal" and above.objective == pytest.approx(0.0, abs=1e-9)
+
+
+def test_highs_skips_presolve_for_a_milp_whose_limit_is_shorter_than_presolve_takes() -> None:
+    """HiGHS's MIP presolve ignores the clock (4.7 s under a 1.7 s limit on eran 9 x 200): a limit below
+    ``PRESOLVE_SECONDS_PER_NONZERO`` per nonzero turns it off; a long one keeps HiGHS's choice."""
+    from robustest.solvers.highs import PRESOLVE_SECONDS_PER_NONZERO
+
+    s = open_solver(_two_rows(True), "highs")
+    nnz = s._nnz  # type: ignore[attr-defined]
+    short = s.minimize(CASES["milp"][1], time_limit=0.5 * PRESOLVE_SECONDS_PER_NONZERO * nnz)
+    assert s._h.getOptionValue("presolve")[1] == "off"  # type: ignore[attr-defined]
+    long = s.minimize(CASES["milp"][1], time_limit=60.0)
+    assert s._h.getOptionValue("presolve")[1] == "choose"  # type: ignore[attr-defined]
+    assert long.status == "optimal" and short.status in ("optimal", "time_limit", "interrupted")

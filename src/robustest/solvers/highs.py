@@ -25,6 +25,11 @@ except ImportError:  # pragma: no cover - highspy is a dependency
 
 _BANNER_SHOWN = False
 
+#: HiGHS's MIP presolve does not look at the clock: on eran's 9 x 200 MILP (454k nonzeros) it ran 4.7 s
+#: under a 1.7 s limit (loaded core), about 1e-5 s per nonzero. A MILP whose time limit is below this
+#: many seconds per nonzero runs without presolve, so the limit holds (the simplex checks the clock).
+PRESOLVE_SECONDS_PER_NONZERO = 1e-5
+
 
 def quiet_highs() -> "highspy.Highs":
     """A ``highspy.Highs`` with its log off. HiGHS prints its banner ("Running HiGHS ...") to the
@@ -122,6 +127,9 @@ class HighsSolver(Solver):
         h.changeColsCost(self._n, np.arange(self._n, dtype=np.int32), c)
         h.changeObjectiveOffset(float(offset))
         h.setOptionValue("time_limit", float(max(time_limit, 1e-3)) if np.isfinite(time_limit) else float("inf"))
+        if self._integer:
+            short = time_limit < PRESOLVE_SECONDS_PER_NONZERO * self._nnz
+            h.setOptionValue("presolve", "off" if short else "choose")
         if gap is not None:
             h.setOptionValue("mip_rel_gap", float(gap))
 
