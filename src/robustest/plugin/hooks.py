@@ -236,10 +236,10 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     kwargs = {"norm": "linf", "escalate": settings.escalate, "timeout": settings.timeout,
               "seed": derive_seed(settings.seed, item.nodeid if shard is None else shard.nodeid),
               **_health(settings), **args}
-    inputs, labels, start = all_inputs, all_labels, 0
+    inputs, labels, rows = all_inputs, all_labels, range(len(all_labels))
     if shard is not None:
         inputs, labels, rows = scale.take(shard, all_inputs, all_labels)
-        kwargs["indices"], start = rows, rows.start
+        kwargs["indices"] = rows
     from ..reporting.live import live_progress
 
     radii = None
@@ -249,7 +249,7 @@ def pytest_runtest_call(item: pytest.Item) -> None:
                 report, radii = radius_report(model, inputs, labels, **kwargs)
             else:
                 report = robustest.check(model, inputs, labels, cache=scale_plugin(item).cache, **kwargs)
-                report = scale.globalize(report, start)
+                report = scale.globalize(report, rows)
         error = None
     except RobustestError as exc:  # bad input or an unsupported model: its message says it all
         error = f"robustest: {exc}"
