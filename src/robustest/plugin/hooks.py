@@ -347,12 +347,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     state.records.sort(key=lambda r: r.nodeid)
     s = state.settings
-    from ..reporting.formats import ReportOptions, write_reports
-    from ..reporting.html import HtmlTest
+    from ..reporting.formats import RecordOnly, ReportOptions, write_reports
 
     options = ReportOptions(unknown=s.unknown, include=s.junit_include)
     for name, option, what, path, tests in (
-            ("junit", "--robust-junit", "per-sample JUnit file", s.junit, [HtmlTest(r) for r in state.records]),
+            ("junit", "--robust-junit", "per-sample JUnit file", s.junit,
+             [RecordOnly(r) for r in state.records]),
             ("html", "--robust-html", "HTML report", s.html, sorted(state.html_tests, key=lambda t: t.record.nodeid))):
         if path:
             _write(session, state, option, what, path,

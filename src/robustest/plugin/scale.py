@@ -348,7 +348,7 @@ def take(shard: Shard, inputs: Any, labels: Any) -> Tuple[Any, Any, range]:
 
 
 def globalize(report: "Report", rows: range) -> "Report":
-    """``report`` (of the samples at ``rows``) with its samples numbered by their position in the whole set."""
+    """``report`` (of the samples at ``rows``) with its samples numbered by their positions in the set."""
     if rows == range(len(report.samples)):
         return report
     return dataclasses.replace(report, samples=tuple(dataclasses.replace(s, index=rows[s.index])
