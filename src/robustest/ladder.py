@@ -35,7 +35,8 @@ from .attacks.sequence import build_sequence, run_sequence
 from .errors import SolverError, UnsupportedLayer, invalid_argument
 from .layers.rounding import Precision
 from .progress import Progress, tell
-from .provers import Known, ProofSettings, ProofTask, Prover, ProverOutcome, rung_provers
+from .provers import Known, ProofSettings, ProofTask, Prover, ProverOutcome, decide, rung_provers
+from .provers.base import round_down
 from .results import RUNGS, SampleResult
 from .schedules import ATTACK_SHARE_BEFORE_PROVERS
 from .spec import LpBall
@@ -64,10 +65,18 @@ class Subject:
     known bounds (``known``), a way to attack it and a forward-pass re-check of claimed counterexamples.
 
     ``batchable``: whether :meth:`task` may hold several items at once (the robustness margins of several
-    samples do; the regions of a VNN-LIB property have rows of their own and are proved one by one)."""
+    samples do; the regions of a VNN-LIB property have rows of their own and are proved one by one).
+
+    **The rounding guard.** Unless ``settings.real_arithmetic``, a proof must hold for the model as it
+    computes: every row of an item must clear ``slack[i]``, a bound on how far the model's rounding can
+    move it (:meth:`ProofTask.float_slack`). :meth:`task` subtracts it; ``known`` keeps bounds of the
+    exact rows, so the slack can shrink later: when a prover learns tighter per-node bounds of an item it
+    could not prove, :meth:`learn` bounds the rounding again on them and re-judges the item."""
 
     settings: ProofSettings
     known: Dict[int, Known]
+    #: per item, the slack each row must clear for the model's rounding, and "" or why it is infinite
+    slack: Dict[int, Tuple[np.ndarray, str]]
     batchable: bool = True
 
     @property
@@ -86,14 +95,75 @@ class Subject:
         has no certification rule (the attacks still run, the provers say why they did not)."""
         raise NotImplementedError
 
-    def task(self, indices: Sequence[int]) -> Optional[ProofTask]:
-        """The proof task of ``indices`` with what is known of them (None: nothing to prove with)."""
+    def plain_task(self, indices: Sequence[int]) -> Optional[ProofTask]:
+        """The proof task of ``indices`` about the exact network, with ``known`` (None: nothing to prove)."""
         raise NotImplementedError
 
+    def precision(self) -> Precision:
+        """How the model computes (its dtype, on its device)."""
+        raise NotImplementedError
+
+    def task(self, indices: Sequence[int]) -> Optional[ProofTask]:
+        """The proof task of ``indices`` with what is known of them, guarded against the model's rounding
+        (:meth:`ProofTask.guarded`): a proof of it holds for the model as it computes, in its dtype."""
+        base = self.plain_task(indices)
+        if base is None or self.settings.real_arithmetic:
+            return base
+        self.guard(indices)
+        slack = torch.as_tensor(np.stack([self.slack[i][0] for i in indices]), device=base.d.device)
+        return base.guarded(slack, self.precision())
+
     def guard(self, indices: Sequence[int]) -> Dict[int, str]:
-        """Per item, "" or why no proof can hold for the model as it computes (its floating-point rounding
-        cannot be bounded); :meth:`task` subtracts the bound from every row where it can."""
-        return {i: "" for i in indices}
+        """Bound the rounding of the items that have no bound yet (charged to them); returns, per item of
+        ``indices``, "" or why no proof can hold for the model as it computes (its rounding cannot be
+        bounded on the item's region)."""
+        if self.settings.real_arithmetic:  # certificates about the exact network: nothing to guard
+            return {i: "" for i in indices}
+        new = [i for i in indices if i not in self.slack]
+        if new:
+            self._bound_rounding(new)
+        return {i: self.slack[i][1] for i in indices}
+
+    def _bound_rounding(self, indices: Sequence[int], *, rows: bool = False) -> None:
+        """(Re)compute the items' slack on the per-node bounds known (``rows``: with the row-wise bound
+        too, while they have time left); keep the smaller (both are sound)."""
+        t0 = time.perf_counter()
+        for part in ([list(indices)] if self.batchable else [[i] for i in indices]):
+            task = self.plain_task(part)
+            if task is None:
+                continue
+            deadline = time.perf_counter() + min(self.remaining(i) for i in part)
+            slack, why = task.float_slack(self.precision(), rows=rows, deadline=deadline)
+            for i, row in zip(part, slack.cpu().numpy()):
+                if i in self.slack:
+                    row = np.minimum(row, self.slack[i][0])
+                self.slack[i] = (row, "" if np.isfinite(row).all() else why or (
+                    "the model's outputs may overflow its dtype on this region: no rounding bound"))
+        self.charge(list(indices), time.perf_counter() - t0)
+
+    def learn(self, found: Sequence[Tuple[int, ProverOutcome, Tuple[int, ...]]]) -> List[Tuple[int, ProverOutcome]]:
+        """Keep what a prover found for each item (its row bounds of the guarded rows as bounds of the exact
+        rows; ``groups``: the item's task's row groups) and re-judge the items it left open with new
+        per-node bounds, on the rounding bound recomputed from those."""
+        guarded = not self.settings.real_arithmetic
+        retry = []
+        for i, o, _ in found:
+            lower = o.lower
+            if guarded and lower is not None:
+                lower = round_down(lower + self.slack[i][0])
+            self.known[i].learn(lower, o.boxes)
+            if guarded and o.status == "open" and o.boxes is not None:
+                retry.append(i)
+        if retry:
+            self._bound_rounding(retry, rows=True)
+        out = []
+        for i, o, groups in found:
+            if i in retry and not self.slack[i][1]:
+                again = decide(o.method, round_down(self.known[i].lower - self.slack[i][0]), groups,
+                               seconds=o.seconds, boxes=o.boxes)
+                o = again if again.status == "proved" else o
+            out.append((i, o))
+        return out
 
     def attack(self, indices: List[int], rung: AttackRung) -> Dict[int, StepOutcome]:
         """The attacks of ``rung`` on ``indices``: claimed counterexamples, re-checked afterwards."""
@@ -128,8 +198,7 @@ class StepContext(Subject):
     graph: Any = None
     #: each sample's position in the whole set it was drawn from (default: its position here)
     sample_ids: List[int] = field(default_factory=list)
-    #: per sample, the slack every row must clear for the model's rounding (fixed once computed, so the
-    #: known row bounds stay bounds of the same rows) and "" or why it is infinite
+    #: per sample, the slack every row must clear for the model's rounding (:class:`Subject`)
     slack: Dict[int, Tuple[np.ndarray, str]] = field(default_factory=dict)
 
     @property
@@ -166,33 +235,11 @@ class StepContext(Subject):
             self.graph = read_model(self.model, self.inputs[:1])
         return self.graph
 
-    def task(self, indices: Sequence[int]) -> ProofTask:
-        """The robustness proof task of the samples ``indices``, with what is known of them, guarded
-        against the model's rounding (:meth:`ProofTask.guarded`, :meth:`guard`): a proof of it holds for
-        the model as it computes, in its dtype."""
-        base = self._plain_task(indices)
-        if self.settings.real_arithmetic:
-            return base
-        self.guard(indices)
-        slack = torch.as_tensor(np.stack([self.slack[i][0] for i in indices]), device=base.d.device)
-        return base.guarded(slack)
+    def precision(self) -> Precision:
+        return Precision.of_model(self.model, self.inputs)
 
-    def guard(self, indices: Sequence[int]) -> Dict[int, str]:
-        """Compute the rounding slack of the samples that have none yet (in one batch, charged to them);
-        returns, per sample of ``indices``, "" or why it cannot be certified at the model's precision."""
-        if self.settings.real_arithmetic:  # certificates about the exact network: nothing to guard
-            return {i: "" for i in indices}
-        new = [i for i in indices if i not in self.slack]
-        if new:
-            t0 = time.perf_counter()
-            slack, why = self._plain_task(new).float_slack(Precision.of_model(self.model, self.inputs))
-            for i, row in zip(new, slack.cpu().numpy()):
-                self.slack[i] = (row, "" if np.isfinite(row).all() else why or (
-                    "the model's outputs may overflow its dtype on this region: no rounding bound"))
-            self.charge(new, time.perf_counter() - t0)
-        return {i: self.slack[i][1] for i in indices}
-
-    def _plain_task(self, indices: Sequence[int]) -> ProofTask:
+    def plain_task(self, indices: Sequence[int]) -> ProofTask:
+        """The robustness proof task of the samples ``indices`` (margins ``e_y - e_j``), with what is known."""
         graph = self.read_graph()
         idx = torch.tensor(list(indices), device=self.inputs.device, dtype=torch.long)
         base = ProofTask.margins(graph, self.inputs[idx].to(torch.float64), self.ball, self.labels[idx],
@@ -320,13 +367,14 @@ class ProverRung(Rung):
                 for i in live:
                     out.setdefault(i, StepOutcome(reason=f"{prover.name} does not support this network: {why}"))
                 continue
-            for i, o in self._prove(ctx, prover, own * share, live):
-                ctx.known[i].learn(o.lower, o.boxes)
+            for i, o in ctx.learn(self._prove(ctx, prover, own * share, live)):
                 out[i] = _step_outcome(o)
         return out
 
     @staticmethod
-    def _prove(ctx: Subject, prover: Prover, share: float, live: List[int]) -> List[Tuple[int, ProverOutcome]]:
+    def _prove(ctx: Subject, prover: Prover, share: float, live: List[int]
+               ) -> List[Tuple[int, ProverOutcome, Tuple[int, ...]]]:
+        """The prover's outcome for each live item, with its task's row groups."""
         if prover.batched and ctx.batchable:
             task = ctx.task(live)
             if task is None:
@@ -334,8 +382,8 @@ class ProverRung(Rung):
             t0 = time.perf_counter()
             found = prover.prove(task, deadline=t0 + share * min(ctx.remaining(i) for i in live))
             ctx.charge(live, time.perf_counter() - t0)
-            return list(zip(live, found))
-        pairs = []
+            return [(i, o, task.groups) for i, o in zip(live, found)]
+        triples = []
         for i in live:
             one_task = ctx.task([i])
             if one_task is None or ctx.remaining(i) <= 0:
@@ -343,8 +391,8 @@ class ProverRung(Rung):
             t0 = time.perf_counter()
             (one,) = prover.prove(one_task, deadline=t0 + share * ctx.remaining(i))
             ctx.charge([i], time.perf_counter() - t0)
-            pairs.append((i, one))
-        return pairs
+            triples.append((i, one, one_task.groups))
+        return triples
 
 
 def _step_outcome(o: ProverOutcome) -> StepOutcome:

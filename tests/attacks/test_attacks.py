@@ -207,3 +207,31 @@ def test_a_target_equal_to_the_label_is_never_a_success(method):
     out = robustest.attack(model, x, y, eps=0.05, method=method, targets=y)
     assert not bool(out.success.any())
     assert torch.equal(out.adversarial, x)
+
+
+@pytest.mark.parametrize("targeted", [False, True])
+def test_dlr_loss_has_the_value_and_gradient_of_the_papers_sorted_form(targeted):
+    """The loss gathers its top logits by indices found without autograd; the paper's formula sorts
+    differentiably. Both must agree in value (ties included: integer logits) and, where no logits tie (a tie
+    makes the choice of subgradient arbitrary), in input gradient."""
+    from robustest.attacks.losses import dlr_loss
+
+    g = torch.Generator().manual_seed(3)
+    z = torch.cat([torch.randn(40, 6, generator=g), torch.randint(0, 3, (20, 6), generator=g).float()])
+    z.requires_grad_(True)
+    y = torch.randint(0, 6, (60,), generator=g)
+    t = (y + 1 + torch.randint(0, 5, (60,), generator=g)) % 6 if targeted else None
+    zs, _ = z.sort(dim=1, descending=True)
+    true = z.gather(1, y[:, None])[:, 0]
+    if targeted:
+        ref = -(true - z.gather(1, t[:, None])[:, 0]) / (zs[:, 0] - 0.5 * (zs[:, 2] + zs[:, 3]) + 1e-12)
+    else:
+        other = z.scatter(1, y[:, None], float("-inf")).amax(1)
+        ref = -(true - other) / (zs[:, 0] - zs[:, 2] + 1e-12)
+    out = dlr_loss(z, y, t)
+    assert torch.allclose(out, ref, rtol=1e-6, atol=1e-6)
+    (g_out,) = torch.autograd.grad(out.sum(), z)
+    (g_ref,) = torch.autograd.grad(ref.sum(), z)
+    distinct = (zs[:, :-1] != zs[:, 1:]).all(1)
+    assert int(distinct.sum()) >= 40
+    assert torch.allclose(g_out[distinct], g_ref[distinct], rtol=1e-5, atol=1e-5)

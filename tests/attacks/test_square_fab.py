@@ -41,6 +41,53 @@ def test_square_with_a_probe_stops_early_when_nothing_breaks():
     assert not bool(out.success.any()) and len(model.sizes) <= 11
 
 
+class BreaksLate(torch.nn.Module):
+    """Sample ``i`` (its id is 8 x feature 0 of its clean input, rounded: the radius is far below 1/16) is
+    predicted class 0 until the model has seen it ``first + every * i`` times, then class 1: a model on
+    which random search keeps breaking one more sample every ``every`` queries. Counts its queries per
+    sample."""
+
+    def __init__(self, n: int, first: int, every: int) -> None:
+        super().__init__()
+        self.first, self.every, self.seen = first, every, torch.zeros(n, dtype=torch.long)
+
+    def forward(self, x):
+        ids = (8 * x[:, 0]).round().long()
+        self.seen[ids] += 1
+        broken = self.seen[ids] >= self.first + self.every * ids
+        return torch.stack([(~broken).float(), broken.float()], 1)
+
+
+def _square(model, **options):
+    x = torch.cat([torch.arange(8, dtype=torch.float32)[:, None] / 8, torch.rand(8, 3)], 1)
+    return get_attack("square", queries=50, probe=10, **options)(
+        model, x, torch.zeros(8, dtype=torch.long), LpBall(0.01, "linf"),
+        generator=torch.Generator().manual_seed(0))
+
+
+def test_square_extends_its_budget_while_it_keeps_breaking_samples_past_the_probe():
+    # sample i breaks at its query 5 + 30 i: the probe (10) sees sample 0, every round of 50 a later one
+    assert _square(BreaksLate(8, 5, 30).eval()).success.tolist() == [True] * 2 + [False] * 6  # one round
+    model = BreaksLate(8, 5, 30).eval()
+    out = _square(model, max_queries=200)
+    assert out.success.tolist() == [True] * 7 + [False]  # rounds up to 200 queries: 5, 35, ..., 185
+    assert int(model.seen[7]) <= 200 + 1  # the per-sample budget (+ the re-check)
+
+
+def test_square_gets_no_more_rounds_when_it_breaks_only_within_the_probe_or_nothing():
+    model = BreaksLate(8, 5, 10_000).eval()  # only sample 0 breaks, at query 5 (inside the probe)
+    out = _square(model, max_queries=500)
+    assert out.success.tolist() == [True] + [False] * 7 and int(model.seen.max()) <= 50 + 1  # one round
+    model = BreaksLate(8, 10_000, 0).eval()  # nothing breaks: cut short at the probe, no further round
+    out = _square(model, max_queries=500)
+    assert not bool(out.success.any()) and int(model.seen.max()) <= 10 + 1
+
+
+def test_square_refuses_a_total_budget_below_one_round():
+    with pytest.raises(InvalidArgument, match="max_queries"):
+        get_attack("square", queries=100, max_queries=50)
+
+
 class NoGradient(torch.nn.Module):
     """Refuses backward: a gradient-free attack must not need it."""
 

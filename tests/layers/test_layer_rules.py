@@ -196,3 +196,33 @@ def test_unsupported_onnx_operator_error_lists_the_registry_operators(tmp_path):
         import_onnx(path)
     listed = str(info.value).split("Supported: ", 1)[1].split(". Fix:", 1)[0].split(", ")
     assert onnx_ops() <= set(listed)
+
+
+@pytest.mark.parametrize("name", KINDS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_difference_rule_holds_at_sampled_point_pairs(name: str, seed: int):
+    """``Layer.difference`` (the row-wise rounding bound's backward rule): for an exact input ``x`` in the
+    box and a computed one ``x + e`` with ``|e| <= err``, any coefficients ``c'`` in the output's interval
+    read the output difference as ``sum_in centre_in . d_in`` up to ``sum_in radius_in . |d_in|``."""
+    layer, shapes, boxes, pts, g = _case(name, seed)
+    P, B = pts[0].shape[:2]
+    errs = [torch.rand(lo.shape, generator=g, dtype=torch.float64) * 0.2 for lo, _ in boxes]
+    moved = [p + (2 * torch.rand(p.shape, generator=g, dtype=torch.float64) - 1) * e for p, e in zip(pts, errs)]
+    d_out = _forward(layer, moved) - _forward(layer, pts)  # (P, B, *out)
+    R = 2
+    centre = torch.randn((B, R) + tuple(d_out.shape[2:]), generator=g, dtype=torch.float64)
+    radius = torch.rand(centre.shape, generator=g, dtype=torch.float64) * 0.5
+    rule = layer.difference((centre, radius), boxes, errs)
+    if rule is None:
+        pytest.skip(f"{name} has no difference rule (the a-priori rounding bound covers it)")
+    assert len(rule) == len(shapes)
+    for _ in range(4):
+        c = centre + (2 * torch.rand(centre.shape, generator=g, dtype=torch.float64) - 1) * radius
+        value = (c.unsqueeze(0) * d_out.unsqueeze(2)).flatten(3).sum(-1)  # (P, B, R)
+        read, slack = torch.zeros_like(value), torch.zeros_like(value)
+        for (ci, ri), p, q in zip(rule, pts, moved):
+            assert ri.shape == ci.shape and bool((ri >= 0).all())
+            d_in = (q - p).unsqueeze(2)
+            read = read + (ci.unsqueeze(0) * d_in).flatten(3).sum(-1)
+            slack = slack + (ri.unsqueeze(0) * d_in.abs()).flatten(3).sum(-1)
+        assert bool(((value - read).abs() <= slack + 1e-9 * (1 + value.abs())).all()), name

@@ -39,6 +39,9 @@ from .losses import LOSSES, is_success
 
 MOMENTUM = 0.75
 RHO = 0.75
+#: with early stop, the batch is compacted (16 tensors copied) once fewer than this share of its rows are
+#: still searched; until then the done rows ride along, masked (a copy costs about an elementwise step)
+COMPACT_BELOW = 0.9
 
 
 def checkpoints(steps: int) -> set[int]:
@@ -109,12 +112,15 @@ class APGD(Attack):
             if self.early_stop and not bool(keep.all()):
                 if not bool(keep.any()):
                     return
-                (idx, xs0, ys, ts, ss, x, x_prev, g, x_best, g_best, loss_best, loss_last, eta, increases,
-                 best_at_check, halved_at_check) = compact(  # type: ignore[assignment]
-                    keep, idx, xs0, ys, ts, ss, x, x_prev, g, x_best, g_best, loss_best, loss_last, eta,
-                    increases, best_at_check, halved_at_check)
-                assert xs0 is not None and ys is not None
-                project = ball.projector(xs0)
+                # a few rows done: cheaper to carry them along (masked, see _live) than to copy 16 tensors
+                if int(keep.sum()) <= COMPACT_BELOW * keep.numel():
+                    (idx, xs0, ys, ts, ss, x, x_prev, g, x_best, g_best, loss_best, loss_last, eta, increases,
+                     best_at_check, halved_at_check) = compact(  # type: ignore[assignment]
+                        keep, idx, xs0, ys, ts, ss, x, x_prev, g, x_best, g_best, loss_best, loss_last, eta,
+                        increases, best_at_check, halved_at_check)
+                    assert xs0 is not None and ys is not None
+                    project = ball.projector(xs0)
+                    keep = torch.ones(idx.shape[0], dtype=torch.bool, device=idx.device)
             assert x is not None and eta is not None
             z1 = project(torch.addcmul(x, eta.view(shape), ball.steepest_direction(g)))
             if it == 0:  # momentum 1: the plain projected step (z1 is already inside)
@@ -122,8 +128,15 @@ class APGD(Attack):
             else:  # x + a (z1 - x) + (1 - a) (x - x_prev), in three fused ops
                 x_new = project(torch.add(torch.lerp(x, z1, MOMENTUM), x - x_prev, alpha=1 - MOMENTUM))
             x_prev, x = x, x_new
+            if it + 1 == self.steps:  # the last iterate needs a forward pass only, no gradient
+                with torch.no_grad():
+                    found.record(idx, x, self._live(is_success(model(x), ys, ss), keep))
+                return
             z, loss, g = input_gradient(model, x, loss_fn, ys, ts)
-            keep = found.record(idx, x, is_success(z, ys, ss))
+            done_before = ~keep
+            keep = found.record(idx, x, self._live(is_success(z, ys, ss), keep))
+            if self.early_stop:
+                keep &= ~done_before
             increases += (loss > loss_last).to(increases.dtype)
             loss_last = loss
             better = loss > loss_best
@@ -141,6 +154,11 @@ class APGD(Attack):
                 halved_at_check, best_at_check = halve, loss_best.clone()
                 increases.zero_()
                 since_check = 0
+
+    def _live(self, success: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """Successes of the rows still searched: with early stop, rows already done but not yet compacted
+        away are carried along and never recorded again."""
+        return success & keep if self.early_stop else success
 
 
 class APGDT(APGD):

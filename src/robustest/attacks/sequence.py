@@ -40,7 +40,9 @@ class Strength:
     """One profile of the default sequence: FGSM (when ``fgsm``), APGD-CE with ``ce_steps``, APGD-DLR
     with ``dlr_steps`` (0: left out), APGD-T with ``target_steps`` against ``targets`` classes, then
     Square with ``square_queries`` forward passes per surviving sample (0: left out), cut short after
-    ``square_probe`` of them when it has broken nothing by then (None: never cut short)."""
+    ``square_probe`` of them when it has broken nothing by then (None: never cut short), and given further
+    rounds from fresh starts while it keeps breaking samples past the probe, up to ``square_max_queries``
+    per sample (None: one round)."""
 
     fgsm: bool
     ce_steps: int
@@ -49,6 +51,7 @@ class Strength:
     target_steps: int
     square_queries: int
     square_probe: Optional[int] = None
+    square_max_queries: Optional[int] = None
 
     def attacks(self) -> List[Tuple[str, dict]]:
         out: List[Tuple[str, dict]] = [("fgsm", {})] if self.fgsm else []
@@ -57,7 +60,8 @@ class Strength:
             out.append(("apgd-dlr", {"steps": self.dlr_steps}))
         out.append(("apgd-t", {"steps": self.target_steps, "targets": self.targets}))
         if self.square_queries:
-            out.append(("square", {"queries": self.square_queries, "probe": self.square_probe}))
+            out.append(("square", {"queries": self.square_queries, "probe": self.square_probe,
+                                   "max_queries": self.square_max_queries}))
         return out
 
 
@@ -69,7 +73,7 @@ STRENGTHS: Dict[str, Strength] = {
     "fast": Strength(fgsm=True, ce_steps=30, dlr_steps=0, targets=3, target_steps=20, square_queries=300,
                      square_probe=30),
     "standard": Strength(fgsm=True, ce_steps=30, dlr_steps=0, targets=9, target_steps=12, square_queries=800,
-                         square_probe=25),
+                         square_probe=25, square_max_queries=5000),
     "thorough": Strength(fgsm=True, ce_steps=100, dlr_steps=100, targets=9, target_steps=100,
                          square_queries=5000),
 }

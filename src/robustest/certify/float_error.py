@@ -38,6 +38,7 @@ from ..graph.rounding import node_errors
 from ..layers.base import Box
 from ..layers.rounding import Precision
 from ..spec import LpBall
+from .float_rows import row_errors
 from .ibp import interval_bounds
 
 
@@ -48,11 +49,37 @@ def output_error(graph: Graph, x0: torch.Tensor, ball: LpBall, precision: Precis
     ball around each ``x0`` (batched, float64): interval bounds of every node, intersected with the
     per-node bounds ``tighter[n]`` of sample ``n`` when known (e.g. CROWN's). Returns it and "" or why it
     is infinite (:func:`node_errors`)."""
+    errors, why = node_errors(graph, region_boxes(graph, x0, ball, tighter), precision)
+    return errors[-1].flatten(1), why
+
+
+def rows_error(graph: Graph, x0: torch.Tensor, ball: LpBall, C: torch.Tensor, precision: Precision, *,
+               tighter: Sequence[Sequence[tuple[np.ndarray, np.ndarray]] | None] | None = None,
+               rows: bool = False, deadline: float = math.inf) -> tuple[torch.Tensor, str]:
+    """A bound (N, R) on how far each row ``C y`` of the computed outputs can be from the exact one over
+    the ball (``tighter`` as for :func:`output_error`): :func:`row_slack` of the a-priori bound, and with
+    ``rows`` the smaller of it and the row-wise bound of :mod:`robustest.certify.float_rows` (when that
+    finishes by ``deadline``, ``time.perf_counter()``); and "" or why it is infinite."""
+    return boxes_rows_error(graph, region_boxes(graph, x0, ball, tighter), C, precision, rows=rows,
+                            deadline=deadline)
+
+
+def boxes_rows_error(graph: Graph, boxes: Sequence[Box], C: torch.Tensor, precision: Precision, *,
+                     rows: bool = False, deadline: float = math.inf) -> tuple[torch.Tensor, str]:
+    """:func:`rows_error` on given bounds of every node (batched N, e.g. sub-boxes of a region)."""
+    errors, why = node_errors(graph, boxes, precision)
+    slack = row_slack(C, errors[-1].flatten(1))
+    better = None if why or not rows else row_errors(graph, boxes, C, precision, errors=errors, deadline=deadline)
+    return (slack if better is None else torch.minimum(slack, better)), why
+
+
+def region_boxes(graph: Graph, x0: torch.Tensor, ball: LpBall,
+                 tighter: Sequence[Sequence[tuple[np.ndarray, np.ndarray]] | None] | None = None) -> list[Box]:
+    """Interval bounds of every node over the ball, intersected with the per-sample ``tighter`` ones."""
     boxes = interval_bounds(graph, *ball.box(x0))
     if tighter is not None and any(t is not None for t in tighter):
         boxes = [_intersect(box, [None if t is None else t[k] for t in tighter]) for k, box in enumerate(boxes)]
-    errors, why = node_errors(graph, boxes, precision)
-    return errors[-1].flatten(1), why
+    return boxes
 
 
 def _intersect(box: Box, known: list[tuple[np.ndarray, np.ndarray] | None]) -> Box:
@@ -76,4 +103,4 @@ def row_slack(C: torch.Tensor, error: torch.Tensor) -> torch.Tensor:
     return torch.where(hits, torch.full_like(slack, math.inf), slack)
 
 
-__all__ = ["output_error", "row_slack"]
+__all__ = ["boxes_rows_error", "output_error", "region_boxes", "row_slack", "rows_error"]

@@ -33,6 +33,7 @@ counterexample candidate (re-checked by the caller).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -42,7 +43,34 @@ from .ascent import Best, ascend
 from .bab import CANDIDATE_MARGIN, PROOF_TOLERANCE, BabStats
 from .mlp import DenseMLP, backward, concretize, root_bounds
 
-__all__ = ["input_split"]
+__all__ = ["DomainGuard", "input_split"]
+
+
+@dataclass(frozen=True)
+class DomainGuard:
+    """The rounding guard of a guarded task, per sub-box. ``slack`` (P, M): what each row clears on the
+    whole box (already added to ``b``); ``of(lo, hi, prop, pre)``: a sound bound (D, M) of the rows'
+    rounding on the sub-boxes ``[lo, hi]`` (D, n0) of polytopes ``prop`` (D,), given CROWN's bounds ``pre``
+    of each ReLU layer's pre-activation there (``(ls, us)``, each (D, n_k)); much smaller on small boxes."""
+
+    slack: torch.Tensor
+    of: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, tuple[list[torch.Tensor], list[torch.Tensor]]],
+                 torch.Tensor]
+
+    def regain(self, out: _Bounded, b: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, prop: torch.Tensor
+               ) -> torch.Tensor:
+        """The domains' margins (D,), raised where the whole box's slack kept a domain open that its own
+        closes: ``max_k low_k - (b_k - slack_k) - min(slack_k, of_k)``."""
+        exact = b[prop] - self.slack[prop]
+        near = (out.margin <= PROOF_TOLERANCE) & ((out.low - exact).amax(1) > PROOF_TOLERANCE)
+        if not bool(near.any()):
+            return out.margin
+        idx = near.nonzero().flatten()
+        pre = ([x[idx] for x in out.pre[0]], [x[idx] for x in out.pre[1]])
+        own = torch.minimum(self.of(lo[idx], hi[idx], prop[idx], pre).to(exact), self.slack[prop[idx]])
+        margin = out.margin.clone()
+        margin[idx] = torch.maximum(margin[idx], (out.low[idx] - exact[idx] - own).amax(1))
+        return margin
 
 
 @dataclass(frozen=True)
@@ -50,11 +78,14 @@ class _Bounded:
     margin: torch.Tensor  # (D,) max over rows of (lower bound - b)
     coeffs: torch.Tensor  # (D, n0) the CROWN coefficients of the row closest to closing
     candidate: torch.Tensor | None
+    low: torch.Tensor  # (D, M) the rows' lower bounds
+    pre: tuple[list[torch.Tensor], list[torch.Tensor]]  # CROWN's bounds of every ReLU layer's input
 
 
 def _bound(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b: torch.Tensor,
-           alpha_steps: int) -> _Bounded:
-    """Bounds of ``D`` domains (``lo``/``hi`` (D, n0), ``C`` (D, M, K), ``b`` (D, M))."""
+           alpha_steps: int, reach: torch.Tensor | None = None) -> _Bounded:
+    """Bounds of ``D`` domains (``lo``/``hi`` (D, n0), ``C`` (D, M, K), ``b`` (D, M)); a candidate must
+    reach ``C y <= reach`` (default ``b``; a guarded task's exact right-hand sides)."""
     ls, us = root_bounds(net, lo, hi)
     L = len(net.weights)
     zero = C.new_zeros(C.shape[:2])
@@ -77,25 +108,30 @@ def _bound(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b
     points = torch.cat([torch.where(Ax > 0, lo.unsqueeze(1), hi.unsqueeze(1)), ((lo + hi) / 2).unsqueeze(1)], 1)
     P = points.shape[1]
     ys = net.forward(points.reshape(D * P, -1)).reshape(D, P, -1)
-    inside = ((ys @ C.transpose(1, 2)) - b.unsqueeze(1) <= -CANDIDATE_MARGIN).all(-1)  # (D, P)
+    reach = b if reach is None else reach
+    inside = ((ys @ C.transpose(1, 2)) - reach.unsqueeze(1) <= -CANDIDATE_MARGIN).all(-1)  # (D, P)
     hit = inside.nonzero()
     cand = None if hit.shape[0] == 0 else points[hit[0, 0], hit[0, 1]].clone()
-    return _Bounded(gap.amax(1), coeffs, cand)
+    return _Bounded(gap.amax(1), coeffs, cand, low, (ls, us))
 
 
 def input_split(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tensor, b: torch.Tensor, *,
-                deadline: float, settings: InputSplit | None = None) -> BabStats:
+                deadline: float, settings: InputSplit | None = None, guard: DomainGuard | None = None
+                ) -> BabStats:
     """Prove that no ``x`` in ``[lo, hi]`` (flat, float64) has ``C[p] @ net(x) <= b[p]`` for any ``p``
     (``C`` (P, M, K), ``b`` (P, M); short polytopes padded with zero rows and ``b = inf``). Stops at
     ``deadline`` (perf_counter, checked every round; a round takes at most ``settings.round_seconds`` at
     the rate measured in the last one, and no more than the time left), at a counterexample candidate, or
-    when the queue outgrows ``settings.max_domains`` (default :class:`~robustest.schedules.InputSplit`)."""
+    when the queue outgrows ``settings.max_domains`` (default :class:`~robustest.schedules.InputSplit`).
+    ``guard``: ``b`` includes a rounding slack for the whole box, and each child that only that keeps open
+    is judged on its own sub-box's slack (:class:`DomainGuard`)."""
     settings = settings or InputSplit()
     start = time.perf_counter()
     P = C.shape[0]
     qlo, qhi = lo.expand(P, -1).clone(), hi.expand(P, -1).clone()
     qprop = torch.arange(P, device=lo.device)
-    out = _bound(net, qlo, qhi, C, b, settings.root_alpha_steps)
+    reach = None if guard is None else b - guard.slack  # a candidate must violate the exact rows
+    out = _bound(net, qlo, qhi, C, b, settings.root_alpha_steps, reach)
     done, biggest = P, P
     per_box = 1e-4  # seconds per child bounded: a first guess, then measured every round
 
@@ -135,12 +171,13 @@ def input_split(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tens
         clo[rows + D, dim] = mid
         cprop = pprop.repeat(2)
         t0 = time.perf_counter()
-        out = _bound(net, clo, chi, C[cprop], b[cprop], settings.alpha_steps)
-        per_box = max((time.perf_counter() - t0) / (2 * D), 1e-6)
-        done += 2 * D
+        out = _bound(net, clo, chi, C[cprop], b[cprop], settings.alpha_steps, None if reach is None else reach[cprop])
         if out.candidate is not None:
             return stats(False, "counterexample", out.candidate)
+        margin = out.margin if guard is None else guard.regain(out, b, clo, chi, cprop)
+        per_box = max((time.perf_counter() - t0) / (2 * D), 1e-6)
+        done += 2 * D
         qlo, qhi = torch.cat([qlo[rest], clo]), torch.cat([qhi[rest], chi])
-        qprop, qmarg, qcoef = torch.cat([qprop[rest], cprop]), torch.cat([qmarg[rest], out.margin]), \
+        qprop, qmarg, qcoef = torch.cat([qprop[rest], cprop]), torch.cat([qmarg[rest], margin]), \
             torch.cat([qcoef[rest], out.coeffs])
         biggest = max(biggest, int(qmarg.numel()))

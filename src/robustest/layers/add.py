@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..solvers.base import Problem
-from .base import Box, Call, Layer, NpBox, OnnxNode, widen
+from .base import Box, Call, Layer, NpBox, OnnxNode, signed_map_difference, widen
 from .registry import matches, register
 from .rounding import Precision, in_range, magnitude
 from .scale import OPS
@@ -57,6 +57,7 @@ class Add(Layer):
         (alo, ahi), (blo, bhi) = boxes
         return (alo + blo, ahi + bhi) if self.sign > 0 else (alo - bhi, ahi - blo)
 
+    difference = signed_map_difference
     def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: dict[str, Any] | None = None
                  ) -> tuple[list[torch.Tensor], torch.Tensor]:
         return [A, A if self.sign > 0 else -A], A.new_zeros(A.shape[:2])

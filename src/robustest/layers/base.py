@@ -21,7 +21,7 @@ ordinary torch modules, which ``from_module`` then reads).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -34,6 +34,8 @@ from .rounding import Precision, in_range, magnitude
 
 Box = tuple[torch.Tensor, torch.Tensor]
 NpBox = tuple[np.ndarray, np.ndarray]
+#: An interval of row coefficients ``(centre, radius)``, each (N, R, *shape) (:meth:`Layer.difference`).
+Coef = tuple[torch.Tensor, torch.Tensor]
 
 #: Intermediate bounds become variable bounds in LP/MILP; they are widened by this (relative + absolute)
 #: slack so float rounding of a sound bound never cuts off a reachable point.
@@ -210,6 +212,16 @@ class Layer:
         certificate can account for the model's rounding (the certifiers then give none)."""
         return None
 
+    def difference(self, coef: Coef, boxes: Sequence[Box], errors: Sequence[torch.Tensor]) -> list[Coef] | None:
+        """How the computed-minus-exact difference of the output reads on the inputs' differences, for the
+        row-wise rounding bound (:mod:`robustest.certify.float_rows`). ``coef`` is an interval of row
+        coefficients ``(centre, radius)`` (N, R, *out) on the output's difference ``d_out``; returns one
+        interval per input such that, at every point of ``boxes`` whose computed inputs are within
+        ``errors`` of the exact ones, the coefficients' value on ``d_out`` (less the layer's own rounding,
+        which the caller adds) equals some coefficients in the returned intervals on the inputs' ``d_in``.
+        None: the kind has no such rule (the a-priori bound of :meth:`rounding` is used instead)."""
+        return None
+
     def to(self: _L, device: torch.device, dtype: torch.dtype) -> _L:  # noqa: PYI019 - Self needs 3.11
         """A copy with every tensor moved/cast (layers are immutable, so this returns a new one)."""
         new = object.__new__(type(self))
@@ -252,10 +264,16 @@ class AffineLayer(Layer):
 
     def transpose(self, A: torch.Tensor, in_shape: tuple[int, ...]) -> torch.Tensor:
         """``A L``: coefficients on the input, from coefficients ``A`` (B, M, *out) on the output."""
-        B, M = A.shape[:2]
-        x = A.new_zeros((B * M,) + tuple(in_shape))
-        vjp = torch.func.vjp(self.linear, x)[1]
-        return vjp(A.reshape((B * M,) + tuple(A.shape[2:])))[0].reshape((B, M) + tuple(in_shape))
+        return _pullback(self.linear, A, in_shape)
+
+    def abs_transpose(self, A: torch.Tensor, in_shape: tuple[int, ...]) -> torch.Tensor:
+        """``A |L|`` (for ``A >= 0``: radii of coefficient intervals, :meth:`difference`)."""
+        return _pullback(self.abs_linear, A, in_shape)
+
+    def difference(self, coef: Coef, boxes: Sequence[Box], errors: Sequence[torch.Tensor]) -> list[Coef]:
+        """``d_out = L d_in`` (the bias cancels): centre ``c L``, radius ``r |L|``."""
+        in_shape = tuple(boxes[0][0].shape[1:])
+        return [(self.transpose(coef[0], in_shape), self.abs_transpose(coef[1], in_shape))]
 
     def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: dict[str, Any] | None = None
                  ) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -300,6 +318,37 @@ class AffineLayer(Layer):
         factor = precision.dot(n, op)
         bound = self.abs_linear(errors[0]) + factor * size + precision.absolute(n)
         return in_range(bound, size * (1 + factor), precision)
+
+
+def _pullback(fn: Callable[[torch.Tensor], torch.Tensor], A: torch.Tensor, in_shape: tuple[int, ...]) -> torch.Tensor:
+    """``A`` (B, M, *out) through the transpose of the linear map ``fn`` (its vector-Jacobian product, by
+    autograd: ``torch.func.vjp`` would import torch._dynamo, seconds of start-up)."""
+    B, M = A.shape[:2]
+    with torch.enable_grad():
+        x = A.new_zeros((B * M,) + tuple(in_shape), requires_grad=True)
+        (grad,) = torch.autograd.grad(fn(x), x, A.reshape((B * M,) + tuple(A.shape[2:])),
+                                      create_graph=A.requires_grad)  # alpha-CROWN differentiates through A
+    return grad.reshape((B, M) + tuple(in_shape))
+
+
+def signed_map_difference(layer: Layer, coef: Coef, boxes: Sequence[Box], errors: Sequence[torch.Tensor]
+                          ) -> list[Coef]:
+    """:meth:`Layer.difference` of a kind whose output entries are input entries or their negatives (a
+    reshape, a selection, a concatenation, a sum or difference of two inputs): its CROWN ``backward`` is
+    exact, and the radii go through it in absolute value."""
+    centres = layer.backward(coef[0], boxes)[0]
+    radii = layer.backward(coef[1], boxes)[0]
+    return [(c, r.abs()) for c, r in zip(centres, radii)]
+
+
+def slope_difference(coef: Coef, low: torch.Tensor, high: torch.Tensor) -> list[Coef]:
+    """:meth:`Layer.difference` of an elementwise kind whose difference is ``d_out = s d_in`` with the slope
+    ``s`` in ``[low, high]`` (batched like the input): the interval product of the coefficients and ``s``."""
+    lo, hi = coef[0] - coef[1], coef[0] + coef[1]
+    a, b = low.unsqueeze(1), high.unsqueeze(1)
+    ends = torch.stack([lo * a, lo * b, hi * a, hi * b])
+    new_lo, new_hi = ends.amin(0), ends.amax(0)
+    return [((new_hi + new_lo) / 2, (new_hi - new_lo) / 2)]
 
 
 def distinct(problem: Problem, y: np.ndarray, out_box: NpBox) -> np.ndarray:

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..errors import UnsupportedLayer
 from ..solvers.base import Problem
-from .base import Box, Call, Layer, NpBox, OnnxNode, distinct
+from .base import Box, Call, Layer, NpBox, OnnxNode, distinct, signed_map_difference
 from .registry import register, unsupported
 from .rounding import Precision
 
@@ -89,6 +89,7 @@ class Concat(Layer):
     def interval(self, *boxes: Box) -> Box:
         return (torch.cat([b[0] for b in boxes], self.axis + 1), torch.cat([b[1] for b in boxes], self.axis + 1))
 
+    difference = signed_map_difference
     def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: dict[str, Any] | None = None
                  ) -> tuple[list[torch.Tensor], torch.Tensor]:
         return list(torch.split(A, list(self.sizes), self.axis + 2)), A.new_zeros(A.shape[:2])

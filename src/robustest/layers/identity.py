@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..solvers.base import Problem
-from .base import Box, Call, Layer, NpBox, OnnxNode
+from .base import Box, Call, Layer, NpBox, OnnxNode, signed_map_difference
 from .registry import register
 from .rounding import Precision
 
@@ -48,6 +48,7 @@ class Identity(Layer):
     def interval(self, *boxes: Box) -> Box:
         return boxes[0]
 
+    difference = signed_map_difference
     def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: dict[str, Any] | None = None
                  ) -> tuple[list[torch.Tensor], torch.Tensor]:
         return [A], A.new_zeros(A.shape[:2])

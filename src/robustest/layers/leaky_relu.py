@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..solvers.base import Problem
-from .base import Box, Call, Layer, NpBox, OnnxNode, widen
+from .base import Box, Call, Coef, Layer, NpBox, OnnxNode, slope_difference, widen
 from .registry import register, unsupported
 from .relu import ReLU
 from .rounding import Precision, in_range, magnitude
@@ -67,6 +67,16 @@ class LeakyReLU(Layer):
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         return F.leaky_relu(xs[0], self.slope)
+
+    def difference(self, coef: Coef, boxes: Sequence[Box], errors: Sequence[torch.Tensor]) -> list[Coef]:
+        """The difference is ``s e`` with ``s`` between the two slopes: 1 where the exact and computed
+        inputs are both >= 0, the negative slope where both are <= 0."""
+        active, dead = boxes[0][0] - errors[0] >= 0, boxes[0][1] + errors[0] <= 0
+        one = torch.ones_like(boxes[0][0])
+        a = self.slope * one
+        low = torch.where(active, one, torch.where(dead, a, torch.minimum(a, one)))
+        high = torch.where(active, one, torch.where(dead, a, torch.maximum(a, one)))
+        return slope_difference(coef, low, high)
 
     def rounding(self, boxes: Sequence[Box], errors: Sequence[torch.Tensor], precision: Precision
                  ) -> torch.Tensor:

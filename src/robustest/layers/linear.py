@@ -78,6 +78,9 @@ class Linear(AffineLayer):
     def transpose(self, A: torch.Tensor, in_shape: tuple[int, ...]) -> torch.Tensor:
         return A @ self.weight
 
+    def abs_transpose(self, A: torch.Tensor, in_shape: tuple[int, ...]) -> torch.Tensor:
+        return A @ self.weight.abs()
+
     def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: dict[str, Any] | None = None
                  ) -> tuple[list[torch.Tensor], torch.Tensor]:
         return [A @ self.weight], A @ self.bias

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..solvers.base import Problem
-from .base import Box, Call, Layer, NpBox, OnnxNode, widen
+from .base import Box, Call, Coef, Layer, NpBox, OnnxNode, slope_difference, widen
 from .registry import register
 from .rounding import Precision
 
@@ -95,6 +95,13 @@ class ReLU(Layer):
         low, up, icpt = relaxation(lo.unsqueeze(1), hi.unsqueeze(1), alpha)
         pos, neg = A.clamp(min=0), A.clamp(max=0)
         return [pos * low + neg * up], (neg * icpt).flatten(2).sum(-1)
+
+    def difference(self, coef: Coef, boxes: Sequence[Box], errors: Sequence[torch.Tensor]) -> list[Coef]:
+        """``relu(x + e) - relu(x) = s e`` with ``s`` in [0, 1]; 1 where the exact and computed inputs are
+        both >= 0, 0 where both are <= 0."""
+        active, dead = boxes[0][0] - errors[0] >= 0, boxes[0][1] + errors[0] <= 0
+        one = torch.ones_like(boxes[0][0])
+        return slope_difference(coef, torch.where(active, one, 0 * one), torch.where(dead, 0 * one, one))
 
     def rounding(self, boxes: Sequence[Box], errors: Sequence[torch.Tensor], precision: Precision
                  ) -> torch.Tensor:

@@ -15,7 +15,7 @@ from torch import nn
 
 from ..errors import UnsupportedLayer
 from ..solvers.base import Problem
-from .base import Box, Call, Layer, NpBox, OnnxNode
+from .base import Box, Call, Layer, NpBox, OnnxNode, signed_map_difference
 from .registry import register, unsupported
 from .rounding import Precision
 
@@ -107,6 +107,7 @@ class Reshape(Layer):
     def interval(self, *boxes: Box) -> Box:
         return self.forward(boxes[0][0]), self.forward(boxes[0][1])
 
+    difference = signed_map_difference
     def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: dict[str, Any] | None = None
                  ) -> tuple[list[torch.Tensor], torch.Tensor]:
         in_shape = tuple(boxes[0][0].shape[1:])

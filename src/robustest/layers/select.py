@@ -20,7 +20,7 @@ from torch import nn
 
 from ..errors import UnsupportedLayer
 from ..solvers.base import Problem
-from .base import Box, Call, Layer, NpBox, OnnxNode, distinct
+from .base import Box, Call, Layer, NpBox, OnnxNode, distinct, signed_map_difference
 from .registry import register, unsupported
 from .rounding import Precision
 
@@ -123,6 +123,7 @@ class Select(Layer):
     def interval(self, *boxes: Box) -> Box:
         return self.forward(boxes[0][0]), self.forward(boxes[0][1])
 
+    difference = signed_map_difference
     def backward(self, A: torch.Tensor, boxes: Sequence[Box], relax: dict[str, Any] | None = None
                  ) -> tuple[list[torch.Tensor], torch.Tensor]:
         B, M = A.shape[:2]

@@ -44,7 +44,7 @@ from torch import nn
 
 from ..errors import UnsupportedLayer
 from ..solvers.base import Problem
-from .base import Box, Call, Layer, NpBox, OnnxNode, widen
+from .base import Box, Call, Coef, Layer, NpBox, OnnxNode, slope_difference, widen
 from .rounding import Precision, in_range, magnitude
 
 #: Bisection steps for the minimiser of ``f - a x`` on a convex piece: the bound's looseness is about
@@ -112,6 +112,13 @@ class Smooth(Layer):
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         return self.fn(xs[0])
+
+    def difference(self, coef: Coef, boxes: Sequence[Box], errors: Sequence[torch.Tensor]) -> list[Coef]:
+        """``f(x + e) - f(x) = f'(xi) e`` (mean value theorem) with ``xi`` in the box widened by the error:
+        the slope lies in :meth:`grad_range` there (widened by a relative 1e-9 for its own rounding)."""
+        low, high = self.grad_range(boxes[0][0] - errors[0], boxes[0][1] + errors[0])
+        pad = 1e-9 * torch.maximum(low.abs(), high.abs()) + 1e-300
+        return slope_difference(coef, low - pad, high + pad)
 
     def rounding(self, boxes: Sequence[Box], errors: Sequence[torch.Tensor], precision: Precision
                  ) -> torch.Tensor:

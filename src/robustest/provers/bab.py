@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 import weakref
+from dataclasses import replace
 from typing import TYPE_CHECKING, List
 
 import torch
@@ -24,6 +25,8 @@ from ..graph import Graph
 from .base import ProofTask, Prover, ProverOutcome
 
 if TYPE_CHECKING:
+    from ..certify.input_split import DomainGuard
+    from ..layers.base import Box
     from ..certify.mlp import DenseMLP
 
 
@@ -81,7 +84,8 @@ class BabProver(Prover):
         lo, hi = lo[0].reshape(-1).double().cpu(), hi[0].reshape(-1).double().cpu()
         C, b = polytopes(task, n)
         if lo.numel() <= s.input_split.max_dim:
-            split = input_split(net, lo, hi, C, b, deadline=deadline, settings=s.input_split)
+            split = input_split(net, lo, hi, C, b, deadline=deadline, settings=s.input_split,
+                                guard=_domain_guard(task, n, deadline))
             return _answer(task, split.proved, split.candidate,
                            f"bab (input split): {split.reason} after {split.domains} domains")
         now = time.perf_counter()
@@ -119,6 +123,41 @@ def _dense(graph: Graph) -> DenseMLP:
     if graph not in _DENSE:
         _DENSE[graph] = dense_mlp(graph)
     return _DENSE[graph]
+
+
+def _domain_guard(task: ProofTask, n: int, deadline: float) -> DomainGuard | None:
+    """For a guarded task, the rounding bound of sample ``n``'s rows on sub-boxes of its input box: the
+    graph's interval bounds on each sub-box, intersected with the search's CROWN bounds of the ReLUs'
+    inputs, through :func:`~robustest.certify.float_error.boxes_rows_error`."""
+    from ..certify.float_error import boxes_rows_error
+    from ..certify.ibp import interval_bounds
+    from ..certify.input_split import DomainGuard
+
+    if task.rounding is None:
+        return None
+    slack, precision = task.rounding
+    C, _ = polytopes(task, n)
+    _, S = polytopes(replace(task, d=-slack.to(task.d)), n)  # the slack in the polytopes' layout
+    S = torch.where(torch.isfinite(S), S, torch.zeros_like(S))  # padded rows: none
+    shape = tuple(task.x0.shape[1:])
+    device = task.x0.device
+    nodes = task.graph.nodes
+    relu_inputs = [nd.inputs[0] for nd in nodes[1:] if nd.layer is not None and nd.layer.dense_role == "relu"]
+
+    def of(lo: torch.Tensor, hi: torch.Tensor, prop: torch.Tensor,
+           pre: tuple[list[torch.Tensor], list[torch.Tensor]]) -> torch.Tensor:
+        D = lo.shape[0]
+        tighter: list[Box | None] = [None] * len(nodes)
+        if len(pre[0]) == len(relu_inputs):  # the dense chain's ReLU layers are the graph's ReLUs, in order
+            for k, l, u in zip(relu_inputs, *pre):
+                shape_k = (D,) + tuple(nodes[k].shape)
+                tighter[k] = (l.to(device).reshape(shape_k), u.to(device).reshape(shape_k))
+        boxes = interval_bounds(task.graph, lo.to(device).reshape((D,) + shape), hi.to(device).reshape((D,) + shape),
+                                tighter=tighter)
+        bound, why = boxes_rows_error(task.graph, boxes, C[prop].to(device), precision, rows=True, deadline=deadline)
+        return torch.full_like(bound, float("inf")).cpu() if why else bound.cpu()
+
+    return DomainGuard(S, of)
 
 
 def polytopes(task: ProofTask, n: int):  # type: ignore[no-untyped-def]

@@ -25,6 +25,8 @@ the orchestrator keeps the best bound per row across provers (:class:`Known`).
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field, replace
 from typing import List, Literal, Optional, Sequence, Tuple
 
@@ -72,6 +74,9 @@ class ProofTask:
     known: Optional[Tuple[Known, ...]] = None
     solver: str = "highs"
     settings: ProofSettings = field(default_factory=ProofSettings)
+    #: for a guarded task (:meth:`guarded`), the slack (N, R) its rows clear and the model's precision: a
+    #: prover that splits the region may bound the rounding again on each part (the input split does)
+    rounding: Optional[Tuple[torch.Tensor, Precision]] = None
 
     @staticmethod
     def margins(graph: Graph, x0: torch.Tensor, ball: LpBall, labels: torch.Tensor, **more: object) -> ProofTask:
@@ -84,21 +89,30 @@ class ProofTask:
     def __len__(self) -> int:
         return int(self.x0.shape[0])
 
-    def float_slack(self, precision: Precision) -> Tuple[torch.Tensor, str]:
+    def float_slack(self, precision: Precision, *, rows: bool = False, deadline: float = math.inf
+                    ) -> Tuple[torch.Tensor, str]:
         """Per row (N, R), how far the model's computed ``C y`` can be from the exact network's over each
-        sample's region when the model computes in ``precision`` (:mod:`robustest.certify.float_error`,
-        on the per-node bounds known, else IBP's), and "" or why it is infinite."""
-        from ..certify.float_error import output_error, row_slack
+        sample's region when the model computes in ``precision``, on the per-node bounds known, else IBP's
+        (:func:`robustest.certify.float_error.rows_error`; ``rows``: also the row-wise bound, until
+        ``deadline``), and "" or why it is infinite."""
+        from ..certify.float_error import rows_error
 
         tighter = [k.boxes for k in self.known] if self.known is not None else None
-        err, why = output_error(self.graph, self.x0, self.ball, precision, tighter=tighter)
-        return row_slack(self.C, err), why
+        return rows_error(self.graph, self.x0, self.ball, self.C, precision, tighter=tighter,
+                          rows=rows, deadline=deadline)
 
-    def guarded(self, slack: torch.Tensor) -> ProofTask:
+    def guarded(self, slack: torch.Tensor, precision: Optional[Precision] = None) -> ProofTask:
         """The task about the model as it computes: every row must clear its ``slack`` (N, R) (from
         :meth:`float_slack`), ``C y + d - slack > 0``, so a proof of it holds for the computed outputs
-        too, and its bounds (``figure``) bound their margins."""
-        return replace(self, d=self.d - slack.to(self.d))
+        too, and its bounds (``figure``) bound their margins. The known row bounds (of the exact rows)
+        become bounds of the guarded rows (rounded down: :func:`round_down`). ``precision``: the model's,
+        kept with the slack (:attr:`rounding`)."""
+        known = self.known
+        if known is not None:
+            per = slack.detach().cpu().numpy()
+            known = tuple(Known(round_down(k.lower - s), k.boxes) for k, s in zip(known, per))
+        rounding = None if precision is None else (slack.to(self.d), precision)
+        return replace(self, d=self.d - slack.to(self.d), known=known, rounding=rounding)
 
     def best(self, n: int, lower: np.ndarray) -> np.ndarray:
         """Sample ``n``'s row bounds ``lower`` raised to the ones known (both sound): a prover never
@@ -125,6 +139,12 @@ class ProverOutcome:
     boxes: Optional[List[NpBox]] = None
     counterexample: Optional[torch.Tensor] = None
     reason: str = ""
+
+
+def round_down(x: np.ndarray) -> np.ndarray:
+    """``x`` lowered by a few float64 ulps: a row bound moved between the exact and the guarded rows
+    (``lower -+ slack``) stays a lower bound whatever the sum's rounding."""
+    return x - (np.abs(x) * 4 * np.finfo(np.float64).eps + 1e-300)
 
 
 def group_margin(lower: np.ndarray, groups: Sequence[int]) -> float:

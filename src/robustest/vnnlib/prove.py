@@ -22,7 +22,6 @@ import torch
 
 from ..graph import Graph
 from ..ladder import AttackRung, ProverRung, Rung
-from ..layers.rounding import Precision
 from ..provers import PROVERS, Known, ProofTask
 from ..schedules import StageSchedule
 from ..spec import LpBall
@@ -43,24 +42,19 @@ def region_ball(region: Region, shape: Tuple[int, ...], device: torch.device
     return x0, LpBall(eps=eps, norm="linf", domain=(lo.reshape(shape), hi.reshape(shape)))
 
 
-def region_task(graph: Graph, region: Region, shape: Tuple[int, ...], device: torch.device, *,
-                precision: Optional[Precision] = None, guard: bool = True) -> Optional[ProofTask]:
-    """The region as a proof task (batch of one) on ``graph``, or None when a disjunct has no rows (the
-    whole output space: it cannot be refuted). Every row must clear the bound on the rounding of the
-    model as it computes, in ``precision`` (default float32 on ``device``;
-    :meth:`~robustest.provers.ProofTask.guarded`): "unsat" is about that network. ``guard=False``: about
-    the exact network (``ProofSettings.real_arithmetic``)."""
+def region_task(graph: Graph, region: Region, shape: Tuple[int, ...], device: torch.device
+                ) -> Optional[ProofTask]:
+    """The region as a proof task (batch of one) on ``graph``, about the exact network, or None when a
+    disjunct has no rows (the whole output space: it cannot be refuted). The verifier's subject guards it
+    against the model's rounding (:class:`robustest.ladder.Subject`) unless
+    ``ProofSettings.real_arithmetic``."""
     if any(a.shape[0] == 0 for a, _ in region.polytopes):
         return None
     x0, ball = region_ball(region, shape, device)
     C = torch.cat([a for a, _ in region.polytopes]).to(device, torch.float64).unsqueeze(0)
     d = -torch.cat([b for _, b in region.polytopes]).to(device, torch.float64).unsqueeze(0)
     groups = tuple(p for p, (a, _) in enumerate(region.polytopes) for _ in range(a.shape[0]))
-    task = ProofTask(graph, x0, ball, C, d, groups, known=(Known(np.full(C.shape[1], -np.inf)),))
-    if not guard:
-        return task
-    slack, _ = task.float_slack(precision or Precision.of(torch.float32, device))
-    return task.guarded(slack)
+    return ProofTask(graph, x0, ball, C, d, groups, known=(Known(np.full(C.shape[1], -np.inf)),))
 
 
 def vnnlib_ladder(schedule: StageSchedule = StageSchedule()) -> List[Rung]:

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -145,6 +146,7 @@ class RegionSubject(Subject):
         # the schedule lists alpha-CROWN: it runs
         self.settings = ProofSettings(alpha_crown=True, real_arithmetic=real_arithmetic)
         self.known: Dict[int, Known] = {}
+        self.slack: Dict[int, Tuple[np.ndarray, str]] = {}
         self.outputs: Dict[int, torch.Tensor] = {}  # a confirmed counterexample's output, per region
         self._graph: Any = None
         self._tasks: Dict[int, Optional[ProofTask]] = {}
@@ -168,12 +170,13 @@ class RegionSubject(Subject):
             raise self._graph
         return self._graph
 
-    def task(self, indices: Sequence[int]) -> Optional[ProofTask]:
+    def precision(self) -> Precision:
+        return Precision.of(self.dtype, self.device)
+
+    def plain_task(self, indices: Sequence[int]) -> Optional[ProofTask]:
         (i,) = indices
         if i not in self._tasks:
-            task = region_task(self.read_graph(), self.spec.regions[i], self.shape, self.device,
-                               precision=Precision.of(self.dtype, self.device),
-                               guard=not self.settings.real_arithmetic)
+            task = region_task(self.read_graph(), self.spec.regions[i], self.shape, self.device)
             if task is not None and task.known is not None:
                 self.known[i] = task.known[0]
             self._tasks[i] = task
