@@ -31,7 +31,7 @@ def _verdicts(path):
 def test_shards_are_judged_together_on_the_last_shard(project):
     project.test_file(MARKED.format(min_pass=0.75))  # 2 of 4 pass: fails over all samples
     result = project.run("--robust-shards=2", "--robust-junit=s.xml", "--robust-cache=off")
-    result.assert_outcomes(passed=1, failed=1)  # shard 1 alone would pass (1 of 2 falsified)
+    result.assert_outcomes(passed=1, failed=1)  # shard 1 alone (samples 0, 2) would pass
     result.stdout.fnmatch_lines(["*test_lin?shard2of2?*", "*50.0% of 4 samples pass*merged from 2 shards*",
                                  "*sample 1: falsified*", "*sample 3: falsified*"])
     assert _verdicts(project.path / "s.xml") == {
@@ -52,8 +52,19 @@ def test_marker_shards_and_bad_values(project):
     project.run("--robust-shards=many").stderr.fnmatch_lines(["*shards='many'*"])
 
 
+REORDERED = """
+import torch
+
+@pytest.fixture
+def data(data):  # samples 0, 1, 3, 2: each interleaved half (positions 0, 2 and 1, 3) holds one falsified
+    x, y = data
+    order = torch.tensor([0, 1, 3, 2])
+    return x[order], y[order]
+"""
+
+
 def test_ci_slices_merge_into_one_judgement(project):
-    project.test_file(MARKED.format(min_pass=0.75))
+    project.test_file(MARKED.format(min_pass=0.75) + REORDERED)
     for k in (1, 2):  # each job: its slice, its own JUnit and results file; neither fails alone
         project.run(f"--robust-shard={k}/2", f"--robust-json=r{k}.json", f"--robust-junit=j{k}.xml",
                     "--robust-cache=off").assert_outcomes(passed=1)
@@ -67,9 +78,18 @@ def test_ci_slices_merge_into_one_judgement(project):
 
 def test_a_slice_fails_when_it_alone_breaks_min_pass(project):
     project.test_file(MARKED.format(min_pass=1.0))
-    result = project.run("--robust-shard=1/2", "--robust-cache=off")
+    result = project.run("--robust-shard=2/2", "--robust-cache=off")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*slice 1/2 alone has 1 failing samples; min_pass=1 allows 0 of all 4*"])
+    result.stdout.fnmatch_lines(["*slice 2/2 alone has 2 failing samples; min_pass=1 allows 0 of all 4*"])
+
+
+def test_slices_interleave_the_samples(project):
+    """Slice K of N checks samples K-1, K-1+N, ...: slow samples that cluster (sorted data, appended
+    variants) are spread over the jobs. Here slice 1/2 gets samples 0 and 2, the two that survive."""
+    project.test_file(MARKED.format(min_pass=1.0))
+    project.run("--robust-shard=1/2", "--robust-junit=j1.xml", "--robust-cache=off").assert_outcomes(passed=1)
+    assert _verdicts(project.path / "j1.xml") == {"test_lin sample 0000": "certified",
+                                                  "test_lin sample 0002": "certified"}
 
 
 def test_cache_reuses_verdicts_and_ignores_a_corrupted_file(project):

@@ -78,3 +78,49 @@ def test_shards_spread_one_test_over_the_workers_with_the_serial_verdicts(projec
     assert len(b) == 6 * 12  # one set of per-sample testcases per test, not per shard
     assert _verdicts(a) == _verdicts(b)
     sharded.stdout.fnmatch_lines(["total * 4 passed, 2 not met"])  # one summary row per test
+
+
+LAZY = '''
+import sys
+
+import pytest
+from robustest import robust
+
+@pytest.fixture
+def mlp():
+    import torch  # in the fixture: only the workers, which run tests, import torch
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(4, 3)).eval()
+
+@pytest.fixture
+def points(mlp):
+    import torch
+
+    x = torch.rand(6, 4, generator=torch.Generator().manual_seed(1))
+    return x, mlp(x).argmax(1).detach()
+
+@robust(eps=0.05, model="mlp", min_pass=0.0, escalate="crown")
+def test_lazy(mlp, points):
+    pass
+
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput"):  # the controller, after merging the shards and writing the files
+        with open("controller-modules.txt", "w") as f:
+            f.write(" ".join(m for m in ("torch", "numpy") if m in sys.modules))
+'''
+
+
+def test_the_controller_merges_shards_without_importing_torch(pytester):
+    """The controller runs no test: with a conftest that imports torch in its fixtures, it merges the
+    shards' records and writes the per-sample JUnit without torch (whose import costs each process
+    more than a second) and without numpy (the HTML report's), so the workers start sooner and the
+    merge at the end is short."""
+    pytester.makeconftest(LAZY)
+    pytester.makepyfile(test_lazy="from conftest import test_lazy  # noqa: F401\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--robust-shards=2",
+                                           "--robust-junit=out.xml", "--robust-cache=off")
+    result.assert_outcomes(passed=2)
+    assert (pytester.path / "out.xml").read_text().count("<testcase") == 6
+    assert (pytester.path / "controller-modules.txt").read_text() == ""

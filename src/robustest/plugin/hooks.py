@@ -236,10 +236,10 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     kwargs = {"norm": "linf", "escalate": settings.escalate, "timeout": settings.timeout,
               "seed": derive_seed(settings.seed, item.nodeid if shard is None else shard.nodeid),
               **_health(settings), **args}
-    inputs, labels, start = all_inputs, all_labels, 0
+    inputs, labels, rows = all_inputs, all_labels, range(len(all_labels))
     if shard is not None:
         inputs, labels, rows = scale.take(shard, all_inputs, all_labels)
-        kwargs["indices"], start = rows, rows.start
+        kwargs["indices"] = rows
     from ..reporting.live import live_progress
 
     radii = None
@@ -249,7 +249,7 @@ def pytest_runtest_call(item: pytest.Item) -> None:
                 report, radii = radius_report(model, inputs, labels, **kwargs)
             else:
                 report = robustest.check(model, inputs, labels, cache=scale_plugin(item).cache, **kwargs)
-                report = scale.globalize(report, start)
+                report = scale.globalize(report, rows)
         error = None
     except RobustestError as exc:  # bad input or an unsupported model: its message says it all
         error = f"robustest: {exc}"
@@ -347,12 +347,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     state.records.sort(key=lambda r: r.nodeid)
     s = state.settings
-    from ..reporting.formats import ReportOptions, write_reports
-    from ..reporting.html import HtmlTest
+    from ..reporting.formats import RecordOnly, ReportOptions, write_reports
 
     options = ReportOptions(unknown=s.unknown, include=s.junit_include)
     for name, option, what, path, tests in (
-            ("junit", "--robust-junit", "per-sample JUnit file", s.junit, [HtmlTest(r) for r in state.records]),
+            ("junit", "--robust-junit", "per-sample JUnit file", s.junit,
+             [RecordOnly(r) for r in state.records]),
             ("html", "--robust-html", "HTML report", s.html, sorted(state.html_tests, key=lambda t: t.record.nodeid))):
         if path:
             _write(session, state, option, what, path,

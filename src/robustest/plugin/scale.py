@@ -1,8 +1,10 @@
 """Scale out and re-run for free: sample shards, CI slices, the verdict cache and the regression baseline.
 
 - ``--robust-shards=N|auto`` (or ``@robust(..., shards=N)``, ``shards =`` in the config) runs each
-  ``@robust`` test as N items, each checking a contiguous slice of the samples, so that pytest-xdist
-  spreads one test over its workers ("auto": one item per worker). Each sample's random stream derives
+  ``@robust`` test as N items, each checking an interleaved slice of the samples (item K of N takes
+  samples K-1, K-1+N, K-1+2N, ...: samples that are slow to decide, which cluster in a data set sorted
+  by class or with appended variants, are spread evenly), so that pytest-xdist spreads one test over its
+  workers ("auto": one item per worker). Each sample's random stream derives
   from the test's seed and the sample's position (:mod:`robustest.streams`), so the verdicts are those of
   a serial run whatever N is. The controller merges the items' records into one record judged on all
   the samples (one set of per-sample testcases, one summary row); the last item of the test to finish
@@ -49,9 +51,13 @@ class Shard:
     name: str
     items: bool
 
-    def rows(self, total: int) -> Tuple[int, int]:
-        """The slice's rows [start, stop) of ``total`` samples (contiguous, sizes differ by at most one)."""
-        return total * (self.k - 1) // self.n, total * self.k // self.n
+    def rows(self, total: int) -> range:
+        """The slice's positions among ``total`` samples: every n-th from k-1 (sizes differ by at most one).
+
+            >>> list(Shard(2, 3, "t", "t", items=True).rows(8))
+            [1, 4, 7]
+        """
+        return range(self.k - 1, total, self.n)
 
     def properties(self) -> Tuple[Tuple[str, str], ...]:
         from ..reporting.merge import shard_properties
@@ -336,13 +342,14 @@ def shard_of_item(item: pytest.Item) -> Optional[Shard]:
 
 def take(shard: Shard, inputs: Any, labels: Any) -> Tuple[Any, Any, range]:
     """The shard's slice of the samples and their positions in the whole set."""
-    start, stop = shard.rows(len(labels))
-    return inputs[start:stop], labels[start:stop], range(start, stop)
+    rows = shard.rows(len(labels))
+    pick = slice(rows.start, None, rows.step)
+    return inputs[pick], labels[pick], rows
 
 
-def globalize(report: "Report", start: int) -> "Report":
-    """``report`` with its samples numbered by their position in the whole set."""
-    if not start:
+def globalize(report: "Report", rows: range) -> "Report":
+    """``report`` (of the samples at ``rows``) with its samples numbered by their positions in the set."""
+    if rows == range(len(report.samples)):
         return report
-    return dataclasses.replace(report, samples=tuple(dataclasses.replace(s, index=s.index + start)
+    return dataclasses.replace(report, samples=tuple(dataclasses.replace(s, index=rows[s.index])
                                                      for s in report.samples))

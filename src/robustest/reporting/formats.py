@@ -17,7 +17,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
+    from . import TestRecord
     from .html import HtmlTest
+
+
+@dataclass(frozen=True)
+class RecordOnly:
+    """A test for the JUnit writer, which needs its record only: unlike
+    :class:`~robustest.reporting.html.HtmlTest` it costs no import of numpy and the HTML modules (the
+    pytest-xdist controller merges and writes the per-sample JUnit of thousands of samples this way)."""
+
+    record: "TestRecord"
 
 
 @dataclass(frozen=True)
@@ -66,4 +76,4 @@ def write_reports(paths: Mapping[str, Optional[str]], tests: Sequence["HtmlTest"
     return written
 
 
-__all__ = ["FORMATS", "ReportOptions", "write_reports"]
+__all__ = ["FORMATS", "RecordOnly", "ReportOptions", "write_reports"]
