@@ -31,7 +31,7 @@ import torch
 from ..results import Report
 from . import holdout as ho
 from .finetune import FineTuner
-from .guided import Data, data_split, weight_distance, judged_status, guided_repair
+from .guided import Data, data_split, guided_repair, judged_status, weight_distance
 from .guided_settings import FITS_TEST_ONLY, FIXED, NOT_PASSING, UNMEASURED, GuidedSettings
 from .guided_types import GuidedRepairResult, RepairTest, RoundRecord
 
