@@ -4,6 +4,7 @@
     OMP_NUM_THREADS=1 python benchmarks/attacks.py --sweep    # candidate schedules (how "standard" was chosen)
     OMP_NUM_THREADS=1 python benchmarks/attacks.py --targets  # APGD-T: all targets in one batch vs in turn
     OMP_NUM_THREADS=1 python benchmarks/attacks.py --pgd      # "standard" vs PGD-100 x 5 only, 5 rounds
+    OMP_NUM_THREADS=1 python benchmarks/attacks.py --budgeted # "standard" with a deadline of 0.3x AutoAttack's time
 
 Models: the examples' digits MLP and CNN, and ``Quantised``, the MLP behind an input rounding to the
 data's 17 grey levels (its clean predictions are the MLP's, since digits pixels are multiples of 1/16;
@@ -115,6 +116,29 @@ def comparison(name, model, x, y, eps, rounds, warm):
             ", ".join(f"{k} {v}" for k, v in sorted(by.items()))]
 
 
+def budgeted(name, model, x, y, eps, share=0.3):
+    """What robustest's default reaches within ``share`` of AutoAttack's time (measured just before, same
+    process): its sequence run with that deadline (every attack checks it), robust accuracy and the
+    samples AutoAttack broke that it did not."""
+    import torchattacks
+
+    img = AsImage(model).eval() if x.dim() == 2 else model
+    xi = x.view(-1, 1, 8, 8)
+    aa = torchattacks.AutoAttack(img, norm="Linf", eps=eps, version="standard", n_classes=10, seed=0)
+    start = time.perf_counter()
+    adv = aa(xi, y)
+    t_aa = time.perf_counter() - start
+    attacks = build_sequence("auto", strength="standard")
+    start = time.perf_counter()
+    ours = run_sequence(model, x, y, LpBall(eps, "linf", (0.0, 1.0)), attacks,
+                        generator=torch.Generator().manual_seed(0), deadline=start + share * t_aa)
+    t_ours = time.perf_counter() - start
+    with torch.no_grad():
+        aa_broke = (img(adv).argmax(1) != y) & (model(x).argmax(1) == y)
+    return [name, eps, f"{robust(model, ours.adversarial, x, y):.1%}", f"{robust(img, adv, xi, y):.1%}",
+            f"{t_ours:.2f}", f"{t_aa:.2f}", f"**{t_ours / t_aa:.2f}**", int((aa_broke & ~ours.success).sum())]
+
+
 def masking(model, x, y, eps):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -194,6 +218,14 @@ def main() -> None:
         return
     if "--targets" in sys.argv:
         targets(rounds=3)
+        return
+    if "--budgeted" in sys.argv:  # robustest with a deadline of 0.3x AutoAttack's time, per case
+        rows = []
+        for name, (model, x, y) in models().items():
+            budgeted(name, model, x[:16], y[:16], 0.05)  # warm-up
+            rows += [budgeted(name, model, x, y, eps) for eps in EPS]
+        print(table(["model", "eps", "robustest in 0.3x AA time", "AutoAttack", "robustest s", "AA s",
+                     "vs AA time", "AA broke, robustest not"], rows))
         return
     rows = []
     for name, (model, x, y) in models().items():
