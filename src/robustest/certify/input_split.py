@@ -57,11 +57,11 @@ class DomainGuard:
     of: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, tuple[list[torch.Tensor], list[torch.Tensor]]],
                  torch.Tensor]
 
-    def regain(self, out: _Bounded, b: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, prop: torch.Tensor
+    def regain(self, out: _Bounded, exact: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, prop: torch.Tensor
                ) -> torch.Tensor:
         """The domains' margins (D,), raised where the whole box's slack kept a domain open that its own
-        closes: ``max_k low_k - (b_k - slack_k) - min(slack_k, of_k)``."""
-        exact = b[prop] - self.slack[prop]
+        closes: ``max_k low_k - exact_k - min(slack_k, of_k)``, ``exact`` (D, M) the right-hand sides
+        without the slack (``b - slack``)."""
         near = (out.margin <= PROOF_TOLERANCE) & ((out.low - exact).amax(1) > PROOF_TOLERANCE)
         if not bool(near.any()):
             return out.margin
@@ -171,10 +171,11 @@ def input_split(net: DenseMLP, lo: torch.Tensor, hi: torch.Tensor, C: torch.Tens
         clo[rows + D, dim] = mid
         cprop = pprop.repeat(2)
         t0 = time.perf_counter()
-        out = _bound(net, clo, chi, C[cprop], b[cprop], settings.alpha_steps, None if reach is None else reach[cprop])
+        exact = None if reach is None else reach[cprop]
+        out = _bound(net, clo, chi, C[cprop], b[cprop], settings.alpha_steps, exact)
         if out.candidate is not None:
             return stats(False, "counterexample", out.candidate)
-        margin = out.margin if guard is None else guard.regain(out, b, clo, chi, cprop)
+        margin = out.margin if guard is None or exact is None else guard.regain(out, exact, clo, chi, cprop)
         per_box = max((time.perf_counter() - t0) / (2 * D), 1e-6)
         done += 2 * D
         qlo, qhi = torch.cat([qlo[rest], clo]), torch.cat([qhi[rest], chi])

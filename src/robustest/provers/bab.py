@@ -28,8 +28,8 @@ from .base import ProofTask, Prover, ProverOutcome
 
 if TYPE_CHECKING:
     from ..certify.input_split import DomainGuard
-    from ..layers.base import Box
     from ..certify.mlp import DenseMLP
+    from ..layers.base import Box
 
 
 class BabProver(Prover):

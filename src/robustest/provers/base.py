@@ -26,7 +26,6 @@ the orchestrator keeps the best bound per row across provers (:class:`Known`).
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field, replace
 from typing import List, Literal, Optional, Sequence, Tuple
 
