@@ -183,3 +183,22 @@ def test_dense_forward_matches_the_model():
     x = torch.rand(7, 3, dtype=torch.float64)
     with torch.no_grad():
         np.testing.assert_allclose(dn.forward(x).numpy(), model(x).numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("carry", ["last", "best"])
+def test_float32_steps_report_bounds_evaluated_in_the_bounds_dtype(carry):
+    """The Adam steps run in float32 by default (``ascent_dtype``), but the bound returned is a float64
+    evaluation of the slopes and multipliers returned with it (kept in float32, exactly): re-evaluating
+    them without steps gives it exactly."""
+    model = _mlp(3, [6, 5])
+    dn = dense_mlp(read_model(model, torch.zeros(1, 3, dtype=torch.float64)))
+    lo, hi = _box(3, 3, 0.6)
+    ls, us = root_bounds(dn, lo, hi)
+    g = torch.Generator().manual_seed(4)
+    C = torch.randn(4, 2, 3, generator=g, dtype=torch.float64)
+    splits = torch.randint(-1, 2, (4, 11), generator=g).to(torch.int8)
+    state = DomainBatch(splits, torch.rand(4, 2, 11, generator=g), torch.zeros(4, 2, 11), torch.zeros(4).long())
+    out = bound(dn, ls, us, lo, hi, C, state, iters=10, carry=carry)
+    assert out.lower.dtype == torch.float64
+    again = bound(dn, ls, us, lo, hi, C, DomainBatch(splits, out.alpha, out.beta, state.prop), optimise=False)
+    assert torch.equal(out.lower, again.lower)

@@ -26,7 +26,7 @@ ReLU layer ``i = 1 .. L-1``; its pre-activation bounds are ``l_i, u_i``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
@@ -54,6 +54,16 @@ class DenseMLP:
     #: per affine layer, its run's layers applied directly (convolutions) where that is cheaper than the
     #: dense matrix, else None; empty: dense everywhere (:mod:`robustest.certify.run_ops`)
     ops: tuple[RunOp | None, ...] = ()
+    #: the copies :meth:`cast` made, per dtype (made once: a CIFAR net's dense matrices take seconds)
+    _casts: dict[torch.dtype, DenseMLP] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def cast(self, dtype: torch.dtype) -> DenseMLP:
+        """This net in ``dtype``, the copy kept for the next call (``self`` when it is in ``dtype``)."""
+        if self.weights[0].dtype == dtype:
+            return self
+        if dtype not in self._casts:
+            self._casts[dtype] = self.to(dtype)
+        return self._casts[dtype]
 
     def to(self, target: torch.device | torch.dtype | str) -> DenseMLP:
         """A copy with every tensor moved to a device or cast to a dtype (``net.to("cpu")``)."""
