@@ -76,8 +76,8 @@ def main() -> None:
     for name, t in times.items():
         print(f"| {name} | {t:.3f} | {t / base:.2f}x |")
     diff = results["f32"] - results["base"]
-    print(f"bounds, float32 steps minus baseline: mean {float(diff.mean()):+.2e}, min {float(diff.min()):+.2e}, "
-          f"max {float(diff.max()):+.2e} (bound values around {float(results['base'].abs().mean()):.2f})")
+    print(f"bounds, float32 steps minus baseline: mean {float(diff.mean()):+.2e}, "
+          f"min {float(diff.min()):+.2e}, max {float(diff.max()):+.2e} (bound values around {float(results['base'].abs().mean()):.2f})")
 
 
 if __name__ == "__main__":

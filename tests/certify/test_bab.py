@@ -197,7 +197,8 @@ def test_float32_steps_report_bounds_evaluated_in_the_bounds_dtype(carry):
     g = torch.Generator().manual_seed(4)
     C = torch.randn(4, 2, 3, generator=g, dtype=torch.float64)
     splits = torch.randint(-1, 2, (4, 11), generator=g).to(torch.int8)
-    state = DomainBatch(splits, torch.rand(4, 2, 11, generator=g), torch.zeros(4, 2, 11), torch.zeros(4).long())
+    state = DomainBatch(splits, torch.rand(4, 2, 11, generator=g), torch.zeros(4, 2, 11),
+                        torch.zeros(4).long())
     out = bound(dn, ls, us, lo, hi, C, state, iters=10, carry=carry)
     assert out.lower.dtype == torch.float64
     again = bound(dn, ls, us, lo, hi, C, DomainBatch(splits, out.alpha, out.beta, state.prop), optimise=False)
